@@ -1,0 +1,58 @@
+# QMM Workbench. `make demo` and `make test` work on a fresh machine: each creates the
+# virtual environment when it is missing and installs the pinned versions.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo serve test test-postgres lint fmt bench db-upgrade docs clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, load the demo workspace into the embedded default database, show it.
+demo: install
+	$(BIN)/qmm demo
+	@$(MAKE) --no-print-directory serve
+
+## Serve the workbench (the web application arrives with its own issue; until then
+## this prints the demo's scores and how to explore them from the command line).
+serve: install
+	$(BIN)/qmm benchmark --workspace
+	$(BIN)/qmm benchmark --site SITE-A
+
+## The test suite; QMM_TEST_DATABASE_URL=postgresql+psycopg://... runs it on PostgreSQL.
+test: install
+	$(BIN)/pytest -q
+
+test-postgres: install
+	QMM_TEST_DATABASE_URL=$${QMM_TEST_DATABASE_URL:-postgresql+psycopg://$$(id -un)@127.0.0.1:5432/test} \
+		$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install
+	$(BIN)/python bench/run.py
+
+db-upgrade: install
+	$(BIN)/qmm init
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+docs: install
+	$(BIN)/python scripts/gen_cli_docs.py

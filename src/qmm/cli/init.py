@@ -1,0 +1,23 @@
+"""`qmm init`: create or upgrade the databases."""
+
+from __future__ import annotations
+
+from qmm.cli.common import boundary, console
+from qmm.config import get_settings
+from qmm.db import get_engine
+from qmm.framework.service import install_default
+from qmm.migrate import current_revision, upgrade
+
+
+def initialise() -> None:
+    """Create or upgrade the app database and publish the shipped default framework."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = get_engine()
+    upgrade(engine)
+    with boundary() as session:
+        framework = install_default(session)
+        ref = framework.ref
+    console.print(f"App database: {engine.url.render_as_string(hide_password=True)}")
+    console.print(f"Schema revision: {current_revision(engine)}")
+    console.print(f"Default framework: {ref}")

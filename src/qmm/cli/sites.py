@@ -1,0 +1,52 @@
+"""`qmm site`: register and list manufacturing sites."""
+
+from __future__ import annotations
+
+import typer
+
+from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
+from qmm.sites.service import create_site, list_sites, site_to_json
+
+app = typer.Typer(help="Register and list manufacturing sites.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    code: str = typer.Argument(..., help="Short unique site code, e.g. SITE-A."),
+    name: str = typer.Option(..., "--name", help="The site's name."),
+    fei: str | None = typer.Option(None, help="FDA Establishment Identifier (7-10 digits)."),
+    duns: str | None = typer.Option(None, help="D-U-N-S number."),
+    site_type: str | None = typer.Option(
+        None, "--type", help="fdf, api, packager, lab or biologics."
+    ),
+    headcount: int | None = typer.Option(None, help="Number of staff (for per-100-staff KPIs)."),
+) -> None:
+    """Register a site."""
+    with boundary() as session:
+        site = create_site(
+            session,
+            code=code,
+            name=name,
+            fei=fei,
+            duns=duns,
+            site_type=site_type,
+            headcount=headcount,
+        )
+        console.print(f"Added site {site.code} ({site.name}).")
+
+
+@app.command("list")
+def list_(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """List the sites."""
+    with boundary() as session:
+        sites = [site_to_json(s) for s in list_sites(session)]
+    if fmt is OutputFormat.json:
+        print_json(sites)
+        return
+    print_table(
+        "Sites",
+        ["code", "name", "FEI", "type", "headcount"],
+        [[s["code"], s["name"], s["fei"], s["site_type"], s["headcount"]] for s in sites],
+    )

@@ -1,0 +1,38 @@
+"""Settings from the environment, so a fresh machine needs no configuration file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where QMM Workbench keeps its data; every field can be set as QMM_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="QMM_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("qmm-workbench", appauthor=False)),
+        description="Directory for the embedded databases and stored files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the app database; default: a SQLite file in data_dir.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The app database URL, falling back to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'qmm.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    return Settings()

@@ -1,0 +1,93 @@
+"""Registering and finding manufacturing sites."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.models import Site, SiteType
+
+SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
+FEI = re.compile(r"^\d{7,10}$")
+
+
+def validate_site_fields(
+    *, code: str, name: str, fei: str | None, site_type: str | None, headcount: int | None
+) -> list[str]:
+    """Every reason the given site fields cannot be stored, so a caller can report them all."""
+    problems: list[str] = []
+    if not SITE_CODE.match(code):
+        problems.append(
+            f"site code {code!r} must be 1-40 upper-case letters, digits, '-' or '_' (e.g. SITE-A)"
+        )
+    if not name.strip():
+        problems.append("site name must not be empty")
+    if fei is not None and not FEI.match(fei):
+        problems.append(f"FEI {fei!r} must be 7 to 10 digits")
+    if site_type is not None and site_type not in SiteType.__members__:
+        problems.append(
+            f"site type {site_type!r} is not one of {', '.join(t.value for t in SiteType)}"
+        )
+    if headcount is not None and headcount <= 0:
+        problems.append(f"headcount {headcount} must be a positive whole number")
+    return problems
+
+
+def create_site(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    fei: str | None = None,
+    duns: str | None = None,
+    site_type: str | None = None,
+    headcount: int | None = None,
+) -> Site:
+    """Register a site under a unique code."""
+    problems = validate_site_fields(
+        code=code, name=name, fei=fei, site_type=site_type, headcount=headcount
+    )
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    if session.scalar(select(Site).where(Site.code == code)) is not None:
+        raise Conflict(f"site {code!r} already exists")
+    site = Site(
+        code=code,
+        name=name.strip(),
+        fei=fei,
+        duns=duns,
+        site_type=site_type,
+        headcount=headcount,
+    )
+    session.add(site)
+    session.flush()
+    return site
+
+
+def get_site(session: Session, *, code: str) -> Site:
+    """Find a site by its code."""
+    site = session.scalar(select(Site).where(Site.code == code))
+    if site is None:
+        raise NotFound(f"no site with code {code!r}; `qmm site list` shows the sites")
+    return site
+
+
+def list_sites(session: Session) -> Sequence[Site]:
+    """All sites, by code."""
+    return session.scalars(select(Site).order_by(Site.code)).all()
+
+
+def site_to_json(site: Site) -> dict[str, object]:
+    """The public fields of a site."""
+    return {
+        "code": site.code,
+        "name": site.name,
+        "fei": site.fei,
+        "duns": site.duns,
+        "site_type": site.site_type,
+        "headcount": site.headcount,
+    }

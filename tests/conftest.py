@@ -1,0 +1,103 @@
+"""Test databases: the real migrations on SQLite or PostgreSQL, each test rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from qmm.config import get_settings
+from qmm.db import _engines, make_engine, unit_of_work
+from qmm.framework.service import install_default
+from qmm.migrate import upgrade
+
+TEST_DATABASE_URL = os.environ.get("QMM_TEST_DATABASE_URL", "")
+
+
+def _fresh_postgres_database(base_url: str) -> str:
+    """Create a new, empty database beside the one named, and return its URL."""
+    url = make_url(base_url)
+    name = f"qmm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(db_url: str) -> None:
+    url = make_url(db_url)
+    name = url.database
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def is_postgres() -> bool:
+    return TEST_DATABASE_URL.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database for this run: a SQLite file, or a new PostgreSQL database."""
+    if is_postgres():
+        url = _fresh_postgres_database(TEST_DATABASE_URL)
+        yield url
+        for engine in list(_engines.values()):
+            engine.dispose()
+        _drop_postgres_database(url)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'qmm-test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The migrated test database, with the shipped default framework published."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        install_default(session)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose every change is rolled back after the test, commits included."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def cli_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Iterator[str]:
+    """Point the `qmm` command at an empty database of its own, on the backend under test."""
+    if is_postgres():
+        url = _fresh_postgres_database(database_url)
+    else:
+        url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("QMM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QMM_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+    get_settings.cache_clear()
+    if is_postgres():
+        _drop_postgres_database(url)

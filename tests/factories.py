@@ -1,0 +1,115 @@
+"""Small named builders for test data: sites, people, frameworks and assessments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from qmm.assessment.service import create_assessment
+from qmm.auth.service import create_user
+from qmm.framework.practice_areas import PRACTICE_AREAS
+from qmm.framework.schema import FrameworkDocument
+from qmm.framework.service import create_draft, get_framework, publish
+from qmm.models import Assessment, Framework, Site, User
+from qmm.sites.service import create_site
+
+
+def create_site_a(session: Session) -> Site:
+    return create_site(
+        session,
+        code="SITE-A",
+        name="Riverside Sterile",
+        fei="3001234567",
+        site_type="fdf",
+        headcount=640,
+    )
+
+
+def create_site_b(session: Session) -> Site:
+    return create_site(session, code="SITE-B", name="Northfield Solids", site_type="fdf")
+
+
+def create_alice(session: Session) -> User:
+    return create_user(session, username="alice", full_name="Alice Moreau")
+
+
+def create_bob(session: Session) -> User:
+    return create_user(session, username="bob", full_name="Bob Okafor")
+
+
+def create_carol(session: Session) -> User:
+    return create_user(session, username="carol", full_name="Carol Nguyen")
+
+
+def tiny_framework_data(code: str = "tiny", **rollup: Any) -> dict[str, Any]:
+    """Five practice areas, two sub-elements each, two questions each: 20 questions in all.
+
+    Codes follow the pattern <area initial><sub-element number>.q<n>, e.g. m1.q1, b2.q2.
+    """
+    anchors = {level: f"level {level} behaviour" for level in range(1, 6)}
+    return {
+        "schema_version": 1,
+        "code": code,
+        "name": "Tiny test framework",
+        "description": "A small framework for tests; not FDA's.",
+        "provenance": "ours",
+        "level_names": {1: "Initial", 2: "Developing", 3: "Defined", 4: "Managed", 5: "Optimising"},
+        "rollup": {"version": 1, **rollup},
+        "sources": [{"id": "ours", "citation": "QMM Workbench tests", "provenance": "ours"}],
+        "practice_areas": [
+            {
+                "code": pa_code,
+                "name": pa_name,
+                "description": f"{pa_name} for tests.",
+                "provenance": "fda",
+                "sources": ["ours"],
+                "sub_elements": [
+                    {
+                        "code": f"{pa_code[0]}{n}",
+                        "name": f"{pa_name} sub-element {n}",
+                        "description": "For tests.",
+                        "provenance": "ours",
+                        "sources": ["ours"],
+                        "evidence_kinds": ["sop"],
+                        "kpis": ["capa_effectiveness"] if n == 1 else [],
+                        "questions": [
+                            {
+                                "code": f"{pa_code[0]}{n}.q{q}",
+                                "text": f"Question {q} of {pa_code[0]}{n}?",
+                                "provenance": "ours",
+                                "anchors": dict(anchors),
+                            }
+                            for q in (1, 2)
+                        ],
+                    }
+                    for n in (1, 2)
+                ],
+            }
+            for pa_code, pa_name in PRACTICE_AREAS.items()
+        ],
+    }
+
+
+def create_tiny_framework(session: Session, code: str = "tiny", **rollup: Any) -> Framework:
+    document = FrameworkDocument.model_validate(tiny_framework_data(code, **rollup))
+    return publish(session, framework=create_draft(session, document=document))
+
+
+def create_assessment_of(
+    session: Session,
+    site: Site,
+    lead: User,
+    *assessors: User,
+    framework: Framework | None = None,
+    title: str = "FY26 self-assessment",
+) -> Assessment:
+    return create_assessment(
+        session,
+        site=site,
+        framework=framework or get_framework(session, ref="qmm-default"),
+        kind="self",
+        title=title,
+        lead=lead,
+        assessors=list(assessors),
+    )
