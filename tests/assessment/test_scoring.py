@@ -131,6 +131,28 @@ class TestRollUp:
         assert "no drills" in scores.strengths[0].rationale
         assert "EV-b1.q1" in scores.strengths[0].evidence_refs
 
+    def test_it_explains_a_score_with_the_ratings_nearest_to_it(self) -> None:
+        ratings = [
+            r("b1.q1", "alice", 5, "drills run quarterly"),
+            r("b1.q1", "bob", 2, "no supplier joins the drills"),
+            r("b1.q2", "alice", 2, "recovery steps untested"),
+            r("b1.q2", "bob", 2, "recovery steps untested"),
+        ]
+        scores = roll_up(
+            structure=STRUCTURE,
+            rule=rule(),
+            ratings=ratings,
+            consensus={},
+            assessors=["alice", "bob"],
+        )
+        # b1 = (3.5 + 2.0) / 2 = 2.75: the level-2 rationales sit nearest, the 5 farthest.
+        assert scores.sub_elements["b1"].score == 2.75
+        assert scores.sub_elements["b1"].rationale == (
+            "no supplier joins the drills",
+            "recovery steps untested",
+            "drills run quarterly",
+        )
+
     def test_it_marks_unrated_questions(self) -> None:
         scores = roll_up(
             structure=STRUCTURE, rule=rule(), ratings=[], consensus={}, assessors=["alice"]

@@ -229,6 +229,16 @@ def combine(method: RollupMethod, values: Sequence[tuple[float, float]]) -> floa
     raise ValueError(f"unknown roll-up method {method!r}")
 
 
+def _representative(
+    agreed: Sequence[str], rated: Sequence[tuple[float, str]], score: float | None
+) -> tuple[str, ...]:
+    """Rationales that explain a score: agreed ones first, then ratings nearest the score."""
+    if score is not None:
+        rated = sorted(rated, key=lambda pair: abs(pair[0] - score))
+    ordered = [*agreed, *(text for _, text in rated)]
+    return tuple(dict.fromkeys(t for t in ordered if t))
+
+
 def _question_score(
     node: QuestionNode,
     sub_element: str,
@@ -328,7 +338,8 @@ def roll_up(
         se_values: list[tuple[float, float]] = []
         for se in pa.sub_elements:
             q_values: list[tuple[float, float]] = []
-            rationale: list[str] = []
+            agreed: list[str] = []
+            rated: list[tuple[float, str]] = []
             evidence: list[str] = []
             for qn in se.questions:
                 qs = _question_score(
@@ -337,11 +348,12 @@ def roll_up(
                 questions[qn.code] = qs
                 if qs.consensus is not None:
                     q_values.append((qs.consensus, qn.weight))
-                texts = [qs.consensus_rationale] if qs.consensus_rationale else []
-                texts += [r.rationale for r in qs.ratings]
-                rationale += [t for t in texts if t and t not in rationale]
+                if qs.consensus_rationale:
+                    agreed.append(qs.consensus_rationale)
+                rated += [(r.score, r.rationale) for r in qs.ratings if r.score is not None]
                 evidence += [e for r in qs.ratings for e in r.evidence_refs if e not in evidence]
             se_score = combine(rule.question_to_sub_element, q_values)
+            rationale = _representative(agreed, rated, se_score)
             sub_elements[se.code] = SubElementScore(
                 code=se.code,
                 name=se.name,
@@ -349,7 +361,7 @@ def roll_up(
                 score=se_score,
                 questions_scored=len(q_values),
                 questions_total=len(se.questions),
-                rationale=tuple(rationale),
+                rationale=rationale,
                 evidence_refs=tuple(evidence),
             )
             if se_score is not None:

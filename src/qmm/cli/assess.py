@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
+from textwrap import shorten
 from typing import Any
 
 import typer
@@ -325,7 +326,7 @@ def render_scores(result: AssessmentScores, level: Level = Level.sub_element) ->
                     s.name,
                     s.practice_area,
                     fmt_score(s.score),
-                    (s.rationale[0] if s.rationale else "")[:160],
+                    shorten(s.rationale[0], 160, placeholder=" ...") if s.rationale else "",
                 ]
                 for s in items
             ],

@@ -116,17 +116,19 @@ def _rate_all(
     maturity: float,
     rng: random.Random,
 ) -> None:
-    bias = {u.username: rng.uniform(-0.3, 0.3) for u in team}
+    # A site's profile across areas is its own and stable; assessors add their bias and noise.
+    profile = random.Random(assessment.site.code)
+    bias = {u.username: rng.uniform(-0.2, 0.2) for u in team}
     lead = team[0]
     for pa in framework.practice_areas:
-        pa_offset = rng.uniform(-0.35, 0.35)
+        pa_offset = profile.uniform(-0.35, 0.35)
         for se in pa.sub_elements:
             se_level = maturity + pa_offset + WEAK_SUB_ELEMENTS.get(se.code, 0.0)
-            se_level += rng.uniform(-0.3, 0.3)
+            se_level += profile.uniform(-0.6, 0.6)
             for n, question in enumerate(se.questions):
                 scores = []
                 for user in team:
-                    raw = se_level + bias[user.username] + rng.gauss(0, 0.45)
+                    raw = se_level + bias[user.username] + rng.gauss(0, 0.3)
                     score = min(5, max(1, round(raw)))
                     scores.append(score)
                     anchor = question.anchors[str(score)]
