@@ -1,0 +1,47 @@
+"""Sites: codes, identifiers and every reason a site is refused."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from factories import create_site_a
+from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.sites.service import create_site, get_site, list_sites, site_to_json
+
+
+class TestCreateSite:
+    def test_it_registers_a_site(self, session: Session) -> None:
+        create_site_a(session)
+        assert site_to_json(get_site(session, code="SITE-A")) == {
+            "code": "SITE-A",
+            "name": "Riverside Sterile",
+            "fei": "3001234567",
+            "duns": None,
+            "site_type": "fdf",
+            "headcount": 640,
+        }
+        assert [s.code for s in list_sites(session)] == ["SITE-A"]
+
+    def test_it_refuses_a_duplicate_code(self, session: Session) -> None:
+        create_site_a(session)
+        with pytest.raises(Conflict, match="already exists"):
+            create_site(session, code="SITE-A", name="Again")
+
+    def test_it_names_every_problem_at_once(self, session: Session) -> None:
+        with pytest.raises(InvalidInput) as caught:
+            create_site(session, code="a b", name=" ", fei="12x", site_type="bakery", headcount=0)
+        message = str(caught.value)
+        for fragment in (
+            "site code 'a b'",
+            "name must not be empty",
+            "FEI '12x'",
+            "site type 'bakery'",
+            "headcount 0",
+        ):
+            assert fragment in message
+        assert list_sites(session) == []
+
+    def test_an_unknown_site_is_not_found(self, session: Session) -> None:
+        with pytest.raises(NotFound, match="SITE-Z"):
+            get_site(session, code="SITE-Z")
