@@ -11,7 +11,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from qmm.audit.trail import install as install_audit_trail
 from qmm.config import get_settings
+
+install_audit_trail()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -18,6 +18,18 @@ class NotFound(QMMError):
     status_code = 404
 
 
+class Unauthenticated(QMMError):
+    """Credentials are missing, wrong, expired or locked."""
+
+    status_code = 401
+
+
+class Forbidden(QMMError):
+    """The user is known but has no right to do this here."""
+
+    status_code = 403
+
+
 class Conflict(QMMError):
     """The request clashes with what is stored (a duplicate code, a closed assessment)."""
 

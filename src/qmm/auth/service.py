@@ -1,21 +1,43 @@
-"""People known to the workbench; the trust layer adds credentials and roles to them."""
+"""People, their credentials and roles: sign-in with lockout, grants scoped to sites, checks."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qmm.errors import Conflict, InvalidInput, NotFound
-from qmm.models import User
+from qmm.auth.passwords import (
+    check_password_rules,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from qmm.auth.permissions import (
+    READ_PERMISSIONS,
+    TIME_LIMITED_ROLES,
+    Permission,
+    role_allows,
+)
+from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from qmm.models import Assessment, LoginAttempt, Role, RoleGrant, Site, User, utcnow
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,79}$")
+MAX_FAILED_LOGINS: Final = 5
+LOCKOUT: Final = timedelta(minutes=15)
+WRONG_CREDENTIALS: Final = "unknown username or wrong password"
 
 
 def create_user(
-    session: Session, *, username: str, full_name: str, email: str | None = None
+    session: Session,
+    *,
+    username: str,
+    full_name: str,
+    email: str | None = None,
+    password: str | None = None,
 ) -> User:
     """Add a person under a unique, never reused username."""
     if not USERNAME.match(username):
@@ -25,9 +47,14 @@ def create_user(
         )
     if not full_name.strip():
         raise InvalidInput("full name must not be empty (it is printed on signatures)")
+    if password is not None:
+        check_password_rules(password, username=username)
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(f"user {username!r} already exists (usernames are never reused)")
     user = User(username=username, full_name=full_name.strip(), email=email)
+    if password is not None:
+        user.password_hash = hash_password(password)
+        user.password_changed_at = utcnow()
     session.add(user)
     session.flush()
     return user
@@ -44,3 +71,263 @@ def get_user(session: Session, *, username: str) -> User:
 def list_users(session: Session) -> Sequence[User]:
     """All people, by username."""
     return session.scalars(select(User).order_by(User.username)).all()
+
+
+def set_password(session: Session, *, user: User, password: str) -> User:
+    """Set a new password (an administrator's reset, or the user's own change)."""
+    check_password_rules(password, username=user.username)
+    if verify_password(user.password_hash, password):
+        raise InvalidInput("the new password must differ from the current one")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    return user
+
+
+def change_password(
+    session: Session, *, user: User, current_password: str, new_password: str
+) -> User:
+    """A user's own password change: the current password is asked again."""
+    if not verify_password(user.password_hash, current_password):
+        raise Unauthenticated("the current password is wrong")
+    return set_password(session, user=user, password=new_password)
+
+
+def disable_user(session: Session, *, user: User) -> User:
+    """Disable an account: it can no longer sign in; its history stays."""
+    if user.disabled_at is not None:
+        raise Conflict(f"user {user.username!r} is already disabled")
+    user.is_active = False
+    user.disabled_at = utcnow()
+    session.flush()
+    return user
+
+
+def _record_attempt(
+    session: Session,
+    *,
+    username: str,
+    user: User | None,
+    succeeded: bool,
+    channel: str,
+    source: str | None,
+    reason: str | None = None,
+) -> None:
+    session.add(
+        LoginAttempt(
+            username=username[:200],
+            user_id=user.id if user else None,
+            attempted_at=utcnow(),
+            succeeded=succeeded,
+            channel=channel,
+            source=source,
+            reason=reason,
+        )
+    )
+    session.flush()
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    channel: str = "web",
+    source: str | None = None,
+) -> User:
+    """Check a username and password; five failures in a row lock the account for a while."""
+    user = session.scalar(select(User).where(User.username == username))
+    now = utcnow()
+    if user is None:
+        _record_attempt(
+            session,
+            username=username,
+            user=None,
+            succeeded=False,
+            channel=channel,
+            source=source,
+            reason="unknown user",
+        )
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    if not user.is_active:
+        _record_attempt(
+            session,
+            username=username,
+            user=user,
+            succeeded=False,
+            channel=channel,
+            source=source,
+            reason="disabled",
+        )
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    if user.locked_until is not None and user.locked_until > now:
+        _record_attempt(
+            session,
+            username=username,
+            user=user,
+            succeeded=False,
+            channel=channel,
+            source=source,
+            reason="locked",
+        )
+        raise Unauthenticated(
+            f"account locked after {MAX_FAILED_LOGINS} failed sign-ins; try again after "
+            f"{user.locked_until:%H:%M} UTC or ask an administrator to reset the password"
+        )
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        reason = "wrong password"
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            reason = "wrong password; locked"
+        _record_attempt(
+            session,
+            username=username,
+            user=user,
+            succeeded=False,
+            channel=channel,
+            source=source,
+            reason=reason,
+        )
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    user.failed_logins = 0
+    user.locked_until = None
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    _record_attempt(
+        session, username=username, user=user, succeeded=True, channel=channel, source=source
+    )
+    return user
+
+
+def grant_role(
+    session: Session,
+    *,
+    user: User,
+    role: str,
+    site: Site | None,
+    granted_by: User | None = None,
+    expires_at: datetime | None = None,
+    assessments: Sequence[Assessment] = (),
+) -> RoleGrant:
+    """Give a user a role at a site (administrators: every site), maybe until a date."""
+    if role not in Role.__members__:
+        raise InvalidInput(f"role {role!r} is not one of {', '.join(r.value for r in Role)}")
+    role_ = Role(role)
+    if role_ is Role.administrator and site is not None:
+        raise InvalidInput("the administrator role covers every site; give no site")
+    if role_ is not Role.administrator and site is None:
+        raise InvalidInput(f"the {role} role is granted for one site; name it")
+    if role_ in TIME_LIMITED_ROLES and expires_at is None:
+        raise InvalidInput(f"the {role} role must be time-limited; give an expiry date")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("the expiry must be in the future")
+    for assessment in assessments:
+        if site is None or assessment.site_id != site.id:
+            raise InvalidInput(f"assessment {assessment.id} is not of site {site and site.code}")
+    grant = RoleGrant(
+        user_id=user.id,
+        role=role_.value,
+        site_id=site.id if site else None,
+        assessment_ids=[a.id for a in assessments] or None,
+        granted_by_id=granted_by.id if granted_by else None,
+        granted_at=utcnow(),
+        expires_at=expires_at,
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def revoke_grant(session: Session, *, grant: RoleGrant) -> RoleGrant:
+    """End a grant now; it stays on record."""
+    if grant.revoked_at is not None:
+        raise Conflict(f"grant {grant.id} is already revoked")
+    grant.revoked_at = utcnow()
+    session.flush()
+    return grant
+
+
+def get_grant(session: Session, *, grant_id: int) -> RoleGrant:
+    grant = session.get(RoleGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"no grant {grant_id}; `qmm user list --grants` shows them")
+    return grant
+
+
+def active_grants(session: Session, *, user: User) -> list[RoleGrant]:
+    """The grants in force now: not revoked, not expired."""
+    now = utcnow()
+    return [
+        g
+        for g in session.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id))
+        if g.revoked_at is None and (g.expires_at is None or g.expires_at > now)
+    ]
+
+
+def is_administrator(session: Session, *, user: User) -> bool:
+    return any(g.role == Role.administrator.value for g in active_grants(session, user=user))
+
+
+def visible_site_ids(session: Session, *, user: User) -> set[int] | None:
+    """The sites a user may see; None means every site."""
+    grants = active_grants(session, user=user)
+    if any(g.role == Role.administrator.value for g in grants):
+        return None
+    return {g.site_id for g in grants if g.site_id is not None}
+
+
+def can(
+    session: Session,
+    *,
+    user: User,
+    permission: Permission,
+    site: Site | None = None,
+    assessment: Assessment | None = None,
+    token_scope: str | None = None,
+    token_site_ids: Sequence[int] | None = None,
+) -> bool:
+    """Whether a user (through a token, if any) may do this, at this site, to this record."""
+    if not user.is_active:
+        return False
+    if token_scope == "read" and permission not in READ_PERMISSIONS:
+        return False
+    site_id = site.id if site else (assessment.site_id if assessment else None)
+    if token_site_ids is not None and (site_id is None or site_id not in token_site_ids):
+        return False
+    for grant in active_grants(session, user=user):
+        role = Role(grant.role)
+        if not role_allows(role, permission):
+            continue
+        if role is Role.administrator:
+            return True
+        if site_id is None or grant.site_id != site_id:
+            continue
+        if (
+            assessment is not None
+            and grant.assessment_ids
+            and (assessment.id not in grant.assessment_ids)
+        ):
+            continue
+        return True
+    return False
+
+
+def authorize(
+    session: Session,
+    *,
+    user: User,
+    permission: Permission,
+    site: Site | None = None,
+    assessment: Assessment | None = None,
+) -> None:
+    """Refuse with a clear message when the user may not do this here."""
+    if not can(session, user=user, permission=permission, site=site, assessment=assessment):
+        where = (
+            f" at {site.code}"
+            if site
+            else (f" on assessment {assessment.id}" if assessment else "")
+        )
+        raise Forbidden(f"{user.username} has no {permission.value} permission{where}")

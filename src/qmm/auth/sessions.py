@@ -1,0 +1,129 @@
+"""Browser sessions and API tokens: random secrets of which only a hash is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from qmm.models import ApiToken, Site, User, WebSession, utcnow
+
+SESSION_IDLE: Final = timedelta(minutes=30)
+SESSION_MAX: Final = timedelta(hours=12)
+TOKEN_PREFIX: Final = "qmm_"
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def start_web_session(session: Session, *, user: User) -> tuple[str, WebSession]:
+    """A new browser session; the returned secret goes in the cookie and nowhere else."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    web_session = WebSession(
+        token_hash=_digest(secret),
+        csrf_token=secrets.token_urlsafe(32),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + SESSION_MAX,
+    )
+    session.add(web_session)
+    session.flush()
+    return secret, web_session
+
+
+def resolve_web_session(session: Session, *, secret: str) -> WebSession:
+    """The live session for a cookie, refreshed; expired, idle or revoked ones are refused."""
+    web_session = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(secret)))
+    now = utcnow()
+    if (
+        web_session is None
+        or web_session.revoked_at is not None
+        or web_session.expires_at <= now
+        or web_session.last_seen_at + SESSION_IDLE <= now
+        or not web_session.user.is_active
+    ):
+        raise Unauthenticated("your session has ended; sign in again")
+    web_session.last_seen_at = now
+    session.flush()
+    return web_session
+
+
+def end_web_session(session: Session, *, web_session: WebSession) -> None:
+    web_session.revoked_at = utcnow()
+    session.flush()
+
+
+def create_api_token(
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    scope: str,
+    sites: Sequence[Site] = (),
+    days: int | None = 90,
+) -> tuple[str, ApiToken]:
+    """A token for scripts; the plain text is shown once and only its hash is kept."""
+    if scope not in {"read", "write"}:
+        raise InvalidInput(f"token scope {scope!r} is not one of read, write")
+    if not name.strip():
+        raise InvalidInput("a token needs a name that says what uses it")
+    if days is not None and days <= 0:
+        raise InvalidInput("a token's lifetime must be a positive number of days")
+    prefix = secrets.token_hex(4)
+    plain = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken(
+        name=name.strip(),
+        prefix=prefix,
+        token_hash=_digest(plain),
+        user_id=user.id,
+        scope=scope,
+        site_ids=[s.id for s in sites] or None,
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(days=days) if days else None,
+    )
+    session.add(token)
+    session.flush()
+    return plain, token
+
+
+def resolve_api_token(session: Session, *, plain: str) -> ApiToken:
+    """The live token for a bearer credential; revoked, expired or unknown ones are refused."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain)))
+    now = utcnow()
+    if (
+        token is None
+        or token.revoked_at is not None
+        or (token.expires_at is not None and token.expires_at <= now)
+        or not token.user.is_active
+    ):
+        raise Unauthenticated("the API token is unknown, revoked or expired")
+    token.last_used_at = now
+    session.flush()
+    return token
+
+
+def revoke_api_token(session: Session, *, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"no API token {token_id}; `qmm token list` shows them")
+    if token.revoked_at is not None:
+        raise Conflict(f"API token {token_id} is already revoked")
+    token.revoked_at = utcnow()
+    session.flush()
+    return token
+
+
+def list_api_tokens(session: Session, *, user: User | None = None) -> Sequence[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.id)
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return session.scalars(query).all()
