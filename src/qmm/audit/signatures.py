@@ -11,7 +11,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qmm.audit.trail import canonical_json, canonical_value
+from qmm.audit.trail import Actor, acting, canonical_json, canonical_value
 from qmm.auth.permissions import Permission
 from qmm.auth.service import authenticate, authorize
 from qmm.errors import InvalidInput, NotFound
@@ -112,8 +112,9 @@ def sign(
         record_hash=hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest(),
         signed_at=utcnow(),
     )
-    session.add(signature)
-    session.flush()
+    with acting(session, Actor(label=user.username, user_id=user.id)):
+        session.add(signature)
+        session.flush()
     return signature
 
 

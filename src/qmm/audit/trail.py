@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import getpass
 import hashlib
 import json
 import os
@@ -130,15 +131,26 @@ class Actor:
 def system_actor() -> Actor:
     """The operator running a command without naming a user."""
     try:
-        who = os.getlogin()
-    except OSError:
-        who = os.environ.get("USER") or str(os.getuid())
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
     return Actor(label=f"system:{who}")
 
 
 def set_actor(session: Session, actor: Actor) -> None:
     """Record every later change in this session as made by this actor."""
     session.info["audit_actor"] = actor
+
+
+@contextmanager
+def acting(session: Session, actor: Actor) -> Iterator[None]:
+    """Record changes flushed inside the block as made by this actor."""
+    previous = session.info.get("audit_actor")
+    session.info["audit_actor"] = actor
+    try:
+        yield
+    finally:
+        session.info["audit_actor"] = previous
 
 
 @contextmanager

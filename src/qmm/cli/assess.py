@@ -25,6 +25,7 @@ from qmm.assessment.service import (
     record_consensus,
     record_rating,
 )
+from qmm.audit.signatures import SignatureStatus, sign, signatures_for
 from qmm.auth.service import get_user
 from qmm.cli.common import (
     OutputFormat,
@@ -34,6 +35,7 @@ from qmm.cli.common import (
     fmt_score,
     print_json,
     print_table,
+    read_password,
 )
 from qmm.framework.service import DEFAULT_FRAMEWORK_CODE, get_framework
 from qmm.sites.service import get_site
@@ -245,6 +247,7 @@ def scores(
     with boundary() as session:
         assessment = get_assessment(session, assessment_id=assessment_id)
         result = compute_scores(session, assessment=assessment)
+        signed = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
         meta = {
             "assessment": assessment.id,
             "site": assessment.site.code,
@@ -254,7 +257,7 @@ def scores(
             "framework": assessment.framework.ref,
         }
     if fmt is OutputFormat.json:
-        print_json({**meta, **result.to_json()})
+        print_json({**meta, **result.to_json(), "signatures": [x.to_json() for x in signed]})
         return
     console.print(
         f"[bold]{meta['site']}[/] assessment {meta['assessment']} '{meta['title']}' "
@@ -262,6 +265,18 @@ def scores(
         highlight=False,
     )
     render_scores(result, level)
+    render_signatures(signed)
+
+
+def render_signatures(signed: list[SignatureStatus]) -> None:
+    """Signatures wherever a signed record is shown, with whether each still holds."""
+    if not signed:
+        console.print("Signatures: none.")
+        return
+    console.print("[bold]Signatures[/]")
+    for status in signed:
+        style = "" if status.valid else "[bold red]"
+        console.print(f"{style}- {status.line()}", highlight=False)
 
 
 def render_scores(result: AssessmentScores, level: Level = Level.sub_element) -> None:
@@ -390,3 +405,48 @@ def compare(
             for m in moves
         ],
     )
+
+
+@app.command("sign")
+def sign_(
+    assessment_id: int = typer.Argument(..., help="Assessment id."),
+    username: str = typer.Option(..., "--user", help="Who signs (asked for their password)."),
+    meaning: str = typer.Option(
+        ..., "--meaning", help="authored, reviewed, approved or responsible."
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+) -> None:
+    """Sign an assessment electronically; the signature binds to its exact content."""
+    password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
+    with boundary() as session:
+        status = None
+        signature = sign(
+            session,
+            user=get_user(session, username=username),
+            password=password,
+            meaning=meaning,
+            record_type="assessment",
+            record_id=str(assessment_id),
+        )
+        status = signatures_for(session, record_type="assessment", record_id=str(assessment_id))[-1]
+        assert status.id == signature.id
+    console.print(f"Signed: {status.line()}", highlight=False)
+
+
+@app.command("signatures")
+def signatures(
+    assessment_id: int = typer.Argument(..., help="Assessment id."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Show an assessment's signatures and whether each still matches the record."""
+    with boundary() as session:
+        get_assessment(session, assessment_id=assessment_id)
+        signed = signatures_for(session, record_type="assessment", record_id=str(assessment_id))
+    if fmt is OutputFormat.json:
+        print_json([x.to_json() for x in signed])
+        return
+    render_signatures(signed)
+    if any(not x.valid for x in signed):
+        raise typer.Exit(1)

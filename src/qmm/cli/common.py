@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.db import unit_of_work
-from qmm.errors import QMMError
+from qmm.errors import NotFound, QMMError
+from qmm.models import User
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,11 +31,37 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+ACTING_USER_ENV = "QMM_USER"
+
+
+_acting_user: str | None = None
+
+
+def act_as(username: str | None) -> None:
+    """Name the user this invocation acts for (`qmm --as`); None falls back to QMM_USER."""
+    global _acting_user
+    _acting_user = username
+
+
+def acting_actor(session: Session) -> Actor:
+    """Who the audit trail records for this command: --as, else QMM_USER, else the operator."""
+    username = _acting_user or os.environ.get(ACTING_USER_ENV)
+    if not username:
+        return system_actor()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.is_active:
+        raise NotFound(
+            f"acting user {username!r} (--as or {ACTING_USER_ENV}) is not an active user"
+        )
+    return Actor(label=user.username, user_id=user.id)
+
+
 @contextmanager
 def boundary() -> Iterator[Session]:
     """A unit of work that commits on success; a user error prints clearly and exits non-zero."""
     try:
         with unit_of_work() as session:
+            set_actor(session, acting_actor(session))
             yield session
     except QMMError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
@@ -61,3 +92,23 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 def fmt_score(value: float | None) -> str:
     """A score for people: two decimals, or a dash when there is none."""
     return "-" if value is None else f"{value:.2f}"
+
+
+def read_password(*, from_stdin: bool, prompt: str = "Password", confirm: bool = False) -> str:
+    """A password from a hidden prompt, or the first line of stdin for scripts."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\n")
+        if not line:
+            fail("no password on standard input")
+        return line
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def parse_day(text: str, *, option: str) -> date:
+    """A YYYY-MM-DD option value, or a clear error naming the option."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} must be a date as YYYY-MM-DD")
+        raise

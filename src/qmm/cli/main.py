@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from qmm import __version__
-from qmm.cli import assess, frameworks, sites, users
+from qmm.cli import assess, audit, frameworks, sites, tokens, users
 from qmm.cli.benchmark import benchmark
-from qmm.cli.common import boundary, console, print_table
+from qmm.cli.common import act_as, boundary, console, print_table
 from qmm.cli.init import initialise
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app.add_typer(sites.app, name="site")
 app.add_typer(users.app, name="user")
 app.add_typer(frameworks.app, name="framework")
 app.add_typer(assess.app, name="assess")
+app.add_typer(tokens.app, name="token")
+app.add_typer(audit.app, name="audit")
 app.command("benchmark")(benchmark)
 
 
@@ -33,8 +35,12 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    acting_user: str | None = typer.Option(
+        None, "--as", help="Record changes in the audit trail as this user (or set QMM_USER)."
+    ),
 ) -> None:
     """QMM Workbench: quality management maturity for drug-manufacturing sites."""
+    act_as(acting_user)
 
 
 @app.command("init")

@@ -1,0 +1,133 @@
+"""Electronic signatures: password again, meaning, printed name, bound to the record's hash."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from factories import create_assessment_of, create_site_a, create_tiny_framework
+from qmm.assessment.service import get_question, record_rating
+from qmm.audit.signatures import record_hash, sign, signatures_for
+from qmm.auth.service import create_user, grant_role
+from qmm.errors import Forbidden, InvalidInput, Unauthenticated
+from qmm.models import AuditEntry, Signature
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def signed_setup(session: Session):
+    site = create_site_a(session)
+    alice = create_user(session, username="alice", full_name="Alice Moreau", password=PASSWORD)
+    grant_role(session, user=alice, role="site_quality_lead", site=site)
+    assessment = create_assessment_of(
+        session, site, alice, framework=create_tiny_framework(session)
+    )
+    record_rating(
+        session,
+        assessment=assessment,
+        question=get_question(session, assessment=assessment, code="m1.q1"),
+        assessor=alice,
+        score=3,
+        rationale="seen",
+    )
+    return alice, assessment
+
+
+def sign_it(
+    session: Session, alice, assessment, password: str = PASSWORD, meaning: str = "approved"
+) -> Signature:
+    return sign(
+        session,
+        user=alice,
+        password=password,
+        meaning=meaning,
+        record_type="assessment",
+        record_id=str(assessment.id),
+    )
+
+
+class TestSign:
+    def test_it_records_name_meaning_time_and_the_record_hash(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        signature = sign_it(session, alice, assessment)
+        assert signature.printed_name == "Alice Moreau"
+        assert signature.meaning == "approved"
+        assert signature.signed_at.tzinfo is not None
+        assert signature.record_hash == record_hash(
+            session, record_type="assessment", record_id=str(assessment.id)
+        )
+        [status] = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+        assert status.valid
+        assert "Approved by Alice Moreau (alice)" in status.line()
+
+    def test_the_signature_is_audited_as_the_signer(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        signature = sign_it(session, alice, assessment)
+        entry = session.scalar(
+            select(AuditEntry).where(
+                AuditEntry.table_name == "signatures", AuditEntry.record_id == str(signature.id)
+            )
+        )
+        assert entry is not None
+        assert (entry.actor, entry.actor_id) == ("alice", alice.id)
+
+    def test_it_asks_for_the_right_password(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        with pytest.raises(Unauthenticated):
+            sign_it(session, alice, assessment, password="not my password")
+        assert session.scalars(select(Signature)).all() == []
+
+    def test_it_refuses_an_unknown_meaning(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        with pytest.raises(InvalidInput, match="meaning 'agreed'"):
+            sign_it(session, alice, assessment, meaning="agreed")
+
+    def test_it_refuses_a_signer_without_the_right(self, session, signed_setup) -> None:
+        _, assessment = signed_setup
+        viewer = create_user(session, username="val", full_name="Val", password=PASSWORD)
+        grant_role(session, user=viewer, role="viewer", site=assessment.site)
+        with pytest.raises(Forbidden, match="record:sign"):
+            sign_it(session, viewer, assessment)
+
+
+class TestInvalidation:
+    def test_a_change_through_the_application_invalidates_it(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        sign_it(session, alice, assessment)
+        record_rating(
+            session,
+            assessment=assessment,
+            question=get_question(session, assessment=assessment, code="m1.q1"),
+            assessor=alice,
+            score=4,
+            rationale="changed my mind",
+        )
+        [status] = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+        assert not status.valid
+        assert "INVALID" in status.line()
+
+    def test_a_change_behind_the_applications_back_invalidates_it(
+        self, session, signed_setup
+    ) -> None:
+        alice, assessment = signed_setup
+        sign_it(session, alice, assessment)
+        session.execute(
+            text("UPDATE assessments SET title = 'edited in SQL' WHERE id = :i"),
+            {"i": assessment.id},
+        )
+        session.expire_all()
+        [status] = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+        assert not status.valid
+
+    def test_signing_again_after_a_change_gives_a_new_valid_signature(
+        self, session, signed_setup
+    ) -> None:
+        alice, assessment = signed_setup
+        sign_it(session, alice, assessment, meaning="authored")
+        assessment.title = "FY26 self-assessment (final)"
+        session.flush()
+        sign_it(session, alice, assessment)
+        statuses = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+        assert [s.valid for s in statuses] == [False, True]

@@ -1,0 +1,189 @@
+"""Users, grants, tokens, the audit trail and signatures from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from qmm.cli.main import app
+
+runner = CliRunner()
+PASSWORD = "correct horse battery"
+
+
+def qmm(*args: str, input: str | None = None, code: int = 0) -> str:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == code, result.output + str(result.exception or "")
+    return result.output
+
+
+@pytest.fixture
+def workspace(cli_database: str) -> str:
+    qmm("init")
+    qmm("site", "add", "SITE-A", "--name", "Riverside")
+    qmm("site", "add", "SITE-B", "--name", "Northfield")
+    qmm("user", "add", "alice", "--name", "Alice Moreau", "--password-stdin", input=PASSWORD + "\n")
+    return cli_database
+
+
+def sql(url: str, statement: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_entries_no_update"))
+            connection.execute(text("DROP TRIGGER IF EXISTS audit_entries_no_delete"))
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+class TestUsers:
+    def test_grant_list_revoke_and_disable(self, workspace: str) -> None:
+        assert "grant #1" in qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")
+        users = json.loads(qmm("user", "list", "--format", "json"))
+        assert users[0]["grants"][0]["role"] == "site_quality_lead"
+        assert users[0]["has_password"] is True
+        qmm("user", "revoke", "1", "--reason", "moved to another site")
+        assert json.loads(qmm("user", "list", "--format", "json"))[0]["grants"] == []
+        qmm("user", "disable", "alice", "--reason", "left the company")
+        assert json.loads(qmm("user", "list", "--format", "json"))[0]["active"] is False
+        log = json.loads(qmm("audit", "log", "--table", "role_grants", "--format", "json"))
+        assert log[-1]["reason"] == "moved to another site"
+
+    def test_an_assessor_grant_without_expiry_is_refused(self, workspace: str) -> None:
+        output = qmm("user", "grant", "alice", "assessor", "--site", "SITE-A", code=2)
+        assert "time-limited" in output
+        assert "grant #" in qmm(
+            "user", "grant", "alice", "assessor", "--site", "SITE-A", "--days", "14"
+        )
+
+    def test_a_weak_password_is_refused_and_no_user_stored(self, workspace: str) -> None:
+        output = qmm(
+            "user", "add", "bob", "--name", "Bob", "--password-stdin", input="short\n", code=2
+        )
+        assert "at least 12" in output
+        assert [u["username"] for u in json.loads(qmm("user", "list", "--format", "json"))] == [
+            "alice"
+        ]
+
+    def test_changes_are_recorded_as_the_acting_user(self, workspace: str) -> None:
+        qmm("--as", "alice", "site", "add", "SITE-C", "--name", "Lakeshore")
+        [entry] = json.loads(
+            qmm("audit", "log", "--table", "sites", "--user", "alice", "--format", "json")
+        )
+        assert entry["new_values"]["code"] == "SITE-C"
+        assert "not an active user" in qmm("--as", "mallory", "site", "list", code=2)
+
+
+class TestTokens:
+    def test_create_list_revoke(self, workspace: str) -> None:
+        output = qmm(
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--name",
+            "export",
+            "--scope",
+            "read",
+            "--site",
+            "SITE-A",
+        )
+        plain = output.strip().splitlines()[-1]
+        assert plain.startswith("qmm_")
+        [token] = json.loads(qmm("token", "list", "--format", "json"))
+        assert plain not in json.dumps(token)
+        qmm("token", "revoke", str(token["id"]), "--reason", "rotated")
+        assert json.loads(qmm("token", "list", "--format", "json"))[0]["revoked"] is True
+
+    def test_a_bad_scope_is_refused(self, workspace: str) -> None:
+        assert "scope 'admin'" in qmm(
+            "token", "create", "--user", "alice", "--name", "x", "--scope", "admin", code=2
+        )
+
+
+class TestAuditVerify:
+    def test_an_intact_trail_verifies(self, workspace: str) -> None:
+        assert "Audit trail intact" in qmm("audit", "verify")
+        assert json.loads(qmm("audit", "verify", "--format", "json"))["ok"] is True
+
+    def test_an_altered_entry_fails_verification_and_is_named(self, workspace: str) -> None:
+        sql(workspace, "UPDATE audit_entries SET actor = 'mallory' WHERE id = 2")
+        output = qmm("audit", "verify", code=1)
+        assert "audit entry #2" in output
+        assert "altered" in output
+
+    def test_a_deleted_entry_fails_verification(self, workspace: str) -> None:
+        sql(workspace, "DELETE FROM audit_entries WHERE id = 3")
+        assert "#3 are missing" in qmm("audit", "verify", code=1)
+
+    def test_a_row_changed_in_sql_fails_verification(self, workspace: str) -> None:
+        sql(workspace, "UPDATE sites SET name = 'Renamed quietly' WHERE code = 'SITE-B'")
+        output = qmm("audit", "verify", code=1)
+        assert "name is 'Renamed quietly' in the database" in output
+
+    def test_an_inserted_entry_fails_verification(self, workspace: str) -> None:
+        sql(
+            workspace,
+            "INSERT INTO audit_entries (id, recorded_at, actor, action, table_name, "
+            "record_id, prev_hash, entry_hash) SELECT max(id) + 1, max(recorded_at), 'mallory', "
+            "'create', 'sites', '77', 'x', 'y' FROM audit_entries",
+        )
+        assert "does not follow" in qmm("audit", "verify", code=1)
+
+
+class TestSignatures:
+    def test_sign_then_change_shows_the_signature_invalid(self, workspace: str, tmp_path) -> None:
+        qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")
+        qmm("assess", "create", "--site", "SITE-A", "--title", "FY26", "--lead", "alice")
+        qmm(
+            "assess",
+            "sign",
+            "1",
+            "--user",
+            "alice",
+            "--meaning",
+            "approved",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+        assert "valid" in qmm("assess", "signatures", "1")
+        scores = json.loads(qmm("assess", "scores", "1", "--format", "json"))
+        assert scores["signatures"][0]["printed_name"] == "Alice Moreau"
+        assert scores["signatures"][0]["valid"] is True
+        qmm(
+            "assess",
+            "rate",
+            "1",
+            "--question",
+            "quality_risk_management.q1",
+            "--assessor",
+            "alice",
+            "--score",
+            "3",
+            "--rationale",
+            "FMEA seen",
+        )
+        assert "INVALID" in qmm("assess", "signatures", "1", code=1)
+
+    def test_a_wrong_password_does_not_sign(self, workspace: str) -> None:
+        qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")
+        qmm("assess", "create", "--site", "SITE-A", "--title", "FY26", "--lead", "alice")
+        output = qmm(
+            "assess",
+            "sign",
+            "1",
+            "--user",
+            "alice",
+            "--meaning",
+            "approved",
+            "--password-stdin",
+            input="wrong password here\n",
+            code=2,
+        )
+        assert "wrong password" in output
+        assert json.loads(qmm("assess", "signatures", "1", "--format", "json")) == []
