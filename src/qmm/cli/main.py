@@ -53,7 +53,7 @@ def init() -> None:
 def demo() -> None:
     """Load the demo workspace (three sites, completed self-assessments); safe to run twice."""
     from qmm.assessment.service import compute_scores
-    from qmm.demo.workspace import load_demo
+    from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
 
     initialise()
     with boundary() as session:
@@ -91,4 +91,9 @@ def demo() -> None:
     console.print(
         "* computed by QMM Workbench, not by FDA. Next: `qmm assess scores ID`, "
         "`qmm benchmark --site SITE-A`, `qmm benchmark --workspace`."
+    )
+    console.print(
+        f"Demo users ({', '.join(DEMO_USERS)}) sign in with the demo password "
+        f"{DEMO_PASSWORD!r}; admin is an administrator, alice leads SITE-A.",
+        highlight=False,
     )

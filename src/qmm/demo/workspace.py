@@ -5,21 +5,21 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import (
     close_assessment,
-    compute_scores,
     create_assessment,
     record_consensus,
     record_rating,
 )
-from qmm.auth.service import create_user
+from qmm.audit.signatures import sign, signatures_for
+from qmm.auth.service import active_grants, create_user, grant_role
 from qmm.framework.service import install_default
-from qmm.models import Assessment, AssessmentStatus, Framework, Site, User
+from qmm.models import Assessment, Framework, Site, User, utcnow
 from qmm.sites.service import create_site
 
 
@@ -34,14 +34,34 @@ class DemoSite:
     team: tuple[str, str, str]
 
 
+# A demo workspace only: every demo user signs in with this password, printed by `qmm demo`.
+DEMO_PASSWORD = "qmm-demo-2026!"
+
 DEMO_USERS: dict[str, str] = {
+    "admin": "Quality Systems Administrator",
     "alice": "Alice Moreau",
     "bob": "Bob Okafor",
     "carol": "Carol Nguyen",
     "dmitri": "Dmitri Volkov",
     "erin": "Erin Walsh",
     "farah": "Farah Haddad",
+    "xavier": "Xavier Lindqvist (external assessor)",
 }
+
+# (user, role, site code or None for every site, days the grant lasts or None)
+DEMO_GRANTS: tuple[tuple[str, str, str | None, int | None], ...] = (
+    ("admin", "administrator", None, None),
+    ("alice", "site_quality_lead", "SITE-A", None),
+    ("dmitri", "site_quality_lead", "SITE-B", None),
+    ("farah", "site_quality_lead", "SITE-C", None),
+    ("bob", "contributor", "SITE-A", None),
+    ("bob", "contributor", "SITE-C", None),
+    ("carol", "contributor", "SITE-A", None),
+    ("erin", "contributor", "SITE-B", None),
+    ("erin", "contributor", "SITE-C", None),
+    ("alice", "contributor", "SITE-B", None),
+    ("xavier", "assessor", "SITE-A", 30),
+)
 
 DEMO_SITES: tuple[DemoSite, ...] = (
     DemoSite(
@@ -89,6 +109,7 @@ def _users(session: Session) -> dict[str, User]:
                 username=username,
                 full_name=name,
                 email=f"{username}@demo.qmm.example",
+                password=DEMO_PASSWORD,
             )
     return users
 
@@ -196,13 +217,44 @@ def _assessment(
     return assessment
 
 
+def _grants(session: Session, users: dict[str, User], sites: dict[str, Site]) -> None:
+    for username, role, site_code, days in DEMO_GRANTS:
+        user = users[username]
+        site = sites[site_code] if site_code else None
+        held = {(g.role, g.site_id) for g in active_grants(session, user=user)}
+        if (role, site.id if site else None) in held:
+            continue
+        grant_role(
+            session,
+            user=user,
+            role=role,
+            site=site,
+            expires_at=utcnow() + timedelta(days=days) if days else None,
+        )
+
+
+def _sign(session: Session, assessment: Assessment, lead: User) -> None:
+    existing = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+    if not existing:
+        sign(
+            session,
+            user=lead,
+            password=DEMO_PASSWORD,
+            meaning="approved",
+            record_type="assessment",
+            record_id=str(assessment.id),
+        )
+
+
 def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
     """Load the demo workspace; loading it again changes nothing."""
     framework = install_default(session)
     users = _users(session)
+    sites = {spec.code: _site(session, spec) for spec in DEMO_SITES}
+    _grants(session, users, sites)
     loaded = []
     for index, spec in enumerate(DEMO_SITES):
-        site = _site(session, spec)
+        site = sites[spec.code]
         team = [users[u] for u in spec.team]
         if index == 0:
             loaded.append(
@@ -218,20 +270,17 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
                     seed=seed + 100,
                 )
             )
-        loaded.append(
-            _assessment(
-                session,
-                site=site,
-                framework=framework,
-                team=team,
-                title=DEMO_YEAR_TITLE,
-                kind="self",
-                started_on=date(2026, 9, 14),
-                maturity=spec.maturity,
-                seed=seed + index,
-            )
+        current = _assessment(
+            session,
+            site=site,
+            framework=framework,
+            team=team,
+            title=DEMO_YEAR_TITLE,
+            kind="self",
+            started_on=date(2026, 9, 14),
+            maturity=spec.maturity,
+            seed=seed + index,
         )
-    for assessment in loaded:
-        assert assessment.status == AssessmentStatus.closed.value
-        compute_scores(session, assessment=assessment)
+        _sign(session, current, team[0])
+        loaded.append(current)
     return loaded
