@@ -178,6 +178,17 @@ def _current_rating(
     )
 
 
+def _supersede(
+    session: Session, previous: Rating | ConsensusScore | None, latest: Rating | ConsensusScore
+) -> None:
+    """Store the latest version and point the one it replaces at it; both are kept."""
+    session.add(latest)
+    session.flush()
+    if previous is not None:
+        previous.superseded_by_id = latest.id
+        session.flush()
+
+
 def record_rating(
     session: Session,
     *,
@@ -209,11 +220,7 @@ def record_rating(
         evidence_refs=[e.strip() for e in evidence_refs if e.strip()],
         recorded_at=utcnow(),
     )
-    session.add(rating)
-    session.flush()
-    if previous is not None:
-        previous.superseded_by_id = rating.id
-        session.flush()
+    _supersede(session, previous, rating)
     return rating
 
 
@@ -263,11 +270,7 @@ def record_consensus(
         rationale=rationale.strip(),
         recorded_at=utcnow(),
     )
-    session.add(consensus)
-    session.flush()
-    if previous is not None:
-        previous.superseded_by_id = consensus.id
-        session.flush()
+    _supersede(session, previous, consensus)
     return consensus
 
 
