@@ -6,6 +6,7 @@ import typer
 
 from qmm import __version__
 from qmm.cli import assess, audit, frameworks, sites, tokens, users
+from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
 from qmm.cli.common import act_as, boundary, console, print_table
 from qmm.cli.init import initialise
@@ -22,6 +23,8 @@ app.add_typer(assess.app, name="assess")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.command("benchmark")(benchmark)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 def _version(value: bool) -> None:

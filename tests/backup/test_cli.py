@@ -1,0 +1,191 @@
+"""`qmm backup` and `qmm restore` end to end, on a database of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from qmm.cli.backup import backup, restore
+from qmm.config import get_settings
+from qmm.db import get_engine, make_engine, unit_of_work
+from qmm.framework.service import install_default
+from qmm.migrate import upgrade
+from qmm.models import Base
+from qmm.sites.service import create_site
+
+ON_POSTGRES = os.environ.get("QMM_TEST_DATABASE_URL", "").startswith("postgresql")
+sqlite_only = pytest.mark.skipif(
+    ON_POSTGRES,
+    reason="qmm backup/restore covers the embedded SQLite default; on PostgreSQL they point to "
+    "pg_dump and pg_restore, tested by test_postgresql_points_to_the_documented_procedure",
+)
+
+app = typer.Typer()
+app.command("backup")(backup)
+app.command("restore")(restore)
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output + repr(result.exception)
+    return result.output
+
+
+def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                table.name: [
+                    tuple(row)
+                    for row in connection.execute(
+                        select(table).order_by(*table.primary_key.columns)
+                    )
+                ]
+                for table in Base.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+
+
+def use_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str:
+    """Point `qmm` at another data directory with the default database file in it."""
+    monkeypatch.setenv("QMM_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("QMM_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    return get_settings().resolved_database_url
+
+
+@pytest.fixture
+def initialised(cli_database: str) -> str:
+    """What `qmm init` leaves, plus a site: the schema, the default framework, some data."""
+    engine = get_engine()
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        install_default(session)
+        create_site(session, code="SITE-A", name="Riverside Sterile", site_type="fdf")
+    return cli_database
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_help(command: str) -> None:
+    output = run(command, "--help")
+    assert "Usage:" in output
+    assert "OUT" in output if command == "backup" else "IN" in output
+
+
+@sqlite_only
+class TestRoundTrip:
+    def test_backup_then_restore_on_a_new_machine(
+        self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out = tmp_path / "qmm.tar.gz"
+        output = run("backup", str(out))
+        assert "Backup written" in output
+        assert "Audit trail verified" in output
+
+        restored_url = use_data_dir(monkeypatch, tmp_path / "new-machine")
+        output = run("restore", str(out))
+
+        assert "Audit trail intact" in output
+        assert table_rows(restored_url) == table_rows(initialised)
+        assert table_rows(restored_url)["sites"]
+
+    def test_json_output(
+        self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        made = json.loads(run("backup", str(tmp_path), "--format", "json"))
+        assert made["manifest"]["audit"]["verified"] is True
+        path = Path(made["path"])
+        assert path.parent == tmp_path
+        assert path.name.startswith("qmm-backup-")
+
+        use_data_dir(monkeypatch, tmp_path / "restored")
+        restored = json.loads(run("restore", str(path), "--format", "json"))
+        assert restored["ok"] is True
+        assert restored["audit"]["head_hash"] == made["manifest"]["audit"]["head_hash"]
+
+    def test_restore_over_data_needs_force_and_keeps_the_old_database(
+        self, initialised: str, tmp_path: Path
+    ) -> None:
+        out = tmp_path / "b.tar"
+        run("backup", str(out))
+
+        output = run("restore", str(out), code=2)
+        assert "already holds data" in output
+        assert "--force" in output
+
+        output = run("restore", str(out), "--force")
+        assert "Moved aside" in output
+        assert "Audit trail intact" in output
+        [aside] = tmp_path.glob("cli.sqlite3.before-restore-*")
+        assert table_rows(f"sqlite:///{aside}") == table_rows(initialised)
+
+
+@sqlite_only
+class TestRefusals:
+    def test_an_existing_out_is_not_overwritten(self, initialised: str, tmp_path: Path) -> None:
+        out = tmp_path / "taken.tar"
+        out.write_bytes(b"keep me")
+        output = run("backup", str(out), code=2)
+        assert "already exists" in output
+        assert out.read_bytes() == b"keep me"
+
+    def test_a_damaged_trail_is_refused_unless_allowed_and_restore_exits_1(
+        self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        database = initialised.removeprefix("sqlite:///")
+        with sqlite3.connect(database) as connection:
+            connection.execute("UPDATE sites SET name = 'Renamed quietly'")
+        connection.close()
+        out = tmp_path / "b.tar"
+
+        output = run("backup", str(out), code=2)
+        assert "does not verify" in output
+        assert "--allow-unverified" in output
+        assert not out.exists()
+
+        output = run("backup", str(out), "--allow-unverified")
+        assert "did not verify" in output
+
+        use_data_dir(monkeypatch, tmp_path / "restored")
+        output = run("restore", str(out), code=1)
+        assert "Audit trail damaged" in output
+        assert "Renamed quietly" in output
+
+    def test_a_file_that_is_not_a_backup(
+        self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        junk = tmp_path / "junk.tar"
+        junk.write_text("not an archive")
+        restored = tmp_path / "restored"
+        use_data_dir(monkeypatch, restored)
+        output = run("restore", str(junk), code=2)
+        assert "junk.tar is not a readable QMM backup" in output
+        assert not restored.exists()
+
+    def test_a_missing_backup_file(self, initialised: str, tmp_path: Path) -> None:
+        output = run("restore", str(tmp_path / "nope.tar"), code=2)
+        assert "no backup file" in output
+
+
+def test_postgresql_points_to_the_documented_procedure(
+    cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not cli_database.startswith("postgresql"):
+        monkeypatch.setenv("QMM_DATABASE_URL", "postgresql+psycopg://qmm@127.0.0.1:5432/qmm")
+        get_settings.cache_clear()
+    for args in (["backup", str(tmp_path / "b.tar")], ["restore", str(tmp_path / "b.tar")]):
+        output = run(*args, code=2)
+        assert "docs/operations.md" in output
+        assert "pg_dump" in output
+    assert not (tmp_path / "b.tar").exists()

@@ -1,0 +1,630 @@
+"""Backup and restore of the embedded default: nothing lost or half-written, bad input named."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+import qmm.backup.service as backup_service
+from qmm.audit.trail import reason
+from qmm.audit.verify import verify
+from qmm.auth.service import create_user
+from qmm.backup import (
+    TrailDoesNotVerify,
+    UnsupportedBackend,
+    create_backup,
+    restore_backup,
+)
+from qmm.db import _engines, get_engine, make_engine, unit_of_work
+from qmm.demo.workspace import load_demo
+from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.migrate import alembic_config, head_revision, upgrade
+from qmm.models import Base
+from qmm.sites.service import create_site, get_site
+
+ON_POSTGRES = os.environ.get("QMM_TEST_DATABASE_URL", "").startswith("postgresql")
+sqlite_only = pytest.mark.skipif(
+    ON_POSTGRES,
+    reason="qmm backup/restore covers the embedded SQLite default; PostgreSQL uses pg_dump "
+    "and pg_restore (docs/operations.md), tested by TestPostgreSQL",
+)
+MOMENT = datetime(2026, 3, 1, 12, 30, 45, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Store:
+    """A data directory with its app database, as `qmm` would see it."""
+
+    data_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "qmm.sqlite3"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.database}"
+
+    @property
+    def events(self) -> Path:
+        return self.data_dir / "events"
+
+
+def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order, plus the schema revision."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = {
+                table.name: [
+                    tuple(row)
+                    for row in connection.execute(
+                        select(table).order_by(*table.primary_key.columns)
+                    )
+                ]
+                for table in Base.metadata.sorted_tables
+            }
+            rows["alembic_version"] = [
+                tuple(row) for row in connection.execute(text("SELECT * FROM alembic_version"))
+            ]
+    finally:
+        engine.dispose()
+    return rows
+
+
+def verify_store(store: Store) -> Any:
+    engine = make_engine(store.url)
+    try:
+        with Session(engine) as session:
+            return verify(session)
+    finally:
+        engine.dispose()
+
+
+def backup(store: Store, out: Path, **kwargs: Any) -> backup_service.BackupResult:
+    return create_backup(database_url=store.url, data_dir=store.data_dir, out=out, **kwargs)
+
+
+def restore(source: Path, store: Store, **kwargs: Any) -> backup_service.RestoreResult:
+    return restore_backup(source=source, database_url=store.url, data_dir=store.data_dir, **kwargs)
+
+
+def tamper_site_name(store: Store) -> None:
+    """Change a record behind the application's back, as someone with the file could."""
+    with sqlite3.connect(store.database) as connection:
+        connection.execute("UPDATE sites SET name = 'Renamed quietly' WHERE code = 'SITE-X'")
+    connection.close()
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden staging or scratch files a failed run must not leave behind."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def rewrite_archive(
+    archive: Path,
+    dest: Path,
+    *,
+    drop: tuple[str, ...] = (),
+    replace: dict[str, bytes] | None = None,
+    add: dict[str, bytes] | None = None,
+    manifest: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Path:
+    """A copy of a backup with members dropped, replaced or added, or its manifest edited."""
+    replace = replace or {}
+    with tarfile.open(archive) as src, tarfile.open(dest, "w") as out:
+        for info in src.getmembers():
+            if info.name in drop:
+                continue
+            reader = src.extractfile(info) if info.isfile() else None
+            data = reader.read() if reader else None
+            if info.name == "manifest.json" and manifest is not None and data is not None:
+                data = json.dumps(manifest(json.loads(data))).encode()
+            data = replace.get(info.name, data)
+            if data is None:
+                out.addfile(info)
+                continue
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+        for name, data in (add or {}).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def member_bytes(archive: Path, name: str) -> bytes:
+    with tarfile.open(archive) as tar:
+        reader = tar.extractfile(name)
+        assert reader is not None
+        return reader.read()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """A workspace made through the services: the demo, plus a site, a user and an edit."""
+    store = Store(tmp_path_factory.mktemp("template"))
+    engine = make_engine(store.url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        load_demo(session)
+        create_site(session, code="SITE-X", name="Eastgate Biologics", site_type="biologics")
+        create_user(session, username="dora", full_name="Dora Lindqvist", password="s3cret-pass!")
+    with unit_of_work(engine) as session, reason(session, "headcount confirmed by HR"):
+        get_site(session, code="SITE-X").headcount = 410
+    engine.dispose()
+    return store
+
+
+@pytest.fixture
+def source(template: Store, tmp_path: Path) -> Store:
+    """A copy of the template, with an event store holding finished and unfinished files."""
+    store = Store(tmp_path / "source")
+    store.data_dir.mkdir()
+    shutil.copyfile(template.database, store.database)
+    (store.events / "2026" / "03").mkdir(parents=True)
+    (store.events / "2026" / "03" / "deviations.parquet").write_bytes(b"PAR1" + os.urandom(2048))
+    (store.events / "capa.parquet").write_bytes(b"PAR1 capa")
+    (store.events / "capa.parquet.tmp").write_bytes(b"half-written")
+    (store.events / ".import-lock").write_bytes(b"")
+    return store
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Store:
+    """A data directory that does not exist yet, as on a new machine."""
+    return Store(tmp_path / "target")
+
+
+@pytest.fixture
+def archive(source: Store, tmp_path: Path) -> Path:
+    return backup(source, tmp_path / "backup.tar", now=MOMENT).path
+
+
+@sqlite_only
+class TestRoundTrip:
+    @pytest.mark.parametrize("name", ["backup.tar", "backup.tar.gz"])
+    def test_nothing_is_lost_and_the_trail_verifies(
+        self, source: Store, target: Store, tmp_path: Path, name: str
+    ) -> None:
+        made = backup(source, tmp_path / name)
+        assert made.manifest.audit.verified
+        assert made.manifest.audit.entries > 100
+        assert made.manifest.schema_revision == head_revision()
+
+        restored = restore(made.path, target)
+
+        assert table_rows(target.url) == table_rows(source.url)
+        assert table_rows(target.url)["sites"]  # the comparison compared something
+        report = verify_store(target)
+        assert report.ok, report.problems
+        assert report.head_hash == made.manifest.audit.head_hash
+        assert report.entries == made.manifest.audit.entries
+        assert restored.ok
+        assert restored.report.head_hash == made.manifest.audit.head_hash
+        assert restored.moved_aside == []
+
+    def test_the_event_store_comes_back_byte_for_byte_without_unfinished_files(
+        self, source: Store, target: Store, archive: Path
+    ) -> None:
+        restore(archive, target)
+
+        def files(root: Path) -> dict[str, bytes]:
+            return {
+                p.relative_to(root).as_posix(): p.read_bytes()
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+            }
+
+        expected = files(source.events)
+        del expected["capa.parquet.tmp"], expected[".import-lock"]
+        assert files(target.events) == expected
+
+    def test_the_manifest_describes_every_file(self, source: Store, archive: Path) -> None:
+        manifest = json.loads(member_bytes(archive, "manifest.json"))
+        assert manifest["format"] == "qmm-backup"
+        assert manifest["format_version"] == 1
+        assert manifest["created_at"] == "2026-03-01T12:30:45Z"
+        assert manifest["qmm_version"]
+        assert manifest["events"] == {"present": True, "files": 2}
+        with tarfile.open(archive) as tar:
+            names = sorted(m.name for m in tar.getmembers() if m.isfile())
+        assert names == [
+            "app.sqlite3",
+            "events/2026/03/deviations.parquet",
+            "events/capa.parquet",
+            "manifest.json",
+        ]
+        for entry in manifest["files"]:
+            data = member_bytes(archive, entry["path"])
+            assert entry["size"] == len(data)
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+
+    def test_without_an_event_store_the_archive_holds_an_empty_folder(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        shutil.rmtree(source.events)
+        made = backup(source, tmp_path / "backup.tar")
+        assert made.manifest.events.present is False
+        with tarfile.open(made.path) as tar:
+            assert tar.getmember("events").isdir()
+
+        restore(made.path, target)
+
+        assert not target.events.exists()
+        assert table_rows(target.url) == table_rows(source.url)
+
+    def test_a_backup_during_an_open_write_transaction_is_consistent(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        before = table_rows(source.url)
+        engine = make_engine(source.url)
+        writer = Session(engine)
+        try:
+            create_site(writer, code="SITE-LATE", name="Committed after the backup")
+            writer.flush()  # the write lock is held, the site and its audit entry unwritten
+            started = time.monotonic()
+            made = backup(source, tmp_path / "backup.tar")
+            assert time.monotonic() - started < 10
+            writer.commit()
+        finally:
+            writer.close()
+            engine.dispose()
+
+        restore(made.path, target)
+
+        assert table_rows(target.url) == before
+        assert verify_store(target).ok
+        assert [r[1] for r in table_rows(source.url)["sites"]][-1] == "SITE-LATE"
+        assert verify_store(source).ok
+
+    def test_a_folder_gets_a_timestamped_name_and_never_a_clash(
+        self, source: Store, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        first = backup(source, folder, now=MOMENT)
+        second = backup(source, folder, now=MOMENT)
+        assert first.path == folder / "qmm-backup-20260301T123045Z.tar"
+        assert second.path == folder / "qmm-backup-20260301T123045Z-2.tar"
+        assert leftovers(folder) == []
+
+    def test_the_backup_file_is_readable_by_its_owner_only(self, archive: Path) -> None:
+        assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+
+    def test_progress_counts_the_files_copied(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        seen: list[tuple[str, int, int]] = []
+
+        def tell(name: str, done: int, total: int) -> None:
+            seen.append((name, done, total))
+
+        made = backup(source, tmp_path / "b.tar", progress=tell)
+        assert seen == [
+            ("app.sqlite3", 1, 3),
+            ("events/2026/03/deviations.parquet", 2, 3),
+            ("events/capa.parquet", 3, 3),
+        ]
+        seen.clear()
+        restore(made.path, target, progress=tell)
+        assert [(done, total) for _, done, total in seen] == [(1, 3), (2, 3), (3, 3)]
+
+    def test_an_older_schema_is_brought_up_to_date_on_restore(
+        self, tmp_path: Path, target: Store
+    ) -> None:
+        old = Store(tmp_path / "old")
+        command.upgrade(alembic_config(old.url), "0001")
+        made = backup(old, tmp_path / "old.tar")
+        assert made.manifest.schema_revision == "0001"
+
+        restored = restore(made.path, target)
+
+        assert restored.restored_revision == "0001"
+        assert restored.revision == head_revision()
+        assert restored.ok
+
+
+@sqlite_only
+class TestBackupRefusals:
+    def test_an_existing_file_is_never_overwritten(self, source: Store, tmp_path: Path) -> None:
+        out = tmp_path / "precious.tar"
+        out.write_bytes(b"keep me")
+        with pytest.raises(Conflict, match=r"precious\.tar already exists") as caught:
+            backup(source, out, now=MOMENT)
+        assert "qmm-backup-20260301T123045Z.tar" in str(caught.value)
+        assert out.read_bytes() == b"keep me"
+        assert leftovers(tmp_path) == []
+
+    def test_a_missing_folder_is_named(self, source: Store, tmp_path: Path) -> None:
+        with pytest.raises(NotFound, match="nowhere"):
+            backup(source, tmp_path / "nowhere" / "b.tar")
+
+    def test_a_missing_database_is_named(self, tmp_path: Path) -> None:
+        with pytest.raises(NotFound, match="no database at"):
+            backup(Store(tmp_path / "empty"), tmp_path / "b.tar")
+        assert not (tmp_path / "empty").exists()
+
+    def test_an_uninitialised_database_is_refused(self, tmp_path: Path) -> None:
+        store = Store(tmp_path)
+        sqlite3.connect(store.database).close()
+        with pytest.raises(InvalidInput, match="qmm init"):
+            backup(store, tmp_path / "b.tar")
+
+    def test_a_trail_that_does_not_verify_is_refused(self, source: Store, tmp_path: Path) -> None:
+        tamper_site_name(source)
+        out = tmp_path / "b.tar"
+        with pytest.raises(TrailDoesNotVerify, match="--allow-unverified") as caught:
+            backup(source, out)
+        assert "sites #" in str(caught.value)
+        assert not out.exists()
+        assert leftovers(tmp_path) == []
+
+    def test_allow_unverified_records_the_problems_and_restore_reports_them(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        tamper_site_name(source)
+        made = backup(source, tmp_path / "b.tar", allow_unverified=True)
+        assert made.manifest.audit.verified is False
+        assert any("Renamed quietly" in p for p in made.manifest.audit.problems)
+
+        restored = restore(made.path, target)
+
+        assert not restored.ok
+        assert any("Renamed quietly" in p for p in restored.report.problems)
+        assert table_rows(target.url) == table_rows(source.url)
+
+
+@sqlite_only
+class TestRestoreRefusals:
+    """Each refusal names what is wrong and leaves the target exactly as it was."""
+
+    def refused(self, archive: Path, target: Store, error: type[Exception], match: str) -> str:
+        def listing() -> list[str]:
+            return sorted(str(p.relative_to(target.data_dir)) for p in target.data_dir.rglob("*"))
+
+        rows = table_rows(target.url) if target.database.exists() else None
+        files = listing()
+        with pytest.raises(error, match=match) as caught:
+            restore(archive, target)
+        assert (table_rows(target.url) if target.database.exists() else None) == rows
+        assert listing() == files  # nothing added, moved aside or left half-written
+        return str(caught.value)
+
+    def test_a_missing_file(self, tmp_path: Path, target: Store) -> None:
+        self.refused(tmp_path / "nope.tar", target, NotFound, "no backup file at")
+
+    def test_a_file_that_is_not_an_archive(self, tmp_path: Path, target: Store) -> None:
+        junk = tmp_path / "junk.tar"
+        junk.write_bytes(os.urandom(4096))
+        self.refused(junk, target, InvalidInput, "not a readable QMM backup")
+
+    @pytest.mark.parametrize("name", ["backup.tar", "backup.tar.gz"])
+    def test_a_truncated_archive(
+        self, source: Store, target: Store, tmp_path: Path, name: str
+    ) -> None:
+        whole = backup(source, tmp_path / name).path
+        cut = tmp_path / f"cut-{name}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        self.refused(cut, target, InvalidInput, "not a readable QMM backup|has no manifest")
+        assert not target.database.exists()
+
+    def test_an_altered_database_is_named(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        data = bytearray(member_bytes(archive, "app.sqlite3"))
+        data[len(data) // 2] ^= 0xFF
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", replace={"app.sqlite3": bytes(data)})
+        message = self.refused(bad, target, InvalidInput, "app.sqlite3 was altered or damaged")
+        assert "events/" not in message
+        assert not target.database.exists()
+
+    def test_an_altered_event_file_is_named(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        bad = rewrite_archive(
+            archive, tmp_path / "bad.tar", replace={"events/capa.parquet": b"PAR1 CAPA"}
+        )
+        message = self.refused(bad, target, InvalidInput, "events/capa.parquet was altered")
+        assert "app.sqlite3" not in message
+        assert not target.events.exists()
+
+    def test_a_missing_file_is_named(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", drop=("events/capa.parquet",))
+        self.refused(
+            bad, target, InvalidInput, "events/capa.parquet is listed in the manifest but missing"
+        )
+
+    def test_an_extra_event_file_is_named(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", add={"events/smuggled.parquet": b"x"})
+        self.refused(
+            bad, target, InvalidInput, "events/smuggled.parquet is in the archive but not listed"
+        )
+
+    def test_a_foreign_file_is_named(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", add={"notes.txt": b"hello"})
+        self.refused(bad, target, InvalidInput, "'notes.txt' is not part of a QMM backup")
+
+    def test_a_path_escaping_the_data_dir_is_refused(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", add={"events/../../escape": b"x"})
+        self.refused(bad, target, InvalidInput, "not a plain relative path")
+        assert not (tmp_path / "escape").exists()
+
+    def test_a_link_is_refused(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.tar"
+        shutil.copyfile(archive, bad)
+        with tarfile.open(bad, "a") as tar:
+            link = tarfile.TarInfo("events/passwd")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "/etc/passwd"
+            tar.addfile(link)
+        self.refused(bad, target, InvalidInput, "events/passwd is a link")
+
+    def test_a_missing_manifest(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", drop=("manifest.json",))
+        self.refused(bad, target, InvalidInput, "has no manifest.json")
+
+    def test_a_manifest_that_is_not_json(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", replace={"manifest.json": b"{oops"})
+        self.refused(bad, target, InvalidInput, "manifest.json .* is not valid JSON")
+
+    def test_a_manifest_missing_fields_names_them(
+        self, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        def strip(manifest: dict[str, Any]) -> dict[str, Any]:
+            del manifest["schema_revision"]
+            manifest["files"][0]["sha256"] = "not-a-hash"
+            return manifest
+
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", manifest=strip)
+        message = self.refused(bad, target, InvalidInput, "not a QMM backup manifest")
+        assert "schema_revision" in message
+        assert "files.0.sha256" in message
+
+    def test_a_newer_schema_is_refused(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        work = tmp_path / "future.sqlite3"
+        work.write_bytes(member_bytes(archive, "app.sqlite3"))
+        with sqlite3.connect(work) as connection:
+            connection.execute("UPDATE alembic_version SET version_num = '0999'")
+        connection.close()
+        data = work.read_bytes()
+
+        def future(manifest: dict[str, Any]) -> dict[str, Any]:
+            manifest["schema_revision"] = "0999"
+            manifest["qmm_version"] = "9.0.0"
+            manifest["files"][0].update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+            return manifest
+
+        bad = rewrite_archive(
+            archive, tmp_path / "bad.tar", replace={"app.sqlite3": data}, manifest=future
+        )
+        message = self.refused(bad, target, InvalidInput, "schema revision 0999")
+        assert "newer than this version" in message
+        assert "9.0.0" in message
+
+    def test_a_newer_format_is_refused(self, archive: Path, target: Store, tmp_path: Path) -> None:
+        def future(manifest: dict[str, Any]) -> dict[str, Any]:
+            return {**manifest, "format_version": 2, "qmm_version": "9.0.0"}
+
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", manifest=future)
+        self.refused(bad, target, InvalidInput, "backup format 2")
+
+    def test_a_target_with_data_needs_force(
+        self, source: Store, archive: Path, tmp_path: Path
+    ) -> None:
+        target = Store(tmp_path / "busy")
+        target.data_dir.mkdir()
+        engine = make_engine(target.url)
+        upgrade(engine)
+        with unit_of_work(engine) as session:
+            create_site(session, code="SITE-OLD", name="Only here")
+        engine.dispose()
+        (target.events).mkdir()
+        (target.events / "old.parquet").write_bytes(b"old")
+
+        message = self.refused(archive, target, Conflict, "--force")
+        assert "sites: 1 rows" in message
+        assert "events" in message
+
+        old_rows = table_rows(target.url)
+        restored = restore(archive, target, force=True, now=MOMENT)
+
+        assert restored.ok
+        assert table_rows(target.url) == table_rows(source.url)
+        aside = target.data_dir / "qmm.sqlite3.before-restore-20260301T123045Z"
+        assert aside in restored.moved_aside
+        assert table_rows(f"sqlite:///{aside}") == old_rows
+        old_events = target.data_dir / "events.before-restore-20260301T123045Z"
+        assert (old_events / "old.parquet").read_bytes() == b"old"
+        assert leftovers(target.data_dir) == []
+
+    @pytest.mark.parametrize("in_transaction", [True, False], ids=["reading", "idle"])
+    def test_a_database_open_elsewhere_is_not_replaced(
+        self,
+        source: Store,
+        archive: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        in_transaction: bool,
+    ) -> None:
+        monkeypatch.setattr(backup_service, "IN_USE_TIMEOUT", 0.2)
+        target = Store(tmp_path / "busy")
+        target.data_dir.mkdir()
+        shutil.copyfile(source.database, target.database)
+        before = table_rows(target.url)
+        other = sqlite3.connect(target.database, isolation_level=None)  # e.g. the web server
+        try:
+            if in_transaction:
+                other.execute("BEGIN")
+            other.execute("SELECT count(*) FROM sites").fetchone()
+            with pytest.raises(Conflict, match="is open in another process"):
+                restore(archive, target, force=True)
+        finally:
+            other.close()
+        assert table_rows(target.url) == before
+        assert not list(target.data_dir.glob("*before-restore*"))
+        assert leftovers(target.data_dir) == []
+
+    def test_this_process_own_idle_connections_are_closed_first(
+        self, source: Store, archive: Path, tmp_path: Path
+    ) -> None:
+        target = Store(tmp_path / "mine")
+        target.data_dir.mkdir()
+        shutil.copyfile(source.database, target.database)
+        engine = get_engine(target.url)
+        try:
+            with unit_of_work(engine) as session:  # leaves an idle connection in the pool
+                create_site(session, code="SITE-NEW", name="Only in the target")
+
+            assert restore(archive, target, force=True).ok
+
+            with engine.connect() as connection:  # reconnects to the restored file
+                assert connection.execute(text("SELECT count(*) FROM sites")).scalar() == len(
+                    table_rows(source.url)["sites"]
+                )
+        finally:
+            _engines.pop(target.url, None)
+            engine.dispose()
+
+
+class TestPostgreSQL:
+    """PostgreSQL has its own tools; both commands say so and point to the procedure."""
+
+    URL = "postgresql+psycopg://qmm:hunter2@db.example:5432/qmm"
+
+    def test_backup_points_to_pg_dump(self, tmp_path: Path) -> None:
+        with pytest.raises(UnsupportedBackend, match=r"docs/operations\.md") as caught:
+            create_backup(database_url=self.URL, data_dir=tmp_path, out=tmp_path / "b.tar")
+        assert "pg_dump" in str(caught.value)
+        assert "hunter2" not in str(caught.value)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_restore_points_to_pg_restore(self, tmp_path: Path) -> None:
+        with pytest.raises(UnsupportedBackend, match="pg_restore") as caught:
+            restore_backup(source=tmp_path / "b.tar", database_url=self.URL, data_dir=tmp_path)
+        assert "docs/operations.md" in str(caught.value)
