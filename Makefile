@@ -17,16 +17,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## Install, load the demo workspace into the embedded default database, show it.
+## Install, load the demo workspace into the embedded default database, serve the web app.
 demo: install
 	$(BIN)/qmm demo
 	@$(MAKE) --no-print-directory serve
 
-## Serve the workbench (the web application arrives with its own issue; until then
-## this prints the demo's scores and how to explore them from the command line).
+## Serve the web application on http://$(HOST):$(PORT)/ (create or upgrade the database first).
 serve: install
-	$(BIN)/qmm benchmark --workspace
-	$(BIN)/qmm benchmark --site SITE-A
+	$(BIN)/qmm init
+	$(BIN)/qmm serve --host $(HOST) --port $(PORT)
 
 ## The test suite; QMM_TEST_DATABASE_URL=postgresql+psycopg://... runs it on PostgreSQL.
 test: install

@@ -27,6 +27,7 @@ from qmm.auth.service import (
 from qmm.auth.sessions import (
     SESSION_IDLE,
     create_api_token,
+    end_other_sessions,
     end_web_session,
     resolve_api_token,
     resolve_web_session,
@@ -265,3 +266,29 @@ class TestTokensAndSessions:
         end_web_session(session, web_session=web_session)
         with pytest.raises(Unauthenticated):
             resolve_web_session(session, secret=secret)
+
+
+class TestPasswordChangeHardening:
+    def test_a_wrong_current_password_counts_toward_lockout(self, session) -> None:
+        user = create_user(session, username="dan", full_name="Dan", password=PASSWORD)
+        for _ in range(MAX_FAILED_LOGINS):
+            with pytest.raises(Unauthenticated, match="current password is wrong"):
+                change_password(
+                    session,
+                    user=user,
+                    current_password="guess guess guess",
+                    new_password="another good phrase",
+                )
+        with pytest.raises(Unauthenticated, match="locked"):
+            change_password(
+                session, user=user, current_password=PASSWORD, new_password="another good phrase"
+            )
+
+    def test_other_sessions_end_but_the_current_one_stays(self, session) -> None:
+        alice = create_alice(session)
+        here_secret, here = start_web_session(session, user=alice)
+        there_secret, _ = start_web_session(session, user=alice)
+        assert end_other_sessions(session, user=alice, keep=here) == 1
+        assert resolve_web_session(session, secret=here_secret) is here
+        with pytest.raises(Unauthenticated):
+            resolve_web_session(session, secret=there_secret)

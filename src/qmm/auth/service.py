@@ -89,9 +89,14 @@ def set_password(session: Session, *, user: User, password: str) -> User:
 def change_password(
     session: Session, *, user: User, current_password: str, new_password: str
 ) -> User:
-    """A user's own password change: the current password is asked again."""
-    if not verify_password(user.password_hash, current_password):
-        raise Unauthenticated("the current password is wrong")
+    """A user's own password change: the current password again, counted toward lockout."""
+    try:
+        authenticate(
+            session, username=user.username, password=current_password, channel="password-change"
+        )
+    except Unauthenticated as exc:
+        locked = str(exc) != WRONG_CREDENTIALS
+        raise Unauthenticated(str(exc) if locked else "the current password is wrong") from None
     return set_password(session, user=user, password=new_password)
 
 

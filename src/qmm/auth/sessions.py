@@ -62,6 +62,19 @@ def end_web_session(session: Session, *, web_session: WebSession) -> None:
     session.flush()
 
 
+def end_other_sessions(session: Session, *, user: User, keep: WebSession | None = None) -> int:
+    """End every live browser session of a user but one: after a password change, say."""
+    ended = 0
+    for web_session in session.scalars(
+        select(WebSession).where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+    ):
+        if keep is None or web_session.id != keep.id:
+            web_session.revoked_at = utcnow()
+            ended += 1
+    session.flush()
+    return ended
+
+
 def create_api_token(
     session: Session,
     *,

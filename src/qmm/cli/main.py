@@ -10,6 +10,7 @@ from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
 from qmm.cli.common import act_as, boundary, console, print_table
 from qmm.cli.init import initialise
+from qmm.cli.serve import serve
 
 app = typer.Typer(
     help="QMM Workbench: quality management maturity for drug-manufacturing sites.",
@@ -25,6 +26,7 @@ app.add_typer(audit.app, name="audit")
 app.command("benchmark")(benchmark)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,194 @@
+"""The FastAPI application: routes, error pages, security headers, one session per request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import qmm
+from qmm.db import get_engine, session_factory
+from qmm.errors import QMMError, Unauthenticated
+from qmm.web import api, pages
+from qmm.web.deps import WebSettings
+from qmm.web.security import (
+    API_PREFIX,
+    PublicMount,
+    clear_session_cookie,
+    is_api,
+    route_requirement,
+)
+from qmm.web.templating import STATIC_DIR, render, render_text
+
+logger = logging.getLogger("qmm.web")
+
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+GENERIC_ERROR: Final = "Something went wrong on our side; nothing was saved. Try again later."
+TITLES: Final = {
+    400: "The request could not be understood",
+    401: "Sign in to continue",
+    403: "You do not have access to this",
+    404: "Not found",
+    405: "That action is not possible here",
+    409: "That clashes with what is stored",
+    422: "Please check what you entered",
+    500: "Something went wrong",
+}
+
+
+def _is_api_path(path: str) -> bool:
+    """For the crash handler, which runs outside routing: decide JSON or HTML from the path."""
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every response, and turns any crash into a plain 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        path: str = scope.get("path", "")
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not path.startswith("/static/") and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), path)
+            if started:
+                raise
+            response: Response
+            if _is_api_path(path):
+                response = JSONResponse({"detail": GENERIC_ERROR}, status_code=500)
+            else:
+                body = render_text("error.html", title=TITLES[500], code=500, message=GENERIC_ERROR)
+                response = HTMLResponse(body, status_code=500)
+            await response(scope, receive, send_with_headers)
+
+
+def _error_page(request: Request, status_code: int, message: str) -> Response:
+    """A plain page that says what went wrong in words, with a way back."""
+    return render(
+        request,
+        "error.html",
+        principal=None,
+        title=TITLES.get(status_code, "Something is not right"),
+        status_code=status_code,
+        code=status_code,
+        message=message,
+    )
+
+
+async def handle_qmm_error(request: Request, exc: Exception) -> Response:
+    """Known errors keep their status: JSON for the API, a page (or sign-in) for people."""
+    assert isinstance(exc, QMMError)
+    message = str(exc)
+    if is_api(request):
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        return JSONResponse({"detail": message}, status_code=exc.status_code, headers=headers)
+    settings: WebSettings = request.app.state.web_settings
+    response: Response
+    if isinstance(exc, Unauthenticated) and request.method in {"GET", "HEAD"}:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    else:
+        response = _error_page(request, exc.status_code, message)
+    if isinstance(exc, Unauthenticated):
+        clear_session_cookie(response, request=request, settings=settings)
+    return response
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: JSON for the API, a page for people."""
+    assert isinstance(exc, StarletteHTTPException)
+    if is_api(request):
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    message = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
+    response = _error_page(request, exc.status_code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> Response:
+    """Malformed input: FastAPI's detailed JSON for the API, a readable list for people."""
+    assert isinstance(exc, RequestValidationError)
+    if is_api(request):
+        return await request_validation_exception_handler(request, exc)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error.get('loc', ())[1:]) or 'input'}: {error.get('msg')}"
+        for error in exc.errors()
+    )
+    return _error_page(request, 422, problems)
+
+
+def _declare_in_openapi(app: FastAPI) -> None:
+    """Publish each API operation's permission in the OpenAPI document as x-permission."""
+    for route in app.routes:
+        requirement = route_requirement(route)
+        if isinstance(route, APIRoute) and requirement is not None and route.include_in_schema:
+            route.openapi_extra = {
+                **(route.openapi_extra or {}),
+                "x-permission": requirement.to_openapi(),
+            }
+
+
+def create_app(engine: Engine | None = None, *, settings: WebSettings | None = None) -> FastAPI:
+    """Build the web application on an engine (the configured database by default)."""
+    app = FastAPI(
+        title="QMM Workbench",
+        version=qmm.__version__,
+        summary="Quality Management Maturity self-assessment, benchmark and trust layer.",
+        openapi_url=None,  # served by api.api_openapi, which declares itself public
+        docs_url=None,  # the default page loads Swagger UI from a CDN; see api.api_docs
+        redoc_url=None,
+    )
+    app.state.session_factory = session_factory(engine or get_engine())
+    app.state.web_settings = settings or WebSettings()
+    pages.add_routes(app)
+    api.add_routes(app)
+    app.router.routes.append(
+        PublicMount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
+    )
+    app.add_exception_handler(QMMError, handle_qmm_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_middleware(SecurityHeadersMiddleware)
+    _declare_in_openapi(app)
+    return app

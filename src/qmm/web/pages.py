@@ -1,0 +1,407 @@
+"""Server-rendered pages: sign-in, sites, assessments with signatures, audit history, password."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.assessment.service import compute_scores, list_assessments
+from qmm.audit.service import audit_log
+from qmm.audit.signatures import sign, signatures_for
+from qmm.audit.trail import Actor, set_actor
+from qmm.auth.permissions import Permission
+from qmm.auth.service import MAX_FAILED_LOGINS, authenticate, change_password
+from qmm.auth.sessions import (
+    end_other_sessions,
+    end_web_session,
+    resolve_web_session,
+    start_web_session,
+)
+from qmm.errors import InvalidInput, Unauthenticated
+from qmm.models import Assessment, SignatureMeaning
+from qmm.web.deps import DB, Settings
+from qmm.web.history import changes, record_label
+from qmm.web.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Access,
+    Principal,
+    clear_session_cookie,
+    login_csrf_token,
+    public,
+    readable_sites,
+    require,
+    safe_next,
+    set_login_csrf_cookie,
+    set_session_cookie,
+    signed_in,
+)
+from qmm.web.templating import render
+
+Public = Annotated[Access, Depends(public)]
+SignedIn = Annotated[Access, Depends(signed_in)]
+MEANINGS: Final = [m.value for m in SignatureMeaning]
+
+
+def healthz(_access: Public, db: DB) -> JSONResponse:
+    """Liveness for load balancers: the app answers and its database does too."""
+    try:
+        db.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+# --- signing in and out --------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    settings: Settings,
+    *,
+    next_url: str,
+    username: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The form, re-shown with what was typed and why it failed; the CSRF cookie is renewed."""
+    token = login_csrf_token(request)
+    response = render(
+        request,
+        "login.html",
+        principal=None,
+        title="Sign in",
+        csrf_token=token,
+        next_url=safe_next(next_url),
+        username=username,
+        error=error,
+        status_code=status_code,
+    )
+    set_login_csrf_cookie(response, token, request=request, settings=settings)
+    return response
+
+
+def login_form(
+    request: Request,
+    _access: Public,
+    settings: Settings,
+    next_url: Annotated[str, Query(alias="next")] = "/",
+) -> Response:
+    """The sign-in form, with a pre-session CSRF token in a short-lived cookie and the form."""
+    return _login_page(request, settings, next_url=next_url)
+
+
+def _end_previous_session(request: Request, db: Session) -> None:
+    """Signing in again ends the browser's earlier session, so an old cookie stays useless."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return
+    with suppress(Unauthenticated):  # an ended session needs no ending
+        end_web_session(db, web_session=resolve_web_session(db, secret=secret))
+
+
+def login(
+    request: Request,
+    _access: Public,
+    db: DB,
+    settings: Settings,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next_url: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
+    """Check the password (failures count toward lockout and are kept) and start a session."""
+    username = username.strip()
+    if not username or not password:
+        return _login_page(
+            request,
+            settings,
+            next_url=next_url,
+            username=username,
+            error="Enter your username and your password.",
+            status_code=422,
+        )
+    client = request.client.host if request.client else None
+    try:
+        user = authenticate(db, username=username, password=password, channel="web", source=client)
+    except Unauthenticated as exc:
+        # Returned, not raised: the request commits, so the failed attempt is recorded.
+        return _login_page(
+            request,
+            settings,
+            next_url=next_url,
+            username=username,
+            error=str(exc).capitalize() + ".",
+            status_code=401,
+        )
+    set_actor(db, Actor(label=user.username, user_id=user.id))
+    _end_previous_session(request, db)
+    secret, web_session = start_web_session(db, user=user)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
+    set_session_cookie(
+        response, secret, web_session=web_session, request=request, settings=settings
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def logout(request: Request, access: SignedIn, db: DB, settings: Settings) -> Response:
+    """End the browser session on the server, then forget the cookie."""
+    web_session = access.who.web_session
+    if web_session is not None:
+        end_web_session(db, web_session=web_session)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session_cookie(response, request=request, settings=settings)
+    return response
+
+
+# --- sites and assessments -----------------------------------------------------------------
+
+
+def home(request: Request, access: SignedIn, db: DB) -> Response:
+    """Start page: the sites this person may see."""
+    sites = readable_sites(db, access.who)
+    return render(request, "home.html", principal=access.who, title="Your sites", sites=sites)
+
+
+def site_page(
+    request: Request,
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+) -> Response:
+    """A site's details and the assessments of it the person may read."""
+    principal = access.who
+    site = access.site
+    assert site is not None
+    assessments = [
+        a
+        for a in list_assessments(db, site=site)
+        if principal.may(db, Permission.assessment_read, assessment=a)
+    ]
+    return render(
+        request,
+        "site.html",
+        principal=principal,
+        title=f"{site.code}: {site.name}",
+        site=site,
+        assessments=assessments,
+        can_audit=principal.may(db, Permission.audit_read, site=site),
+        breadcrumbs=[("Sites", "/")],
+    )
+
+
+def _assessment_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    assessment: Assessment,
+    *,
+    sign_error: str | None = None,
+    meaning: str = "",
+    signed: bool = False,
+    status_code: int = 200,
+) -> Response:
+    """The assessment page, shared by viewing and by a failed signature (which shows why)."""
+    scores = compute_scores(db, assessment=assessment)
+    signatures = signatures_for(db, record_type="assessment", record_id=str(assessment.id))
+    rated = sum(1 for q in scores.questions.values() if q.consensus_source != "unrated")
+    return render(
+        request,
+        "assessment.html",
+        principal=principal,
+        title=f"{assessment.title} ({assessment.site.code})",
+        assessment=assessment,
+        scores=scores,
+        rated=rated,
+        signatures=signatures,
+        invalid_signatures=sum(1 for s in signatures if not s.valid),
+        can_sign=principal.may(db, Permission.record_sign, assessment=assessment),
+        can_audit=principal.may(db, Permission.audit_read, site=assessment.site),
+        meanings=MEANINGS,
+        meaning=meaning,
+        sign_error=sign_error,
+        # Only claim "your signature was recorded" when this person's signature is there.
+        signed=signed and any(s.username == principal.user.username for s in signatures),
+        max_failed_logins=MAX_FAILED_LOGINS,
+        breadcrumbs=[("Sites", "/"), (assessment.site.code, f"/sites/{assessment.site.code}")],
+        status_code=status_code,
+    )
+
+
+def assessment_page(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
+    ],
+    db: DB,
+    signed: bool = False,
+) -> Response:
+    """Scores by practice area and sub-element, agreement, and every signature's validity."""
+    assert access.assessment is not None
+    return _assessment_page(request, db, access.who, access.assessment, signed=signed)
+
+
+def sign_assessment(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[Access, Depends(require(Permission.record_sign, assessment="assessment_id"))],
+    db: DB,
+    password: Annotated[str, Form()] = "",
+    meaning: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign the assessment as it is now; a wrong password is refused and counts toward lockout."""
+    assessment = access.assessment
+    assert assessment is not None
+    principal = access.who
+    error: str | None = None
+    if meaning not in MEANINGS:
+        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
+    elif not password:
+        error = "Enter your password to sign."
+    else:
+        try:
+            sign(
+                db,
+                user=principal.user,
+                password=password,
+                meaning=meaning,
+                record_type="assessment",
+                record_id=str(assessment.id),
+            )
+        except Unauthenticated as exc:
+            # Returned, not raised: the request commits, so the failed attempt counts.
+            locked = "locked" in str(exc)
+            error = (
+                str(exc).capitalize() + "."
+                if locked
+                else "The password is wrong; the signature was not recorded. "
+                f"{MAX_FAILED_LOGINS} wrong passwords in a row lock the account."
+            )
+        except InvalidInput as exc:
+            error = str(exc).capitalize() + "."
+    if error is not None:
+        return _assessment_page(
+            request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422
+        )
+    return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)
+
+
+# --- audit history -------------------------------------------------------------------------
+
+
+def audit_history(
+    request: Request,
+    table_name: str,
+    record_id: str,
+    access: Annotated[
+        Access,
+        Depends(require(Permission.audit_read, audit_record=("table_name", "record_id"))),
+    ],
+    db: DB,
+) -> Response:
+    """A record's history from the audit trail: who, when (UTC), what changed, and why."""
+    entries = audit_log(db, table_name=table_name, record_id=record_id)
+    breadcrumbs = [("Sites", "/")]
+    if access.site is not None:
+        breadcrumbs.append((access.site.code, f"/sites/{access.site.code}"))
+    return render(
+        request,
+        "audit.html",
+        principal=access.who,
+        title=f"History of {record_label(db, table=table_name, record_id=record_id)}",
+        table_name=table_name,
+        record_id=record_id,
+        entries=[(entry, changes(entry)) for entry in entries],
+        breadcrumbs=breadcrumbs,
+    )
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+def password_form(request: Request, access: SignedIn) -> Response:
+    """The form to change one's own password."""
+    return render(
+        request,
+        "password.html",
+        principal=access.who,
+        title="Change your password",
+        errors={},
+        changed=False,
+    )
+
+
+def password_change(
+    request: Request,
+    access: SignedIn,
+    db: DB,
+    current_password: Annotated[str, Form()] = "",
+    new_password: Annotated[str, Form()] = "",
+    confirm_password: Annotated[str, Form()] = "",
+) -> Response:
+    """Change one's own password: the current one again, then the new one twice."""
+    principal = access.who
+    errors: dict[str, str] = {}
+    if not current_password:
+        errors["current_password"] = "Enter your current password."
+    if not new_password:
+        errors["new_password"] = "Enter a new password."
+    elif new_password != confirm_password:
+        errors["confirm_password"] = "The two new passwords differ; type the same one twice."
+    if not errors:
+        try:
+            change_password(
+                db,
+                user=principal.user,
+                current_password=current_password,
+                new_password=new_password,
+            )
+        except Unauthenticated as exc:
+            errors["current_password"] = str(exc).capitalize() + "."
+        except InvalidInput as exc:
+            errors["new_password"] = str(exc).capitalize() + "."
+        else:
+            end_other_sessions(db, user=principal.user, keep=principal.web_session)
+    return render(
+        request,
+        "password.html",
+        principal=principal,
+        title="Change your password",
+        errors=errors,
+        changed=not errors,
+        status_code=422 if errors else 200,
+    )
+
+
+def add_routes(app: FastAPI) -> None:
+    """The pages, in one table; each endpoint declares its permission through its guard."""
+    pages: list[tuple[str, str, Callable[..., Any]]] = [
+        ("GET", "/healthz", healthz),
+        ("GET", "/login", login_form),
+        ("POST", "/login", login),
+        ("POST", "/logout", logout),
+        ("GET", "/", home),
+        ("GET", "/sites/{code}", site_page),
+        ("GET", "/assessments/{assessment_id}", assessment_page),
+        ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
+        ("GET", "/audit/{table_name}/{record_id}", audit_history),
+        ("GET", "/account/password", password_form),
+        ("POST", "/account/password", password_change),
+    ]
+    for method, path, endpoint in pages:
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            include_in_schema=False,
+            response_class=JSONResponse if endpoint is healthz else HTMLResponse,
+        )

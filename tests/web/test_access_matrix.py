@@ -1,0 +1,326 @@
+"""The access matrix: every route x every kind of person x every way in, against the rules.
+
+Routes are read from the app itself, so a new route is checked the moment it exists: if it
+declares no permission, or needs a path parameter or body this file does not know, its cases
+fail and say what to add. The expectation comes from the permission table (ROLE_PERMISSIONS)
+and each person's grant, never from the code under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute, Mount
+
+from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
+from qmm.models import Role
+from qmm.web.app import create_app
+from qmm.web.security import (
+    API_PREFIX,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    Requirement,
+    Where,
+    route_requirement,
+)
+from web.support import (
+    ANONYMOUS,
+    CAST,
+    EVERYONE,
+    NEW_PASSWORD,
+    World,
+    bearer,
+    login_form_token,
+    password_of,
+    sign_in,
+)
+
+UNDECLARED = (
+    "{method} {path} declares no permission. Give its endpoint exactly one guard: "
+    "Depends(public), Depends(signed_in) or Depends(require(Permission.x, site=...|"
+    "assessment=...|audit_record=...|any_site=True|every_site=True)) from qmm.web.security."
+)
+UNKNOWN_PARAM = (
+    "{method} {path} takes the parameter {name!r}, which the access matrix cannot fill. Add it "
+    "to params() in tests/web/test_access_matrix.py with a value naming a SITE-A resource."
+)
+UNKNOWN_BODY = (
+    "{method} {path} changes state but the access matrix has no valid body for it. Add one to "
+    "bodies() in tests/web/test_access_matrix.py."
+)
+UNKNOWN_MOUNT = (
+    "{path} is a mounted app; add a sample URL under it to MOUNT_SAMPLES in "
+    "tests/web/test_access_matrix.py."
+)
+
+MOUNT_SAMPLES = {"/static": "/static/qmm.css"}
+
+
+def params(world: World) -> dict[str, str]:
+    """Path and query parameter values: each names a resource of SITE-A."""
+    return {
+        "code": "SITE-A",
+        "assessment_id": str(world.assessment_a),
+        "table_name": "sites",
+        "table": "sites",
+        "record_id": str(world.site_a),
+    }
+
+
+def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """A valid body for every state-changing route (forms for pages, JSON for the API)."""
+    own = password_of(username) or "not-anyones-password"
+    return {
+        # Anyone may sign in with valid credentials: the public route must not refuse them.
+        ("POST", "/login"): {"username": "root", "password": password_of("root")},
+        ("POST", "/logout"): {},
+        ("POST", "/assessments/{assessment_id}/sign"): {"password": own, "meaning": "reviewed"},
+        ("POST", "/account/password"): {
+            "current_password": own,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+        ("POST", "/api/sites"): {"code": "SITE-Z", "name": "Zenith Sterile", "site_type": "fdf"},
+        ("POST", "/api/assessments/{assessment_id}/ratings"): {
+            "question": "m1.q2",
+            "score": 4,
+            "rationale": "Quality council minutes for four quarters",
+            "evidence": ["QC-2026-Q1"],
+        },
+    }
+
+
+def operations(routes: list[BaseRoute]) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers, read from its routes."""
+    found: list[tuple[str, str]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            found.append(("GET", route.path))
+        else:
+            path = getattr(route, "path", repr(route))
+            methods = sorted(getattr(route, "methods", None) or {"GET"})
+            found.extend((method, path) for method in methods if method != "HEAD")
+    return found
+
+
+def channels(path: str) -> list[str]:
+    """Pages are used with a browser session; the API also with read and write tokens."""
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return ["cookie", "bearer-write", "bearer-read"]
+    return ["cookie"]
+
+
+# Collection needs only the route table: an engine that is never connected is enough.
+_ROUTES = create_app(create_engine("sqlite://")).routes
+CASES = [
+    pytest.param(method, path, who, channel, id=f"{method} {path} | {who} | {channel}")
+    for method, path in operations(_ROUTES)
+    for channel in channels(path)
+    for who in EVERYONE
+]
+
+
+def find_route(app: FastAPI, method: str, path: str) -> BaseRoute:
+    for route in app.routes:
+        if getattr(route, "path", None) != path:
+            continue
+        if isinstance(route, Mount) or method in (getattr(route, "methods", None) or ()):
+            return route
+    raise AssertionError(
+        f"{method} {path} is not a plain route of the app. Register routes with "
+        "app.add_api_route (see add_routes in qmm.web.pages and qmm.web.api): FastAPI 0.165 "
+        "keeps routers added by include_router as nested objects without their full paths."
+    )
+
+
+def plan(
+    route: BaseRoute, method: str, world: World, username: str
+) -> tuple[Requirement, str, dict[str, Any] | None]:
+    """What to request: the declared requirement, the URL and the body; a gap fails loudly."""
+    path = getattr(route, "path", repr(route))
+    requirement = route_requirement(route)
+    if requirement is None:
+        pytest.fail(UNDECLARED.format(method=method, path=path))
+    if isinstance(route, Mount):
+        if path not in MOUNT_SAMPLES:
+            pytest.fail(UNKNOWN_MOUNT.format(path=path))
+        return requirement, MOUNT_SAMPLES[path], None
+    assert isinstance(route, APIRoute)
+    values = params(world)
+    url = path
+    for name in route.param_convertors:
+        if name not in values:
+            pytest.fail(UNKNOWN_PARAM.format(method=method, path=path, name=name))
+        url = url.replace("{" + name + "}", values[name])
+    query = {}
+    for query_param in route.dependant.query_params:
+        name = query_param.alias
+        if name in values:
+            query[name] = values[name]
+        elif query_param.field_info.is_required():
+            pytest.fail(UNKNOWN_PARAM.format(method=method, path=path, name=name))
+    if query:
+        url += "?" + str(httpx.QueryParams(query))
+    body = None
+    if method not in SAFE_METHODS:
+        body = bodies(username).get((method, path))
+        if body is None:
+            pytest.fail(UNKNOWN_BODY.format(method=method, path=path))
+    return requirement, url, body
+
+
+def may(requirement: Requirement, username: str, channel: str) -> bool:
+    """The rule, from the permission table and the person's grant: may they use this route?"""
+    if requirement.where is Where.public:
+        return True
+    if username == ANONYMOUS or username == "disabled-a":
+        return False
+    if requirement.where is Where.signed_in:
+        return True
+    permission = requirement.permission
+    assert permission is not None
+    if channel == "bearer-read" and permission not in READ_PERMISSIONS:
+        return False
+    grant = CAST[username]
+    if grant is None:
+        return False
+    role, site = Role(grant[0]), grant[1]
+    if permission not in ROLE_PERMISSIONS[role]:
+        return False
+    if role is Role.administrator:
+        return True
+    if requirement.where is Where.any_site:
+        return True
+    if requirement.where is Where.every_site:
+        return False
+    return site == "SITE-A"  # every resource the matrix names belongs to SITE-A
+
+
+def send(
+    client: TestClient,
+    db: Session,
+    world: World,
+    *,
+    method: str,
+    url: str,
+    body: dict[str, Any] | None,
+    username: str,
+    channel: str,
+    requirement: Requirement,
+) -> httpx.Response:
+    api = url.startswith(API_PREFIX + "/")
+    headers: dict[str, str] = {}
+    csrf = ""
+    if username != ANONYMOUS:
+        if channel == "cookie":
+            csrf = sign_in(client, db, world, username)
+        elif channel == "bearer-write":
+            headers.update(bearer(world.write_tokens[username]))
+        else:
+            headers.update(bearer(world.read_tokens[username]))
+    if method in SAFE_METHODS:
+        return client.request(method, url, headers=headers)
+    if requirement.where is Where.public and not api:
+        csrf = login_form_token(client)  # the pre-session token of the sign-in form
+    if api:
+        if csrf:
+            headers[CSRF_HEADER] = csrf
+        return client.request(method, url, json=body, headers=headers)
+    return client.request(method, url, data={**(body or {}), CSRF_FIELD: csrf}, headers=headers)
+
+
+def refused(response: httpx.Response, *, method: str, url: str) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    to_login = response.headers.get("location", "").startswith("/login?next=")
+    return not url.startswith(API_PREFIX) and method == "GET" and to_login
+
+
+@pytest.mark.parametrize(("method", "path", "username", "channel"), CASES)
+def test_the_access_matrix(
+    app: FastAPI,
+    client: TestClient,
+    db: Session,
+    world: World,
+    method: str,
+    path: str,
+    username: str,
+    channel: str,
+) -> None:
+    route = find_route(app, method, path)
+    requirement, url, body = plan(route, method, world, username)
+    response = send(
+        client,
+        db,
+        world,
+        method=method,
+        url=url,
+        body=body,
+        username=username,
+        channel=channel,
+        requirement=requirement,
+    )
+    allowed = may(requirement, username, channel)
+    outcome = f"{method} {url} as {username} by {channel}: {response.status_code}"
+    if allowed:
+        assert not refused(response, method=method, url=url), f"refused but allowed: {outcome}"
+        assert response.status_code < 500, f"server error: {outcome}"
+    else:
+        assert refused(response, method=method, url=url), f"allowed but must refuse: {outcome}"
+
+
+def test_every_route_declares_its_permission(app: FastAPI) -> None:
+    undeclared = [
+        f"{method} {path}"
+        for method, path in operations(app.routes)
+        if route_requirement(find_route(app, method, path)) is None
+    ]
+    assert undeclared == [], "declare a permission on: " + ", ".join(undeclared)
+
+
+def test_the_matrix_covers_pages_api_and_static_files() -> None:
+    paths = {path for _, path in operations(_ROUTES)}
+    assert {"/", "/sites/{code}", "/api/sites", "/static", "/api/openapi.json"} <= paths
+    assert len(CASES) >= len(paths) * len(EVERYONE)
+
+
+def test_an_undeclared_route_fails_the_matrix_with_a_clear_message(world: World) -> None:
+    app = create_app(create_engine("sqlite://"))
+
+    def leaky() -> dict[str, str]:
+        """A route someone forgot to guard."""
+        return {"secret": "yes"}
+
+    app.add_api_route("/leaky", leaky, methods=["GET"])
+    route = find_route(app, "GET", "/leaky")
+    with pytest.raises(pytest.fail.Exception, match="declares no permission"):
+        plan(route, "GET", world, "root")
+
+
+def test_a_route_with_an_unknown_parameter_fails_the_matrix(world: World) -> None:
+    from fastapi import Depends
+
+    from qmm.auth.permissions import Permission
+    from qmm.web.security import Access, require
+
+    app = create_app(create_engine("sqlite://"))
+
+    def plant(
+        plant_code: str,
+        access: Access = Depends(require(Permission.site_read, site="plant_code")),  # noqa: B008
+    ) -> dict[str, str]:
+        """A route with a parameter the matrix does not know."""
+        return {}
+
+    app.add_api_route("/plants/{plant_code}", plant, methods=["GET"])
+    route = find_route(app, "GET", "/plants/{plant_code}")
+    with pytest.raises(pytest.fail.Exception, match="'plant_code'"):
+        plan(route, "GET", world, "root")
