@@ -24,6 +24,19 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the app database; default: a SQLite file in data_dir.",
     )
 
+    events_url: str | None = Field(
+        default=None,
+        description="Where the event store keeps its Parquet batches (a directory or file:// "
+        "URL); default: data_dir/events.",
+    )
+
+    @property
+    def events_dir(self) -> Path:
+        """The event store's directory of Parquet batches."""
+        if not self.events_url:
+            return self.data_dir / "events"
+        return Path(self.events_url.removeprefix("file://"))
+
     @property
     def resolved_database_url(self) -> str:
         """The app database URL, falling back to the embedded SQLite file."""

@@ -11,6 +11,7 @@ from qmm.models.assessment import (
 )
 from qmm.models.audit import AuditAction, AuditEntry, Signature, SignatureMeaning
 from qmm.models.base import Base, utcnow
+from qmm.models.events import ImportBatch
 from qmm.models.framework import Framework, FrameworkStatus, PracticeArea, Question, SubElement
 from qmm.models.site import Site, SiteType
 from qmm.models.user import ApiToken, LoginAttempt, Role, RoleGrant, User, WebSession
@@ -27,6 +28,7 @@ __all__ = [
     "ConsensusScore",
     "Framework",
     "FrameworkStatus",
+    "ImportBatch",
     "LoginAttempt",
     "PracticeArea",
     "Question",

@@ -1,0 +1,30 @@
+"""Import batches: each imported file, its hash, who ran it, and where its rows are stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qmm.models.base import Base, UTCDateTime, utcnow
+
+
+class ImportBatch(Base):
+    """One imported file; its rows live in the event store file named here."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(40), index=True)
+    source_name: Mapped[str] = mapped_column(String(400))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[str | None] = mapped_column(String(80))
+    rows: Mapped[int] = mapped_column(Integer)
+    rows_new: Mapped[int] = mapped_column(Integer)
+    rows_changed: Mapped[int] = mapped_column(Integer)
+    rows_unchanged: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[list[str]] = mapped_column(JSON)
+    store_path: Mapped[str] = mapped_column(Text)
+    imported_by: Mapped[str] = mapped_column(String(120))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
