@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-postgres lint fmt bench db-upgrade docs clean
+.PHONY: install demo serve test test-postgres lint fmt bench bench-full db-upgrade docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,8 +44,14 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+## Benchmarks print figures as ratios against a reference measured in the same run.
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/kpis.py --quick
+
+## The full KPI benchmark: 10 sites, 5 years, about 10 million EM samples (15+ minutes).
+bench-full: install
+	$(BIN)/python bench/kpis.py
 
 db-upgrade: install
 	$(BIN)/qmm init

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from qmm import __version__
-from qmm.cli import assess, audit, frameworks, sites, tokens, users
+from qmm.cli import assess, audit, frameworks, metrics, sites, tokens, users
 from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
-from qmm.cli.common import act_as, boundary, console, print_table
+from qmm.cli.common import act_as, boundary, console, fail, print_table
+from qmm.cli.events import import_, profiles
 from qmm.cli.init import initialise
 from qmm.cli.serve import serve
+from qmm.config import get_settings
+from qmm.models import ImportBatch
 
 app = typer.Typer(
     help="QMM Workbench: quality management maturity for drug-manufacturing sites.",
@@ -27,6 +35,9 @@ app.command("benchmark")(benchmark)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("serve")(serve)
+app.command("import")(import_)
+app.command("profiles")(profiles)
+app.add_typer(metrics.app, name="metrics")
 
 
 def _version(value: bool) -> None:
@@ -54,6 +65,67 @@ def init() -> None:
     initialise()
 
 
+@app.command("demo-data")
+def demo_data(
+    out: Path = typer.Option(..., "--out", help="Folder to write the extracts into."),
+    sites: int = typer.Option(3, "--sites", help="Number of sites (SITE-A, SITE-B, ...)."),
+    years: int = typer.Option(2, "--years", help="Years of history up to the end date."),
+    seed: int = typer.Option(2026, "--seed", help="Random seed: same seed, same files."),
+    fmt: str = typer.Option("csv", "--format", help="csv, or parquet (EM samples as Parquet)."),
+) -> None:
+    """Write realistic, contract-conformant extracts with known injected signals."""
+    from qmm.demo.extracts import write_demo_extracts
+
+    if fmt not in {"csv", "parquet"}:
+        fail(f"--format {fmt!r} is not one of csv, parquet")
+    if sites < 1 or years < 1:
+        fail("--sites and --years must be at least 1")
+    with console.status("Writing extracts") as status:
+        written = write_demo_extracts(
+            out,
+            sites=sites,
+            years=years,
+            seed=seed,
+            fmt="parquet" if fmt == "parquet" else "csv",
+            progress=lambda step: status.update(f"Writing extracts: {step}"),
+        )
+    print_table(
+        "Demo extracts",
+        ["record type", "file"],
+        [[name, str(path)] for name, path in sorted(written.items())],
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _load_demo_extracts(session: Session) -> int:
+    """Generate and import the demo sites' extracts once; later runs import nothing."""
+    from qmm.demo.extracts import write_demo_extracts
+    from qmm.events.importer import import_files
+    from qmm.metrics.service import event_store
+
+    if session.scalar(select(func.count()).select_from(ImportBatch)):
+        return 0
+    folder = get_settings().data_dir / "demo-extracts"
+    with console.status("Writing demo extracts") as status:
+        written = write_demo_extracts(
+            folder, sites=3, years=2, progress=lambda step: status.update(f"Writing {step}")
+        )
+    with _progress() as progress:
+        batches = import_files(
+            session, paths=sorted(written.values()), store=event_store(), progress=progress
+        )
+    return sum(b.rows for b in batches)
+
+
 @app.command("demo")
 def demo() -> None:
     """Load the demo workspace (three sites, completed self-assessments); safe to run twice."""
@@ -63,6 +135,7 @@ def demo() -> None:
     initialise()
     with boundary() as session:
         assessments = load_demo(session)
+        imported = _load_demo_extracts(session)
         rows = []
         for a in assessments:
             result = compute_scores(session, assessment=a)
@@ -97,6 +170,8 @@ def demo() -> None:
         "* computed by QMM Workbench, not by FDA. Next: `qmm assess scores ID`, "
         "`qmm benchmark --site SITE-A`, `qmm benchmark --workspace`."
     )
+    if imported:
+        console.print(f"Imported {imported:,} demo eQMS records (`qmm metrics --site SITE-A`).")
     console.print(
         f"Demo users ({', '.join(DEMO_USERS)}) sign in with the demo password "
         f"{DEMO_PASSWORD!r}; admin is an administrator, alice leads SITE-A.",

@@ -1,9 +1,16 @@
-"""The KPI catalogue of the data contract: one registry that every other area reads ids from."""
+"""The KPI catalogue of the data contract: one registry that every other area reads ids from.
+
+Each entry says what a KPI is and how to read it: its unit, which direction is better, where
+the definition comes from, the date that places a record in a period, the exact formula, the
+groups it is split by, a default target, the edge-case rules, and the framework sub-elements
+it is evidence for. The computation lives in :mod:`qmm.metrics.kpis`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 
@@ -18,6 +25,14 @@ class Provenance(StrEnum):
     ours = "ours"
 
 
+#: Default target of a change control by risk tier, in days from opened_on to closed_on, used by
+#: ``change_within_target`` when a record has no ``target_days`` (configurable per call).
+DEFAULT_CHANGE_TARGET_DAYS: Final = MappingProxyType({"high": 90, "medium": 60, "low": 30})
+
+RISK_TIERS: Final[tuple[str, ...]] = ("high", "medium", "low")
+EM_GRADES: Final[tuple[str, ...]] = ("A", "B", "C", "D")
+
+
 @dataclass(frozen=True)
 class KPIDefinition:
     """What a KPI is and how to read it; the computation lives in the metrics engine."""
@@ -30,10 +45,54 @@ class KPIDefinition:
     period_date: str
     definition: str
     group: str | None = None
+    #: The values ``group`` takes (risk tiers, EM grades); empty when the KPI is not grouped.
+    groups: tuple[str, ...] = ()
+    #: A default target in the KPI's unit (a ratio is a fraction, 0.9 = 90 %), None if no
+    #: general default makes sense. Sites override it.
+    default_target: float | None = None
+    #: Per-group default targets, for grouped KPIs whose target depends on the group.
+    group_targets: tuple[tuple[str, float], ...] = ()
+    #: Why the default target is what it is.
+    target_basis: str = ""
+    #: The rules for missing data, zero denominators, ties and windows.
+    edge_cases: str = ""
+    #: (practice area code, sub-element code) pairs of the default framework the KPI evidences.
+    evidences: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def practice_areas(self) -> tuple[str, ...]:
+        """The practice areas the KPI evidences, in framework order, without repeats."""
+        return tuple(dict.fromkeys(area for area, _ in self.evidences))
+
+    @property
+    def sub_elements(self) -> tuple[str, ...]:
+        """The sub-element codes the KPI evidences."""
+        return tuple(sub for _, sub in self.evidences)
+
+    def target(self, group: str | None = None) -> float | None:
+        """The default target for a group (or for the KPI when it is not grouped)."""
+        if group is not None:
+            for name, value in self.group_targets:
+                if name == group:
+                    return value
+        return self.default_target
 
 
 _H = Direction.higher_is_better
 _L = Direction.lower_is_better
+
+_MC, _BC, _PQS, _TE, _EE = (
+    "management_commitment",
+    "business_continuity",
+    "advanced_pqs",
+    "technical_excellence",
+    "employee_engagement",
+)
+
+_RATIO_NULL = "A period whose denominator is 0 has a null value, never 0."
+_OUR_TARGET = (
+    "A starting point chosen by QMM Workbench, not a regulatory limit; sites set their own."
+)
 
 KPIS: Final[tuple[KPIDefinition, ...]] = (
     KPIDefinition(
@@ -43,7 +102,12 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.industry,
         "closed_on",
-        "CAPAs with closed_on <= due_on / CAPAs closed",
+        "CAPAs with closed_on <= due_on / CAPAs with closed_on in the period",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="Open CAPAs (no closed_on) are not counted. Closing on the due date is on "
+        "time. " + _RATIO_NULL,
+        evidences=((_MC, "resourcing_for_quality"), (_PQS, "capa_effectiveness")),
     ),
     KPIDefinition(
         "capa_voe_on_time",
@@ -54,6 +118,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "voe_due_on",
         "CAPAs with voe_done_on <= voe_due_on / CAPAs with voe_due_on in the period and "
         "voe_due_on <= the as-of date",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="The as-of date (default: today, UTC) keeps verifications not yet due out "
+        "of the denominator; a CAPA due on or before it with no voe_done_on counts as late. "
+        "A period whose CAPAs are all due after the as-of date has denominator 0 and a null "
+        "value.",
+        evidences=((_PQS, "capa_effectiveness"),),
     ),
     KPIDefinition(
         "capa_effectiveness",
@@ -62,7 +133,12 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.industry,
         "voe_done_on",
-        "CAPAs with voe_result = effective / CAPAs with voe_result set",
+        "CAPAs with voe_result = effective / CAPAs with voe_done_on in the period and "
+        "voe_result set",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="A CAPA with voe_done_on but no voe_result is in neither count. " + _RATIO_NULL,
+        evidences=((_PQS, "capa_effectiveness"),),
     ),
     KPIDefinition(
         "deviation_repeat_rate",
@@ -71,8 +147,21 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.industry,
         "opened_on",
-        "deviations with another deviation at the same site and root_cause_category opened "
-        "in the 365 days before / deviations opened",
+        "deviations with another deviation at the same site and same root_cause_category "
+        "opened 1 to 365 days earlier, or the same day with a smaller deviation_id / "
+        "deviations with opened_on in the period",
+        default_target=0.1,
+        target_basis=_OUR_TARGET,
+        edge_cases="The 365-day look-back reaches before the period (and before any start "
+        "filter). A deviation is counted once however many earlier matches it has. Of two "
+        "deviations opened the same day with the same cause, only the one with the larger "
+        "deviation_id is a repeat (ids compare as text in the backend's collation).",
+        evidences=(
+            (_PQS, "quality_risk_management"),
+            (_PQS, "deviations_investigations"),
+            (_PQS, "continual_improvement"),
+            (_TE, "knowledge_management"),
+        ),
     ),
     KPIDefinition(
         "capa_recurrence_rate",
@@ -82,7 +171,12 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         Provenance.ours,
         "opened_on of the deviation",
         "deviations whose site and root_cause_category match a CAPA closed 0 to 365 days "
-        "before / deviations opened",
+        "before the deviation's opened_on / deviations with opened_on in the period",
+        default_target=0.05,
+        target_basis=_OUR_TARGET,
+        edge_cases="A CAPA closed the same day the deviation opened matches (0 days); open "
+        "CAPAs never match. A deviation is counted once however many CAPAs match. " + _RATIO_NULL,
+        evidences=((_PQS, "capa_effectiveness"),),
     ),
     KPIDefinition(
         "change_cycle_time_days",
@@ -91,8 +185,17 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.industry,
         "closed_on",
-        "median of closed_on - opened_on per risk_tier",
+        "median of closed_on - opened_on (whole days) over change controls with closed_on "
+        "in the period, per risk_tier",
         group="risk_tier",
+        groups=RISK_TIERS,
+        group_targets=tuple(DEFAULT_CHANGE_TARGET_DAYS.items()),
+        target_basis="The tier default targets of change_within_target (high 90, medium 60, "
+        "low 30 days); ours.",
+        edge_cases="One value per risk tier that has a change closed in the period; an even "
+        "count takes the mean of the two middle values. numerator is null, denominator is "
+        "the number of changes behind the median.",
+        evidences=((_PQS, "change_management"),),
     ),
     KPIDefinition(
         "change_within_target",
@@ -101,7 +204,14 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.industry,
         "closed_on",
-        "change controls closed within their target days / change controls closed",
+        "change controls with closed_on - opened_on <= target (target_days, else the tier "
+        "default: high 90, medium 60, low 30) / change controls with closed_on in the period",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="A record's own target_days overrides the tier default; the tier defaults "
+        "are configurable per call. A change with neither (unknown tier) counts as not "
+        "within target. Closing on the target day is within target. " + _RATIO_NULL,
+        evidences=((_MC, "resourcing_for_quality"), (_PQS, "change_management")),
     ),
     KPIDefinition(
         "training_effectiveness",
@@ -110,7 +220,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.industry,
         "effectiveness_checked_on",
-        "records with effectiveness_passed / records with an effectiveness check",
+        "records with effectiveness_passed = true / records with effectiveness_checked_on "
+        "in the period",
+        default_target=0.95,
+        target_basis=_OUR_TARGET,
+        edge_cases="A check with effectiveness_passed missing counts as not passed. "
+        "Records without a check date are not counted.",
+        evidences=((_EE, "training_competency"),),
     ),
     KPIDefinition(
         "em_excursion_rate",
@@ -119,7 +235,12 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.industry,
         "sampled_at",
-        "samples with cfu > alert_limit / samples",
+        "samples with cfu > alert_limit / samples with sampled_at in the period",
+        default_target=0.02,
+        target_basis=_OUR_TARGET,
+        edge_cases="A count equal to the alert limit is not an excursion. The period of a "
+        "timestamp is taken in UTC.",
+        evidences=((_TE, "contamination_control"),),
     ),
     KPIDefinition(
         "em_response_hours",
@@ -128,7 +249,15 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.ours,
         "result_at",
-        "median of response_at - result_at over excursions that have a response",
+        "median of response_at - result_at (exact hours) over excursions (cfu > alert_limit) "
+        "with result_at in the period that have a response_at",
+        default_target=24.0,
+        target_basis="A documented response within one day; ours.",
+        edge_cases="result_at defaults to sampled_at. Hours come from UTC epoch seconds, so "
+        "offsets and daylight-saving changes do not distort them. A period with samples but "
+        "no responded excursion has denominator 0 and a null value; an even count takes the "
+        "mean of the two middle values.",
+        evidences=((_TE, "contamination_control"),),
     ),
     KPIDefinition(
         "em_open_excursions",
@@ -137,7 +266,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.ours,
         "result_at",
-        "count of excursions with no response_at",
+        "count of excursions (cfu > alert_limit) with result_at in the period and no response_at",
+        default_target=0.0,
+        target_basis="Every excursion gets a documented response; ours.",
+        edge_cases="result_at defaults to sampled_at. value = numerator; denominator is the "
+        "number of excursions in the period. A period with samples but no excursion has "
+        "value 0 (a count, not a rate).",
+        evidences=((_TE, "contamination_control"),),
     ),
     KPIDefinition(
         "em_recovery_rate",
@@ -146,8 +281,15 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.industry,
         "sampled_at",
-        "samples with cfu > 0 / samples, per grade",
+        "samples with cfu > 0 / samples with sampled_at in the period, per grade",
         group="grade",
+        groups=EM_GRADES,
+        group_targets=(("A", 0.01), ("B", 0.05), ("C", 0.1), ("D", 0.1)),
+        target_basis="USP <1116> suggested initial contamination recovery rates by the ISO "
+        "class of each grade in operation (ISO 5: < 1 %, ISO 7: < 5 %, ISO 8: < 10 %); "
+        "grade D, not classified in operation, takes the ISO 8 rate. Our mapping.",
+        edge_cases="One value per grade that has samples in the period.",
+        evidences=((_TE, "contamination_control"),),
     ),
     KPIDefinition(
         "scar_on_time_closure",
@@ -156,7 +298,11 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.industry,
         "closed_on",
-        "SCARs with closed_on <= due_on / SCARs closed",
+        "SCARs with closed_on <= due_on / SCARs with closed_on in the period",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="Open SCARs are not counted. " + _RATIO_NULL,
+        evidences=((_BC, "supplier_oversight"),),
     ),
     KPIDefinition(
         "lot_acceptance_rate",
@@ -165,7 +311,20 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.fda,
         "dispositioned_on",
-        "lots released / lots released or rejected",
+        "lots with disposition = released / lots with dispositioned_on in the period and "
+        "disposition released or rejected",
+        default_target=0.98,
+        target_basis=_OUR_TARGET,
+        edge_cases="Pending lots are in neither count; a period with only pending lots has "
+        "denominator 0 and a null value.",
+        evidences=(
+            (_MC, "management_review"),
+            (_BC, "continuity_planning"),
+            (_BC, "inventory_capacity"),
+            (_PQS, "process_performance_monitoring"),
+            (_PQS, "continual_improvement"),
+            (_TE, "process_analytical_capability"),
+        ),
     ),
     KPIDefinition(
         "complaint_rate_per_million",
@@ -173,8 +332,16 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "per million units",
         _L,
         Provenance.fda,
-        "received_on",
-        "quality-related complaints / units distributed x 1,000,000",
+        "received_on / month",
+        "complaints with quality_related = true and received_on in the period / units "
+        "distributed in the months of the period x 1,000,000",
+        target_basis="No general default: complaint rates depend on the dosage form and the "
+        "market; set a target per site.",
+        edge_cases="Units are summed over the site's distribution rows whose month falls in "
+        "the period (all products). No distribution in the period gives denominator 0 and a "
+        "null value; distribution without complaints gives 0. denominator is the units "
+        "rounded to a whole number; the value uses the exact sum.",
+        evidences=((_MC, "management_review"), (_PQS, "process_performance_monitoring")),
     ),
     KPIDefinition(
         "invalidated_oos_rate",
@@ -183,7 +350,17 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.fda,
         "reported_on",
-        "OOS results invalidated / OOS results",
+        "OOS results with invalidated = true / OOS results with reported_on in the period",
+        default_target=0.1,
+        target_basis=_OUR_TARGET,
+        edge_cases="Release and stability results are counted together.",
+        evidences=(
+            (_MC, "management_review"),
+            (_PQS, "process_performance_monitoring"),
+            (_PQS, "deviations_investigations"),
+            (_TE, "data_excellence"),
+            (_TE, "process_analytical_capability"),
+        ),
     ),
     KPIDefinition(
         "suggestion_acceptance_rate",
@@ -192,7 +369,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.ours,
         "decided_on",
-        "suggestions accepted / suggestions decided",
+        "suggestions with decision = accepted / suggestions with decided_on in the period and "
+        "a decision",
+        default_target=0.5,
+        target_basis=_OUR_TARGET,
+        edge_cases="A suggestion with decided_on but no decision is in neither count. "
+        + _RATIO_NULL,
+        evidences=((_EE, "involvement_suggestions"),),
     ),
     KPIDefinition(
         "suggestion_decision_days",
@@ -201,7 +384,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.ours,
         "decided_on",
-        "median of decided_on - submitted_on",
+        "median of decided_on - submitted_on (whole days) over suggestions with decided_on "
+        "in the period",
+        default_target=30.0,
+        target_basis=_OUR_TARGET,
+        edge_cases="An even count takes the mean of the two middle values. numerator is null, "
+        "denominator is the number of suggestions behind the median.",
+        evidences=((_EE, "involvement_suggestions"),),
     ),
     KPIDefinition(
         "suggestions_per_100_staff",
@@ -210,7 +399,12 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _H,
         Provenance.ours,
         "submitted_on",
-        "suggestions submitted / headcount x 100",
+        "suggestions with submitted_on in the period / site headcount x 100",
+        target_basis="No default: the rate grows with the length of the period (month, "
+        "quarter, year); set a target per period length.",
+        edge_cases="The site's current headcount from the site table. Without a headcount "
+        "the value and denominator are null; a headcount of 0 gives a null value.",
+        evidences=((_EE, "involvement_suggestions"),),
     ),
 )
 

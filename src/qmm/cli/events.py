@@ -1,0 +1,89 @@
+"""`qmm import`: bring eQMS extracts into the event store, validated, versioned and audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
+from qmm.events.importer import import_files
+from qmm.events.profiles import list_profiles
+from qmm.metrics.service import event_store
+
+
+def import_(
+    paths: list[Path] = typer.Argument(
+        ..., help="Files (capa.csv, em_sample.parquet, deviation.xlsx, ...) or folders of them."
+    ),
+    record_type: str | None = typer.Option(
+        None, "--type", help="Record type for every file, when the file names do not say it."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Mapping profile name or YAML file (see `qmm profiles`)."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Import extracts; a file with any invalid row imports nothing and every error is listed."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress, boundary() as session:
+        batches = import_files(
+            session,
+            paths=paths,
+            record_type=record_type,
+            profile=profile,
+            store=event_store(),
+            progress=progress,
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "batch": b.id,
+                "record_type": b.record_type,
+                "source": b.source_name,
+                "sha256": b.source_sha256,
+                "rows": b.rows,
+                "new": b.rows_new,
+                "changed": b.rows_changed,
+                "unchanged": b.rows_unchanged,
+                "sites": b.sites,
+                "imported_by": b.imported_by,
+            }
+            for b in batches
+        ]
+    if fmt is OutputFormat.json:
+        print_json(rows)
+        return
+    print_table(
+        "Imported",
+        ["batch", "type", "file", "rows", "new", "changed", "unchanged", "sha256"],
+        [
+            [
+                r["batch"],
+                r["record_type"],
+                r["source"],
+                r["rows"],
+                r["new"],
+                r["changed"],
+                r["unchanged"],
+                r["sha256"][:12],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def profiles() -> None:
+    """List the mapping profiles that ship with the product (examples to adapt)."""
+    print_table(
+        "Mapping profiles",
+        ["name", "record types", "description"],
+        [[p.name, ", ".join(sorted(p.record_types)), p.description] for p in list_profiles()],
+    )

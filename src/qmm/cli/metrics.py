@@ -1,0 +1,232 @@
+"""`qmm metrics`: KPI values per site and period, the records behind them, control charts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from qmm.cli.common import boundary, console, fail, parse_day, print_json, print_table
+from qmm.metrics.catalogue import get_kpi
+from qmm.metrics.control_charts import ControlChart, em_trend
+from qmm.metrics.engine import compute, records
+from qmm.metrics.service import kpi_series, open_tables
+
+app = typer.Typer(
+    help="KPIs computed from the imported records: values, drill-down, control charts.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+class MetricsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Period(StrEnum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+def _as_of(text: str | None) -> date | None:
+    return parse_day(text, option="--as-of") if text else None
+
+
+def _fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if unit == "ratio" else f"{value:.2f}"
+
+
+@app.callback()
+def metrics(
+    ctx: typer.Context,
+    site: list[str] = typer.Option([], "--site", help="Site code; repeat. Default: all."),
+    kpi: list[str] = typer.Option([], "--kpi", help="KPI id; repeat. Default: all."),
+    period: Period = typer.Option(Period.month, "--period", help="month, quarter or year."),
+    start: str | None = typer.Option(None, "--from", help="First period, e.g. 2025-01."),
+    end: str | None = typer.Option(None, "--to", help="Last period, e.g. 2025-12."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this day."),
+    fmt: MetricsFormat = typer.Option(MetricsFormat.table, "--format", help="table, json, csv."),
+) -> None:
+    """Compute KPIs per site and period; JSON exactly as the data contract shows."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with boundary() as session:
+        values = compute(
+            open_tables(session),
+            kpis=kpi or None,
+            sites=site or None,
+            period=period.value,
+            start=start,
+            end=end,
+            as_of=_as_of(as_of),
+        )
+    rows = [v.to_dict() for v in values]
+    if fmt is MetricsFormat.json:
+        sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
+        return
+    if fmt is MetricsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["kpi"])
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    print_table(
+        f"KPIs per {period.value}",
+        ["kpi", "site", "period", "group", "value", "n"],
+        [
+            [
+                v.kpi,
+                v.site,
+                v.period,
+                v.group or "",
+                _fmt_value(v.value, get_kpi(v.kpi).unit),
+                f"{v.numerator}/{v.denominator}" if v.numerator is not None else v.denominator,
+            ]
+            for v in values
+        ],
+    )
+
+
+@app.command("records")
+def records_(
+    kpi: str = typer.Option(..., "--kpi", help="KPI id."),
+    site: str = typer.Option(..., "--site", help="Site code."),
+    period_value: str = typer.Option(..., "--period", help="The period, e.g. 2025-03, 2025-Q1."),
+    group: str | None = typer.Option(None, "--group", help="Risk tier or grade, for those KPIs."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this day."),
+    fmt: MetricsFormat = typer.Option(MetricsFormat.table, "--format", help="table, json, csv."),
+) -> None:
+    """The records behind one value, numerator and denominator marked."""
+    kind = "year" if len(period_value) == 4 else ("quarter" if "Q" in period_value else "month")
+    with boundary() as session:
+        rows = records(
+            open_tables(session),
+            kpi=kpi,
+            site=site,
+            period_value=period_value,
+            period=kind,
+            group=group,
+            as_of=_as_of(as_of),
+        )
+    if fmt is MetricsFormat.json:
+        print_json(rows)
+        return
+    if fmt is MetricsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["role"])
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    columns = list(rows[0]) if rows else ["role"]
+    print_table(
+        f"{kpi} at {site}, {period_value}: {len(rows)} record(s)",
+        columns,
+        [[r.get(c) for c in columns] for r in rows],
+    )
+
+
+@app.command("chart")
+def chart(
+    kpi: str = typer.Option(..., "--kpi", help="KPI id."),
+    site: str = typer.Option(..., "--site", help="Site code."),
+    group: str | None = typer.Option(None, "--group", help="Risk tier or grade, for those KPIs."),
+    period: Period = typer.Option(Period.month, "--period", help="month, quarter or year."),
+    start: str | None = typer.Option(None, "--from", help="First period."),
+    end: str | None = typer.Option(None, "--to", help="Last period."),
+    fmt: str = typer.Option("table", "--format", help="table, json or vega (a Vega-Lite spec)."),
+) -> None:
+    """A control chart of one KPI at one site, with the Nelson-rule signals it shows."""
+    if fmt not in {"table", "json", "vega"}:
+        fail(f"--format {fmt!r} is not one of table, json, vega")
+    definition = get_kpi(kpi)
+    with boundary() as session:
+        values = compute(
+            open_tables(session),
+            kpis=[kpi],
+            sites=[site],
+            period=period.value,
+            start=start,
+            end=end,
+        )
+        series = kpi_series(values, kpi=kpi, site=site, group=group)
+    if fmt == "json":
+        print_json({"kpi": kpi, "site": site, "group": group, **series.chart.to_json()})
+        return
+    if fmt == "vega":
+        print_json(series.chart.to_vega_lite(f"{definition.name}, {site}", definition.unit))
+        return
+    c = series.chart
+    print_table(
+        f"{definition.name} at {site}"
+        + (f" ({group})" if group else "")
+        + f": {'p-chart' if c.kind == 'p' else 'individuals chart'}",
+        ["period", "value", "n", "centre", "LCL", "UCL"],
+        [
+            [
+                v.period,
+                _fmt_value(v.value, definition.unit),
+                f"{v.numerator}/{v.denominator}" if v.numerator is not None else v.denominator,
+                _fmt_value(c.center[i], definition.unit),
+                _fmt_value(c.lcl[i], definition.unit),
+                _fmt_value(c.ucl[i], definition.unit),
+            ]
+            for i, v in enumerate(series.values)
+        ],
+    )
+    if not c.signals:
+        console.print("No Nelson-rule signal: the variation looks like noise.")
+    for signal in c.signals:
+        points = ", ".join(c.labels[i] for i in signal.indexes)
+        console.print(
+            f"Signal, rule {signal.rule}: {signal.description} ({points})", highlight=False
+        )
+
+
+def _signal_summary(chart: ControlChart) -> str:
+    """The rules a chart breaks, each once, and how many signals in all."""
+    if not chart.signals:
+        return "none"
+    rules = sorted({s.rule for s in chart.signals})
+    return f"rules {', '.join(map(str, rules))} ({len(chart.signals)} signals)"
+
+
+@app.command("em-trend")
+def em_trend_(
+    site: str = typer.Option(..., "--site", help="Site code."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """EM excursion rate per room and grade per month, with the signals each chart shows."""
+    with boundary() as session:
+        samples = open_tables(session)["em_sample"].filter(lambda t: t.site == site).to_pyarrow()
+    charts = em_trend(samples, site=site)
+    if fmt == "json":
+        print_json([{"room": r, "grade": g, **c.to_json()} for r, g, c in charts])
+        return
+    rows: list[list[Any]] = []
+    for room, grade, c in charts:
+        last = next((v for v in reversed(c.values) if v is not None), None)
+        rows.append(
+            [
+                room,
+                grade,
+                len(c.labels),
+                "-" if last is None else f"{last:.1%}",
+                _signal_summary(c),
+            ]
+        )
+    print_table(
+        f"EM excursion trend at {site}", ["room", "grade", "months", "last month", "signals"], rows
+    )

@@ -1,0 +1,1149 @@
+"""Importing eQMS extracts: read as text, map with a profile, validate every row, store a batch.
+
+Validation runs as whole-column DuckDB SQL over an Arrow table of text, never a Python loop per
+row (spreadsheets aside, whose reader has to walk the cells), so ten million EM samples import
+in a small multiple of the time DuckDB takes just to read the CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped,unused-ignore]
+from sqlalchemy.orm import Session
+
+from qmm.errors import InvalidFile, InvalidInput, NotFound, RowProblem
+from qmm.events.profiles import TIMESTAMP_DATE, Profile, TypeMapping, fold, load_profile
+from qmm.events.record_types import RECORD_TYPES, Column, ColumnType, RecordType
+from qmm.events.store import (
+    ARROW_TYPES,
+    EXTRA,
+    ROW,
+    SQL_TYPES,
+    EventStore,
+    quote_ident,
+    quote_text,
+)
+from qmm.models import ImportBatch
+
+FORMATS: Final = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+MAX_PROBLEMS: Final = 1000
+# Keep validated tables of a multi-file import in memory up to this size, else validate twice.
+KEEP_VALIDATED_BYTES: Final = 1 << 30
+CSV_DELIMITERS: Final = (",", ";", "\t", "|")
+
+DATE_GLOB: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+TIMESTAMP_PATTERN: Final = (
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?"
+)
+BOOLEAN_TRUE: Final = ("true", "yes", "1")
+BOOLEAN_FALSE: Final = ("false", "no", "0")
+MONTH_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+SAFE_INTEGER: Final = 9007199254740992.0  # 2**53: larger whole numbers lose digits as doubles
+# A timestamp given to the minute: DuckDB needs its seconds written out before an offset.
+MINUTES_ONLY: Final = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2})(Z|[+-]\d{2}(:?\d{2})?)?$"
+REASONS: Final = {
+    "required": "required value is missing",
+    ColumnType.date: "not a date in the form YYYY-MM-DD",
+    ColumnType.timestamp: (
+        "not an ISO 8601 timestamp (YYYY-MM-DDTHH:MM[:SS], then Z, ±HH:MM or nothing for UTC)"
+    ),
+    ColumnType.number: "not a number",
+    ColumnType.integer: "not a whole number",
+    ColumnType.boolean: "not a boolean (true/false, yes/no or 1/0)",
+    ColumnType.month: "not a month in the form YYYY-MM",
+}
+
+
+class ProgressLike(Protocol):
+    """What the importer needs of a progress display; a rich.progress.Progress fits."""
+
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def update(self, task_id: Any, *args: Any, **kwargs: Any) -> None: ...
+
+
+class InvalidImport(InvalidFile):
+    """An invalid file whose problem list was cut short; the message says how many are left."""
+
+    def __init__(self, path: str, problems: list[RowProblem], total: int) -> None:
+        super().__init__(path, problems)
+        self.total = total
+        if total > len(problems):
+            self.args = (
+                f"{self.args[0]}\n  ... and {total - len(problems)} more problems not listed "
+                f"({total} in all)",
+            )
+
+
+class InvalidFiles(InvalidInput):
+    """Several files with invalid rows in one import; nothing of any of them was stored."""
+
+    def __init__(self, errors: list[InvalidFile]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One thing to import as one batch: a file, or one sheet of a workbook."""
+
+    path: Path
+    record_type: str
+    sheet: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The name recorded in the batch: the file name, and the sheet of a workbook."""
+        return f"{self.path.name}#{self.sheet}" if self.sheet else self.path.name
+
+    @property
+    def format(self) -> str:
+        return FORMATS[self.path.suffix.lower()]
+
+
+@dataclass(frozen=True)
+class ValidatedFile:
+    """A file that passed every check, typed and ready to be stored as one batch."""
+
+    source: Source
+    profile: str | None
+    table: Any  # pyarrow.Table: contract columns, _extra, _row
+    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return self.source.path
+
+    @property
+    def record_type(self) -> str:
+        return self.source.record_type
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+
+@dataclass
+class TextTable:
+    """A file read as text: its headers and, per column, an Arrow array of strings."""
+
+    headers: list[str]
+    columns: list[Any]
+    rows: Any  # int64 Arrow array: each row's number as the user sees it (header = row 1)
+    problems: list[RowProblem] = field(default_factory=list)
+    trimmed: bool = False  # spreadsheet cells come trimmed already
+    header_row: int = 1
+
+
+class _Progress:
+    """Advance an optional progress display through the phases of one file."""
+
+    def __init__(self, progress: ProgressLike | None, name: str) -> None:
+        self.progress = progress
+        self.name = name
+        self.task = progress.add_task(f"{name}: reading", total=100) if progress else None
+
+    def step(self, completed: float, phase: str) -> None:
+        if self.progress is not None:
+            self.progress.update(
+                self.task, completed=completed, description=f"{self.name}: {phase}"
+            )
+
+
+class _Hasher(threading.Thread):
+    """SHA-256 of a file, computed beside the reading (hashlib releases the GIL)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.digest = ""
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        digest = hashlib.sha256()
+        try:
+            with self.path.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as exc:
+            self.error = exc
+            return
+        self.digest = digest.hexdigest()
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise InvalidInput(f"{self.path}: cannot be read ({self.error.strerror})")
+        return self.digest
+
+
+# -- which files, which record types ----------------------------------------------------------
+
+
+def _known_types() -> str:
+    return ", ".join(sorted(RECORD_TYPES))
+
+
+def _check_type(name: str, where: str) -> str:
+    if name not in RECORD_TYPES:
+        raise InvalidInput(f"{where}: unknown record type {name!r}; known: {_known_types()}")
+    return name
+
+
+def _sheet_names(path: Path) -> list[str]:
+    import openpyxl  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        raise InvalidFile(
+            str(path), [RowProblem(1, "", "", f"not a readable .xlsx workbook ({exc})")]
+        ) from None
+    try:
+        return [str(n) for n in workbook.sheetnames]
+    finally:
+        workbook.close()
+
+
+def sources_of(path: Path, record_type: str | None = None) -> list[Source]:
+    """The batches one file yields: its record type from --type or its name; a workbook may
+    hold one sheet per record type."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise InvalidInput(
+            f"{path}: unsupported format {suffix or '(no extension)'}; "
+            f"supported: {', '.join(FORMATS)}"
+        )
+    if not path.is_file():
+        raise NotFound(f"{path} does not exist")
+    stem = path.name.split(".")[0].strip().lower()
+    wanted = _check_type(record_type, "--type") if record_type else None
+    if wanted is None and stem in RECORD_TYPES:
+        wanted = stem
+    if FORMATS[suffix] != "xlsx":
+        if wanted is None:
+            raise InvalidInput(
+                f"{path}: cannot tell the record type: {stem!r} is not one; name the file "
+                f"after its type (e.g. capa.csv) or give the type; known: {_known_types()}"
+            )
+        return [Source(path, wanted)]
+    sheets = _sheet_names(path)
+    by_type = {s.strip().lower(): s for s in sheets if s.strip().lower() in RECORD_TYPES}
+    if wanted is not None:
+        return [Source(path, wanted, by_type.get(wanted, sheets[0] if sheets else None))]
+    if not by_type:
+        raise InvalidInput(
+            f"{path}: cannot tell the record type: neither the file nor a sheet is named after "
+            f"one (sheets: {', '.join(sheets)}); known: {_known_types()}"
+        )
+    return [Source(path, rt, sheet) for rt, sheet in by_type.items()]
+
+
+def plan_sources(paths: Sequence[Path], record_type: str | None = None) -> list[Source]:
+    """Every batch an import of these paths makes; a folder means its supported files."""
+    sources: list[Source] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and p.suffix.lower() in FORMATS
+                and not p.name.startswith((".", "~$"))
+            )
+            if not files:
+                raise InvalidInput(
+                    f"{path}: the folder holds no file to import ({', '.join(FORMATS)})"
+                )
+            for file in files:
+                sources.extend(sources_of(file, record_type))
+        elif not path.exists():
+            raise NotFound(f"{path} does not exist")
+        else:
+            sources.extend(sources_of(path, record_type))
+    return sources
+
+
+# -- reading files as text --------------------------------------------------------------------
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _not_utf8(path: Path) -> InvalidFile:
+    return InvalidFile(
+        str(path),
+        [
+            RowProblem(
+                _first_bad_utf8_line(path),
+                "",
+                "",
+                "not UTF-8 text: save the file as CSV UTF-8 (a BOM is fine)",
+            )
+        ],
+    )
+
+
+def _csv_header(path: Path) -> tuple[str, list[str]]:
+    """The delimiter and the header cells, read from the first line."""
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    if not first.strip():
+        raise InvalidFile(
+            str(path), [RowProblem(1, "", "", "no header row: the first line is empty")]
+        )
+    counts = {d: first.count(d) for d in CSV_DELIMITERS}
+    delimiter = max(CSV_DELIMITERS, key=lambda d: (counts[d], d == ","))
+    if counts[delimiter] == 0:
+        delimiter = ","
+    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    return delimiter, header
+
+
+def _read_csv(path: Path) -> TextTable:
+    delimiter, header = _csv_header(path)
+    names = [f"c{i}" for i in range(len(header))]
+
+    def read(newlines: bool, threads: bool) -> tuple[Any, list[Any]]:
+        invalid: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            invalid.append(row)
+            return "skip"
+
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=threads, encoding="utf8"
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=newlines,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+        return table, invalid
+
+    try:
+        try:
+            table, invalid = read(False, True)
+        except pa.ArrowInvalid as exc:
+            if "utf8" in str(exc).lower():
+                raise
+            invalid = [exc]
+        if invalid:
+            # A quoted value with a line break can split a row in the fast mode, and only a
+            # single-threaded read numbers the rows it skips: read again that way.
+            table, invalid = read(True, False)
+    except pa.ArrowInvalid as exc:
+        if "utf8" in str(exc).lower():
+            raise _not_utf8(path) from None
+        raise InvalidFile(
+            str(path), [RowProblem(1, "", "", f"not readable as CSV: {exc}")]
+        ) from None
+    problems = [
+        RowProblem(
+            int(row.number),
+            "",
+            str(row.text)[:200],
+            f"has {row.actual_columns} cells where the header has {row.expected_columns}",
+        )
+        for row in invalid
+    ]
+    numbers = np.arange(2, table.num_rows + len(invalid) + 2, dtype=np.int64)
+    if invalid:
+        # Skipped rows keep their numbers: the rows read are numbered around them.
+        numbers = np.setdiff1d(numbers, np.array([p.row for p in problems], dtype=np.int64))
+    return TextTable(
+        headers=[h.strip() for h in header],
+        columns=[table.column(i) for i in range(table.num_columns)],
+        rows=pa.array(numbers),
+        problems=problems,
+    )
+
+
+def _read_parquet(path: Path) -> TextTable:
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            described = con.execute(
+                "DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]
+            ).fetchall()
+            headers = [str(row[0]) for row in described]
+            casts = ", ".join(
+                f"CAST({quote_ident(h)} AS VARCHAR) AS c{i}" for i, h in enumerate(headers)
+            )
+            table = con.execute(
+                f"SELECT {casts} FROM read_parquet({quote_text(str(path))})"
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidFile(
+                str(path), [RowProblem(1, "", "", f"not a readable Parquet file ({exc})")]
+            ) from None
+    return TextTable(
+        headers=[h.strip() for h in headers],
+        columns=[table.column(i) for i in range(table.num_columns)],
+        rows=pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64)),
+    )
+
+
+def _json_pointer(key: str) -> str:
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _read_jsonl(path: Path) -> TextTable:
+    """One JSON object per line; a line's number is its row, blank lines are skipped."""
+    lines = (
+        "WITH f AS (SELECT string_split(content, chr(10)) AS lines FROM read_text(?)), "
+        "l AS (SELECT generate_subscripts(lines, 1) AS line, "
+        "trim(unnest(lines), chr(13) || chr(32) || chr(9) || chr(65279)) AS text FROM f) "
+        "SELECT line, text FROM l WHERE text <> ''"
+    )
+    with duckdb.connect() as con:
+        try:
+            con.execute(f"CREATE TEMP TABLE lines AS {lines}", [str(path)])
+        except duckdb.Error as exc:
+            if "UTF" in str(exc) or "utf" in str(exc):
+                raise _not_utf8(path) from None
+            raise InvalidFile(
+                str(path), [RowProblem(1, "", "", f"cannot be read ({exc})")]
+            ) from None
+        bad = con.execute(
+            "SELECT line, left(text, 200) FROM lines "
+            "WHERE NOT json_valid(text) OR json_type(text::JSON) <> 'OBJECT' ORDER BY line"
+        ).fetchall()
+        if bad:
+            raise InvalidFile(
+                str(path),
+                [RowProblem(int(n), "", str(t), "not a JSON object on one line") for n, t in bad],
+            )
+        keys = [
+            str(row[0])
+            for row in con.execute(
+                "SELECT key FROM (SELECT line, unnest(json_keys(text)) AS key, "
+                "generate_subscripts(json_keys(text), 1) AS position FROM lines) "
+                "GROUP BY key ORDER BY min(line), min(position)"
+            ).fetchall()
+        ]
+        extracts = ", ".join(
+            f"json_extract_string(text, {quote_text(_json_pointer(k))}) AS c{i}"
+            for i, k in enumerate(keys)
+        )
+        select = f"SELECT {extracts + ', ' if extracts else ''}line FROM lines ORDER BY line"
+        table = con.execute(select).to_arrow_table()
+    return TextTable(
+        headers=[k.strip() for k in keys],
+        columns=[table.column(i) for i in range(len(keys))],
+        rows=table.column("line").cast(pa.int64()),
+    )
+
+
+def _cell_text(value: Any, kind: ColumnType | None) -> str | None:
+    """A spreadsheet cell as the text a CSV export of it would hold."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        if kind == ColumnType.timestamp:
+            return value.isoformat()
+        if value.time() == time(0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def _read_xlsx(
+    path: Path, sheet: str | None, kinds: Callable[[list[str]], list[ColumnType | None]]
+) -> TextTable:
+    """One sheet; its row numbers are the sheet's own, and empty rows are skipped."""
+    import openpyxl  # type: ignore[import-untyped,unused-ignore]
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        raise InvalidFile(
+            str(path), [RowProblem(1, "", "", f"not a readable .xlsx workbook ({exc})")]
+        ) from None
+    try:
+        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+        header: list[str] = []
+        header_row = 0
+        values: list[list[str | None]] = []
+        rows: list[int] = []
+        column_kinds: list[ColumnType | None] = []
+        for number, cells in enumerate(worksheet.iter_rows(values_only=True), start=1):
+            if not header:
+                if any(c is not None and str(c).strip() for c in cells):
+                    header = ["" if c is None else str(c).strip() for c in cells]
+                    header_row = number
+                    column_kinds = kinds(header)
+                    values = [[] for _ in header]
+                continue
+            texts = [
+                _cell_text(c, column_kinds[i] if i < len(column_kinds) else None)
+                for i, c in enumerate(cells)
+            ]
+            if not any(texts):
+                continue
+            if len(texts) > len(header):
+                for _ in range(len(header), len(texts)):
+                    header.append("")
+                    column_kinds.append(None)
+                    values.append([None] * len(rows))
+            texts.extend([None] * (len(header) - len(texts)))
+            for column, text in zip(values, texts, strict=True):
+                column.append(text)
+            rows.append(number)
+    finally:
+        workbook.close()
+    if not header:
+        raise InvalidFile(str(path), [RowProblem(1, "", "", "the sheet is empty: no header row")])
+    return TextTable(
+        headers=header,
+        columns=[pa.array(v, pa.string()) for v in values],
+        rows=pa.array(rows, pa.int64()),
+        trimmed=True,
+        header_row=header_row,
+    )
+
+
+# -- mapping and validating -------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """Which source column feeds which contract column, and which are kept as extras."""
+
+    contract: dict[str, int]  # contract column -> source column index
+    extras: list[tuple[str, int]]  # extra column name -> source column index
+    problems: list[RowProblem]
+
+
+def _map_headers(
+    headers: list[str], rt: RecordType, mapping: TypeMapping, header_row: int = 1
+) -> _Plan:
+    names = {c.name for c in rt.columns}
+    contract: dict[str, int] = {}
+    extras: list[tuple[str, int]] = []
+    problems: list[RowProblem] = []
+    for index, header in enumerate(headers):
+        target = mapping.target(header) if header else None
+        if target is None and fold(header) in names:
+            target = fold(header)
+        if target is None:
+            extras.append((header or f"column {index + 1}", index))
+            continue
+        if target in contract:
+            first = headers[contract[target]]
+            problems.append(
+                RowProblem(
+                    header_row,
+                    target,
+                    header,
+                    f"column {target} is given twice (by headers {first!r} and {header!r})",
+                )
+            )
+            continue
+        contract[target] = index
+    for column in rt.columns:
+        if column.required and column.name not in contract:
+            problems.append(RowProblem(header_row, column.name, "", "required column is missing"))
+    return _Plan(contract, extras, problems)
+
+
+def _kinds_for(
+    rt: RecordType, mapping: TypeMapping
+) -> Callable[[list[str]], list[ColumnType | None]]:
+    def kinds(headers: list[str]) -> list[ColumnType | None]:
+        plan = _map_headers(headers, rt, mapping)
+        by_index = {index: rt.column(name).type for name, index in plan.contract.items()}
+        return [by_index.get(i) for i in range(len(headers))]
+
+    return kinds
+
+
+def _text_expr(column: Column, index: int, mapping: TypeMapping) -> str:
+    """The column's text after the profile: empty as null, values mapped, dates reformatted."""
+    expr = f"nullif(c{index}, '')"
+    value_map = mapping.values.get(column.name)
+    if value_map:
+        cases = " ".join(
+            f"WHEN {quote_text(fold(vendor))} THEN "
+            f"{quote_text(target) if target is not None else 'NULL'}"
+            for vendor, target in value_map.items()
+        )
+        expr = f"(CASE lower({expr}) {cases} ELSE {expr} END)"
+    formats = mapping.date_formats.get(column.name)
+    if formats:
+        parsed: list[str] = []
+        patterns = [f for f in formats if f != TIMESTAMP_DATE]
+        if patterns:
+            listing = "[" + ", ".join(quote_text(f) for f in patterns) + "]"
+            parsed_value = f"try_strptime({expr}, {listing})"
+            if column.type == ColumnType.date:
+                parsed_value = f"CAST({parsed_value} AS DATE)"
+            parsed.append(f"CAST({parsed_value} AS VARCHAR)")
+        if TIMESTAMP_DATE in formats:
+            parsed.append(f"CAST(CAST(try_cast({expr} AS TIMESTAMPTZ) AS DATE) AS VARCHAR)")
+        expr = f"coalesce({', '.join(parsed)}, {expr})"
+    return expr
+
+
+def _typed_expr(column: Column, text: str) -> str:
+    """The stored value of a column's text; null where the text does not parse."""
+    kind = column.type
+    if kind == ColumnType.date:
+        return f"try_cast({text} AS DATE)"
+    if kind == ColumnType.timestamp:
+        # DuckDB wants seconds before an offset; ISO 8601 lets them be left out.
+        with_seconds = f"regexp_replace({text}, {quote_text(MINUTES_ONLY)}, '\\1:00\\2')"
+        return f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({with_seconds} AS TIMESTAMPTZ))"
+    if kind == ColumnType.number:
+        return f"try_cast({text} AS DOUBLE)"
+    if kind == ColumnType.integer:
+        number = f"try_cast({text} AS DOUBLE)"
+        return (
+            f"(CASE WHEN {number} = floor({number}) AND abs({number}) < {SAFE_INTEGER} "
+            f"THEN CAST({number} AS BIGINT) END)"
+        )
+    if kind == ColumnType.boolean:
+        return (
+            f"(CASE lower({text}) WHEN 'true' THEN true WHEN 'yes' THEN true WHEN '1' THEN true "
+            f"WHEN 'false' THEN false WHEN 'no' THEN false WHEN '0' THEN false END)"
+        )
+    if kind == ColumnType.month:
+        return (
+            f"(CASE WHEN {text} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]' "
+            f"AND substr({text}, 6, 2) BETWEEN '01' AND '12' THEN {text} END)"
+        )
+    return text
+
+
+def _bad_value(column: Column, text: str, typed: str) -> str | None:
+    """SQL true where a present value is unacceptable for its column."""
+    kind = column.type
+    checks: list[str] = []
+    if kind == ColumnType.date:
+        checks.append(f"{typed} IS NULL OR NOT ({text} GLOB '{DATE_GLOB}')")
+    elif kind == ColumnType.timestamp:
+        pattern = quote_text(TIMESTAMP_PATTERN)
+        checks.append(f"{typed} IS NULL OR NOT regexp_full_match({text}, {pattern})")
+    elif kind == ColumnType.number:
+        checks.append(f"{typed} IS NULL OR NOT isfinite({typed}) OR contains({text}, '_')")
+    elif kind == ColumnType.integer:
+        checks.append(f"{typed} IS NULL OR contains({text}, '_')")
+    elif kind in (ColumnType.boolean, ColumnType.month):
+        checks.append(f"{typed} IS NULL")
+    if not checks:
+        return None
+    return f"({text} IS NOT NULL AND ({' OR '.join(checks)}))"
+
+
+def _not_allowed(column: Column, text: str) -> str | None:
+    if not column.allowed:
+        return None
+    enum = "ENUM(" + ", ".join(quote_text(v) for v in column.allowed) + ")"
+    return f"({text} IS NOT NULL AND try_cast({text} AS {enum}) IS NULL)"
+
+
+def _all_in(values: Any, allowed: Sequence[str]) -> bool:
+    """Is every present value one of the allowed ones?"""
+    found = pc.index_in(values, value_set=pa.array(allowed, pa.string()))
+    return bool(found.null_count == values.null_count)
+
+
+def _fast_column(column: Column, text: Any) -> Any | None:
+    """A column's values by Arrow's strict parsers, or None when any value needs the full rules.
+
+    Arrow accepts a subset of what the rules accept, with the same values, so a column that
+    passes here is valid; one that does not goes to the SQL rules, which name each bad row.
+    """
+    kind = column.type
+    if column.required and text.null_count:
+        return None
+    if column.allowed and not _all_in(text, column.allowed):
+        return None
+    try:
+        if kind == ColumnType.date:
+            return pc.cast(text, pa.date32())
+        if kind == ColumnType.timestamp:
+            try:
+                return pc.cast(text, pa.timestamp("us", tz="UTC"))
+            except pa.ArrowInvalid:
+                # No offset anywhere in the column: the times are UTC.
+                return pc.cast(pc.cast(text, pa.timestamp("us")), pa.timestamp("us", tz="UTC"))
+        if kind in (ColumnType.number, ColumnType.integer):
+            numbers = pc.cast(text, pa.float64())
+            if pc.any(pc.invert(pc.is_finite(numbers))).as_py():
+                return None
+            if kind == ColumnType.number:
+                return numbers
+            whole = pc.and_(
+                pc.equal(pc.floor(numbers), numbers), pc.less(pc.abs(numbers), SAFE_INTEGER)
+            )
+            if pc.any(pc.invert(whole)).as_py():
+                return None
+            return pc.cast(numbers, pa.int64())
+        if kind == ColumnType.boolean:
+            lowered = pc.utf8_lower(text)
+            if not _all_in(lowered, (*BOOLEAN_TRUE, *BOOLEAN_FALSE)):
+                return None
+            return pc.if_else(
+                pc.is_null(lowered), None, pc.is_in(lowered, value_set=pa.array(BOOLEAN_TRUE))
+            )
+        if kind == ColumnType.month:
+            if pc.any(pc.invert(pc.match_substring_regex(text, MONTH_PATTERN))).as_py():
+                return None
+            return text
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return text
+
+
+def _fast_types(texts: dict[str, Any], rt: RecordType) -> dict[str, Any] | None:
+    """Every column typed by the fast parsers and every date order kept, or None."""
+    typed: dict[str, Any] = {}
+    for name, text in texts.items():
+        values = _fast_column(rt.column(name), text)
+        if values is None:
+            return None
+        typed[name] = values
+    for earlier, later in rt.date_order:
+        both = earlier in typed and later in typed
+        if both and pc.any(pc.less(typed[later], typed[earlier])).as_py():
+            return None
+    return typed
+
+
+class _Query:
+    """The SQL rules for one file: the reference for what is valid, and what names each problem.
+
+    It reads a table `texts` holding each contract column's text after the profile and _row;
+    `checked` adds per column its parsed value (t) and whether the value breaks its type's
+    rule (b), so that each rule below is a cheap scan.
+    """
+
+    def __init__(self, rt: RecordType, plan: _Plan) -> None:
+        self.rt = rt
+        self.plan = plan
+        order = [c.name for c in rt.columns]
+        self.columns = sorted(plan.contract, key=order.index)
+        self.position = {name: i for i, name in enumerate(self.columns)}
+
+    def text(self, name: str) -> str:
+        return f"m{self.position[name]}"
+
+    def parsed(self, name: str) -> str:
+        return f"t{self.position[name]}"
+
+    def broken(self, name: str) -> str:
+        return f"b{self.position[name]}"
+
+    def valid(self, name: str) -> str:
+        """The column's value where its text is valid, else null."""
+        return f"(CASE WHEN {self.broken(name)} THEN NULL ELSE {self.parsed(name)} END)"
+
+    def checked(self) -> str:
+        """Parse each column once, then flag the values that break their rule."""
+        parsed = [ROW]
+        flags = ["*"]
+        for name in self.columns:
+            column = self.rt.column(name)
+            text = self.text(name)
+            parsed.extend([text, f"{_typed_expr(column, text)} AS {self.parsed(name)}"])
+            bad = _bad_value(column, text, self.parsed(name)) or "false"
+            flags.append(f"coalesce({bad}, false) AS {self.broken(name)}")
+        return f"SELECT {', '.join(flags)} FROM (SELECT {', '.join(parsed)} FROM texts)"
+
+    def output_columns(self) -> str:
+        parts = []
+        for column in self.rt.columns:
+            name = quote_ident(column.name)
+            if column.name in self.position:
+                parts.append(f"{self.valid(column.name)} AS {name}")
+            else:
+                parts.append(f"CAST(NULL AS {SQL_TYPES[column.type]}) AS {name}")
+        parts.append(ROW)
+        return ", ".join(parts)
+
+    def problems(self) -> str:
+        """Every failing rule of every row, with the value and the reason."""
+        selects: list[str] = []
+
+        def rule(order: int, name: str, condition: str, reason: str) -> None:
+            selects.append(
+                f"SELECT {ROW}, {order} AS ord, {quote_text(name)} AS col, "
+                f"coalesce({self.text(name)}, '') AS value, {reason} AS reason "
+                f"FROM checked WHERE {condition}"
+            )
+
+        for name in self.columns:
+            column = self.rt.column(name)
+            order = self.position[name] * 10
+            if column.required:
+                rule(order, name, f"{self.text(name)} IS NULL", quote_text(REASONS["required"]))
+            if column.type in REASONS:
+                rule(order + 1, name, self.broken(name), quote_text(REASONS[column.type]))
+            allowed = _not_allowed(column, self.text(name))
+            if allowed:
+                reason = quote_text(f"not one of: {', '.join(column.allowed)}")
+                rule(order + 2, name, allowed, reason)
+        for earlier, later in self.rt.date_order:
+            if earlier in self.position and later in self.position:
+                reason = f"{quote_text(f'is before {earlier} ')} || {self.text(earlier)}"
+                condition = f"{self.valid(later)} < {self.valid(earlier)}"
+                rule(self.position[later] * 10 + 5, later, condition, reason)
+        if not selects:
+            return (
+                f"SELECT NULL::BIGINT AS {ROW}, 0 AS ord, '' AS col, '' AS value, "
+                "'' AS reason WHERE false"
+            )
+        return " UNION ALL ".join(selects)
+
+
+def _without_blank_columns(text: TextTable) -> TextTable:
+    """Drop columns with neither a header nor a value (a trailing delimiter, unused cells)."""
+    keep = [
+        i
+        for i, (header, column) in enumerate(zip(text.headers, text.columns, strict=True))
+        if header or column.null_count < len(column)
+    ]
+    if len(keep) == len(text.headers):
+        return text
+    return replace(
+        text, headers=[text.headers[i] for i in keep], columns=[text.columns[i] for i in keep]
+    )
+
+
+def _raw_relation(text: TextTable, plan: _Plan) -> Any:
+    """The Arrow table DuckDB scans: one text column per source column, plus _row.
+
+    It takes the columns over from the text table, so untrimmed copies are freed as it goes.
+    """
+    arrays = {}
+    contract_indexes = set(plan.contract.values())
+    for index in range(len(text.columns)):
+        column = text.columns[index]
+        if index in contract_indexes and not text.trimmed:
+            column = pc.ascii_trim_whitespace(column)
+            text.columns[index] = None
+        arrays[f"c{index}"] = column
+    arrays[ROW] = text.rows
+    text.columns = []
+    return pa.table(arrays)
+
+
+def _empty_as_null(values: Any) -> Any:
+    empty = pc.equal(values, "")
+    if not pc.any(empty).as_py():
+        return values
+    return pc.if_else(empty, pa.scalar(None, pa.string()), values)
+
+
+def _mapped_texts(
+    con: duckdb.DuckDBPyConnection, raw: Any, plan: _Plan, rt: RecordType, mapping: TypeMapping
+) -> dict[str, Any]:
+    """Each contract column's text after the profile's value maps and date formats."""
+    texts: dict[str, Any] = {}
+    mapped = [n for n in plan.contract if n in mapping.values or n in mapping.date_formats]
+    if mapped:
+        exprs = ", ".join(
+            f"{_text_expr(rt.column(n), plan.contract[n], mapping)} AS {quote_ident(n)}"
+            for n in mapped
+        )
+        table = con.execute(f"SELECT {exprs} FROM raw").to_arrow_table()
+        texts.update({n: table.column(n) for n in mapped})
+    for name, index in plan.contract.items():
+        if name not in texts:
+            texts[name] = _empty_as_null(raw.column(f"c{index}"))
+    return texts
+
+
+def _extra_json(con: duckdb.DuckDBPyConnection, raw: Any, plan: _Plan) -> Any:
+    """The columns outside the contract as one JSON object per row (null when all empty)."""
+    if not plan.extras:
+        return pa.nulls(raw.num_rows, pa.string())
+    pairs = ", ".join(f"{quote_text(name)}, c{index}" for name, index in plan.extras)
+    empty = " AND ".join(f"c{index} IS NULL" for _, index in plan.extras)
+    table = con.execute(
+        f"SELECT CASE WHEN {empty} THEN NULL ELSE CAST(json_object({pairs}) AS VARCHAR) END "
+        "AS extra FROM raw"
+    ).to_arrow_table()
+    return table.column("extra")
+
+
+def _may_have_duplicate_keys(con: duckdb.DuckDBPyConnection, typed: Any, rt: RecordType) -> bool:
+    """False when every (present) key is distinct, proven by distinct 64-bit hashes; a hash
+    collision only sends the file to the exact check."""
+    con.register("keys", typed.select(list(rt.key)))
+    keys = ", ".join(quote_ident(k) for k in rt.key)
+    present = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in rt.key)
+    counted = con.execute(
+        f"SELECT count(*), count(DISTINCT hash({keys})) FROM keys WHERE {present}"
+    ).fetchone()
+    con.unregister("keys")
+    return counted is None or counted[0] != counted[1]
+
+
+def _duplicate_problems(
+    con: duckdb.DuckDBPyConnection, rt: RecordType, limit: int
+) -> tuple[list[RowProblem], int]:
+    """Rows whose key repeats an earlier row's key, naming that row."""
+    keys = ", ".join(quote_ident(k) for k in rt.key)
+    not_null = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in rt.key)
+    con.execute(
+        f"CREATE TEMP TABLE dups AS SELECT {keys}, {ROW}, "
+        f"min({ROW}) OVER (PARTITION BY {keys}) AS first_row FROM typed "
+        f"WHERE {not_null} QUALIFY count(*) OVER (PARTITION BY {keys}) > 1"
+    )
+    counted = con.execute(f"SELECT count(*) FROM dups WHERE {ROW} > first_row").fetchone()
+    total = int(counted[0]) if counted else 0
+    label = ", ".join(rt.key)
+    found = con.execute(
+        f"SELECT {ROW}, first_row, {keys} FROM dups WHERE {ROW} > first_row "
+        f"ORDER BY {ROW} LIMIT {int(limit)}"
+    ).fetchall()
+    problems = [
+        RowProblem(
+            int(row[0]),
+            label,
+            " / ".join(str(v) for v in row[2:]),
+            f"duplicate key: row {int(row[1])} has the same ({label})",
+        )
+        for row in found
+    ]
+    return problems, total
+
+
+def _assemble(rt: RecordType, columns: dict[str, Any], extra: Any, rows: Any) -> Any:
+    """The typed table in the store's column order; absent optional columns are null."""
+    arrays = []
+    fields = []
+    for column in rt.columns:
+        kind = ARROW_TYPES[column.type]
+        values = columns.get(column.name)
+        arrays.append(values if values is not None else pa.nulls(len(rows), kind))
+        fields.append(pa.field(column.name, kind))
+    arrays.extend([extra, rows])
+    fields.extend([pa.field(EXTRA, pa.string()), pa.field(ROW, pa.int64())])
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _validate_text(
+    text: TextTable, rt: RecordType, mapping: TypeMapping, path: Path, steps: _Progress
+) -> Any:
+    """Map, type and check every row; return the typed table or raise InvalidFile.
+
+    Valid files take the fast path (Arrow's parsers over whole columns); a file that fails it
+    goes through the SQL rules, which either name every problem or, for unusual but valid
+    forms (a timestamp without seconds), type the columns themselves.
+    """
+    steps.step(35, "read")
+    text = _without_blank_columns(text)
+    plan = _map_headers(text.headers, rt, mapping, text.header_row)
+    raw = _raw_relation(text, plan)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("raw", raw)
+        texts = _mapped_texts(con, raw, plan, rt, mapping)
+        extra = _extra_json(con, raw, plan)
+        steps.step(50, "validating")
+        header_problems = [*text.problems, *plan.problems]
+        fast = None if header_problems else _fast_types(texts, rt)
+        if fast is not None:
+            typed = _assemble(rt, fast, extra, raw.column(ROW))
+            steps.step(70, "checking keys")
+            if not _may_have_duplicate_keys(con, typed, rt):
+                return typed
+        query = _Query(rt, plan)
+        arrays = {query.text(name): values for name, values in texts.items()}
+        arrays[ROW] = raw.column(ROW)
+        con.register("texts", pa.table(arrays))
+        # Into Arrow rather than a DuckDB table: materialising text in DuckDB costs more.
+        con.register("checked", con.execute(query.checked()).to_arrow_table())
+        con.execute(f"CREATE TEMP TABLE problems AS {query.problems()}")
+        counted = con.execute("SELECT count(*) FROM problems").fetchone()
+        cell_total = int(counted[0]) if counted else 0
+        cell_problems = [
+            RowProblem(int(r[0]), str(r[1]), str(r[2]), str(r[3]))
+            for r in con.execute(
+                f"SELECT {ROW}, col, value, reason FROM problems ORDER BY {ROW}, ord "
+                f"LIMIT {MAX_PROBLEMS}"
+            ).fetchall()
+        ]
+        result = con.execute(
+            f"SELECT {query.output_columns()} FROM checked ORDER BY {ROW}"
+        ).to_arrow_table()
+        typed = _assemble(
+            rt, {n: result.column(n) for n in plan.contract}, extra, result.column(ROW)
+        )
+        con.register("typed", typed)
+        steps.step(70, "checking keys")
+        duplicates: list[RowProblem] = []
+        duplicate_total = 0
+        if all(k in plan.contract for k in rt.key) and _may_have_duplicate_keys(con, typed, rt):
+            duplicates, duplicate_total = _duplicate_problems(con, rt, MAX_PROBLEMS)
+    total = len(header_problems) + cell_total + duplicate_total
+    if total:
+        listed = sorted([*header_problems, *cell_problems, *duplicates], key=lambda p: p.row)
+        raise InvalidImport(str(path), listed[:MAX_PROBLEMS], total)
+    return typed
+
+
+def _read(source: Source, rt: RecordType, mapping: TypeMapping) -> TextTable:
+    kind = source.format
+    if kind == "csv":
+        return _read_csv(source.path)
+    if kind == "parquet":
+        return _read_parquet(source.path)
+    if kind == "jsonl":
+        return _read_jsonl(source.path)
+    return _read_xlsx(source.path, source.sheet, _kinds_for(rt, mapping))
+
+
+def validate_source(
+    source: Source, *, profile: Profile | None = None, progress: ProgressLike | None = None
+) -> ValidatedFile:
+    """Read, map and check one source; raise InvalidFile naming every invalid row."""
+    return _validate(source, profile, _Progress(progress, source.name))
+
+
+def _validate(source: Source, profile: Profile | None, steps: _Progress) -> ValidatedFile:
+    rt = RECORD_TYPES[source.record_type]
+    mapping = profile.mapping(rt.name) if profile else TypeMapping()
+    hasher = _Hasher(source.path)
+    hasher.start()
+    try:
+        # Passed on, not kept: the text columns are freed as soon as they are typed.
+        typed = _validate_text(_read(source, rt, mapping), rt, mapping, source.path, steps)
+    finally:
+        hasher.join()
+    digest = hasher.result()
+    steps.step(80, "validated")
+    return ValidatedFile(
+        source=source, profile=profile.name if profile else None, table=typed, sha256=digest
+    )
+
+
+def validate_file(
+    path: Path,
+    *,
+    record_type: str | None = None,
+    profile: Profile | None = None,
+    sheet: str | None = None,
+    progress: ProgressLike | None = None,
+) -> ValidatedFile:
+    """Check one file (or one sheet of a workbook) without storing anything."""
+    path = Path(path)
+    if sheet is not None:
+        if record_type is None:
+            raise InvalidInput(f"{path}: give the record type of sheet {sheet!r}")
+        sources = [Source(path, _check_type(record_type, "record type"), sheet)]
+    else:
+        sources = sources_of(path, record_type)
+    if len(sources) > 1:
+        names = ", ".join(s.record_type for s in sources)
+        raise InvalidInput(
+            f"{path}: the workbook has sheets for several record types ({names}); "
+            "give the record type, or import the whole workbook"
+        )
+    return validate_source(sources[0], profile=profile, progress=progress)
+
+
+def import_files(
+    session: Session,
+    *,
+    paths: Sequence[Path],
+    record_type: str | None = None,
+    profile: str | None = None,
+    store: EventStore,
+    progress: ProgressLike | None = None,
+) -> list[ImportBatch]:
+    """Import files as one batch each (flushed; the caller commits).
+
+    Every file is checked before any is stored, so a folder with one bad file stores nothing
+    and reports the problems of all its files at once.
+    """
+    loaded = load_profile(profile) if profile else None
+    sources = plan_sources(paths, record_type)
+    validated: list[ValidatedFile | None] = []
+    errors: list[InvalidFile] = []
+    kept_bytes = 0
+    steps = [_Progress(progress, source.name) for source in sources]
+    for source, step in zip(sources, steps, strict=True):
+        try:
+            result = _validate(source, loaded, step)
+        except InvalidFile as exc:
+            errors.append(exc)
+            validated.append(None)
+            continue
+        kept_bytes += int(result.table.nbytes)
+        keep = len(sources) == 1 or kept_bytes <= KEEP_VALIDATED_BYTES
+        validated.append(result if keep else None)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InvalidFiles(errors)
+    batches = []
+    for source, kept, step in zip(sources, validated, steps, strict=True):
+        result = kept if kept is not None else _validate(source, loaded, step)
+        step.step(90, "storing")
+        batches.append(
+            store.write_batch(
+                session,
+                record_type=source.record_type,
+                table=result.table,
+                source_name=source.name,
+                source_sha256=result.sha256,
+                profile=result.profile,
+                rows=result.rows,
+                keys_checked=True,
+            )
+        )
+        step.step(100, "stored")
+    return batches

@@ -1,0 +1,314 @@
+"""The KPI engine: compute KPI values on the backend that holds the tables, compile them to SQL,
+and list the records behind one value.
+
+The tables are Ibis tables on one backend (DuckDB by default; PostgreSQL and Spark work the
+same way): one current-view table per record type of the data contract, plus ``sites``
+(site, headcount). Every KPI runs as one query on that backend; nothing is pulled into Python
+except the result rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final, cast, get_args
+
+import ibis  # type: ignore[import-untyped, unused-ignore]
+
+from qmm.metrics import kpis as _kpis
+from qmm.metrics.kpis import PERIODS, REGISTRY, Options, Period, Table, Tables
+
+DIALECTS: Final[dict[str, str]] = {
+    "duckdb": "duckdb",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "trino": "trino",
+    "pyspark": "pyspark",
+    "spark": "pyspark",
+}
+
+
+@dataclass(frozen=True)
+class KPIValue:
+    """One KPI value for a site, a period and (for grouped KPIs) a group."""
+
+    kpi: str
+    site: str
+    period: str
+    group: str | None
+    value: float | None
+    numerator: int | None
+    denominator: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's JSON object, keys in the contract's order."""
+        return {
+            "kpi": self.kpi,
+            "site": self.site,
+            "period": self.period,
+            "group": self.group,
+            "value": self.value,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        }
+
+    def to_json(self) -> str:
+        """The contract's JSON object as text; the value is not rounded."""
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+
+def values_to_json(values: Sequence[KPIValue], *, indent: int | None = None) -> str:
+    """A JSON array of KPI values, as ``qmm metrics --format json`` prints it."""
+    return json.dumps([v.to_dict() for v in values], indent=indent, allow_nan=False)
+
+
+def today() -> date:
+    """Today's date in UTC, the default as-of date."""
+    return datetime.now(UTC).date()
+
+
+def _check_period(period: str) -> Period:
+    if period not in get_args(Period):
+        raise ValueError(f"unknown period {period!r}; known: {', '.join(PERIODS)}")
+    return cast(Period, period)
+
+
+def _check_kpis(kpis: Sequence[str] | None) -> list[str]:
+    if kpis is None:
+        return list(REGISTRY)
+    if isinstance(kpis, str):
+        raise TypeError("kpis must be a sequence of KPI ids, not a string")
+    unknown = [k for k in kpis if k not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown KPI ids {unknown}; known: {', '.join(REGISTRY)}")
+    return list(dict.fromkeys(kpis))
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def period_of(day: date, period: Period) -> str:
+    """The label of the period a date falls in: 'YYYY-MM', 'YYYY-Qn' or 'YYYY'."""
+    if period == "year":
+        return f"{day.year:04d}"
+    if period == "quarter":
+        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def period_bound(text: str, period: Period) -> str:
+    """A start or end given as a date, a month, a quarter or a year, as a label of ``period``.
+
+    The bound is the period containing the first day of what was given: with quarters,
+    '2025-05' and '2025-05-31' both mean 2025-Q2.
+    """
+    text = text.strip()
+    try:
+        if m := _DATE.match(text):
+            first = date(int(m[1]), int(m[2]), int(m[3]))
+        elif m := _MONTH.match(text):
+            first = date(int(m[1]), int(m[2]), 1)
+        elif m := _QUARTER.match(text):
+            first = date(int(m[1]), 3 * int(m[2]) - 2, 1)
+        elif m := _YEAR.match(text):
+            first = date(int(m[1]), 1, 1)
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"not a period {text!r}: use YYYY-MM-DD, YYYY-MM, YYYY-Qn or YYYY"
+        ) from None
+    return period_of(first, period)
+
+
+def value_expressions(
+    tables: Tables,
+    *,
+    kpis: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    period: str = "month",
+    start: str | None = None,
+    end: str | None = None,
+    as_of: date | None = None,
+    options: Options | None = None,
+) -> list[tuple[str, Table]]:
+    """The filtered value expression of each selected KPI, in catalogue order of selection."""
+    p = _check_period(period)
+    ids = _check_kpis(kpis)
+    day = today() if as_of is None else as_of
+    low = None if start is None else period_bound(start, p)
+    high = None if end is None else period_bound(end, p)
+    site_list = None if sites is None else list(sites)
+    out: list[tuple[str, Table]] = []
+    for kpi_id in ids:
+        expr = REGISTRY[kpi_id].build(tables, period=p, as_of=day, options=options)
+        if site_list is not None:
+            expr = expr.filter(expr.site.isin(site_list))
+        if low is not None:
+            expr = expr.filter(expr.period >= low)
+        if high is not None:
+            expr = expr.filter(expr.period <= high)
+        out.append((kpi_id, expr))
+    return out
+
+
+def _rows(expr: Table) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
+    return rows
+
+
+def _as_value(row: Mapping[str, Any]) -> KPIValue:
+    value = row["value"]
+    numerator = row["numerator"]
+    denominator = row["denominator"]
+    return KPIValue(
+        kpi=str(row["kpi"]),
+        site=str(row["site"]),
+        period=str(row["period"]),
+        group=None if row["group"] is None else str(row["group"]),
+        value=None if value is None else float(value),
+        numerator=None if numerator is None else int(numerator),
+        denominator=None if denominator is None else int(denominator),
+    )
+
+
+def compute(
+    tables: Tables,
+    *,
+    kpis: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    period: str = "month",
+    start: str | None = None,
+    end: str | None = None,
+    as_of: date | None = None,
+    options: Options | None = None,
+    single_query: bool = False,
+) -> list[KPIValue]:
+    """Compute the selected KPIs (all by default) for the selected sites and periods.
+
+    ``period`` is 'month', 'quarter' or 'year'; ``start`` and ``end`` (inclusive) are dates
+    or period labels (see :func:`period_bound`). ``as_of`` (default: today in UTC) only
+    affects ``capa_voe_on_time``. Each KPI runs as one query on the tables' backend, or all
+    of them as one ``UNION ALL`` query with ``single_query``. The result is sorted by KPI
+    (catalogue order), site, period and group.
+    """
+    exprs = value_expressions(
+        tables,
+        kpis=kpis,
+        sites=sites,
+        period=period,
+        start=start,
+        end=end,
+        as_of=as_of,
+        options=options,
+    )
+    if single_query and len(exprs) > 1:
+        first, *rest = (e for _, e in exprs)
+        rows = _rows(first.union(*rest))
+    else:
+        rows = [row for _, expr in exprs for row in _rows(expr)]
+    order = {kpi_id: i for i, (kpi_id, _) in enumerate(exprs)}
+    values = [_as_value(r) for r in rows]
+    values.sort(key=lambda v: (order[v.kpi], v.site, v.period, v.group or ""))
+    return values
+
+
+def compile_sql(
+    kpi_id: str,
+    dialect: str,
+    *,
+    period: str = "month",
+    as_of: date | None = None,
+    options: Options | None = None,
+) -> str:
+    """The SQL of one KPI's value query for a dialect: duckdb, postgres, trino, pyspark/spark.
+
+    The SQL reads tables named after the record types (capa, deviation, ...) and ``sites``.
+    """
+    try:
+        target = DIALECTS[dialect.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown dialect {dialect!r}; known: {', '.join(sorted(DIALECTS))}"
+        ) from None
+    if target == "pyspark":
+        _load_pyspark_options()
+    expr = _kpis.build(
+        kpi_id,
+        _kpis.unbound_tables(),
+        period=_check_period(period),
+        as_of=today() if as_of is None else as_of,
+        options=options,
+    )
+    return str(ibis.to_sql(expr, dialect=target))
+
+
+def _load_pyspark_options() -> None:
+    """Ibis's Spark compiler reads options that exist only once its backend is loaded."""
+    if getattr(ibis.options, "pyspark", None) is None:
+        try:
+            ibis.pyspark  # noqa: B018 - the attribute access loads the backend
+        except ImportError as error:  # pragma: no cover - depends on the installation
+            raise RuntimeError(
+                "compiling for Spark needs PySpark installed (pip install 'ibis-framework"
+                "[pyspark]')"
+            ) from error
+
+
+_ROLE_ORDER: Final[dict[str, int]] = {r: i for i, r in enumerate(_kpis.ROLES)}
+_INTERNAL: Final[frozenset[str]] = frozenset({"site", "period", "group", "role", "x"})
+
+
+def records(
+    tables: Tables,
+    *,
+    kpi: str,
+    site: str,
+    period_value: str,
+    period: str = "month",
+    group: str | None = None,
+    as_of: date | None = None,
+    options: Options | None = None,
+) -> list[dict[str, Any]]:
+    """The records behind one KPI value, each with its ``role`` in it.
+
+    ``role`` is 'numerator' (counted above and below the line), 'denominator' (counted only
+    below it) or 'value' (an input of a median, reported under its unit, e.g. ``days``).
+    Each record carries its record type, its key and the dates and fields that decide its
+    role (for ``complaint_rate_per_million`` the distribution rows behind the units, for
+    ``suggestions_per_100_staff`` the site row with the headcount). Records of the base
+    population that count nowhere (an open CAPA, a pending lot) are left out.
+    """
+    definition = _kpis.get(kpi)
+    p = _check_period(period)
+    detail = definition.detail(
+        tables, period=p, as_of=today() if as_of is None else as_of, options=options
+    )
+    cond = (detail.site == site) & (detail.period == period_value) & detail.role.notnull()
+    if group is not None:
+        cond &= detail.group == group
+    rows = _rows(detail.filter(cond))
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        item: dict[str, Any] = {"role": row["role"]}
+        if definition.grouped:
+            item["group"] = row["group"]
+        item.update({k: v for k, v in row.items() if k not in _INTERNAL})
+        if definition.x_name is not None:
+            item[definition.x_name] = row["x"]
+        out.append(item)
+    out.sort(
+        key=lambda r: (
+            _ROLE_ORDER.get(str(r["role"]), 9),
+            str(r.get("group") or ""),
+            str(r["record_type"]),
+            tuple(str(v) for k, v in r.items() if k not in {"role", "group", "record_type"}),
+        )
+    )
+    return out

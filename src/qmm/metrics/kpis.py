@@ -1,0 +1,814 @@
+"""Every KPI of the data contract, defined once as an Ibis expression.
+
+A KPI is a *detail* expression (one row per record in the KPI's base population, saying the
+site, the period, the group, the record's ``role`` in the value and, for medians and measured
+denominators, the number ``x`` it contributes) plus an *aggregation* kind. The value table
+(:meth:`KPI.build`) and the drill-down to the records behind a value (:meth:`KPI.detail`) are
+both derived from the same detail expression, so they cannot disagree.
+
+Only portable operations are used, so the same expressions run on DuckDB, PostgreSQL and Spark
+and compile for Trino:
+
+* periods: ``extract(year/month/quarter)`` formatted as strings ``YYYY-MM``, ``YYYY-Qn``,
+  ``YYYY``; timestamps are placed in a period in the session time zone, which Ibis sets to UTC
+  on DuckDB, PostgreSQL and Spark connections;
+* whole-day differences: Ibis ``DateValue.delta(unit="day")`` (``date_diff`` / ``datediff`` /
+  epoch arithmetic, depending on the backend);
+* exact hours: difference of epoch seconds / 3600;
+* medians: ``row_number()`` and ``count()`` over a window, averaging the middle one or two
+  rows (no ``median()``, which Trino and SQLite lack);
+* look-back windows (repeat deviations, recurrence after CAPA): ``LAG`` and a running ``MAX``
+  over windows partitioned by site and root cause, then a whole-day difference <= 365; this is
+  linear where a self-join with a day-difference predicate is quadratic.
+
+Rows exist for every (site, period[, group]) in which the KPI's record type has at least one
+record whose period date falls in that period; a rate whose denominator is 0 is null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeAlias, get_args
+
+import ibis  # type: ignore[import-untyped, unused-ignore]
+
+from qmm.events.record_types import RECORD_TYPES, ColumnType
+from qmm.metrics.catalogue import DEFAULT_CHANGE_TARGET_DAYS, KPIS, KPIDefinition
+
+Period: TypeAlias = Literal["month", "quarter", "year"]
+PERIODS: Final[tuple[str, ...]] = get_args(Period)
+
+#: An Ibis table expression (Ibis ships no type information, so this is Any to mypy).
+Table: TypeAlias = Any
+#: Any Ibis value expression (column or scalar).
+Expr: TypeAlias = Any
+Tables: TypeAlias = Mapping[str, Table]
+
+#: The tables a KPI computation reads: one per record type, plus ``sites``.
+SITES_TABLE: Final = "sites"
+
+#: The columns and types of every KPI output table.
+OUTPUT_COLUMNS: Final[dict[str, str]] = {
+    "kpi": "string",
+    "site": "string",
+    "period": "string",
+    "group": "string",
+    "numerator": "int64",
+    "denominator": "int64",
+    "value": "float64",
+}
+
+ROLES: Final[tuple[str, ...]] = ("numerator", "denominator", "value")
+
+_IBIS_TYPES: Final[dict[ColumnType, str]] = {
+    ColumnType.string: "string",
+    ColumnType.date: "date",
+    ColumnType.timestamp: "timestamp('UTC')",
+    ColumnType.integer: "int64",
+    ColumnType.number: "float64",
+    ColumnType.boolean: "boolean",
+    ColumnType.month: "string",
+}
+
+
+def input_schemas() -> dict[str, Any]:
+    """The Ibis schema of every input table, keyed by table name (record types and ``sites``)."""
+    schemas: dict[str, Any] = {
+        name: ibis.schema({c.name: _IBIS_TYPES[c.type] for c in rt.columns})
+        for name, rt in RECORD_TYPES.items()
+        if name != "site"
+    }
+    schemas[SITES_TABLE] = ibis.schema({"site": "string", "headcount": "int64"})
+    return schemas
+
+
+def unbound_tables() -> dict[str, Table]:
+    """Unbound Ibis tables with the input schemas, for compiling SQL without a connection."""
+    return {name: ibis.table(schema, name=name) for name, schema in input_schemas().items()}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings of a KPI computation that are not data: configurable defaults."""
+
+    #: Default target days of a change control by risk tier (change_within_target), used when
+    #: a record has no target_days of its own.
+    change_target_days: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_CHANGE_TARGET_DAYS))
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a detail builder is given besides the tables."""
+
+    period: Period
+    #: The as-of date: verifications due after it are not yet counted (capa_voe_on_time).
+    as_of: date
+    options: Options
+
+    def __post_init__(self) -> None:
+        if self.period not in PERIODS:
+            raise ValueError(f"unknown period {self.period!r}; known: {', '.join(PERIODS)}")
+
+
+# --- portable building blocks -------------------------------------------------------------
+
+
+def period_label(when: Expr, period: Period) -> Expr:
+    """The period a date or timestamp falls in: 'YYYY-MM', 'YYYY-Qn' or 'YYYY'."""
+    year = when.year().cast("string")
+    if period == "year":
+        return year
+    if period == "quarter":
+        return year + "-Q" + when.quarter().cast("string")
+    return year + "-" + when.month().cast("string").lpad(2, "0")
+
+
+def days_between(later: Expr, earlier: Expr) -> Expr:
+    """Whole calendar days from ``earlier`` to ``later`` (dates), as int64."""
+    return later.delta(earlier, unit="day").cast("int64")
+
+
+def hours_between(later: Expr, earlier: Expr) -> Expr:
+    """Exact hours from ``earlier`` to ``later`` (timestamps), via epoch seconds."""
+    seconds = later.epoch_seconds().cast("float64") - earlier.epoch_seconds().cast("float64")
+    return seconds / 3600.0
+
+
+def role(numerator: Expr, denominator: Expr | None = None) -> Expr:
+    """'numerator' for a record counted above and below the line, 'denominator' for one
+    counted only below it, null for a record of the base population in neither.
+
+    ``denominator=None`` means every record of the base population is in the denominator.
+    A null condition counts as false.
+    """
+    if denominator is None:
+        return ibis.cases((numerator, "numerator"), else_="denominator")
+    return ibis.cases(
+        (denominator & numerator, "numerator"),
+        (denominator, "denominator"),
+        else_=ibis.null("string"),
+    )
+
+
+def value_role(has_value: Expr) -> Expr:
+    """'value' for a record whose ``x`` goes into a median, null otherwise."""
+    return ibis.cases((has_value, "value"), else_=ibis.null("string"))
+
+
+_NULL_FLOAT = ibis.null("float64")
+_NULL_STRING = ibis.null("string")
+
+
+def _detail(
+    table: Table,
+    *,
+    record_type: str,
+    key: str,
+    when: Expr,
+    period: Period,
+    role_expr: Expr,
+    x: Expr | None = None,
+    group: Expr | None = None,
+    **extra: Expr,
+) -> Table:
+    """One row per record: the standard detail columns, then the key and the extra columns."""
+    return table.select(
+        site=table.site,
+        period=period_label(when, period),
+        group=_NULL_STRING if group is None else group.cast("string"),
+        role=role_expr,
+        x=_NULL_FLOAT if x is None else x.cast("float64"),
+        record_type=ibis.literal(record_type, type="string"),
+        **{key: table[key]},
+        **extra,
+    )
+
+
+# --- the KPIs --------------------------------------------------------------------------------
+
+
+class Kind(Enum):
+    """How detail rows become a value."""
+
+    ratio = "ratio"  # count(numerator) / count(numerator or denominator) x scale
+    count = "count"  # value = count(numerator); denominator = count(numerator or denominator)
+    median = "median"  # median of x over 'value' rows; denominator = their count
+    measured = "measured"  # count(numerator) / sum(x of 'denominator' rows) x scale
+
+
+DetailBuilder: TypeAlias = Callable[[Tables, Context], Table]
+
+
+def _capa_on_time_closure(t: Tables, o: Context) -> Table:
+    c = t["capa"]
+    c = c.filter(c.closed_on.notnull())
+    return _detail(
+        c,
+        record_type="capa",
+        key="capa_id",
+        when=c.closed_on,
+        period=o.period,
+        role_expr=role(c.closed_on <= c.due_on),
+        due_on=c.due_on,
+        closed_on=c.closed_on,
+    )
+
+
+def _capa_voe_on_time(t: Tables, o: Context) -> Table:
+    c = t["capa"]
+    c = c.filter(c.voe_due_on.notnull())
+    due = c.voe_due_on <= ibis.literal(o.as_of, type="date")
+    return _detail(
+        c,
+        record_type="capa",
+        key="capa_id",
+        when=c.voe_due_on,
+        period=o.period,
+        role_expr=role(c.voe_done_on.notnull() & (c.voe_done_on <= c.voe_due_on), due),
+        voe_due_on=c.voe_due_on,
+        voe_done_on=c.voe_done_on,
+    )
+
+
+def _capa_effectiveness(t: Tables, o: Context) -> Table:
+    c = t["capa"]
+    c = c.filter(c.voe_done_on.notnull())
+    return _detail(
+        c,
+        record_type="capa",
+        key="capa_id",
+        when=c.voe_done_on,
+        period=o.period,
+        role_expr=role(c.voe_result == "effective", c.voe_result.notnull()),
+        voe_done_on=c.voe_done_on,
+        voe_result=c.voe_result,
+    )
+
+
+def _deviation_repeat_rate(t: Tables, o: Context) -> Table:
+    """A deviation is a repeat when the deviation just before it (same site and root cause,
+    ordered by opened_on then deviation_id) was opened at most 365 days earlier.
+
+    That is the contract's rule (another such deviation 1 to 365 days earlier, or the same day
+    with a smaller id) computed with one ``LAG`` window instead of a self-join: the latest
+    earlier deviation matches whenever any earlier deviation does, and each deviation is
+    looked at once. (A self-join is quadratic in the deviations per site and cause.)
+    """
+    dev = t["deviation"]
+    order = ibis.window(
+        group_by=[dev.site, dev.root_cause_category],
+        order_by=[dev.opened_on, dev.deviation_id],
+    )
+    d = dev.mutate(
+        previous_id=dev.deviation_id.lag().over(order),
+        previous_opened_on=dev.opened_on.lag().over(order),
+    )
+    repeat = (
+        d.root_cause_category.notnull()
+        & d.previous_opened_on.notnull()
+        & (days_between(d.opened_on, d.previous_opened_on) <= 365)
+    )
+    return _detail(
+        d,
+        record_type="deviation",
+        key="deviation_id",
+        when=d.opened_on,
+        period=o.period,
+        role_expr=role(repeat),
+        opened_on=d.opened_on,
+        root_cause_category=d.root_cause_category,
+        previous_id=d.previous_id,
+        previous_opened_on=d.previous_opened_on,
+    )
+
+
+def _capa_recurrence_rate(t: Tables, o: Context) -> Table:
+    """A deviation recurs when the latest CAPA of its site and root cause closed on or before
+    its opened_on was closed at most 365 days before.
+
+    Deviations and CAPA closures are put in one stream per site and root cause, closures
+    before deviations on the same day (0 days counts), and a running ``MAX`` of closed_on
+    gives each deviation its latest earlier closure: linear, where a join is quadratic.
+    """
+    dev, capa = t["deviation"], t["capa"]
+    deviations = dev.select(
+        site=dev.site,
+        root_cause_category=dev.root_cause_category,
+        on=dev.opened_on,
+        sequence=ibis.literal(1, type="int64"),
+        deviation_id=dev.deviation_id,
+        capa_closed_on=ibis.null("date"),
+    )
+    closed = capa.filter(capa.closed_on.notnull() & capa.root_cause_category.notnull())
+    closures = closed.select(
+        site=closed.site,
+        root_cause_category=closed.root_cause_category,
+        on=closed.closed_on,
+        sequence=ibis.literal(0, type="int64"),
+        deviation_id=_NULL_STRING,
+        capa_closed_on=closed.closed_on,
+    )
+    stream = deviations.union(closures)
+    so_far = ibis.cumulative_window(
+        group_by=[stream.site, stream.root_cause_category],
+        order_by=[stream.on, stream.sequence],
+    )
+    stream = stream.mutate(latest_capa_closed_on=stream.capa_closed_on.max().over(so_far))
+    d = stream.filter(stream.sequence == 1)
+    # The CAPA(s) behind the latest closure, for the drill-down: the smallest id of that day.
+    by_day = closed.group_by(
+        c_site=closed.site, c_cause=closed.root_cause_category, c_on=closed.closed_on
+    ).aggregate(latest_capa_id=closed.capa_id.min())
+    d = d.left_join(
+        by_day,
+        [
+            d.site == by_day.c_site,
+            d.root_cause_category == by_day.c_cause,
+            d.latest_capa_closed_on == by_day.c_on,
+        ],
+    )
+    recurs = d.latest_capa_closed_on.notnull() & (
+        days_between(d.on, d.latest_capa_closed_on) <= 365
+    )
+    return _detail(
+        d,
+        record_type="deviation",
+        key="deviation_id",
+        when=d.on,
+        period=o.period,
+        role_expr=role(recurs),
+        opened_on=d.on,
+        root_cause_category=d.root_cause_category,
+        latest_capa_id=d.latest_capa_id,
+        latest_capa_closed_on=d.latest_capa_closed_on,
+    )
+
+
+def _change_cycle_time_days(t: Tables, o: Context) -> Table:
+    c = t["change_control"]
+    c = c.filter(c.closed_on.notnull())
+    days = days_between(c.closed_on, c.opened_on)
+    return _detail(
+        c,
+        record_type="change_control",
+        key="change_id",
+        when=c.closed_on,
+        period=o.period,
+        group=c.risk_tier,
+        role_expr=value_role(days.notnull()),
+        x=days,
+        opened_on=c.opened_on,
+        closed_on=c.closed_on,
+    )
+
+
+def _change_within_target(t: Tables, o: Context) -> Table:
+    c = t["change_control"]
+    c = c.filter(c.closed_on.notnull())
+    if o.options.change_target_days:
+        tier_default = ibis.cases(
+            *((c.risk_tier == tier, days) for tier, days in o.options.change_target_days.items()),
+            else_=ibis.null("int64"),
+        )
+    else:
+        tier_default = ibis.null("int64")
+    target = c.target_days.fill_null(tier_default).cast("int64")
+    days = days_between(c.closed_on, c.opened_on)
+    return _detail(
+        c,
+        record_type="change_control",
+        key="change_id",
+        when=c.closed_on,
+        period=o.period,
+        role_expr=role(days <= target),
+        risk_tier=c.risk_tier,
+        opened_on=c.opened_on,
+        closed_on=c.closed_on,
+        days=days,
+        target_days=target,
+    )
+
+
+def _training_effectiveness(t: Tables, o: Context) -> Table:
+    r = t["training"]
+    r = r.filter(r.effectiveness_checked_on.notnull())
+    return _detail(
+        r,
+        record_type="training",
+        key="record_id",
+        when=r.effectiveness_checked_on,
+        period=o.period,
+        role_expr=role(r.effectiveness_passed),
+        employee_id=r.employee_id,
+        course=r.course,
+        effectiveness_checked_on=r.effectiveness_checked_on,
+        effectiveness_passed=r.effectiveness_passed,
+    )
+
+
+def _em_excursion_rate(t: Tables, o: Context) -> Table:
+    s = t["em_sample"]
+    s = s.filter(s.sampled_at.notnull())
+    return _detail(
+        s,
+        record_type="em_sample",
+        key="sample_id",
+        when=s.sampled_at,
+        period=o.period,
+        role_expr=role(s.cfu > s.alert_limit),
+        sampled_at=s.sampled_at,
+        cfu=s.cfu,
+        alert_limit=s.alert_limit,
+    )
+
+
+def _em_by_result(s: Table) -> Table:
+    """EM samples with ``result_at`` defaulted to ``sampled_at`` and the excursion flag."""
+    s = s.mutate(result_at=s.result_at.fill_null(s.sampled_at))
+    s = s.filter(s.result_at.notnull())
+    return s.mutate(excursion=(s.cfu > s.alert_limit).fill_null(False))
+
+
+def _em_response_hours(t: Tables, o: Context) -> Table:
+    s = _em_by_result(t["em_sample"])
+    hours = hours_between(s.response_at, s.result_at)
+    return _detail(
+        s,
+        record_type="em_sample",
+        key="sample_id",
+        when=s.result_at,
+        period=o.period,
+        role_expr=value_role(s.excursion & s.response_at.notnull()),
+        x=hours,
+        result_at=s.result_at,
+        response_at=s.response_at,
+        cfu=s.cfu,
+        alert_limit=s.alert_limit,
+    )
+
+
+def _em_open_excursions(t: Tables, o: Context) -> Table:
+    s = _em_by_result(t["em_sample"])
+    return _detail(
+        s,
+        record_type="em_sample",
+        key="sample_id",
+        when=s.result_at,
+        period=o.period,
+        role_expr=role(s.response_at.isnull(), s.excursion),
+        result_at=s.result_at,
+        response_at=s.response_at,
+        cfu=s.cfu,
+        alert_limit=s.alert_limit,
+    )
+
+
+def _em_recovery_rate(t: Tables, o: Context) -> Table:
+    s = t["em_sample"]
+    s = s.filter(s.sampled_at.notnull())
+    return _detail(
+        s,
+        record_type="em_sample",
+        key="sample_id",
+        when=s.sampled_at,
+        period=o.period,
+        group=s.grade,
+        role_expr=role(s.cfu > 0),
+        sampled_at=s.sampled_at,
+        cfu=s.cfu,
+    )
+
+
+def _scar_on_time_closure(t: Tables, o: Context) -> Table:
+    s = t["supplier_car"]
+    s = s.filter(s.closed_on.notnull())
+    return _detail(
+        s,
+        record_type="supplier_car",
+        key="scar_id",
+        when=s.closed_on,
+        period=o.period,
+        role_expr=role(s.closed_on <= s.due_on),
+        supplier=s.supplier,
+        due_on=s.due_on,
+        closed_on=s.closed_on,
+    )
+
+
+def _lot_acceptance_rate(t: Tables, o: Context) -> Table:
+    lot = t["lot"]
+    lot = lot.filter(lot.dispositioned_on.notnull())
+    return _detail(
+        lot,
+        record_type="lot",
+        key="lot_id",
+        when=lot.dispositioned_on,
+        period=o.period,
+        role_expr=role(
+            lot.disposition == "released", lot.disposition.isin(["released", "rejected"])
+        ),
+        product=lot.product,
+        dispositioned_on=lot.dispositioned_on,
+        disposition=lot.disposition,
+    )
+
+
+def _complaint_rate_per_million(t: Tables, o: Context) -> Table:
+    c, dist = t["complaint"], t["distribution"]
+    complaints = _detail(
+        c,
+        record_type="complaint",
+        key="complaint_id",
+        when=c.received_on,
+        period=o.period,
+        role_expr=role(c.quality_related, c.quality_related.fill_null(False)),
+        product=c.product,
+        received_on=c.received_on,
+        month=_NULL_STRING,
+        units=_NULL_FLOAT,
+    )
+    dist = dist.filter(dist.month.notnull())
+    month_start = (dist.month + "-01").cast("date")
+    shipped = dist.select(
+        site=dist.site,
+        period=period_label(month_start, o.period),
+        group=_NULL_STRING,
+        role=ibis.literal("denominator", type="string"),
+        x=dist.units.cast("float64"),
+        record_type=ibis.literal("distribution", type="string"),
+        complaint_id=_NULL_STRING,
+        product=dist.product,
+        received_on=ibis.null("date"),
+        month=dist.month,
+        units=dist.units.cast("float64"),
+    )
+    return complaints.union(shipped)
+
+
+def _invalidated_oos_rate(t: Tables, o: Context) -> Table:
+    r = t["oos"]
+    r = r.filter(r.reported_on.notnull())
+    return _detail(
+        r,
+        record_type="oos",
+        key="oos_id",
+        when=r.reported_on,
+        period=o.period,
+        role_expr=role(r.invalidated),
+        test_type=r.test_type,
+        reported_on=r.reported_on,
+        invalidated=r.invalidated,
+    )
+
+
+def _suggestion_acceptance_rate(t: Tables, o: Context) -> Table:
+    s = t["suggestion"]
+    s = s.filter(s.decided_on.notnull())
+    return _detail(
+        s,
+        record_type="suggestion",
+        key="suggestion_id",
+        when=s.decided_on,
+        period=o.period,
+        role_expr=role(s.decision == "accepted", s.decision.notnull()),
+        submitted_on=s.submitted_on,
+        decided_on=s.decided_on,
+        decision=s.decision,
+    )
+
+
+def _suggestion_decision_days(t: Tables, o: Context) -> Table:
+    s = t["suggestion"]
+    s = s.filter(s.decided_on.notnull())
+    days = days_between(s.decided_on, s.submitted_on)
+    return _detail(
+        s,
+        record_type="suggestion",
+        key="suggestion_id",
+        when=s.decided_on,
+        period=o.period,
+        role_expr=value_role(days.notnull()),
+        x=days,
+        submitted_on=s.submitted_on,
+        decided_on=s.decided_on,
+    )
+
+
+def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
+    s, sites = t["suggestion"], t[SITES_TABLE]
+    s = s.filter(s.submitted_on.notnull())
+    submitted = _detail(
+        s,
+        record_type="suggestion",
+        key="suggestion_id",
+        when=s.submitted_on,
+        period=o.period,
+        role_expr=ibis.literal("numerator", type="string"),
+        submitted_on=s.submitted_on,
+        headcount=ibis.null("int64"),
+    )
+    site_periods = submitted.select("site", "period").distinct()
+    staffed = site_periods.left_join(sites, site_periods.site == sites.site)
+    staff = staffed.select(
+        site=staffed.site,
+        period=staffed.period,
+        group=_NULL_STRING,
+        role=ibis.literal("denominator", type="string"),
+        x=staffed.headcount.cast("float64"),
+        record_type=ibis.literal("site", type="string"),
+        suggestion_id=_NULL_STRING,
+        submitted_on=ibis.null("date"),
+        headcount=staffed.headcount.cast("int64"),
+    )
+    return submitted.union(staff)
+
+
+# --- aggregation -------------------------------------------------------------------------------
+
+
+def _aggregate(
+    detail: Table, *, kind: Kind, grouped: bool, scale: float, zero_if_missing: bool
+) -> Table:
+    """The standard KPI columns (without ``kpi``) from a detail table."""
+    keys = ["site", "period", "group"] if grouped else ["site", "period"]
+    r = detail.role.fill_null("")
+    is_num = r == "numerator"
+    is_den = is_num | (r == "denominator")
+    if kind is Kind.median:
+        is_val = r == "value"
+        one_if_val = ibis.ifelse(is_val, 1, 0)  # PostgreSQL cannot cast boolean to bigint
+        ranked = detail.mutate(
+            _n=one_if_val.sum().over(group_by=keys),
+            _rn=ibis.row_number().over(group_by=keys, order_by=[ibis.desc(one_if_val), detail.x]),
+            _is_val=is_val,
+        )
+        twice = ranked._rn * 2
+        middle = ranked._is_val & (twice >= ranked._n - 2) & (twice <= ranked._n)
+        out = ranked.group_by(keys).aggregate(
+            denominator=ranked.count(where=ranked._is_val),
+            value=ranked.x.mean(where=middle),
+        )
+        return out.mutate(numerator=ibis.null("int64"))
+    if kind is Kind.measured:
+        out = detail.group_by(keys).aggregate(
+            numerator=detail.count(where=is_num),
+            _units=detail.x.sum(where=r == "denominator"),
+        )
+        units = out._units.fill_null(0.0) if zero_if_missing else out._units
+        return out.mutate(
+            denominator=units.round().cast("int64"),
+            value=out.numerator.cast("float64") / units.nullif(0.0) * scale,
+        ).drop("_units")
+    out = detail.group_by(keys).aggregate(
+        numerator=detail.count(where=is_num), denominator=detail.count(where=is_den)
+    )
+    if kind is Kind.count:
+        return out.mutate(value=out.numerator.cast("float64"))
+    return out.mutate(
+        value=out.numerator.cast("float64") / out.denominator.nullif(0).cast("float64") * scale
+    )
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KPI:
+    """One KPI: its catalogue entry, its detail expression and how the detail aggregates."""
+
+    definition: KPIDefinition
+    detail_builder: DetailBuilder
+    kind: Kind = Kind.ratio
+    scale: float = 1.0
+    #: For ``measured`` KPIs: a missing denominator measure counts as 0 (units distributed)
+    #: rather than unknown (headcount).
+    zero_if_missing: bool = False
+    #: The name under which ``records`` reports ``x`` (median input or measured denominator).
+    x_name: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.definition.id
+
+    @property
+    def grouped(self) -> bool:
+        return self.definition.group is not None
+
+    def detail(
+        self,
+        tables: Tables,
+        *,
+        period: Period,
+        as_of: date,
+        options: Options | None = None,
+    ) -> Table:
+        """One row per record of the base population: site, period, group, role, x, the
+        record type, its key and the dates and fields that decide its role."""
+        context = Context(period=period, as_of=as_of, options=options or Options())
+        return self.detail_builder(tables, context)
+
+    def build(
+        self,
+        tables: Tables,
+        *,
+        period: Period,
+        as_of: date,
+        options: Options | None = None,
+    ) -> Table:
+        """The KPI's values: kpi, site, period, group, numerator, denominator, value."""
+        detail = self.detail(tables, period=period, as_of=as_of, options=options)
+        out = _aggregate(
+            detail,
+            kind=self.kind,
+            grouped=self.grouped,
+            scale=self.scale,
+            zero_if_missing=self.zero_if_missing,
+        )
+        return out.select(
+            kpi=ibis.literal(self.id, type="string"),
+            site=out.site.cast("string"),
+            period=out.period.cast("string"),
+            group=out.group.cast("string") if self.grouped else _NULL_STRING,
+            numerator=out.numerator.cast("int64"),
+            denominator=out.denominator.cast("int64"),
+            value=out.value.cast("float64"),
+        )
+
+
+_BUILDERS: Final[dict[str, tuple[DetailBuilder, dict[str, Any]]]] = {
+    "capa_on_time_closure": (_capa_on_time_closure, {}),
+    "capa_voe_on_time": (_capa_voe_on_time, {}),
+    "capa_effectiveness": (_capa_effectiveness, {}),
+    "deviation_repeat_rate": (_deviation_repeat_rate, {}),
+    "capa_recurrence_rate": (_capa_recurrence_rate, {}),
+    "change_cycle_time_days": (_change_cycle_time_days, {"kind": Kind.median, "x_name": "days"}),
+    "change_within_target": (_change_within_target, {}),
+    "training_effectiveness": (_training_effectiveness, {}),
+    "em_excursion_rate": (_em_excursion_rate, {}),
+    "em_response_hours": (_em_response_hours, {"kind": Kind.median, "x_name": "hours"}),
+    "em_open_excursions": (_em_open_excursions, {"kind": Kind.count}),
+    "em_recovery_rate": (_em_recovery_rate, {}),
+    "scar_on_time_closure": (_scar_on_time_closure, {}),
+    "lot_acceptance_rate": (_lot_acceptance_rate, {}),
+    "complaint_rate_per_million": (
+        _complaint_rate_per_million,
+        {"kind": Kind.measured, "scale": 1_000_000.0, "zero_if_missing": True},
+    ),
+    "invalidated_oos_rate": (_invalidated_oos_rate, {}),
+    "suggestion_acceptance_rate": (_suggestion_acceptance_rate, {}),
+    "suggestion_decision_days": (
+        _suggestion_decision_days,
+        {"kind": Kind.median, "x_name": "days"},
+    ),
+    "suggestions_per_100_staff": (
+        _suggestions_per_100_staff,
+        {"kind": Kind.measured, "scale": 100.0},
+    ),
+}
+
+#: Every KPI of the catalogue, in catalogue order.
+REGISTRY: Final[Mapping[str, KPI]] = MappingProxyType(
+    {d.id: KPI(d, _BUILDERS[d.id][0], **_BUILDERS[d.id][1]) for d in KPIS}
+)
+
+
+def get(kpi_id: str) -> KPI:
+    """A KPI by id, naming the known ids when it is not one."""
+    try:
+        return REGISTRY[kpi_id]
+    except KeyError:
+        raise KeyError(f"unknown KPI {kpi_id!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def build(
+    kpi_id: str,
+    tables: Tables,
+    *,
+    period: Period,
+    as_of: date,
+    options: Options | None = None,
+) -> Table:
+    """The value table of one KPI (see :meth:`KPI.build`)."""
+    return get(kpi_id).build(tables, period=period, as_of=as_of, options=options)
+
+
+def build_union(
+    tables: Tables,
+    kpi_ids: Sequence[str] | None = None,
+    *,
+    period: Period,
+    as_of: date,
+    options: Options | None = None,
+) -> Table:
+    """The value tables of several KPIs (all by default) as one ``UNION ALL`` expression."""
+    ids = list(REGISTRY) if kpi_ids is None else list(kpi_ids)
+    if not ids:
+        raise ValueError("no KPI selected")
+    exprs = [build(k, tables, period=period, as_of=as_of, options=options) for k in ids]
+    return exprs[0].union(*exprs[1:]) if len(exprs) > 1 else exprs[0]
