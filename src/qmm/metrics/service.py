@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from qmm.config import get_settings
 from qmm.errors import NotFound
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
@@ -18,7 +17,7 @@ from qmm.metrics.kpis import Tables
 
 def event_store() -> EventStore:
     """The configured event store."""
-    return EventStore(get_settings().events_dir)
+    return EventStore.from_settings()
 
 
 def open_tables(session: Session, store: EventStore | None = None) -> Tables:
