@@ -145,38 +145,26 @@ def authenticate(
     """Check a username and password; five failures in a row lock the account for a while."""
     user = session.scalar(select(User).where(User.username == username))
     now = utcnow()
-    if user is None:
+
+    def attempt(succeeded: bool, reason: str | None = None) -> None:
         _record_attempt(
             session,
             username=username,
-            user=None,
-            succeeded=False,
+            user=user,
+            succeeded=succeeded,
             channel=channel,
             source=source,
-            reason="unknown user",
+            reason=reason,
         )
+
+    if user is None:
+        attempt(False, "unknown user")
         raise Unauthenticated(WRONG_CREDENTIALS)
     if not user.is_active:
-        _record_attempt(
-            session,
-            username=username,
-            user=user,
-            succeeded=False,
-            channel=channel,
-            source=source,
-            reason="disabled",
-        )
+        attempt(False, "disabled")
         raise Unauthenticated(WRONG_CREDENTIALS)
     if user.locked_until is not None and user.locked_until > now:
-        _record_attempt(
-            session,
-            username=username,
-            user=user,
-            succeeded=False,
-            channel=channel,
-            source=source,
-            reason="locked",
-        )
+        attempt(False, "locked")
         raise Unauthenticated(
             f"account locked after {MAX_FAILED_LOGINS} failed sign-ins; try again after "
             f"{user.locked_until:%H:%M} UTC or ask an administrator to reset the password"
@@ -187,23 +175,13 @@ def authenticate(
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             reason = "wrong password; locked"
-        _record_attempt(
-            session,
-            username=username,
-            user=user,
-            succeeded=False,
-            channel=channel,
-            source=source,
-            reason=reason,
-        )
+        attempt(False, reason)
         raise Unauthenticated(WRONG_CREDENTIALS)
     user.failed_logins = 0
     user.locked_until = None
     if user.password_hash and needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    _record_attempt(
-        session, username=username, user=user, succeeded=True, channel=channel, source=source
-    )
+    attempt(True)
     return user
 
 

@@ -37,6 +37,15 @@ class Period(StrEnum):
     year = "year"
 
 
+def _print_csv(rows: list[dict[str, Any]], *, empty_header: str) -> None:
+    """Rows as CSV on stdout, header from the first row's keys."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [empty_header])
+    writer.writeheader()
+    writer.writerows(rows)
+    sys.stdout.write(buffer.getvalue())
+
+
 def _as_of(text: str | None) -> date | None:
     return parse_day(text, option="--as-of") if text else None
 
@@ -76,11 +85,7 @@ def metrics(
         sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
         return
     if fmt is MetricsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["kpi"])
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _print_csv(rows, empty_header="kpi")
         return
     print_table(
         f"KPIs per {period.value}",
@@ -124,11 +129,7 @@ def records_(
         print_json(rows)
         return
     if fmt is MetricsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["role"])
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
+        _print_csv(rows, empty_header="role")
         return
     columns = list(rows[0]) if rows else ["role"]
     print_table(
