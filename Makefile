@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-postgres lint fmt bench bench-full db-upgrade docs clean
+.PHONY: install demo serve test test-postgres lint fmt bench bench-full bench-web db-upgrade docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -52,6 +52,10 @@ bench: install
 ## The full KPI benchmark: 10 sites, 5 years, about 10 million EM samples (15+ minutes).
 bench-full: install
 	$(BIN)/python bench/kpis.py
+
+## The web app under 50 concurrent signed-in users (Locust), p95 latency per page (about 5 min).
+bench-web: install
+	$(BIN)/python bench/web_load.py
 
 db-upgrade: install
 	$(BIN)/qmm init

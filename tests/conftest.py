@@ -44,6 +44,36 @@ def is_postgres() -> bool:
     return TEST_DATABASE_URL.startswith("postgresql")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep files written by module- and session-scoped fixtures out of the user's data folder.
+
+    They run before any per-test fixture, so `qmm_data_dir` alone would come too late for them.
+    """
+    path = tmp_path_factory.mktemp("qmm-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QMM_DATA_DIR", str(path))
+        patch.delenv("QMM_EVENTS_URL", raising=False)
+        get_settings.cache_clear()
+        yield path
+    get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def qmm_data_dir(
+    session_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Give each test a data folder of its own, so no test writes to ~/.local/share/qmm-workbench.
+
+    A fixture or test that sets QMM_DATA_DIR itself (`cli_database`, say) runs after this and wins.
+    """
+    path = tmp_path / "qmm-data"
+    monkeypatch.setenv("QMM_DATA_DIR", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh database for this run: a SQLite file, or a new PostgreSQL database."""
@@ -84,7 +114,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def cli_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+    qmm_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> Iterator[str]:
     """Point the `qmm` command at an empty database of its own, on the backend under test."""
     if is_postgres():

@@ -1,17 +1,21 @@
-"""Small named builders for test data: sites, people, frameworks and assessments."""
+"""Small named builders for test data: sites, people, frameworks, assessments and evidence."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import create_assessment
 from qmm.auth.service import create_user
+from qmm.demo.workspace import minimal_pdf
+from qmm.evidence.service import add_evidence
 from qmm.framework.practice_areas import PRACTICE_AREAS
 from qmm.framework.schema import FrameworkDocument
 from qmm.framework.service import create_draft, get_framework, publish
-from qmm.models import Assessment, Framework, Site, User
+from qmm.models import Assessment, Decision, EvidenceItem, Framework, Site, User
+from qmm.program.decisions import add_decision
 from qmm.sites.service import create_site
 
 
@@ -113,3 +117,49 @@ def create_assessment_of(
         lead=lead,
         assessors=list(assessors),
     )
+
+
+def tiny_pdf(text: str = "Deviation management SOP, revision 4") -> bytes:
+    return minimal_pdf([text])
+
+
+def create_evidence(
+    session: Session,
+    site: Site,
+    *,
+    title: str = "Deviation management SOP",
+    kind: str = "sop",
+    sub_elements: tuple[str, ...] = ("deviations_investigations",),
+    **overrides: Any,
+) -> EvidenceItem:
+    """An evidence item with a link to its eQMS record, effective 1 March 2026."""
+    fields: dict[str, Any] = {
+        "owner": "QA Operations Manager",
+        "effective_on": date(2026, 3, 1),
+        "link": "https://eqms.example.invalid/documents/SOP-QA-031",
+        "eqms_id": "SOP-QA-031",
+        **overrides,
+    }
+    return add_evidence(
+        session, site=site, title=title, kind=kind, sub_elements=sub_elements, **fields
+    )
+
+
+def create_decision(session: Session, site: Site, **overrides: Any) -> Decision:
+    """A draft decision of the log: release held for a deviation's investigation."""
+    fields: dict[str, Any] = {
+        "title": "Hold lot 24-118 until the filling deviation is closed",
+        "context": "Deviation DEV-2026-041 on filling line 2; the lot is due to ship Friday.",
+        "options": ["Ship on Friday with the investigation open", "Hold until closure"],
+        "decision": "Hold lot 24-118 until DEV-2026-041 is closed.",
+        "quality_won": True,
+        "trade_off": "Quality over the shipment date: one week late to the customer.",
+        "rationale": "The root cause could affect sterility assurance of the lot.",
+        "owner": "Site Quality Head",
+        "decided_on": date(2026, 10, 5),
+        "sub_elements": ["deviations_investigations"],
+        "kpis": ["capa_on_time_closure"],
+        "record_links": ["DEV-2026-041"],
+        **overrides,
+    }
+    return add_decision(session, site=site, **fields)

@@ -30,6 +30,17 @@ class Settings(BaseSettings):
         "URL); default: data_dir/events.",
     )
 
+    evidence_max_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        gt=0,
+        description="Largest file, in bytes, that can be attached to an evidence item.",
+    )
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Where attached evidence files live, named by their SHA-256."""
+        return self.data_dir / "evidence-files"
+
     @property
     def events_dir(self) -> Path:
         """The event store's directory of Parquet batches."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from qmm.audit.trail import install as install_audit_trail
@@ -27,8 +28,28 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Execution option naming how a SQLite transaction begins ("IMMEDIATE" for writers).
+SQLITE_BEGIN: Final = "qmm_sqlite_begin"
+
+
 def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def begin_writing(session: Session) -> None:
+    """Start the session's transaction as a writer, before it reads anything.
+
+    On SQLite (WAL) a transaction that has read and then writes fails at once with
+    "database is locked" when another connection committed in between; one that takes the
+    write lock first waits for it (the busy timeout) instead. Nothing changes on PostgreSQL.
+    """
+    session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether an error is SQLite's "database is locked": another writer held on too long."""
+    return isinstance(error, OperationalError) and "database is locked" in str(error)
 
 
 def make_engine(url: str) -> Engine:

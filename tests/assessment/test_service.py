@@ -324,3 +324,23 @@ class TestCompare:
         )
         with pytest.raises(InvalidInput, match="different sites"):
             compare_assessments(session, before=assessment, after=other)
+
+
+def test_scores_are_kept_until_anything_audited_changes(
+    session: Session, assessment: Assessment, team: tuple
+) -> None:
+    alice, bob, _ = team
+    rate(session, assessment, bob, "m1.q1", 2)
+    first = compute_scores(session, assessment=assessment)
+    assert compute_scores(session, assessment=assessment) is first
+    record_consensus(
+        session,
+        assessment=assessment,
+        question=get_question(session, assessment=assessment, code="m1.q1"),
+        lead=alice,
+        score=3,
+        rationale="agreed at calibration",
+    )
+    after = compute_scores(session, assessment=assessment)
+    assert after is not first
+    assert (first.questions["m1.q1"].consensus, after.questions["m1.q1"].consensus) == (2, 3)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,11 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from factories import tiny_pdf
 from qmm.cli.backup import backup, restore
 from qmm.config import get_settings
 from qmm.db import get_engine, make_engine, unit_of_work
+from qmm.evidence.service import add_evidence
 from qmm.framework.service import install_default
 from qmm.migrate import upgrade
 from qmm.models import Base
@@ -65,15 +69,32 @@ def use_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> str:
     return get_settings().resolved_database_url
 
 
+PDF = tiny_pdf()
+PDF_SHA256 = hashlib.sha256(PDF).hexdigest()
+
+
 @pytest.fixture
 def initialised(cli_database: str) -> str:
-    """What `qmm init` leaves, plus a site: the schema, the default framework, some data."""
+    """What `qmm init` leaves, plus a site with an evidence item and its PDF."""
     engine = get_engine()
     upgrade(engine)
     with unit_of_work(engine) as session:
         install_default(session)
-        create_site(session, code="SITE-A", name="Riverside Sterile", site_type="fdf")
+        site = create_site(session, code="SITE-A", name="Riverside Sterile", site_type="fdf")
+        add_evidence(
+            session,
+            site=site,
+            title="Deviation management SOP",
+            kind="sop",
+            owner="QA Operations Manager",
+            effective_on=date(2026, 3, 1),
+            files=[("a.pdf", PDF)],
+        )
     return cli_database
+
+
+def stored_pdf(data_dir: Path) -> Path:
+    return data_dir / "evidence-files" / PDF_SHA256[:2] / PDF_SHA256
 
 
 @pytest.mark.parametrize("command", ["backup", "restore"])
@@ -88,23 +109,32 @@ class TestRoundTrip:
     def test_backup_then_restore_on_a_new_machine(
         self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        assert stored_pdf(get_settings().data_dir).read_bytes() == PDF
         out = tmp_path / "qmm.tar.gz"
         output = run("backup", str(out))
         assert "Backup written" in output
+        assert "0 event store file(s) and 1 evidence file(s)" in output
         assert "Audit trail verified" in output
 
         restored_url = use_data_dir(monkeypatch, tmp_path / "new-machine")
         output = run("restore", str(out))
 
         assert "Audit trail intact" in output
+        assert f"Evidence files: {tmp_path / 'new-machine' / 'evidence-files'}" in output
         assert table_rows(restored_url) == table_rows(initialised)
         assert table_rows(restored_url)["sites"]
+        assert stored_pdf(tmp_path / "new-machine").read_bytes() == PDF
 
     def test_json_output(
         self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         made = json.loads(run("backup", str(tmp_path), "--format", "json"))
         assert made["manifest"]["audit"]["verified"] is True
+        assert made["manifest"]["format_version"] == 2
+        assert made["manifest"]["evidence"] == {"present": True, "files": 1}
+        assert {"path": f"evidence-files/{PDF_SHA256[:2]}/{PDF_SHA256}", "size": len(PDF)} in [
+            {"path": f["path"], "size": f["size"]} for f in made["manifest"]["files"]
+        ]
         path = Path(made["path"])
         assert path.parent == tmp_path
         assert path.name.startswith("qmm-backup-")
@@ -112,6 +142,8 @@ class TestRoundTrip:
         use_data_dir(monkeypatch, tmp_path / "restored")
         restored = json.loads(run("restore", str(path), "--format", "json"))
         assert restored["ok"] is True
+        assert restored["evidence"] == str(tmp_path / "restored" / "evidence-files")
+        assert stored_pdf(tmp_path / "restored").read_bytes() == PDF
         assert restored["audit"]["head_hash"] == made["manifest"]["audit"]["head_hash"]
 
     def test_restore_over_data_needs_force_and_keeps_the_old_database(
@@ -129,6 +161,11 @@ class TestRoundTrip:
         assert "Audit trail intact" in output
         [aside] = tmp_path.glob("cli.sqlite3.before-restore-*")
         assert table_rows(f"sqlite:///{aside}") == table_rows(initialised)
+        data_dir = get_settings().data_dir
+        [evidence_aside] = data_dir.glob("evidence-files.before-restore-*")
+        assert f"Moved aside: {evidence_aside}" in output
+        assert (evidence_aside / PDF_SHA256[:2] / PDF_SHA256).read_bytes() == PDF
+        assert stored_pdf(data_dir).read_bytes() == PDF
 
 
 @sqlite_only

@@ -11,9 +11,10 @@ import sqlite3
 import stat
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,25 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import qmm.backup.service as backup_service
+from factories import tiny_pdf
 from qmm.audit.trail import reason
 from qmm.audit.verify import verify
 from qmm.auth.service import create_user
 from qmm.backup import (
+    EvidenceDoesNotVerify,
     TrailDoesNotVerify,
     UnsupportedBackend,
     create_backup,
     restore_backup,
 )
+from qmm.config import get_settings
 from qmm.db import _engines, get_engine, make_engine, unit_of_work
 from qmm.demo.workspace import load_demo
 from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.evidence.files import read_blob
+from qmm.evidence.service import add_evidence
 from qmm.migrate import alembic_config, head_revision, upgrade
-from qmm.models import Base
+from qmm.models import Base, EvidenceFile
 from qmm.sites.service import create_site, get_site
 
 ON_POSTGRES = os.environ.get("QMM_TEST_DATABASE_URL", "").startswith("postgresql")
@@ -65,6 +71,36 @@ class Store:
     @property
     def events(self) -> Path:
         return self.data_dir / "events"
+
+    @property
+    def evidence(self) -> Path:
+        return self.data_dir / "evidence-files"
+
+
+@contextmanager
+def data_dir_of(store: Store) -> Iterator[None]:
+    """Point the settings at a store's data directory, as `qmm` running there would see it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QMM_DATA_DIR", str(store.data_dir))
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            get_settings.cache_clear()
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file below a folder by relative path, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def archived_evidence(store: Store) -> list[str]:
+    """The archive names of a store's evidence files, in the order a backup adds them."""
+    return [f"evidence-files/{name}" for name in files_under(store.evidence)]
 
 
 def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -124,7 +160,7 @@ def rewrite_archive(
     archive: Path,
     dest: Path,
     *,
-    drop: tuple[str, ...] = (),
+    drop: tuple[str, ...] | Callable[[str], bool] = (),
     replace: dict[str, bytes] | None = None,
     add: dict[str, bytes] | None = None,
     manifest: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -133,7 +169,7 @@ def rewrite_archive(
     replace = replace or {}
     with tarfile.open(archive) as src, tarfile.open(dest, "w") as out:
         for info in src.getmembers():
-            if info.name in drop:
+            if drop(info.name) if callable(drop) else info.name in drop:
                 continue
             reader = src.extractfile(info) if info.isfile() else None
             data = reader.read() if reader else None
@@ -152,6 +188,50 @@ def rewrite_archive(
     return dest
 
 
+def as_format_1(archive: Path, dest: Path) -> Path:
+    """The archive as a backup made before evidence files were backed up (format 1) holds it."""
+
+    def old(manifest: dict[str, Any]) -> dict[str, Any]:
+        del manifest["evidence"]
+        manifest["format_version"] = 1
+        manifest["files"] = [
+            f for f in manifest["files"] if not f["path"].startswith("evidence-files/")
+        ]
+        return manifest
+
+    return rewrite_archive(
+        archive, dest, drop=lambda name: name.split("/")[0] == "evidence-files", manifest=old
+    )
+
+
+def busy_target(folder: Path) -> Store:
+    """A data directory already in use: a database with a site, an event file, evidence files."""
+    store = Store(folder)
+    store.data_dir.mkdir()
+    engine = make_engine(store.url)
+    upgrade(engine)
+    with unit_of_work(engine) as session:
+        create_site(session, code="SITE-OLD", name="Only here")
+    engine.dispose()
+    store.events.mkdir()
+    (store.events / "old.parquet").write_bytes(b"old")
+    for content in (b"old evidence", b"more old evidence"):
+        sha = hashlib.sha256(content).hexdigest()
+        (store.evidence / sha[:2]).mkdir(parents=True, exist_ok=True)
+        (store.evidence / sha[:2] / sha).write_bytes(content)
+    return store
+
+
+def listing(store: Store) -> dict[str, bytes | None]:
+    """Every path below a data directory, with the bytes of each file other than the database."""
+    return {
+        str(p.relative_to(store.data_dir)): (
+            p.read_bytes() if p.is_file() and not p.name.startswith("qmm.sqlite3") else None
+        )
+        for p in sorted(store.data_dir.rglob("*"))
+    }
+
+
 def member_bytes(archive: Path, name: str) -> bytes:
     with tarfile.open(archive) as tar:
         reader = tar.extractfile(name)
@@ -161,17 +241,33 @@ def member_bytes(archive: Path, name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """A workspace made through the services: the demo, plus a site, a user and an edit."""
+    """A workspace made through the services: the demo (with its evidence files), plus a site
+    with an evidence item and its PDF, a user and an edit."""
     store = Store(tmp_path_factory.mktemp("template"))
     engine = make_engine(store.url)
     upgrade(engine)
-    with unit_of_work(engine) as session:
-        load_demo(session)
-        create_site(session, code="SITE-X", name="Eastgate Biologics", site_type="biologics")
-        create_user(session, username="dora", full_name="Dora Lindqvist", password="s3cret-pass!")
-    with unit_of_work(engine) as session, reason(session, "headcount confirmed by HR"):
-        get_site(session, code="SITE-X").headcount = 410
+    with data_dir_of(store):
+        with unit_of_work(engine) as session:
+            load_demo(session)
+            site = create_site(
+                session, code="SITE-X", name="Eastgate Biologics", site_type="biologics"
+            )
+            add_evidence(
+                session,
+                site=site,
+                title="Deviation management SOP",
+                kind="sop",
+                owner="QA Operations Manager",
+                effective_on=date(2026, 3, 1),
+                files=[("a.pdf", tiny_pdf("Eastgate deviation SOP, revision 2"))],
+            )
+            create_user(
+                session, username="dora", full_name="Dora Lindqvist", password="s3cret-pass!"
+            )
+        with unit_of_work(engine) as session, reason(session, "headcount confirmed by HR"):
+            get_site(session, code="SITE-X").headcount = 410
     engine.dispose()
+    assert len(files_under(store.evidence)) > 1
     return store
 
 
@@ -181,6 +277,7 @@ def source(template: Store, tmp_path: Path) -> Store:
     store = Store(tmp_path / "source")
     store.data_dir.mkdir()
     shutil.copyfile(template.database, store.database)
+    shutil.copytree(template.evidence, store.evidence)
     (store.events / "2026" / "03").mkdir(parents=True)
     (store.events / "2026" / "03" / "deviations.parquet").write_bytes(b"PAR1" + os.urandom(2048))
     (store.events / "capa.parquet").write_bytes(b"PAR1 capa")
@@ -228,32 +325,68 @@ class TestRoundTrip:
     ) -> None:
         restore(archive, target)
 
-        def files(root: Path) -> dict[str, bytes]:
-            return {
-                p.relative_to(root).as_posix(): p.read_bytes()
-                for p in sorted(root.rglob("*"))
-                if p.is_file()
-            }
-
-        expected = files(source.events)
+        expected = files_under(source.events)
         del expected["capa.parquet.tmp"], expected[".import-lock"]
-        assert files(target.events) == expected
+        assert files_under(target.events) == expected
+
+    def test_evidence_files_come_back_and_every_attached_file_reads(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        made = backup(source, tmp_path / "backup.tar.gz")
+        assert made.manifest.evidence.present
+        assert made.manifest.evidence.files == len(files_under(source.evidence))
+
+        restored = restore(made.path, target)
+
+        assert restored.evidence == target.evidence
+        assert files_under(target.evidence) == files_under(source.evidence)
+        engine = make_engine(target.url)
+        try:
+            with Session(engine) as session, data_dir_of(target):
+                attached = session.scalars(select(EvidenceFile)).all()
+                assert {f.filename for f in attached} >= {"a.pdf"}
+                for file in attached:
+                    assert len(read_blob(file.sha256, label=file.filename)) == file.size
+        finally:
+            engine.dispose()
+
+    def test_evidence_files_being_written_and_strays_are_left_out(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        expected = files_under(source.evidence)
+        shard = next(p for p in source.evidence.iterdir() if p.is_dir())
+        (shard / ".incoming-x1y2").write_bytes(b"%PDF-half")
+        (shard / "notes.txt").write_bytes(b"not evidence")
+        (source.evidence / "README").write_bytes(b"not evidence either")
+        made = backup(source, tmp_path / "backup.tar")
+        assert made.manifest.evidence.files == len(expected)
+
+        restore(made.path, target)
+
+        assert files_under(target.evidence) == expected
 
     def test_the_manifest_describes_every_file(self, source: Store, archive: Path) -> None:
         manifest = json.loads(member_bytes(archive, "manifest.json"))
         assert manifest["format"] == "qmm-backup"
-        assert manifest["format_version"] == 1
+        assert manifest["format_version"] == 2
         assert manifest["created_at"] == "2026-03-01T12:30:45Z"
         assert manifest["qmm_version"]
         assert manifest["events"] == {"present": True, "files": 2}
+        evidence = archived_evidence(source)
+        assert manifest["evidence"] == {"present": True, "files": len(evidence)}
         with tarfile.open(archive) as tar:
             names = sorted(m.name for m in tar.getmembers() if m.isfile())
-        assert names == [
-            "app.sqlite3",
-            "events/2026/03/deviations.parquet",
-            "events/capa.parquet",
-            "manifest.json",
-        ]
+        assert names == sorted(
+            [
+                "app.sqlite3",
+                "events/2026/03/deviations.parquet",
+                "events/capa.parquet",
+                *evidence,
+                "manifest.json",
+            ]
+        )
+        for name in evidence:
+            assert name.rsplit("/", 1)[1] == hashlib.sha256(member_bytes(archive, name)).hexdigest()
         for entry in manifest["files"]:
             data = member_bytes(archive, entry["path"])
             assert entry["size"] == len(data)
@@ -271,6 +404,21 @@ class TestRoundTrip:
         restore(made.path, target)
 
         assert not target.events.exists()
+        assert table_rows(target.url) == table_rows(source.url)
+
+    def test_without_evidence_files_the_archive_holds_an_empty_folder(
+        self, source: Store, target: Store, tmp_path: Path
+    ) -> None:
+        shutil.rmtree(source.evidence)
+        made = backup(source, tmp_path / "backup.tar")
+        assert made.manifest.evidence.model_dump() == {"present": False, "files": 0}
+        with tarfile.open(made.path) as tar:
+            assert tar.getmember("evidence-files").isdir()
+
+        restored = restore(made.path, target)
+
+        assert restored.evidence is None
+        assert not target.evidence.exists()
         assert table_rows(target.url) == table_rows(source.url)
 
     def test_a_backup_during_an_open_write_transaction_is_consistent(
@@ -320,14 +468,35 @@ class TestRoundTrip:
             seen.append((name, done, total))
 
         made = backup(source, tmp_path / "b.tar", progress=tell)
-        assert seen == [
-            ("app.sqlite3", 1, 3),
-            ("events/2026/03/deviations.parquet", 2, 3),
-            ("events/capa.parquet", 3, 3),
+        names = [
+            "app.sqlite3",
+            "events/2026/03/deviations.parquet",
+            "events/capa.parquet",
+            *archived_evidence(source),
         ]
+        total = len(names)
+        assert seen == [(name, done, total) for done, name in enumerate(names, start=1)]
         seen.clear()
         restore(made.path, target, progress=tell)
-        assert [(done, total) for _, done, total in seen] == [(1, 3), (2, 3), (3, 3)]
+        assert [(done, n) for _, done, n in seen] == [(done, total) for done in range(1, total + 1)]
+
+    def test_a_backup_made_before_evidence_files_were_backed_up_restores(
+        self, source: Store, target: Store, archive: Path, tmp_path: Path
+    ) -> None:
+        old = as_format_1(archive, tmp_path / "format-1.tar")
+        with tarfile.open(old) as tar:
+            assert not [n for n in tar.getnames() if n.startswith("evidence-files")]
+        assert "evidence" not in json.loads(member_bytes(old, "manifest.json"))
+
+        restored = restore(old, target)
+
+        assert restored.ok
+        assert restored.manifest.format_version == 1
+        assert restored.evidence is None
+        assert not target.evidence.exists()
+        assert table_rows(target.url) == table_rows(source.url)
+        assert restored.events == target.events
+        assert set(files_under(target.events)) == {"2026/03/deviations.parquet", "capa.parquet"}
 
     def test_an_older_schema_is_brought_up_to_date_on_restore(
         self, tmp_path: Path, target: Store
@@ -376,6 +545,22 @@ class TestBackupRefusals:
         with pytest.raises(TrailDoesNotVerify, match="--allow-unverified") as caught:
             backup(source, out)
         assert "sites #" in str(caught.value)
+        assert not out.exists()
+        assert leftovers(tmp_path) == []
+
+    @pytest.mark.parametrize("allow_unverified", [False, True])
+    def test_a_damaged_evidence_file_is_refused_naming_it(
+        self, source: Store, tmp_path: Path, allow_unverified: bool
+    ) -> None:
+        damaged = sorted(p for p in source.evidence.rglob("*") if p.is_file())[0]
+        damaged.write_bytes(damaged.read_bytes() + b" changed on disk")
+        out = tmp_path / "b.tar"
+        with pytest.raises(EvidenceDoesNotVerify, match="no longer match their SHA-256") as caught:
+            backup(source, out, allow_unverified=allow_unverified)
+        message = str(caught.value)
+        assert str(damaged) in message
+        assert hashlib.sha256(damaged.read_bytes()).hexdigest() in message
+        assert "Put the original file back" in message
         assert not out.exists()
         assert leftovers(tmp_path) == []
 
@@ -529,10 +714,110 @@ class TestRestoreRefusals:
 
     def test_a_newer_format_is_refused(self, archive: Path, target: Store, tmp_path: Path) -> None:
         def future(manifest: dict[str, Any]) -> dict[str, Any]:
-            return {**manifest, "format_version": 2, "qmm_version": "9.0.0"}
+            return {**manifest, "format_version": 3, "qmm_version": "9.0.0"}
 
         bad = rewrite_archive(archive, tmp_path / "bad.tar", manifest=future)
-        self.refused(bad, target, InvalidInput, "backup format 2")
+        self.refused(bad, target, InvalidInput, "backup format 3")
+
+    @pytest.mark.parametrize("listed_anew", [False, True], ids=["as-archived", "manifest-updated"])
+    def test_an_evidence_file_that_does_not_match_its_name_is_refused(
+        self, source: Store, archive: Path, target: Store, tmp_path: Path, listed_anew: bool
+    ) -> None:
+        name = archived_evidence(source)[0]
+        data = bytearray(member_bytes(archive, name))
+        data[len(data) // 2] ^= 0x01  # same size: only the content's hash tells
+
+        def relist(manifest: dict[str, Any]) -> dict[str, Any]:
+            if listed_anew:
+                [entry] = [f for f in manifest["files"] if f["path"] == name]
+                entry["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+            return manifest
+
+        bad = rewrite_archive(
+            archive, tmp_path / "bad.tar", replace={name: bytes(data)}, manifest=relist
+        )
+        message = self.refused(bad, target, InvalidInput, f"{name} does not match its name")
+        assert hashlib.sha256(bytes(data)).hexdigest() in message
+        assert "nothing was restored" in message
+        assert "app.sqlite3" not in message
+        assert not target.database.exists()
+        assert not target.evidence.exists()
+
+    def test_a_tampered_evidence_file_leaves_existing_data_untouched(
+        self, source: Store, archive: Path, tmp_path: Path
+    ) -> None:
+        target = busy_target(tmp_path / "busy")
+        name = archived_evidence(source)[-1]
+        data = member_bytes(archive, name) + b"%% appended"
+
+        def relist(manifest: dict[str, Any]) -> dict[str, Any]:
+            [entry] = [f for f in manifest["files"] if f["path"] == name]
+            entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+            return manifest
+
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", replace={name: data}, manifest=relist)
+        rows, files = table_rows(target.url), listing(target)
+
+        with pytest.raises(InvalidInput, match=f"{name} does not match its name"):
+            restore(bad, target, force=True, now=MOMENT)
+
+        assert table_rows(target.url) == rows
+        assert listing(target) == files  # nothing moved aside, added or half-written
+
+    @pytest.mark.parametrize(
+        ("member", "problem"),
+        [
+            ("evidence-files/ab/not-a-hash.pdf", "is not where an evidence file is kept"),
+            (f"evidence-files/00/{'ab' * 32}", "is not where an evidence file is kept"),
+            (f"evidence-files/{'ab' * 32}", "is not where an evidence file is kept"),
+        ],
+        ids=["not-a-hash", "wrong-folder", "no-folder"],
+    )
+    def test_a_file_out_of_place_in_the_evidence_folder_is_named(
+        self, archive: Path, target: Store, tmp_path: Path, member: str, problem: str
+    ) -> None:
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", add={member: b"%PDF-1.4 x"})
+        self.refused(bad, target, InvalidInput, f"'{member}' {problem}")
+
+    def test_evidence_files_listed_for_an_absent_folder_are_named(
+        self, source: Store, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        def absent(manifest: dict[str, Any]) -> dict[str, Any]:
+            manifest["evidence"] = {"present": False, "files": 0}
+            return manifest
+
+        bad = rewrite_archive(archive, tmp_path / "bad.tar", manifest=absent)
+        name = archived_evidence(source)[0]
+        self.refused(
+            bad, target, InvalidInput, f"lists {name}, yet says there was no evidence-files/"
+        )
+
+    @pytest.mark.parametrize("old_format", [False, True], ids=["format-2", "format-1"])
+    def test_evidence_files_in_the_target_need_force_and_are_moved_aside(
+        self, source: Store, archive: Path, tmp_path: Path, old_format: bool
+    ) -> None:
+        if old_format:
+            archive = as_format_1(archive, tmp_path / "format-1.tar")
+        target = busy_target(tmp_path / "busy")
+        before = files_under(target.evidence)
+        shutil.rmtree(target.events)
+        target.database.unlink()
+
+        message = self.refused(archive, target, Conflict, "--force")
+        assert f"{target.evidence}: 2 files" in message
+        assert "evidence-files.before-restore-<time>" in message
+
+        restored = restore(archive, target, force=True, now=MOMENT)
+
+        assert restored.ok
+        aside = target.data_dir / "evidence-files.before-restore-20260301T123045Z"
+        assert aside in restored.moved_aside
+        assert files_under(aside) == before
+        if old_format:
+            assert not target.evidence.exists()
+        else:
+            assert files_under(target.evidence) == files_under(source.evidence)
+        assert leftovers(target.data_dir) == []
 
     def test_a_target_with_data_needs_force(
         self, source: Store, archive: Path, tmp_path: Path

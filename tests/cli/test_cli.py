@@ -131,6 +131,18 @@ class TestFrameworks:
         assert "nothing was stored" in output
         assert len(json.loads(qmm("framework", "list", "--format", "json"))) == 1
 
+    def test_an_error_naming_a_long_path_is_not_wrapped(
+        self, initialised: str, tmp_path: Path
+    ) -> None:
+        deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / ("and-another-one-" * 4)
+        deep.mkdir(parents=True)
+        bad = deep / "bad.yaml"
+        bad.write_text("code: mine\nname: Mine\n")
+        output = fails("framework", "import", str(bad))
+        assert len(str(bad)) > 120
+        assert str(bad) in output
+        assert "nothing was stored" in output
+
 
 RATINGS_HEADER = "assessor,question,score,rationale,evidence\n"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,49 @@ def test_an_unknown_record_type_is_named(cli_database: str, tmp_path: Path) -> N
     odd = tmp_path / "widgets.csv"
     odd.write_text("a,b\n1,2\n")
     assert "widgets" in qmm("import", str(odd), code=2)
+
+
+def test_store_orphans_lists_then_removes_files_no_import_owns(
+    cli_database: str, tmp_path: Path
+) -> None:
+    qmm("init")
+    good = tmp_path / "capa.csv"
+    good.write_text(
+        "capa_id,site,opened_on,due_on,root_cause_category,closed_on\n"
+        "C-1,SITE-A,2025-01-10,2025-02-10,equipment,2025-01-30\n"
+    )
+    qmm("import", str(good))
+    assert "No orphaned files" in qmm("store-orphans", "--min-age-hours", "0")
+    folder = Path(os.environ["QMM_DATA_DIR"]) / "events" / "capa"
+    owned = sorted(folder.iterdir())
+    left_by_a_killed_import = folder / ".batch-pending-0123abcd.parquet.tmp"
+    left_by_a_killed_import.write_bytes(b"half a file")
+    assert "No orphaned files" in qmm("store-orphans")  # younger than an hour: left alone
+    listed = qmm("store-orphans", "--min-age-hours", "0")
+    assert "1 orphaned file" in listed
+    assert left_by_a_killed_import.exists()
+    assert "Removed: 1 orphaned file" in qmm("store-orphans", "--min-age-hours", "0", "--remove")
+    assert sorted(folder.iterdir()) == owned
+    rows = json.loads(qmm("metrics", "--kpi", "capa_on_time_closure", "--format", "json"))
+    assert [(r["numerator"], r["denominator"]) for r in rows] == [(1, 1)]
+
+
+def test_store_orphans_refuses_a_negative_age(cli_database: str) -> None:
+    qmm("init")
+    assert "min-age-hours" in qmm("store-orphans", "--min-age-hours", "-1", code=2)
+
+
+@pytest.mark.parametrize(
+    ("kpi", "period", "message"),
+    [
+        ("capa_on_time_closure", "2025-13", "not a month label '2025-13'"),
+        ("capa_on_time_closure", "2025-Q7", "not a quarter label '2025-Q7'"),
+        ("nope", "2025-03", "unknown KPI 'nope'"),
+    ],
+)
+def test_metrics_records_names_a_bad_period_or_kpi(
+    cli_database: str, kpi: str, period: str, message: str
+) -> None:
+    qmm("init")
+    output = qmm("metrics", "records", "--kpi", kpi, "--site", "SITE-A", "--period", period, code=2)
+    assert message in output

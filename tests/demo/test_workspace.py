@@ -41,3 +41,22 @@ def test_loading_twice_changes_nothing(session: Session) -> None:
         session.scalar(select(func.count()).select_from(Assessment)),
         session.scalar(select(func.count()).select_from(Rating)),
     )
+
+
+def test_site_a_has_a_decision_log_with_a_superseded_decision(session: Session) -> None:
+    from qmm.program.decisions import decision_status, list_decisions
+    from qmm.sites.service import get_site
+
+    load_demo(session)
+    load_demo(session)
+    site = get_site(session, code="SITE-A")
+    statuses = {
+        d.ref: decision_status(session, decision=d).value
+        for d in list_decisions(session, site=site)
+    }
+    assert statuses == {
+        "DEC-0001": "signed",
+        "DEC-0002": "superseded",
+        "DEC-0003": "signed",
+        "DEC-0004": "draft",
+    }

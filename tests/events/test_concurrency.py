@@ -7,6 +7,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from events.support import CAPA_HEADER, CAPA_ROWS, current, write_csv
+from factories import create_site_b
 from qmm.db import unit_of_work
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
-from qmm.models import ImportBatch
+from qmm.models import ImportBatch, Site
 
 IMPORTER = """
 import os, sys, time
@@ -28,6 +30,14 @@ from qmm.events.store import EventStore
 
 url, events, path, moment = sys.argv[1:5]
 engine = make_engine(url)
+if moment == "writing-file":
+    import qmm.events.store as store_module
+    real_write = store_module.pq.write_table
+    def slow_write(*args, **kwargs):
+        real_write(*args, **kwargs)
+        print("WRITING", flush=True)  # the rows are on disk under a temporary name
+        time.sleep(600)
+    store_module.pq.write_table = slow_write
 if moment == "during-write":
     def stalled(source, target):
         print("WRITING", flush=True)  # the batch file is half-way: still its temporary name
@@ -118,7 +128,7 @@ def test_imports_succeed_while_another_process_keeps_reading_the_store(
         assert len(current(store, session, "capa")) == 60
 
 
-@pytest.mark.parametrize("moment", ["during-write", "before-commit"])
+@pytest.mark.parametrize("moment", ["writing-file", "during-write", "before-commit"])
 def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
     shared_engine: Engine, tmp_path: Path, moment: str
 ) -> None:
@@ -140,13 +150,13 @@ def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
     url = shared_engine.url.render_as_string(hide_password=False)
     importer = start(IMPORTER, url, str(store.directory), str(second), moment)
     try:
-        assert next_line(importer) == ("WRITING" if moment == "during-write" else "WRITTEN")
+        assert next_line(importer) == ("WRITTEN" if moment == "before-commit" else "WRITING")
         os.kill(importer.pid, signal.SIGKILL)
         importer.wait(timeout=60)
     finally:
         importer.kill()
     left = sorted(p.name for p in (store.directory / "capa").iterdir())
-    if moment == "during-write":
+    if moment != "before-commit":
         assert len(left) == 2
         assert left[0].startswith(".batch-")
         assert left[0].endswith(".parquet.tmp")
@@ -194,3 +204,26 @@ def test_a_batch_file_renamed_but_not_committed_is_never_read(
         importer.wait(timeout=60)
     with unit_of_work(shared_engine) as session:
         assert len(current(store, session, "capa")) == 3
+
+
+def test_the_app_database_takes_other_writes_while_an_import_writes_its_file(
+    shared_engine: Engine, tmp_path: Path
+) -> None:
+    """The batch row is written after the file: on SQLite its write lock is not held meanwhile."""
+    store = EventStore(tmp_path / "events")
+    url = shared_engine.url.render_as_string(hide_password=False)
+    importer = start(
+        IMPORTER, url, str(store.directory), str(capa_file(tmp_path / "1", 5)), "writing-file"
+    )
+    try:
+        assert next_line(importer) == "WRITING"
+        started = time.monotonic()
+        with unit_of_work(shared_engine) as session:
+            create_site_b(session)
+        assert time.monotonic() - started < 5  # not a wait for the busy timeout (10 s)
+    finally:
+        importer.kill()
+        importer.wait(timeout=60)
+    with unit_of_work(shared_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Site)) == 1
+        assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0

@@ -68,14 +68,15 @@ def test_without_an_actor_the_operator_is_recorded(
     assert batch.imported_by == system_actor().label
 
 
-def test_the_batch_file_holds_the_typed_rows_with_batch_row_and_extra(
+def test_the_batch_file_holds_the_typed_rows_with_row_and_extra_its_name_the_batch(
     session: Session, store: EventStore, tmp_path: Path
 ) -> None:
     batch = import_capa(session, store, tmp_path, [list(r) for r in CAPA_ROWS])
+    assert batch.store_path == f"capa/batch-{batch.id:08d}.parquet"
     table = pq.read_table(store.directory / batch.store_path)
-    assert table.schema.equals(arrow_schema(RECORD_TYPES["capa"]))
-    assert table.column("_batch").to_pylist() == [batch.id] * 3
+    assert table.schema.equals(arrow_schema(RECORD_TYPES["capa"], with_batch=False))
     assert table.column("_row").to_pylist() == [2, 3, 4]
+    assert [r["_batch"] for r in current(store, session, "capa", keep=["_batch"])] == [batch.id] * 3
     assert table.column("opened_on").to_pylist()[0] == date(2025, 1, 6)
     assert ARROW_TYPES[RECORD_TYPES["em_sample"].column("sampled_at").type] == pa.timestamp(
         "us", tz="UTC"
@@ -285,3 +286,24 @@ def test_current_takes_the_highest_batch_per_key_across_many_batches(
     assert record["due_on"] == date(2025, 2, 4)
     assert len(history(store, session, "capa")) == 4
     assert session.scalars(select(ImportBatch.rows_changed)).all() == [0, 1, 1, 1]
+
+
+def test_files_of_the_earlier_layout_with_a_batch_column_read_the_same(
+    session: Session, store: EventStore, tmp_path: Path
+) -> None:
+    """Stores written before the batch id moved to the file name keep reading correctly."""
+    batch = import_capa(session, store, tmp_path, [list(r) for r in CAPA_ROWS])
+    path = store.directory / batch.store_path
+    table = pq.read_table(path)
+    stamped = table.add_column(
+        table.schema.get_field_index("_extra") + 1,
+        pa.field("_batch", pa.int64()),
+        pa.array([batch.id] * table.num_rows, pa.int64()),
+    )
+    pq.write_table(stamped, path)
+    rows = current(store, session, "capa", keep=["_batch", "_row"])
+    assert [(r["capa_id"], r["_batch"], r["_row"]) for r in rows] == [
+        ("CAPA-1", batch.id, 2),
+        ("CAPA-2", batch.id, 3),
+        ("CAPA-3", batch.id, 4),
+    ]

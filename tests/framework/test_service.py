@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from factories import (
@@ -29,6 +29,7 @@ from qmm.framework.service import (
     import_document,
     install_default,
     load_document,
+    load_tree,
     parse_document,
     publish,
 )
@@ -190,3 +191,27 @@ class TestDocuments:
             framework_to_document(get_framework(session, ref="qmm-default")), fmt="yaml"
         )
         assert yaml.safe_load(text)["code"] == "qmm-default"
+
+
+def test_a_published_tree_loads_once_per_session_a_draft_every_time(session: Session) -> None:
+    statements: list[str] = []
+    draft = create_draft(session, document=doc(code="memo"))
+    session.flush()
+    bind = session.connection()
+
+    def count(*args: object) -> None:
+        statements.append("x")
+
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        assert load_tree(session, framework_id=draft.id) is draft
+        drafts = len(statements)
+        load_tree(session, framework_id=draft.id)
+        assert len(statements) > drafts  # a draft may change: read again
+        published = publish(session, framework=draft)
+        first = load_tree(session, framework_id=published.id)
+        before = len(statements)
+        assert load_tree(session, framework_id=published.id) is first
+        assert len(statements) == before
+    finally:
+        event.remove(bind, "before_cursor_execute", count)

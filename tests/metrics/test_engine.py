@@ -19,7 +19,7 @@ from qmm.metrics.engine import (
     records,
     values_to_json,
 )
-from qmm.metrics.kpis import REGISTRY, Kind
+from qmm.metrics.kpis import REGISTRY, Kind, period_key_of
 
 D = date
 A, B = "SITE-A", "SITE-B"
@@ -386,3 +386,68 @@ def test_duckdb_random_single_query_matches_per_kpi(
 ) -> None:
     one = compute(duckdb_random, period="quarter", as_of=D(2025, 6, 30), single_query=True)
     assert_same_values(reference_results["quarter"], one, "DuckDB, one query")
+
+
+# --- period keys, compiled-query reuse and time zones ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "period", "key"),
+    [("2025-03", "month", 202503), ("2025-Q4", "quarter", 20254), ("2025", "year", 2025)],
+)
+def test_period_key_of_a_label(label: str, period: Any, key: int) -> None:
+    assert period_key_of(label, period) == key
+
+
+@pytest.mark.parametrize(
+    ("label", "period"),
+    [("2025-13", "month"), ("2025-Q3", "month"), ("2025-03", "quarter"), ("25", "year")],
+)
+def test_a_bad_period_label_is_refused_naming_the_form(label: str, period: Any) -> None:
+    with pytest.raises(ValueError, match="expected the form"):
+        period_key_of(label, period)
+
+
+def test_records_refuse_a_label_of_another_period(capas: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"not a quarter label '2025-03'"):
+        records(capas, kpi="capa_on_time_closure", site=A, period_value="2025-03", period="quarter")
+
+
+def test_reused_queries_read_each_connection_s_own_rows(make_tables: MakeTables) -> None:
+    """The compiled SQL is reused across connections; the values never are."""
+    first = make_tables(capa=[capa("C1", A, D(2025, 3, 10))])
+    second = make_tables(capa=[capa("C2", A, D(2025, 3, 10)), capa("C3", A, D(2025, 3, 20))])
+    args: dict[str, Any] = {"kpis": ["capa_on_time_closure"], "as_of": D(2030, 1, 1)}
+    assert [(v.numerator, v.denominator) for v in compute(first, **args)] == [(1, 1)]
+    assert [(v.numerator, v.denominator) for v in compute(second, **args)] == [(1, 2)]
+    assert [(v.numerator, v.denominator) for v in compute(first, **args)] == [(1, 1)]
+
+
+def test_reused_queries_respect_the_as_of_date(make_tables: MakeTables) -> None:
+    row = capa("C1", A, D(2025, 3, 10)) | {"voe_due_on": D(2025, 6, 1)}
+    tables = make_tables(capa=[row])
+    before = compute(tables, kpis=["capa_voe_on_time"], as_of=D(2025, 5, 31))
+    after = compute(tables, kpis=["capa_voe_on_time"], as_of=D(2025, 6, 1))
+    assert [(v.numerator, v.denominator) for v in before] == [(0, 0)]
+    assert [(v.numerator, v.denominator) for v in after] == [(0, 1)]
+
+
+def test_periods_are_utc_whatever_the_session_time_zone(make_tables: MakeTables) -> None:
+    sample = {
+        "sample_id": "S1",
+        "site": A,
+        "room": "R1",
+        "grade": "B",
+        "method": "settle_plate",
+        "sampled_at": utc("2025-03-31T23:30:00Z"),  # 19:30 on 31 March in New York
+        "cfu": 4.0,
+        "alert_limit": 3.0,
+        "action_limit": 5.0,
+    }
+    late = sample | {"sample_id": "S2", "sampled_at": utc("2025-04-01T02:30:00Z")}
+    tables = make_tables(em_sample=[sample, late])
+    engine.backend_of(tables).raw_sql("SET TimeZone = 'Asia/Tokyo'")
+    values = compute(tables, kpis=["em_excursion_rate"], as_of=D(2030, 1, 1))
+    assert [(v.period, v.denominator) for v in values] == [("2025-03", 1), ("2025-04", 1)]
+    [row] = records(tables, kpi="em_excursion_rate", site=A, period_value="2025-03")
+    assert row["sampled_at"].isoformat() == "2025-03-31T23:30:00+00:00"

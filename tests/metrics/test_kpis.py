@@ -370,8 +370,20 @@ def test_em_response_hours_even_count_median(make_tables: MakeTables, values_of:
     # March: 2.5, 6, 12.5, 23, 24, 48 -> (12.5 + 23) / 2 = 17.75 over 6 excursions
     assert values_of(tables, "em_response_hours") == {
         (A, "2025-03", None): (None, 6, 17.75),
-        (A, "2025-04", None): (None, 0, None),  # no responded excursion: null
+        # April: samples, but no excursion to respond to: no value at all
     }
+
+
+def test_em_response_hours_is_null_when_no_excursion_got_a_response(
+    make_tables: MakeTables, values_of: ValuesOf
+) -> None:
+    tables = make_tables(
+        em_sample=[
+            sample("S1", "2025-05-02T08:00:00Z", 5.0),  # an excursion, still open
+            sample("S2", "2025-05-03T08:00:00Z", 0.0, response_at="2025-05-03T09:00:00Z"),
+        ]
+    )
+    assert values_of(tables, "em_response_hours") == {(A, "2025-05", None): (None, 0, None)}
 
 
 def test_em_open_excursions(make_tables: MakeTables, values_of: ValuesOf) -> None:

@@ -9,6 +9,7 @@ the same on SQLite and PostgreSQL and leaves nothing behind for other test modul
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from qmm.events.store import EventStore
 from web.support import World, bound_factory, build_world, make_app
 
 
@@ -38,8 +40,14 @@ def world(connection: Connection) -> World:
 
 
 @pytest.fixture(scope="module")
-def app(engine: Engine, connection: Connection, world: World) -> FastAPI:
-    return make_app(engine, connection)
+def store(tmp_path_factory: pytest.TempPathFactory) -> EventStore:
+    """An empty event store of the module's own; tests import what they need into it."""
+    return EventStore(tmp_path_factory.mktemp("events"))
+
+
+@pytest.fixture(scope="module")
+def app(engine: Engine, connection: Connection, world: World, store: EventStore) -> FastAPI:
+    return make_app(engine, connection, store)
 
 
 @pytest.fixture
@@ -62,3 +70,13 @@ def db(connection: Connection, rollback: None) -> Iterator[Session]:
 def client(app: FastAPI, rollback: None) -> Iterator[TestClient]:
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def world_files(world: World, qmm_data_dir: Path) -> Path:
+    """Let the test's own data folder see the evidence files the module's world stored."""
+    qmm_data_dir.mkdir(parents=True, exist_ok=True)
+    link = qmm_data_dir / "evidence-files"
+    if not link.exists():
+        link.symlink_to(world.evidence_dir, target_is_directory=True)
+    return link

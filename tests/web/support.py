@@ -11,10 +11,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import create_assessment_of, create_site_a, create_site_b, create_tiny_framework
+from factories import (
+    create_assessment_of,
+    create_evidence,
+    create_site_a,
+    create_site_b,
+    create_tiny_framework,
+    tiny_pdf,
+)
 from qmm.assessment.service import get_question, record_rating
 from qmm.auth.service import create_user, disable_user, grant_role
 from qmm.auth.sessions import create_api_token, start_web_session
+from qmm.config import get_settings
+from qmm.events.store import EventStore
 from qmm.models import User, utcnow
 from qmm.web.app import create_app
 from qmm.web.deps import get_session_factory
@@ -52,6 +61,9 @@ class World:
     write_tokens: dict[str, str] = field(default_factory=dict)
     read_tokens: dict[str, str] = field(default_factory=dict)
     site_b_token: str = ""
+    evidence_ref: str = ""  # SITE-A's EV-0001, with one file
+    evidence_file: int = 0
+    evidence_dir: str = ""  # where the world's evidence files were stored
 
 
 def build_world(session: Session) -> World:
@@ -118,6 +130,16 @@ def build_world(session: Session) -> World:
         evidence_refs=["MR-2026-01"],
     )
     world.assessment_a = assessment.id
+    item = create_evidence(
+        session,
+        site_a,
+        title="Management review procedure",
+        sub_elements=("m1", "deviations_investigations"),
+        files=[("mr-procedure.pdf", tiny_pdf("Management review procedure"))],
+    )
+    world.evidence_ref = item.ref
+    world.evidence_file = item.files[0].id
+    world.evidence_dir = str(get_settings().evidence_dir)
     session.flush()
     return world
 
@@ -129,9 +151,9 @@ def bound_factory(connection: Connection) -> sessionmaker[Session]:
     )
 
 
-def make_app(engine: Engine, connection: Connection) -> FastAPI:
-    """The real app, with its sessions bound to the test connection."""
-    app = create_app(engine)
+def make_app(engine: Engine, connection: Connection, store: EventStore) -> FastAPI:
+    """The real app, with its sessions bound to the test connection and its own event store."""
+    app = create_app(engine, store=store)
     factory = bound_factory(connection)
     app.dependency_overrides[get_session_factory] = lambda: factory
     return app
@@ -158,3 +180,46 @@ def login_form_token(client: TestClient) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+CAPA_COLUMNS = [
+    "capa_id",
+    "site",
+    "opened_on",
+    "due_on",
+    "root_cause_category",
+    "closed_on",
+    "voe_due_on",
+    "voe_done_on",
+    "voe_result",
+]
+
+
+def capa_rows(
+    site: str = "SITE-A", *, months: int = 12, per_month: int = 30, low_month: int | None = None
+) -> list[list[str]]:
+    """CAPAs verified in each month of 2025: 80 % effective, except a bad `low_month`."""
+    rows = []
+    for month in range(1, months + 1):
+        effective = per_month // 5 if month == low_month else per_month * 4 // 5
+        for n in range(per_month):
+            day = f"2025-{month:02d}-{n % 28 + 1:02d}"
+            rows.append(
+                [
+                    f"CAPA-{site[-1]}-{month:02d}-{n:03d}",
+                    site,
+                    "2024-12-01",
+                    "2025-12-31",
+                    "training",
+                    day,
+                    day,
+                    day,
+                    "effective" if n < effective else "not_effective",
+                ]
+            )
+    return rows
+
+
+def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    """An extract as a spreadsheet program saves it."""
+    return ("\n".join(",".join(r) for r in [header, *rows]) + "\n").encode()

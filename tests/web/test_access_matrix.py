@@ -19,6 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
+from factories import tiny_pdf
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role
 from qmm.web.app import create_app
@@ -72,17 +73,63 @@ def params(world: World) -> dict[str, str]:
         "table_name": "sites",
         "table": "sites",
         "record_id": str(world.site_a),
+        "kpi_id": "capa_effectiveness",
+        "period_value": "2025-03",
+        "ref": world.evidence_ref,
+        "file_id": str(world.evidence_file),
     }
+
+
+FILES = "__files__"  # a body key whose value is sent as multipart file uploads
+CAPA_EXTRACT = (
+    b"capa_id,site,opened_on,due_on,root_cause_category,closed_on\n"
+    b"CAPA-M1,SITE-A,2025-03-03,2025-04-03,training,2025-03-28\n"
+)
 
 
 def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
     """A valid body for every state-changing route (forms for pages, JSON for the API)."""
     own = password_of(username) or "not-anyones-password"
+    extract = {
+        "record_type": "capa",
+        FILES: {"upload": ("capa.csv", CAPA_EXTRACT, "text/csv")},
+    }
+    new_item = {
+        "title": "Quality council charter",
+        "kind": "policy",
+        "owner": "Head of Quality",
+        "effective_on": "2026-01-05",
+        "link": "https://eqms.example.invalid/documents/POL-QA-009",
+        "sub_elements": ["m1"],
+    }
     return {
+        ("POST", "/sites/{code}/evidence"): {
+            **new_item,
+            FILES: {"upload": ("charter.pdf", tiny_pdf("Council charter"), "application/pdf")},
+        },
+        ("POST", "/api/sites/{code}/evidence"): new_item,
+        ("POST", "/sites/{code}/evidence/{ref}/edit"): {
+            **new_item,
+            "title": "Management review procedure, revision 2",
+            "kind": "sop",
+        },
+        ("POST", "/sites/{code}/evidence/{ref}/map"): {"sub_elements": ["m1", "m2"]},
+        ("POST", "/sites/{code}/evidence/{ref}/files"): {
+            FILES: {"upload": ("signed.pdf", tiny_pdf("Signed copy"), "application/pdf")}
+        },
+        ("POST", "/sites/{code}/evidence/{ref}/retire"): {"reason": "Superseded by revision 5"},
         # Anyone may sign in with valid credentials: the public route must not refuse them.
         ("POST", "/login"): {"username": "root", "password": password_of("root")},
         ("POST", "/logout"): {},
         ("POST", "/assessments/{assessment_id}/sign"): {"password": own, "meaning": "reviewed"},
+        ("POST", "/assessments/{assessment_id}/ratings"): {
+            "question": "m1.q2",
+            "score": "4",
+            "rationale": "Quality council minutes for four quarters",
+            "evidence": "QC-2026-Q1",
+        },
+        ("POST", "/sites/{code}/imports"): extract,
+        ("POST", "/api/sites/{code}/imports"): extract,
         ("POST", "/account/password"): {
             "current_password": own,
             "new_password": NEW_PASSWORD,
@@ -230,11 +277,17 @@ def send(
         return client.request(method, url, headers=headers)
     if requirement.where is Where.public and not api:
         csrf = login_form_token(client)  # the pre-session token of the sign-in form
-    if api:
+    form = dict(body or {})
+    files = form.pop(FILES, None)
+    if api and files is None:
         if csrf:
             headers[CSRF_HEADER] = csrf
         return client.request(method, url, json=body, headers=headers)
-    return client.request(method, url, data={**(body or {}), CSRF_FIELD: csrf}, headers=headers)
+    if api and csrf:
+        headers[CSRF_HEADER] = csrf
+    if not api:
+        form[CSRF_FIELD] = csrf
+    return client.request(method, url, data=form, files=files, headers=headers)
 
 
 def refused(response: httpx.Response, *, method: str, url: str) -> bool:
@@ -245,6 +298,7 @@ def refused(response: httpx.Response, *, method: str, url: str) -> bool:
 
 
 @pytest.mark.parametrize(("method", "path", "username", "channel"), CASES)
+@pytest.mark.usefixtures("world_files")
 def test_the_access_matrix(
     app: FastAPI,
     client: TestClient,

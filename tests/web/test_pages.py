@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from qmm.audit.trail import Actor, reason, set_actor
 from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.events.store import EventStore
 from qmm.models import LoginAttempt, Signature, Site, User
 from qmm.sites.service import create_site
 from qmm.web.app import SECURITY_HEADERS
@@ -88,7 +89,7 @@ class TestAssessmentPage:
         page = client.get(f"/assessments/{world.assessment_a}")
         assert page.status_code == 200
         assert "Scores by practice area" in page.text
-        assert "Scores by sub-element" in page.text
+        assert 'id="se-m1"' in page.text  # sub-element scores sit with their questions
         assert "Krippendorff" in page.text
         assert 'Overall score <span class="tag">ours, not FDA\'s</span>' in page.text
         assert "Nobody has signed this assessment yet." in page.text
@@ -294,8 +295,10 @@ class TestEveryResponse:
 
 class TestUnexpectedErrors:
     @pytest.fixture
-    def broken_app(self, engine: Engine, connection: Connection, rollback: None) -> FastAPI:
-        app = make_app(engine, connection)
+    def broken_app(
+        self, engine: Engine, connection: Connection, store: EventStore, rollback: None
+    ) -> FastAPI:
+        app = make_app(engine, connection, store)
 
         def boom(_access: Annotated[Access, Depends(public)], db: DB) -> None:
             """Store something, then fail: nothing of it may remain."""

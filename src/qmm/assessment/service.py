@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ from qmm.assessment.scoring import (
     SubElementScore,
     roll_up,
 )
+from qmm.audit.trail import trail_head
 from qmm.errors import Conflict, InvalidFile, InvalidInput, NotFound, RowProblem
 from qmm.framework.service import load_tree
 from qmm.models import (
@@ -313,8 +316,32 @@ def _structure(framework: Framework) -> list[PracticeAreaNode]:
     ]
 
 
+_SCORES_KEPT: Final = 256
+_scores: OrderedDict[tuple[Any, ...], AssessmentScores] = OrderedDict()
+_scores_lock: Final = threading.Lock()
+
+
 def compute_scores(session: Session, *, assessment: Assessment) -> AssessmentScores:
-    """Roll the assessment's current ratings and consensus up under its pinned framework."""
+    """Roll the assessment's current ratings and consensus up under its pinned framework.
+
+    The result is kept while the audit trail's head stays the same (every rating, consensus
+    and framework change appends an entry), so pages read it again without recomputing.
+    """
+    key = (assessment.id, trail_head(session))
+    with _scores_lock:
+        kept = _scores.get(key)
+        if kept is not None:
+            _scores.move_to_end(key)
+            return kept
+    scores = _compute_scores(session, assessment=assessment)
+    with _scores_lock:
+        _scores[key] = scores
+        while len(_scores) > _SCORES_KEPT:
+            _scores.popitem(last=False)
+    return scores
+
+
+def _compute_scores(session: Session, *, assessment: Assessment) -> AssessmentScores:
     framework = load_tree(session, framework_id=assessment.framework_id)
     codes = {
         q.id: q.code

@@ -22,12 +22,21 @@ from qmm.models import (
     Rating,
     Signature,
     SignatureMeaning,
+    Site,
     User,
     utcnow,
 )
 
 
-def _assessment_content(session: Session, record_id: str) -> tuple[dict[str, Any], Assessment]:
+@dataclass(frozen=True)
+class SignableRecord:
+    """A record's exact signable content, and the site whose signers may sign it."""
+
+    content: dict[str, Any]
+    site: Site
+
+
+def _assessment_content(session: Session, record_id: str) -> SignableRecord:
     assessment = session.get(Assessment, int(record_id)) if record_id.isdigit() else None
     if assessment is None:
         raise NotFound(f"no assessment {record_id}")
@@ -60,24 +69,49 @@ def _assessment_content(session: Session, record_id: str) -> tuple[dict[str, Any
         "ratings": [[*r[:4], list(r[4] or [])] for r in ratings],
         "consensus": [list(c) for c in consensus],
     }
-    return content, assessment
+    return SignableRecord(content, assessment.site)
 
 
-# Each signable record type: how to read its exact content, and the assessment it belongs to.
-SIGNABLE: Final[dict[str, Callable[[Session, str], tuple[dict[str, Any], Assessment]]]] = {
+def _decision_content(session: Session, record_id: str) -> SignableRecord:
+    # Imported here: the program area builds on signatures, so it cannot be imported at the top.
+    from qmm.program.decisions import decision_content, get_decision_by_id
+
+    decision = get_decision_by_id(session, record_id=record_id)
+    return SignableRecord(decision_content(decision), decision.site)
+
+
+# Each signable record type: how to read its exact content, and the site it belongs to (the
+# signer needs record:sign there).
+SIGNABLE: Final[dict[str, Callable[[Session, str], SignableRecord]]] = {
     "assessment": _assessment_content,
+    "decision": _decision_content,
+}
+
+
+def _decision_signed(session: Session, signature: Signature) -> None:
+    from qmm.program.decisions import get_decision_by_id, record_signed
+
+    record_signed(session, decision=get_decision_by_id(session, record_id=signature.record_id))
+
+
+# What a record type does once signed, in the same transaction (a decision freezes and becomes
+# evidence), whichever face the signature came through.
+ON_SIGNED: Final[dict[str, Callable[[Session, Signature], None]]] = {
+    "decision": _decision_signed,
 }
 
 
 def record_hash(session: Session, *, record_type: str, record_id: str) -> str:
     """The SHA-256 of a record's canonical content: what a signature binds to."""
-    content, _ = _content(session, record_type, record_id)
+    record = _content(session, record_type, record_id)
+    return _digest(record.content)
+
+
+def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
-def _content(
-    session: Session, record_type: str, record_id: str
-) -> tuple[dict[str, Any], Assessment]:
+def _content(session: Session, record_type: str, record_id: str) -> SignableRecord:
     reader = SIGNABLE.get(record_type)
     if reader is None:
         raise InvalidInput(
@@ -101,20 +135,23 @@ def sign(
             f"meaning {meaning!r} is not one of {', '.join(m.value for m in SignatureMeaning)}"
         )
     authenticate(session, username=user.username, password=password, channel="signature")
-    content, assessment = _content(session, record_type, record_id)
-    authorize(session, user=user, permission=Permission.record_sign, site=assessment.site)
+    record = _content(session, record_type, record_id)
+    authorize(session, user=user, permission=Permission.record_sign, site=record.site)
     signature = Signature(
         user_id=user.id,
         printed_name=user.full_name,
         meaning=meaning,
         record_type=record_type,
         record_id=record_id,
-        record_hash=hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest(),
+        record_hash=_digest(record.content),
         signed_at=utcnow(),
     )
     with acting(session, Actor(label=user.username, user_id=user.id)):
         session.add(signature)
         session.flush()
+        after = ON_SIGNED.get(record_type)
+        if after is not None:
+            after(session, signature)
     return signature
 
 

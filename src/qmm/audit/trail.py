@@ -128,6 +128,19 @@ class Actor:
     user_id: int | None = None
 
 
+def trail_head(session: Session) -> tuple[int, str] | None:
+    """The newest entry of the trail (id and chain hash): a version of everything audited.
+
+    Every change the application makes to an audited table appends an entry, and the chain
+    hash commits to all entries before it, so values derived from audited records can be kept
+    while the head stays the same (an id reused after a rollback comes with another hash).
+    """
+    row = session.execute(
+        select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def system_actor() -> Actor:
     """The operator running a command without naming a user."""
     try:

@@ -15,7 +15,9 @@ class Permission(StrEnum):
     assessment_rate = "assessment:rate"
     assessment_manage = "assessment:manage"
     framework_manage = "framework:manage"
+    evidence_manage = "evidence:manage"
     record_sign = "record:sign"
+    program_manage = "program:manage"
     audit_read = "audit:read"
     user_manage = "user:manage"
 
@@ -34,7 +36,9 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.assessment_rate,
             Permission.assessment_manage,
             Permission.framework_manage,
+            Permission.evidence_manage,
             Permission.record_sign,
+            Permission.program_manage,
             Permission.audit_read,
         }
     ),
@@ -43,7 +47,9 @@ ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
             Permission.site_read,
             Permission.assessment_read,
             Permission.assessment_rate,
+            Permission.evidence_manage,
             Permission.record_sign,
+            Permission.program_manage,
             Permission.audit_read,
         }
     ),

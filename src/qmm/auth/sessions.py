@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Final
+from datetime import datetime, timedelta
+from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -40,6 +40,29 @@ def start_web_session(session: Session, *, user: User) -> tuple[str, WebSession]
     return secret, web_session
 
 
+#: How stale "last seen" and "last used" may get: recording every request would make every
+#: request a writer, and the idle timeout is counted in minutes anyway.
+TOUCH_INTERVAL: Final = timedelta(minutes=1)
+_TOUCHES: Final = "qmm_deferred_touches"
+
+
+def defer_touch(session: Session, model: type[Any], row_id: int, **values: datetime) -> None:
+    """Note a "last seen" time to record after the request's own work has committed."""
+    session.info.setdefault(_TOUCHES, []).append((model, row_id, values))
+
+
+def apply_deferred_touches(session: Session) -> int:
+    """Record the noted "last seen" times (the caller commits); how many rows were touched.
+
+    Bookkeeping, not the request's work: the boundary runs this in a transaction of its own
+    after the request committed, so a reader never becomes a writer half-way through.
+    """
+    touches = session.info.pop(_TOUCHES, [])
+    for model, row_id, values in touches:
+        session.execute(update(model).where(model.id == row_id).values(**values))
+    return len(touches)
+
+
 def resolve_web_session(session: Session, *, secret: str) -> WebSession:
     """The live session for a cookie, refreshed; expired, idle or revoked ones are refused."""
     web_session = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(secret)))
@@ -52,8 +75,8 @@ def resolve_web_session(session: Session, *, secret: str) -> WebSession:
         or not web_session.user.is_active
     ):
         raise Unauthenticated("your session has ended; sign in again")
-    web_session.last_seen_at = now
-    session.flush()
+    if now - web_session.last_seen_at >= TOUCH_INTERVAL:
+        defer_touch(session, WebSession, web_session.id, last_seen_at=now)
     return web_session
 
 
@@ -119,8 +142,8 @@ def resolve_api_token(session: Session, *, plain: str) -> ApiToken:
         or not token.user.is_active
     ):
         raise Unauthenticated("the API token is unknown, revoked or expired")
-    token.last_used_at = now
-    session.flush()
+    if token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL:
+        defer_touch(session, ApiToken, token.id, last_used_at=now)
     return token
 
 

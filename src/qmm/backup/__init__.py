@@ -1,7 +1,8 @@
-"""Backup and restore of the embedded default: the SQLite app database and the event store."""
+"""Backup and restore of the embedded default: the SQLite database, events and evidence files."""
 
 from qmm.backup.service import (
     BackupResult,
+    EvidenceDoesNotVerify,
     RestoreResult,
     TrailDoesNotVerify,
     UnsupportedBackend,
@@ -11,6 +12,7 @@ from qmm.backup.service import (
 
 __all__ = [
     "BackupResult",
+    "EvidenceDoesNotVerify",
     "RestoreResult",
     "TrailDoesNotVerify",
     "UnsupportedBackend",

@@ -6,8 +6,12 @@ A backup is a tar archive (gzip-compressed when its name ends in .gz or .tgz) ho
   a running web server or import neither blocks it nor tears it;
 - `events/`: the event store's finished files as listed when the backup started (an empty
   folder when there is no event store yet);
+- `evidence-files/`: the stored evidence files, each at `<ab>/<sha256>` (format 2 on; an empty
+  folder when there are none), listed after the database copy so every file it refers to is in;
 - `manifest.json`: what was backed up, by which version, the schema revision, the audit trail's
   entry count and head hash, and the size and SHA-256 of every other file.
+
+A restore reads format 1 (before evidence files were backed up) and format 2.
 
 PostgreSQL is backed up with its own tools (pg_dump, pg_restore): see docs/operations.md.
 """
@@ -18,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -31,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final, Literal
 
 from alembic.script import ScriptDirectory
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
@@ -44,10 +49,15 @@ from qmm.migrate import alembic_config, current_revision, head_revision, upgrade
 from qmm.models import AuditEntry
 
 FORMAT: Final = "qmm-backup"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 MANIFEST: Final = "manifest.json"
 DATABASE: Final = "app.sqlite3"
 EVENTS: Final = "events"
+# The same folder as Settings.evidence_dir; each file is <data dir>/evidence-files/<ab>/<sha256>.
+EVIDENCE: Final = "evidence-files"
+FOLDERS: Final = (EVENTS, EVIDENCE)
+SHA256_NAME: Final = re.compile(r"[0-9a-f]{64}")
+EVIDENCE_SHARD: Final = re.compile(r"[0-9a-f]{2}")
 OPERATIONS_DOC: Final = "docs/operations.md"
 # The event store's importer writes each file under a temporary name, then renames it: files
 # with these names are still being written and are left out.
@@ -70,6 +80,10 @@ class TrailDoesNotVerify(Conflict):
     """The audit trail does not verify, and a backup would carry the damage silently."""
 
 
+class EvidenceDoesNotVerify(Conflict):
+    """A stored evidence file no longer matches its SHA-256 name, so no restore would accept it."""
+
+
 class ManifestFile(BaseModel):
     """One file of the archive, as it was when the backup was written."""
 
@@ -88,8 +102,8 @@ class AuditSummary(BaseModel):
     problems: list[str]
 
 
-class EventsSummary(BaseModel):
-    """Whether the event store existed, and how many of its files the archive holds."""
+class FolderSummary(BaseModel):
+    """Whether a data folder (events, evidence files) existed, and how many files it gave."""
 
     present: bool
     files: int = Field(ge=0)
@@ -105,8 +119,17 @@ class Manifest(BaseModel):
     schema_revision: str
     sqlite_version: str
     audit: AuditSummary
-    events: EventsSummary
+    events: FolderSummary
+    evidence: FolderSummary
     files: list[ManifestFile]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_1_has_no_evidence(cls, data: Any) -> Any:
+        """Backups made before evidence files were backed up say nothing about them."""
+        if isinstance(data, dict) and data.get("format_version") == 1 and "evidence" not in data:
+            return {**data, "evidence": {"present": False, "files": 0}}
+        return data
 
 
 @dataclass(frozen=True)
@@ -131,6 +154,7 @@ class RestoreResult:
 
     database: Path
     events: Path | None
+    evidence: Path | None
     manifest: Manifest
     restored_revision: str | None
     revision: str | None
@@ -146,6 +170,7 @@ class RestoreResult:
             "ok": self.ok,
             "database": str(self.database),
             "events": str(self.events) if self.events else None,
+            "evidence": str(self.evidence) if self.evidence else None,
             "backup_created_at": self.manifest.model_dump(mode="json")["created_at"],
             "backup_qmm_version": self.manifest.qmm_version,
             "restored_revision": self.restored_revision,
@@ -182,7 +207,8 @@ def sqlite_path(database_url: str) -> Path:
         raise UnsupportedBackend(
             f"the app database is {name} ({shown}): `qmm backup` and `qmm restore` cover the "
             "embedded SQLite default only. Back it up with pg_dump -Fc and restore it with "
-            "pg_restore --clean --if-exists, copy the events directory alongside, then run "
+            "pg_restore --clean --if-exists, copy the events and evidence-files folders "
+            "alongside, then run "
             f"`qmm audit verify`, as {OPERATIONS_DOC} describes."
         )
     if not url.database or url.database == ":memory:":
@@ -336,6 +362,36 @@ def _event_files(events_dir: Path) -> list[Path]:
     return sorted(found)
 
 
+def _is_evidence_file(relative: PurePosixPath) -> bool:
+    """True for `<ab>/<sha256>`, the only place the evidence store puts a file."""
+    return (
+        len(relative.parts) == 2
+        and SHA256_NAME.fullmatch(relative.name) is not None
+        and relative.parts[0] == relative.name[:2]
+    )
+
+
+def _evidence_files(evidence_dir: Path) -> list[Path]:
+    """The stored evidence files; files being written (`.incoming-...`) and strays are left out."""
+    if not evidence_dir.is_dir():
+        return []
+    return sorted(
+        path
+        for path in evidence_dir.glob("*/*")
+        if _is_evidence_file(PurePosixPath(path.relative_to(evidence_dir).as_posix()))
+        and path.is_file()
+        and not path.is_symlink()
+    )
+
+
+def _folder_info(name: str, moment: datetime) -> tarfile.TarInfo:
+    folder = tarfile.TarInfo(name)
+    folder.type = tarfile.DIRTYPE
+    folder.mode = 0o700
+    folder.mtime = int(moment.timestamp())
+    return folder
+
+
 def _publish(partial: Path, target: Path) -> None:
     """Give the finished archive its name, never replacing a file that appeared meanwhile."""
     try:
@@ -390,10 +446,14 @@ def create_backup(
                 + "\nRun `qmm audit verify` to see them all, or back up anyway with "
                 "--allow-unverified (the manifest then records verified: false and the problems)."
             )
-        events_dir = data_dir / EVENTS
-        events_present = events_dir.is_dir()
-        event_files = _event_files(events_dir)
-        total = 1 + len(event_files)
+        # Listed after the snapshot: evidence is stored before the row that names it is committed,
+        # so every file the copied database refers to is already there.
+        present = {folder: (data_dir / folder).is_dir() for folder in FOLDERS}
+        sources = {
+            EVENTS: (data_dir / EVENTS, _event_files(data_dir / EVENTS)),
+            EVIDENCE: (data_dir / EVIDENCE, _evidence_files(data_dir / EVIDENCE)),
+        }
+        total = 1 + sum(len(paths) for _, paths in sources.values())
         partial = scratch / "backup.partial"
         partial.touch(mode=0o600)  # it holds password hashes: readable by its owner only
         compressed = target.name.endswith((".gz", ".tgz"))
@@ -409,17 +469,30 @@ def create_backup(
             assert database_entry is not None
             files = [database_entry]
             tell(DATABASE, 1, total)
-            folder = tarfile.TarInfo(EVENTS)
-            folder.type = tarfile.DIRTYPE
-            folder.mode = 0o700
-            folder.mtime = int(moment.timestamp())
-            tar.addfile(folder)
-            for done, path in enumerate(event_files, start=2):
-                name = f"{EVENTS}/{path.relative_to(events_dir).as_posix()}"
-                entry = _add_file(tar, path, name, moment)
-                if entry is not None:
-                    files.append(entry)
-                tell(name, done, total)
+            done = 1
+            counts = dict.fromkeys(FOLDERS, 0)
+            damaged = []
+            for folder, (root, paths) in sources.items():
+                tar.addfile(_folder_info(folder, moment))
+                for path in paths:
+                    name = f"{folder}/{path.relative_to(root).as_posix()}"
+                    entry = _add_file(tar, path, name, moment)
+                    done += 1
+                    if entry is not None:
+                        files.append(entry)
+                        counts[folder] += 1
+                        if folder == EVIDENCE and entry.sha256 != path.name:
+                            damaged.append(f"{path}: its content's SHA-256 is {entry.sha256}")
+                    tell(name, done, total)
+            if damaged:
+                shown = "\n".join(f"  - {problem}" for problem in damaged)
+                raise EvidenceDoesNotVerify(
+                    f"{len(damaged)} stored evidence file(s) no longer match their SHA-256 name, "
+                    f"and a restore would refuse them, so no backup was written:\n{shown}\n"
+                    "Put the original file back under its name (attaching it again to an "
+                    "evidence item does), or move the damaged file out of the folder (its items "
+                    "then show it missing); then back up again."
+                )
             manifest = Manifest(
                 format=FORMAT,
                 format_version=FORMAT_VERSION,
@@ -434,7 +507,8 @@ def create_backup(
                     head_hash=report.head_hash,
                     problems=report.problems,
                 ),
-                events=EventsSummary(present=events_present, files=len(files) - 1),
+                events=FolderSummary(present=present[EVENTS], files=counts[EVENTS]),
+                evidence=FolderSummary(present=present[EVIDENCE], files=counts[EVIDENCE]),
                 files=files,
             )
             data = (manifest.model_dump_json(indent=2) + "\n").encode("utf-8")
@@ -459,12 +533,24 @@ def _reading(source: Path) -> Iterator[None]:
         ) from None
 
 
-def _name_problem(name: str) -> str | None:
+def _name_problem(name: str, *, folder: bool = False) -> str | None:
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts or "\\" in name or str(path) != name:
         return "is not a plain relative path"
-    if name in (MANIFEST, DATABASE, EVENTS) or (path.parts[0] == EVENTS and len(path.parts) > 1):
+    if name in (MANIFEST, DATABASE, EVENTS, EVIDENCE) or (
+        path.parts[0] == EVENTS and len(path.parts) > 1
+    ):
         return None
+    if path.parts[0] == EVIDENCE:
+        relative = path.relative_to(EVIDENCE)
+        if folder and len(relative.parts) == 1 and EVIDENCE_SHARD.fullmatch(relative.name):
+            return None
+        if not folder and _is_evidence_file(relative):
+            return None
+        return (
+            f"is not where an evidence file is kept ({EVIDENCE}/<ab>/<its SHA-256>, "
+            "<ab> being the SHA-256's first two characters)"
+        )
     return "is not part of a QMM backup"
 
 
@@ -476,12 +562,12 @@ def _archive_members(tar: tarfile.TarFile, source: Path) -> dict[str, tarfile.Ta
     problems = []
     for info in infos:
         name = info.name
-        problem = _name_problem(name)
+        problem = _name_problem(name, folder=info.isdir())
         if problem is not None:
             problems.append(f"{name!r} {problem}")
         elif name in members:
             problems.append(f"{name} appears twice")
-        elif info.isdir() and not (name == EVENTS or name.startswith(f"{EVENTS}/")):
+        elif info.isdir() and not name.startswith(tuple(f"{f}/" for f in FOLDERS) + FOLDERS):
             problems.append(f"{name} is a folder where a file belongs")
         elif not (info.isfile() or info.isdir()):
             problems.append(f"{name} is a link or device; a QMM backup holds only files")
@@ -519,8 +605,8 @@ def _read_manifest(
     if isinstance(version, int) and version > FORMAT_VERSION:
         raise InvalidInput(
             f"{source} is in backup format {version}, written by QMM Workbench "
-            f"{data.get('qmm_version', '(unknown)')}; this version ({__version__}) reads format "
-            f"{FORMAT_VERSION} only: install a newer QMM Workbench to restore it"
+            f"{data.get('qmm_version', '(unknown)')}; this version ({__version__}) reads formats "
+            f"up to {FORMAT_VERSION}: install a newer QMM Workbench to restore it"
         )
     try:
         return Manifest.model_validate(data)
@@ -542,7 +628,7 @@ def _check_listing(
     problems = []
     for entry in manifest.files:
         problem = _name_problem(entry.path)
-        if problem is None and entry.path in (MANIFEST, EVENTS):
+        if problem is None and entry.path in (MANIFEST, *FOLDERS):
             problem = "is not a data file"
         if problem is not None:
             problems.append(f"the manifest lists {entry.path!r}, which {problem}")
@@ -551,6 +637,11 @@ def _check_listing(
         listed[entry.path] = entry
     if DATABASE not in listed:
         problems.append(f"the manifest does not list {DATABASE}")
+    summaries = {EVENTS: manifest.events, EVIDENCE: manifest.evidence}
+    for name in sorted(listed):
+        folder = name.split("/", 1)[0]
+        if folder in summaries and not summaries[folder].present:
+            problems.append(f"the manifest lists {name}, yet says there was no {folder}/")
     archived = {name for name, info in members.items() if info.isfile() and name != MANIFEST}
     for name in sorted(listed.keys() - archived):
         problems.append(f"{name} is listed in the manifest but missing from the archive")
@@ -577,8 +668,8 @@ def _check_revision(manifest: Manifest, source: Path) -> None:
         )
 
 
-def _existing_data(database: Path, events_dir: Path) -> list[str]:
-    """What a restore would replace: tables with rows, unreadable files, event files."""
+def _existing_data(database: Path, folders: list[Path]) -> list[str]:
+    """What a restore would replace: tables with rows, unreadable files, files in the folders."""
     found = []
     if database.exists():
         try:
@@ -597,23 +688,27 @@ def _existing_data(database: Path, events_dir: Path) -> list[str]:
                         found.append(f"{table}: {count} rows")
         except sqlite3.DatabaseError as exc:
             found.append(f"{database.name} cannot be read ({exc}), so it may hold data")
-    if events_dir.is_dir():
-        count = sum(1 for path in events_dir.rglob("*") if not path.is_dir())
-        if count:
-            found.append(f"{events_dir}: {count} files")
+    for folder in folders:
+        if folder.is_dir():
+            count = sum(1 for path in folder.rglob("*") if not path.is_dir())
+            if count:
+                found.append(f"{folder}: {count} files")
     return found
 
 
 @contextmanager
-def _staging(database: Path, data_dir: Path) -> Iterator[tuple[Path, Path]]:
+def _staging(database: Path, data_dir: Path) -> Iterator[tuple[Path, dict[str, Path]]]:
     """Temporary places beside the targets, so putting them in place is a rename."""
-    database_dir = Path(tempfile.mkdtemp(prefix=f".{database.name}.restore-", dir=database.parent))
-    events_dir = Path(tempfile.mkdtemp(prefix=f".{EVENTS}.restore-", dir=data_dir))
+    scratch = [Path(tempfile.mkdtemp(prefix=f".{database.name}.restore-", dir=database.parent))]
+    staged = {}
     try:
-        yield database_dir / database.name, events_dir / EVENTS
+        for folder in FOLDERS:
+            scratch.append(Path(tempfile.mkdtemp(prefix=f".{folder}.restore-", dir=data_dir)))
+            staged[folder] = scratch[-1] / folder
+        yield scratch[0] / database.name, staged
     finally:
-        shutil.rmtree(database_dir, ignore_errors=True)
-        shutil.rmtree(events_dir, ignore_errors=True)
+        for path in scratch:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _copy_out(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, source: Path) -> str:
@@ -642,22 +737,29 @@ def _extract(
     members: dict[str, tarfile.TarInfo],
     listed: dict[str, ManifestFile],
     staged_database: Path,
-    staged_events: Path,
+    staged_folders: dict[str, Path],
     tell: ProgressCallback,
 ) -> None:
-    """Copy every file to the staging places, then refuse if any differs from the manifest."""
-    staged_events.mkdir()
+    """Copy every file to the staging places, then refuse if any differs from the manifest.
+
+    An evidence file must also hash to its own name, as the evidence store reads it by that name:
+    a file altered and listed anew in the manifest is caught here.
+    """
+    for staged in staged_folders.values():
+        staged.mkdir()
     problems = []
     done = 0
     for name, info in members.items():
         if name == MANIFEST:
             continue
-        relative = PurePosixPath(name).relative_to(EVENTS) if name != DATABASE else None
+        if name == DATABASE:
+            dest = staged_database
+        else:
+            path = PurePosixPath(name)
+            dest = staged_folders[path.parts[0]].joinpath(*path.parts[1:])
         if info.isdir():
-            if relative is not None:
-                (staged_events / relative).mkdir(parents=True, exist_ok=True)
+            dest.mkdir(parents=True, exist_ok=True)
             continue
-        dest = staged_database if relative is None else staged_events / relative
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             digest = _copy_out(tar, info, dest, source)
@@ -665,7 +767,12 @@ def _extract(
             raise InvalidInput(
                 _listing(f"{source} is damaged", [f"{name} clashes with another entry"])
             ) from None
-        if digest != listed[name].sha256:
+        if name.startswith(f"{EVIDENCE}/") and digest != PurePosixPath(name).name:
+            problems.append(
+                f"{name} does not match its name: its content's SHA-256 is {digest}, and an "
+                "evidence file is named by the SHA-256 of its content"
+            )
+        elif digest != listed[name].sha256:
             problems.append(
                 f"{name} was altered or damaged: its SHA-256 is {digest}, "
                 f"the manifest says {listed[name].sha256}"
@@ -706,8 +813,11 @@ def _free_name(folder: Path, base: str) -> Path:
     return candidate
 
 
-def _move_aside(database: Path, events_dir: Path, moment: datetime, *, events: bool) -> list[Path]:
-    """Rename what is there out of the way, with its SQLite side files; nothing is deleted."""
+def _move_aside(database: Path, folders: dict[Path, bool], moment: datetime) -> list[Path]:
+    """Rename what is there out of the way, with its SQLite side files; nothing is deleted.
+
+    FOLDERS maps each data folder to whether the backup brings one to put in its place.
+    """
     for url, engine in list(_engines.items()):
         # This process's own idle pooled connections would otherwise keep the old file open.
         parsed = make_url(url)
@@ -730,14 +840,15 @@ def _move_aside(database: Path, events_dir: Path, moment: datetime, *, events: b
             dest = Path(f"{aside}{suffix}")
             os.replace(path, dest)
             moved.append(dest)
-    if events_dir.is_dir() and not any(events_dir.iterdir()):
-        if events:
-            events_dir.rmdir()  # empty, so nothing to keep: the backup's event store goes here
-        return moved
-    if events_dir.exists():
-        dest = _free_name(events_dir.parent, f"{EVENTS}.before-restore-{utc_stamp(moment)}")
-        os.replace(events_dir, dest)
-        moved.append(dest)
+    for folder, replaced in folders.items():
+        if folder.is_dir() and not any(folder.iterdir()):
+            if replaced:
+                folder.rmdir()  # empty, so nothing to keep: the backup's folder goes here
+            continue
+        if folder.exists():
+            dest = _free_name(folder.parent, f"{folder.name}.before-restore-{utc_stamp(moment)}")
+            os.replace(folder, dest)
+            moved.append(dest)
     return moved
 
 
@@ -763,12 +874,12 @@ def restore_backup(
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
 ) -> RestoreResult:
-    """Replace the database and event store with a backup's, after checking every file in it."""
+    """Replace the database, event store and evidence files with a backup's, once all check out."""
     database = sqlite_path(database_url)
     moment = now or datetime.now(UTC)
     if not source.is_file():
         raise NotFound(f"there is no backup file at {source}")
-    events_dir = data_dir / EVENTS
+    targets = {folder: data_dir / folder for folder in FOLDERS}
     try:
         tar = tarfile.open(source, "r:*")  # noqa: SIM115 (closed by the with below)
     except (tarfile.TarError, EOFError, zlib.error, OSError):
@@ -781,33 +892,36 @@ def restore_backup(
         manifest = _read_manifest(tar, members, source)
         listed = _check_listing(manifest, members, source)
         _check_revision(manifest, source)
-        existing = _existing_data(database, events_dir)
+        existing = _existing_data(database, list(targets.values()))
         if existing and not force:
             more = f"; and {len(existing) - 4} more" if len(existing) > 4 else ""
             shown = "; ".join(existing[:4]) + more
             raise Conflict(
                 f"the target already holds data ({shown}), and a restore would replace it. "
                 f"Run again with --force to move it aside first ({database.name} to "
-                f"{database.name}.before-restore-<time>, {EVENTS}/ to "
-                f"{EVENTS}.before-restore-<time>); nothing is deleted"
+                f"{database.name}.before-restore-<time>, {EVENTS}/ and {EVIDENCE}/ to "
+                f"{EVENTS}.before-restore-<time> and {EVIDENCE}.before-restore-<time>); "
+                "nothing is deleted"
             )
+        brought = {EVENTS: manifest.events.present, EVIDENCE: manifest.evidence.present}
         database.parent.mkdir(parents=True, exist_ok=True)
         data_dir.mkdir(parents=True, exist_ok=True)
-        with _staging(database, data_dir) as (staged_database, staged_events):
+        with _staging(database, data_dir) as (staged_database, staged_folders):
             _extract(
                 tar,
                 source,
                 members,
                 listed,
                 staged_database,
-                staged_events,
+                staged_folders,
                 progress or _no_progress,
             )
             _check_staged_database(staged_database, manifest, source)
-            moved = _move_aside(database, events_dir, moment, events=manifest.events.present)
+            moved = _move_aside(database, {targets[f]: brought[f] for f in FOLDERS}, moment)
             os.replace(staged_database, database)
-            if manifest.events.present:
-                os.replace(staged_events, events_dir)
+            for folder in FOLDERS:
+                if brought[folder]:
+                    os.replace(staged_folders[folder], targets[folder])
     engine = make_engine(database_url)
     try:
         restored_revision = current_revision(engine)
@@ -820,7 +934,8 @@ def restore_backup(
         engine.dispose()
     return RestoreResult(
         database=database,
-        events=events_dir if manifest.events.present else None,
+        events=targets[EVENTS] if manifest.events.present else None,
+        evidence=targets[EVIDENCE] if manifest.evidence.present else None,
         manifest=manifest,
         restored_revision=restored_revision,
         revision=revision,

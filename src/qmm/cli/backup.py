@@ -1,4 +1,4 @@
-"""`qmm backup` and `qmm restore`: one-file backups of the embedded default database and events."""
+"""`qmm backup` and `qmm restore`: one-file backups of the database, events and evidence files."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def backup(
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
-    """Back up the embedded database and event store to one checked file, while work goes on."""
+    """Back up the embedded database, event store and evidence files to one checked file."""
     settings = get_settings()
     result = _run(
         "Backing up",
@@ -94,7 +94,8 @@ def backup(
         f"Backup written: {result.path} ({_size(result.size)})", highlight=False, soft_wrap=True
     )
     console.print(
-        f"Contents: the app database and {manifest.events.files} event store file(s)",
+        f"Contents: the app database, {manifest.events.files} event store file(s) and "
+        f"{manifest.evidence.files} evidence file(s)",
         highlight=False,
         soft_wrap=True,
     )
@@ -149,6 +150,13 @@ def restore(
         )
         if result.events is not None:
             console.print(f"Event store: {result.events}", highlight=False, soft_wrap=True)
+        if result.evidence is not None:
+            console.print(
+                f"Evidence files: {result.evidence} ({manifest.evidence.files} file(s), each "
+                "checked against its SHA-256 name)",
+                highlight=False,
+                soft_wrap=True,
+            )
         for path in result.moved_aside:
             console.print(f"Moved aside: {path}", highlight=False, soft_wrap=True)
         if result.restored_revision != result.revision:

@@ -23,7 +23,8 @@ from qmm.errors import NotFound, QMMError
 from qmm.models import User
 
 console = Console()
-err_console = Console(stderr=True)
+# Errors are never hard-wrapped: a long path or message stays whole for copying and grepping.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class OutputFormat(StrEnum):

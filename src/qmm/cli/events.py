@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,4 +87,31 @@ def profiles() -> None:
         "Mapping profiles",
         ["name", "record types", "description"],
         [[p.name, ", ".join(sorted(p.record_types)), p.description] for p in list_profiles()],
+    )
+
+
+def store_orphans(
+    remove: bool = typer.Option(
+        False, "--remove", help="Delete them (without it, they are only listed)."
+    ),
+    min_age_hours: float = typer.Option(
+        1.0,
+        "--min-age-hours",
+        min=0.0,
+        help="Leave files younger than this alone: an import may still be committing them.",
+    ),
+) -> None:
+    """List (or remove) event-store files no committed import owns, left by killed imports."""
+    with boundary() as session:
+        found = event_store().collect_orphans(
+            session, remove=remove, min_age=timedelta(hours=min_age_hours)
+        )
+    if not found:
+        console.print("No orphaned files in the event store.")
+        return
+    verb = "Removed" if remove else "Found (run with --remove to delete)"
+    print_table(
+        f"{verb}: {len(found)} orphaned file(s)",
+        ["file", "bytes"],
+        [[str(path), path.stat().st_size if path.exists() else "-"] for path in found],
     )

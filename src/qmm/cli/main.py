@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qmm import __version__
-from qmm.cli import assess, audit, frameworks, metrics, sites, tokens, users
+from qmm.cli import assess, audit, decisions, evidence, frameworks, metrics, sites, tokens, users
 from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
 from qmm.cli.common import act_as, boundary, console, fail, print_table
-from qmm.cli.events import import_, profiles
+from qmm.cli.events import import_, profiles, store_orphans
 from qmm.cli.init import initialise
 from qmm.cli.serve import serve
 from qmm.config import get_settings
@@ -31,12 +31,15 @@ app.add_typer(frameworks.app, name="framework")
 app.add_typer(assess.app, name="assess")
 app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
+app.add_typer(evidence.app, name="evidence")
+app.add_typer(decisions.app, name="decision")
 app.command("benchmark")(benchmark)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("serve")(serve)
 app.command("import")(import_)
 app.command("profiles")(profiles)
+app.command("store-orphans")(store_orphans)
 app.add_typer(metrics.app, name="metrics")
 
 

@@ -116,15 +116,18 @@ def records_(
     """The records behind one value, numerator and denominator marked."""
     kind = "year" if len(period_value) == 4 else ("quarter" if "Q" in period_value else "month")
     with boundary() as session:
-        rows = records(
-            open_tables(session),
-            kpi=kpi,
-            site=site,
-            period_value=period_value,
-            period=kind,
-            group=group,
-            as_of=_as_of(as_of),
-        )
+        try:
+            rows = records(
+                open_tables(session),
+                kpi=kpi,
+                site=site,
+                period_value=period_value,
+                period=kind,
+                group=group,
+                as_of=_as_of(as_of),
+            )
+        except (KeyError, ValueError) as exc:
+            fail(str(exc.args[0]) if exc.args else str(exc))
     if fmt is MetricsFormat.json:
         print_json(rows)
         return

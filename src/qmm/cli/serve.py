@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from qmm.cli.common import console
 
 
+def default_workers() -> int:
+    """One worker process per core, at most four: page rendering is Python, bound by one core
+    per process, and each worker keeps its own caches."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes (PostgreSQL: more)."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Worker processes (default: one per CPU core, at most 4).",
+    ),
 ) -> None:
     """Serve the web application and the API under /api until interrupted."""
     import uvicorn
 
-    console.print(f"QMM Workbench on http://{host}:{port}/ (API: /api, stop with Ctrl-C)")
+    workers = workers or default_workers()
+    console.print(
+        f"QMM Workbench on http://{host}:{port}/ (API: /api, {workers} worker process"
+        f"{'es' if workers != 1 else ''}, stop with Ctrl-C)"
+    )
     uvicorn.run(
         "qmm.web.app:create_app",
         factory=True,

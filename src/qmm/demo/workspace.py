@@ -18,8 +18,9 @@ from qmm.assessment.service import (
 )
 from qmm.audit.signatures import sign, signatures_for
 from qmm.auth.service import active_grants, create_user, grant_role
+from qmm.evidence.service import add_evidence, retire_evidence
 from qmm.framework.service import install_default
-from qmm.models import Assessment, Framework, Site, User, utcnow
+from qmm.models import Assessment, EvidenceItem, Framework, Site, User, utcnow
 from qmm.sites.service import create_site
 
 
@@ -100,6 +101,439 @@ DEMO_YEAR_TITLE = "FY2026 QMM readiness self-assessment"
 BASELINE_TITLE = "FY2025 baseline mock assessment"
 
 
+@dataclass(frozen=True)
+class DemoEvidence:
+    """One evidence item of the demo index; `min_maturity` decides which sites have it."""
+
+    title: str
+    kind: str
+    owner: str
+    eqms_path: str
+    sub_elements: tuple[str, ...]
+    effective_on: date
+    review_months: int | None
+    min_maturity: float
+    description: str
+
+
+EQMS_BASE = "https://eqms.example.invalid"
+
+# Shared by the three demo sites; a weaker site has fewer of them, so its gaps show.
+DEMO_EVIDENCE: tuple[DemoEvidence, ...] = (
+    DemoEvidence(
+        "Site quality policy, revision 7",
+        "policy",
+        "Head of Quality",
+        "documents/POL-QA-001",
+        ("quality_policy_objectives",),
+        date(2025, 2, 1),
+        24,
+        0.0,
+        "Signed by the site head; cascaded to departmental quality objectives.",
+    ),
+    DemoEvidence(
+        "FY2026 quality objectives and cascade",
+        "metric_snapshot",
+        "Head of Quality",
+        "documents/OBJ-2026-01",
+        ("quality_policy_objectives", "management_review"),
+        date(2026, 1, 15),
+        12,
+        2.4,
+        "Objectives per department with owners, targets and the Q2 status.",
+    ),
+    DemoEvidence(
+        "Quality management review minutes, Q2 2026",
+        "steering_minutes",
+        "Site Director",
+        "meetings/QMR-2026-Q2",
+        ("management_review", "resourcing_for_quality"),
+        date(2026, 7, 10),
+        None,
+        0.0,
+        "KPI review, resourcing decisions and actions with owners and due dates.",
+    ),
+    DemoEvidence(
+        "Decision record: second QC analyst shift funded",
+        "decision_record",
+        "Site Director",
+        "decisions/DR-2026-014",
+        ("resourcing_for_quality", "quality_first_decisions"),
+        date(2026, 3, 2),
+        None,
+        3.0,
+        "Release backlog trend led to funding a second shift ahead of the budget cycle.",
+    ),
+    DemoEvidence(
+        "SOP: escalation of quality issues to site leadership",
+        "sop",
+        "QA Operations Manager",
+        "documents/SOP-QA-014",
+        ("quality_first_decisions", "internal_communication"),
+        date(2024, 6, 1),
+        24,
+        2.0,
+        "Escalation within 24 hours; the leadership decision is recorded in the eQMS.",
+    ),
+    DemoEvidence(
+        "Quality town hall plan and attendance, 2026",
+        "other",
+        "Head of Quality",
+        "documents/COM-QA-002",
+        ("internal_communication",),
+        date(2026, 1, 10),
+        12,
+        0.0,
+        "Quarterly town halls on quality performance, with attendance by shift.",
+    ),
+    DemoEvidence(
+        "Supplier qualification and monitoring SOP",
+        "sop",
+        "Supplier Quality Lead",
+        "documents/SOP-SQ-003",
+        ("supplier_oversight",),
+        date(2023, 11, 1),
+        24,
+        0.0,
+        "Risk-based audit frequency, scorecards and supplier corrective action requests.",
+    ),
+    DemoEvidence(
+        "Quality agreement with the primary API supplier",
+        "quality_agreement",
+        "Supplier Quality Lead",
+        "agreements/QAG-0042",
+        ("supplier_oversight", "continuity_planning"),
+        date(2025, 5, 20),
+        36,
+        2.5,
+        "Change notification, audit rights and supply continuity obligations.",
+    ),
+    DemoEvidence(
+        "Business continuity plan: sterile filling line",
+        "continuity_plan",
+        "Operations Director",
+        "documents/BCP-007",
+        ("continuity_planning", "inventory_capacity"),
+        date(2024, 9, 1),
+        12,
+        2.8,
+        "Scenarios, backup suppliers and minimum inventory triggers for critical materials.",
+    ),
+    DemoEvidence(
+        "Supply disruption drill report, March 2026",
+        "drill_report",
+        "Operations Director",
+        "reports/DRL-2026-03",
+        ("drills_recovery",),
+        date(2026, 3, 28),
+        None,
+        3.0,
+        "Tabletop drill of a sole-source excipient outage; three actions raised.",
+    ),
+    DemoEvidence(
+        "Quality risk management SOP (ICH Q9(R1))",
+        "sop",
+        "QRM Lead",
+        "documents/SOP-QA-021",
+        ("quality_risk_management",),
+        date(2025, 4, 1),
+        24,
+        3.1,
+        "Risk assessment methods, formality levels and subjectivity controls.",
+    ),
+    DemoEvidence(
+        "CAPA procedure",
+        "sop",
+        "CAPA Coordinator",
+        "documents/SOP-QA-030",
+        ("capa_effectiveness", "deviations_investigations"),
+        date(2022, 3, 1),
+        24,
+        0.0,
+        "CAPA lifecycle including effectiveness verification criteria.",
+    ),
+    DemoEvidence(
+        "CAPA effectiveness and recurrence analytics, H1 2026",
+        "capa_analytics",
+        "CAPA Coordinator",
+        "reports/CAPA-AN-2026H1",
+        ("capa_effectiveness", "continual_improvement"),
+        date(2026, 7, 5),
+        6,
+        2.5,
+        "On-time closure, effectiveness checks and recurrence by root cause category.",
+    ),
+    DemoEvidence(
+        "Change control SOP",
+        "sop",
+        "Change Control Owner",
+        "documents/SOP-QA-040",
+        ("change_management",),
+        date(2024, 1, 15),
+        24,
+        0.0,
+        "Risk tiers, target cycle times and post-implementation review.",
+    ),
+    DemoEvidence(
+        "Annual product quality review trend report, 2025",
+        "trend_report",
+        "QA Product Steward",
+        "reports/APQR-2025",
+        ("process_performance_monitoring",),
+        date(2026, 2, 27),
+        12,
+        2.2,
+        "Process capability and stability trends for the five highest-volume products.",
+    ),
+    DemoEvidence(
+        "Deviation trend report, Q2 2026",
+        "trend_report",
+        "QA Operations Manager",
+        "reports/DEV-TR-2026Q2",
+        ("deviations_investigations", "process_performance_monitoring"),
+        date(2026, 7, 12),
+        3,
+        2.9,
+        "Repeat deviations by root cause and process area, with control chart signals.",
+    ),
+    DemoEvidence(
+        "Continual improvement portfolio review",
+        "steering_minutes",
+        "Operational Excellence Lead",
+        "meetings/CI-2026-05",
+        ("continual_improvement", "involvement_suggestions"),
+        date(2026, 5, 19),
+        None,
+        3.4,
+        "Improvement projects, benefits realised and stop/continue decisions.",
+    ),
+    DemoEvidence(
+        "Internal audit programme report, 2025",
+        "other",
+        "Internal Audit Lead",
+        "reports/IA-2025",
+        ("continual_improvement",),
+        date(2026, 1, 31),
+        12,
+        0.0,
+        "Self-inspection results against plan, with findings trended by system.",
+    ),
+    DemoEvidence(
+        "Data integrity governance SOP",
+        "sop",
+        "Data Governance Lead",
+        "documents/SOP-DI-001",
+        ("data_excellence",),
+        date(2025, 8, 1),
+        24,
+        3.5,
+        "ALCOA+ expectations, audit trail review and data criticality assessment.",
+    ),
+    DemoEvidence(
+        "Knowledge management SOP: lessons learned",
+        "sop",
+        "Technical Services Manager",
+        "documents/SOP-TS-005",
+        ("knowledge_management",),
+        date(2023, 5, 1),
+        24,
+        2.5,
+        "How investigation and tech-transfer lessons reach procedures and training.",
+    ),
+    DemoEvidence(
+        "Decision record: PAT rollout on the granulation line",
+        "decision_record",
+        "Engineering Director",
+        "decisions/DR-2025-031",
+        ("technological_advancement", "process_analytical_capability"),
+        date(2025, 10, 6),
+        None,
+        3.6,
+        "NIR endpoint monitoring approved after a risk-based business case.",
+    ),
+    DemoEvidence(
+        "Analytical method lifecycle SOP",
+        "sop",
+        "QC Manager",
+        "documents/SOP-QC-011",
+        ("process_analytical_capability",),
+        date(2024, 4, 1),
+        24,
+        2.0,
+        "Method performance monitoring and triggers for re-validation.",
+    ),
+    DemoEvidence(
+        "Contamination control strategy",
+        "policy",
+        "Microbiology Lead",
+        "documents/CCS-001",
+        ("contamination_control",),
+        date(2025, 1, 20),
+        12,
+        2.4,
+        "Site CCS per EU GMP Annex 1 with EM trending and review cadence.",
+    ),
+    DemoEvidence(
+        "Environmental monitoring trend snapshot, Q2 2026",
+        "metric_snapshot",
+        "Microbiology Lead",
+        "reports/EM-TR-2026Q2",
+        ("contamination_control",),
+        date(2026, 7, 8),
+        3,
+        3.2,
+        "Excursion rate and recovery rate per grade; two rooms under review.",
+    ),
+    DemoEvidence(
+        "Quality culture survey results, 2026",
+        "metric_snapshot",
+        "HR Business Partner",
+        "reports/QCS-2026",
+        ("quality_culture",),
+        date(2026, 4, 30),
+        12,
+        3.3,
+        "Speak-up and psychological-safety items by department, with year-on-year change.",
+    ),
+    DemoEvidence(
+        "Gemba and stop-and-fix forum minutes, June 2026",
+        "steering_minutes",
+        "Production Manager",
+        "meetings/SAF-2026-06",
+        ("empowerment_problem_solving", "quality_culture"),
+        date(2026, 6, 30),
+        None,
+        2.9,
+        "Problems raised by operators, decisions taken on the floor and follow-up.",
+    ),
+    DemoEvidence(
+        "GMP training compliance and effectiveness records",
+        "training_record",
+        "Training Coordinator",
+        "training/TRN-2026-H1",
+        ("training_competency", "knowledge_management"),
+        date(2026, 7, 1),
+        6,
+        0.0,
+        "Completion by role and effectiveness checks for the ten highest-risk courses.",
+    ),
+    DemoEvidence(
+        "Suggestion scheme procedure and 2025 statistics",
+        "other",
+        "Operational Excellence Lead",
+        "documents/SOP-OE-002",
+        ("involvement_suggestions",),
+        date(2024, 2, 1),
+        24,
+        2.5,
+        "How suggestions are decided within 30 days; 2025 acceptance and cycle time.",
+    ),
+)
+# Retired in the demo to show that retired items stay readable but leave the current index.
+RETIRED_DEMO_EVIDENCE = {"CAPA procedure": "superseded by a new revision in the eQMS"}
+
+
+def minimal_pdf(lines: Sequence[str]) -> bytes:
+    """A small, valid one-page PDF with these lines of text (no PDF library needed)."""
+
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    stream = (
+        "BT /F1 11 Tf 56 780 Td 14 TL " + " ".join(f"({escape(line)}) '" for line in lines) + " ET"
+    )
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode("latin-1")
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode("latin-1")
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode("latin-1")
+    return bytes(out)
+
+
+def _months_after(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    return date(day.year + month // 12, month % 12 + 1, min(day.day, 28))
+
+
+def _demo_files(spec: DemoSite, evidence: DemoEvidence) -> list[tuple[str, bytes]]:
+    if evidence.kind == "policy" and evidence.title.startswith("Site quality policy"):
+        text = [
+            f"{spec.name} ({spec.code})",
+            evidence.title,
+            "We make medicines patients can trust, every batch, every time.",
+            "Demo document generated by QMM Workbench; not a real record.",
+        ]
+        return [("quality-policy-rev7.pdf", minimal_pdf(text))]
+    if evidence.title.startswith("Environmental monitoring trend"):
+        rows = ["grade,samples,excursions,excursion_rate"]
+        rows += ["A,1840,2,0.0011", "B,2210,9,0.0041", "C,1302,15,0.0115", "D,980,21,0.0214"]
+        return [("em-trend-2026q2.csv", ("\n".join(rows) + "\n").encode("utf-8"))]
+    return []
+
+
+def _evidence(session: Session, spec: DemoSite, site: Site) -> None:
+    """The site's demo evidence index, created once."""
+    if session.scalar(select(EvidenceItem.id).where(EvidenceItem.site_id == site.id).limit(1)):
+        return
+    for evidence in DEMO_EVIDENCE:
+        if spec.maturity < evidence.min_maturity:
+            continue
+        files = _demo_files(spec, evidence)
+        item = add_evidence(
+            session,
+            site=site,
+            title=evidence.title,
+            kind=evidence.kind,
+            owner=evidence.owner,
+            effective_on=evidence.effective_on,
+            review_by=(
+                _months_after(evidence.effective_on, evidence.review_months)
+                if evidence.review_months
+                else None
+            ),
+            link=f"{EQMS_BASE}/{spec.code.lower()}/{evidence.eqms_path}",
+            eqms_id=evidence.eqms_path.rsplit("/", 1)[-1],
+            description=evidence.description,
+            sub_elements=evidence.sub_elements,
+            files=files,
+        )
+        if evidence.title in RETIRED_DEMO_EVIDENCE and spec.maturity >= 3.5:
+            retire_evidence(session, item=item, reason=RETIRED_DEMO_EVIDENCE[evidence.title])
+
+
+def _evidence_refs(session: Session, site: Site, on: date) -> dict[str, list[str]]:
+    """Refs of the site's current items effective by a date, per sub-element code."""
+    refs: dict[str, list[str]] = {}
+    items = session.scalars(
+        select(EvidenceItem)
+        .where(
+            EvidenceItem.site_id == site.id,
+            EvidenceItem.retired_at.is_(None),
+            EvidenceItem.effective_on <= on,
+        )
+        .order_by(EvidenceItem.number)
+    )
+    for item in items:
+        for code in item.sub_element_codes:
+            refs.setdefault(code, []).append(item.ref)
+    return refs
+
+
 def _users(session: Session) -> dict[str, User]:
     users = {u.username: u for u in session.scalars(select(User)).all()}
     for username, name in DEMO_USERS.items():
@@ -136,6 +570,7 @@ def _rate_all(
     team: Sequence[User],
     maturity: float,
     rng: random.Random,
+    evidence: dict[str, list[str]],
 ) -> None:
     # A site's profile across areas is its own and stable; assessors add their bias and noise.
     profile = random.Random(assessment.site.code)
@@ -160,7 +595,10 @@ def _rate_all(
                         assessor=user,
                         score=score,
                         rationale=f"Observed level {score}: {anchor}",
-                        evidence_refs=[f"{EVIDENCE_PREFIX[pa.code]}-{100 + se.position * 10 + n}"],
+                        # Cite the index where it has evidence, else the legacy document number
+                        # (which `qmm evidence coverage` then reports as not in the index).
+                        evidence_refs=evidence.get(se.code, [])[:2]
+                        or [f"{EVIDENCE_PREFIX[pa.code]}-{100 + se.position * 10 + n}"],
                     )
                 if max(scores) - min(scores) >= 2:
                     agreed = sorted(scores)[len(scores) // 2]
@@ -212,6 +650,7 @@ def _assessment(
         team=team,
         maturity=maturity,
         rng=random.Random(seed),
+        evidence=_evidence_refs(session, site, started_on),
     )
     close_assessment(session, assessment=assessment, by=team[0])
     return assessment
@@ -246,6 +685,87 @@ def _sign(session: Session, assessment: Assessment, lead: User) -> None:
         )
 
 
+def _decision_log(session: Session, site: Site, lead: User) -> None:
+    """SITE-A's decision log: a signed decision, one superseded by a signed successor, a draft."""
+    from qmm.program.decisions import (
+        add_decision,
+        list_decisions,
+        sign_decision,
+        supersede_decision,
+    )
+
+    if list_decisions(session, site=site):
+        return
+    held = add_decision(
+        session,
+        site=site,
+        title="Hold filling line 2 lots until the EM excursion is investigated",
+        context="Grade A active-air excursion on filling line 2 during lot 26-311; two lots "
+        "awaiting release and a customer shipment due in four days.",
+        options=[
+            "Release both lots on the batch record review alone",
+            "Hold both lots until the investigation and the smoke study are complete",
+        ],
+        decision="Hold both lots; repeat the smoke study under dynamic conditions first.",
+        quality_won=True,
+        trade_off="Sterility assurance over the shipment date: the customer receives the "
+        "lots nine days late.",
+        rationale="The excursion's root cause was unknown and could affect every lot filled "
+        "since the last intervention.",
+        owner="Alice Moreau, Site Quality Head",
+        decided_on=date(2026, 6, 18),
+        sub_elements=["contamination_control", "deviations_investigations"],
+        kpis=["em_response_hours"],
+        record_links=["DEV-2026-117", "EM-2026-0611"],
+    )
+    sign_decision(session, decision=held, user=lead, password=DEMO_PASSWORD)
+    backup = add_decision(
+        session,
+        site=site,
+        title="Qualify a second stopper supplier before the Q4 campaign",
+        context="The only stopper supplier had a 6-week outage risk flagged in the risk review.",
+        options=[
+            "Accept single sourcing and raise safety stock",
+            "Qualify the backup supplier with three conformance lots",
+        ],
+        decision="Qualify the backup supplier; raise stopper safety stock until then.",
+        quality_won=True,
+        trade_off="Qualification cost and two weeks of QC capacity over short-term savings.",
+        rationale="Continuity of supply with full qualification evidence.",
+        owner="Bob Okafor, Supply Quality Lead",
+        decided_on=date(2026, 7, 2),
+        sub_elements=["supplier_oversight", "inventory_capacity"],
+        kpis=["scar_on_time_closure"],
+    )
+    sign_decision(session, decision=backup, user=lead, password=DEMO_PASSWORD)
+    revised = supersede_decision(
+        session,
+        decision=backup,
+        changes={
+            "decision": "Qualify the backup supplier with two conformance lots plus a "
+            "reduced-testing plan agreed with the supplier; keep raised safety stock.",
+            "rationale": "The supplier's data package covers the third lot's purpose; the "
+            "quality agreement now includes joint drills.",
+            "decided_on": date(2026, 8, 20),
+        },
+    )
+    sign_decision(session, decision=revised, user=lead, password=DEMO_PASSWORD)
+    add_decision(
+        session,
+        site=site,
+        title="Defer the LIMS upgrade by one quarter",
+        context="The LIMS upgrade clashes with the annual shutdown validation work.",
+        options=["Upgrade in Q4 as planned", "Defer to Q1 and validate after the shutdown"],
+        decision="Defer the upgrade to Q1.",
+        quality_won=False,
+        trade_off="Data-integrity improvements wait a quarter for validation capacity.",
+        rationale="Validation staff cannot cover both without shortcuts.",
+        owner="Carol Nguyen, QA Systems",
+        decided_on=date(2026, 9, 30),
+        sub_elements=["data_excellence"],
+    )
+
+
 def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
     """Load the demo workspace; loading it again changes nothing."""
     framework = install_default(session)
@@ -256,6 +776,7 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
     for index, spec in enumerate(DEMO_SITES):
         site = sites[spec.code]
         team = [users[u] for u in spec.team]
+        _evidence(session, spec, site)
         if index == 0:
             loaded.append(
                 _assessment(
@@ -283,4 +804,6 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
         )
         _sign(session, current, team[0])
         loaded.append(current)
+        if index == 0:
+            _decision_log(session, site, team[0])
     return loaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -239,32 +240,43 @@ class EventStore:
             store_path="",
             imported_by=(imported_by or actor_label(session))[:120],
         )
-        session.add(batch)
-        session.flush()
-        self._write_file(rt, batch.id, changed)
-        batch.store_path = self.relative_path(rt.name, batch.id)
-        session.flush()
+        # The file is written before the batch row exists: on SQLite the row's INSERT takes the
+        # database's write lock until commit, and writing millions of rows under it would make
+        # the web app's writes wait. The lock then covers only a rename.
+        pending = self._write_pending(rt, changed)
+        final: Path | None = None
+        try:
+            session.add(batch)
+            session.flush()
+            final = self.batch_path(rt.name, batch.id)
+            os.replace(pending, final)
+            _fsync_path(final.parent, directory=True)
+            batch.store_path = self.relative_path(rt.name, batch.id)
+            session.flush()
+        except BaseException:
+            pending.unlink(missing_ok=True)
+            if final is not None and final.exists():
+                final.unlink(missing_ok=True)
+            raise
         return batch
 
-    def _write_file(self, rt: RecordType, batch_id: int, table: Any) -> Path:
-        """Write under a hidden temporary name, fsync, then rename into place."""
-        final = self.batch_path(rt.name, batch_id)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_name(f".batch-{batch_id}.parquet.tmp")
-        stamped = table.add_column(
-            table.schema.get_field_index(EXTRA) + 1,
-            pa.field(BATCH, pa.int64()),
-            pa.array(np.full(table.num_rows, batch_id, dtype=np.int64)),
-        )
+    def _write_pending(self, rt: RecordType, table: Any) -> Path:
+        """Write under a hidden temporary name and fsync; the batch's id names it later.
+
+        The file holds no batch id: the views read it from the file name (``batch-N.parquet``).
+        """
+        folder = self.directory / rt.name
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".batch-pending-{uuid.uuid4().hex}.parquet.tmp"
         try:
-            pq.write_table(stamped.cast(arrow_schema(rt)), temporary, compression="snappy")
+            pq.write_table(
+                table.cast(arrow_schema(rt, with_batch=False)), temporary, compression="snappy"
+            )
             _fsync_path(temporary)
-            os.replace(temporary, final)
-            _fsync_path(final.parent, directory=True)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        return final
+        return temporary
 
     def _compare(self, session: Session, rt: RecordType, typed: Any) -> tuple[VersionCounts, Any]:
         """Count new, changed and unchanged rows, and keep only the new and changed ones."""
@@ -316,6 +328,27 @@ class EventStore:
         for rt in RECORD_TYPES.values():
             _create_record_views(con, rt, [f for f in files if f.record_type == rt.name])
         _create_sites_view(con, session)
+
+    def state(self, session: Session) -> tuple[Any, ...]:
+        """What the store's views show for this session: its batches and the app's sites.
+
+        Two connections made with equal states hold the same views over the same files (a
+        batch id reused after a rolled-back import on SQLite comes with another import time).
+        """
+        batches = session.execute(
+            select(
+                ImportBatch.id,
+                ImportBatch.record_type,
+                ImportBatch.store_path,
+                ImportBatch.imported_at,
+            ).order_by(ImportBatch.id)
+        ).all()
+        sites = session.execute(select(Site.code, Site.name, Site.headcount).order_by(Site.code))
+        return (
+            str(self.directory.resolve()),
+            tuple(tuple(row) for row in batches),
+            tuple(tuple(row) for row in sites.all()),
+        )
 
     def connect(self, session: Session) -> BaseBackend:
         """An in-process DuckDB with one view per record type holding its current records."""
@@ -395,6 +428,12 @@ def _refuse_duplicate_keys(rt: RecordType, table: Any) -> None:
         raise InvalidInput(f"{rt.name}: keys ({', '.join(rt.key)}) repeat in the batch: {listed}")
 
 
+#: A row's batch id, from the name of the file it is read from (constant per file, so cheap).
+_BATCH_FROM_FILE_NAME: Final = (
+    "CAST(regexp_extract(filename, 'batch-([0-9]+)[.]parquet$', 1) AS BIGINT)"
+)
+
+
 def _typed_select(rt: RecordType, present: Sequence[str]) -> str:
     """Contract columns in contract order and type; absent ones (older files) as null."""
     parts = []
@@ -406,7 +445,9 @@ def _typed_select(rt: RecordType, present: Sequence[str]) -> str:
         else:
             parts.append(f"CAST(NULL AS {sql_type}) AS {name}")
     for name, sql_type in ((EXTRA, "VARCHAR"), (BATCH, "BIGINT"), (ROW, "BIGINT")):
-        if name in present:
+        if name == BATCH:
+            parts.append(f"{_BATCH_FROM_FILE_NAME} AS {name}")
+        elif name in present:
             parts.append(f"CAST({name} AS {sql_type}) AS {name}")
         else:
             parts.append(f"CAST(NULL AS {sql_type}) AS {name}")
@@ -420,12 +461,12 @@ def _create_record_views(
     current = quote_ident(rt.name)
     history = quote_ident(f"{rt.name}_history")
     if not files:
-        empty = f"SELECT {_typed_select(rt, [])} WHERE false"
+        empty = f"SELECT {_typed_select(rt, [])} FROM (SELECT NULL AS filename) WHERE false"
         con.execute(f"CREATE OR REPLACE VIEW {current} AS {empty}")
         con.execute(f"CREATE OR REPLACE VIEW {history} AS {empty}")
         return
     listing = "[" + ", ".join(quote_text(str(f.path)) for f in files) + "]"
-    source = f"read_parquet({listing}, union_by_name = true)"
+    source = f"read_parquet({listing}, union_by_name = true, filename = true)"
     present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     typed = f"SELECT {_typed_select(rt, present)} FROM {source}"
     con.execute(f"CREATE OR REPLACE VIEW {history} AS {typed}")

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from pydantic import ValidationError
@@ -261,13 +261,26 @@ _WHOLE_TREE = (
 )
 
 
+_TREES: Final = "qmm_published_framework_trees"
+
+
 def load_tree(session: Session, *, framework_id: int) -> Framework:
-    """A framework version with its practice areas, sub-elements and questions loaded at once."""
+    """A framework version with its practice areas, sub-elements and questions loaded at once.
+
+    A published version never changes, so a session loads its tree once (a page that scores
+    an assessment and checks its evidence asks for it twice).
+    """
+    trees: dict[int, Framework] = session.info.setdefault(_TREES, {})
+    known = trees.get(framework_id)
+    if known is not None and known in session:
+        return known
     framework = session.scalar(
         select(Framework).options(_WHOLE_TREE).where(Framework.id == framework_id)
     )
     if framework is None:
         raise NotFound(f"no framework with id {framework_id}")
+    if framework.status == FrameworkStatus.published.value:
+        trees[framework_id] = framework
     return framework
 
 

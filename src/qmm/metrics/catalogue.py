@@ -254,9 +254,9 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         default_target=24.0,
         target_basis="A documented response within one day; ours.",
         edge_cases="result_at defaults to sampled_at. Hours come from UTC epoch seconds, so "
-        "offsets and daylight-saving changes do not distort them. A period with samples but "
-        "no responded excursion has denominator 0 and a null value; an even count takes the "
-        "mean of the two middle values.",
+        "offsets and daylight-saving changes do not distort them. A period with excursions "
+        "but none responded to has denominator 0 and a null value; a period without "
+        "excursions has no row; an even count takes the mean of the two middle values.",
         evidences=((_TE, "contamination_control"),),
     ),
     KPIDefinition(

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final, cast, get_args
 
 import ibis  # type: ignore[import-untyped, unused-ignore]
+import ibis.expr.datatypes as dt  # type: ignore[import-untyped, unused-ignore]
 
 from qmm.metrics import kpis as _kpis
-from qmm.metrics.kpis import PERIODS, REGISTRY, Options, Period, Table, Tables
+from qmm.metrics.kpis import PERIODS, REGISTRY, Options, Period, Table, Tables, period_key_of
 
 DIALECTS: Final[dict[str, str]] = {
     "duckdb": "duckdb",
@@ -127,6 +129,53 @@ def period_bound(text: str, period: Period) -> str:
     return period_of(first, period)
 
 
+#: Backends whose own ``median`` is exact (the KPIs then use it rather than the window form).
+_EXACT_MEDIAN: Final[frozenset[str]] = frozenset({"duckdb", "postgres"})
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[untyped-decorator, unused-ignore]
+def _epoch_us(moment: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """DuckDB's microseconds since the epoch of a timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="make_timestamp")  # type: ignore[untyped-decorator, unused-ignore]
+def _make_timestamp(micros: dt.int64) -> dt.Timestamp():  # type: ignore[valid-type]
+    """DuckDB's timestamp without time zone from microseconds since the epoch."""
+
+
+def backend_of(tables: Tables) -> Any:
+    """The Ibis backend the tables are bound to."""
+    if not tables:
+        raise ValueError("no tables given")
+    return ibis.get_backend(next(iter(tables.values())))
+
+
+def _utc_wall_clock(tables: Tables) -> dict[str, Table]:
+    """DuckDB tables whose zoned timestamps are given as UTC wall-clock times.
+
+    The same instants and the same UTC periods and differences, but extracting a field from a
+    plain timestamp needs no time-zone arithmetic, which on DuckDB costs more per row than the
+    rest of a KPI; ``make_timestamp(epoch_us(t))`` is exact and nearly free.
+    """
+    out: dict[str, Table] = {}
+    for name, table in tables.items():
+        zoned = {
+            column: _make_timestamp(_epoch_us(table[column]))
+            for column, dtype in table.schema().items()
+            if dtype.is_timestamp() and dtype.timezone is not None
+        }
+        out[name] = table.mutate(**zoned) if zoned else table
+    return out
+
+
+def _prepare(tables: Tables) -> tuple[Any, Tables, bool]:
+    """The backend, the tables as the KPIs should read them there, and its median choice."""
+    backend = backend_of(tables)
+    name = getattr(backend, "name", "")
+    ready = _utc_wall_clock(tables) if name == "duckdb" else tables
+    return backend, ready, name in _EXACT_MEDIAN
+
+
 def value_expressions(
     tables: Tables,
     *,
@@ -139,27 +188,125 @@ def value_expressions(
     options: Options | None = None,
 ) -> list[tuple[str, Table]]:
     """The filtered value expression of each selected KPI, in catalogue order of selection."""
+    _, ready, native_median = _prepare(tables)
     p = _check_period(period)
-    ids = _check_kpis(kpis)
     day = today() if as_of is None else as_of
-    low = None if start is None else period_bound(start, p)
-    high = None if end is None else period_bound(end, p)
-    site_list = None if sites is None else list(sites)
-    out: list[tuple[str, Table]] = []
-    for kpi_id in ids:
-        expr = REGISTRY[kpi_id].build(tables, period=p, as_of=day, options=options)
-        if site_list is not None:
-            expr = expr.filter(expr.site.isin(site_list))
-        if low is not None:
-            expr = expr.filter(expr.period >= low)
-        if high is not None:
-            expr = expr.filter(expr.period <= high)
-        out.append((kpi_id, expr))
-    return out
+    filters = (sites, start, end, native_median)
+    return [
+        (kpi_id, _value_expression(ready, kpi_id, p, day, options, *filters))
+        for kpi_id in _check_kpis(kpis)
+    ]
+
+
+def _value_expression(
+    tables: Tables,
+    kpi_id: str,
+    period: Period,
+    as_of: date,
+    options: Options | None,
+    sites: Sequence[str] | None,
+    start: str | None,
+    end: str | None,
+    native_median: bool,
+) -> Table:
+    expr = REGISTRY[kpi_id].build(
+        tables, period=period, as_of=as_of, options=options, native_median=native_median
+    )
+    if sites is not None:
+        expr = expr.filter(expr.site.isin(list(sites)))
+    if start is not None:
+        expr = expr.filter(expr.period >= period_bound(start, period))
+    if end is not None:
+        expr = expr.filter(expr.period <= period_bound(end, period))
+    return expr
 
 
 def _rows(expr: Table) -> list[dict[str, Any]]:
+    backend = ibis.get_backend(expr)
+    if getattr(backend, "name", "") == "duckdb":
+        return _duckdb_fetch(backend, str(backend.compile(expr)))
     rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
+    return rows
+
+
+def _duckdb_fetch(backend: Any, sql: str) -> list[dict[str, Any]]:
+    """Run SQL on a cursor of its own: the tables may be shared by requests in several threads,
+    and a DuckDB connection must not run two queries at once."""
+    cursor = backend.con.cursor()
+    try:
+        rows: list[dict[str, Any]] = cursor.execute(sql).to_arrow_table().to_pylist()
+    finally:
+        cursor.close()
+    return rows
+
+
+@dataclass(frozen=True)
+class _QueryKey:
+    """Everything a KPI's DuckDB SQL depends on: the same key always compiles the same SQL."""
+
+    kpi: str
+    period: Period
+    as_of: date
+    change_target_days: tuple[tuple[str, int], ...]
+    sites: tuple[str, ...] | None
+    start: str | None
+    end: str | None
+    schemas: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+#: Compiled SQL by query key. Building and compiling a KPI's expression takes longer than
+#: running it on a small store; a dashboard asks the same questions again and again.
+_SQL_CACHE: Final[dict[_QueryKey, str]] = {}
+_SQL_CACHE_SIZE: Final = 512
+_SQL_CACHE_LOCK: Final = threading.Lock()
+
+
+def _schemas(tables: Tables) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    return tuple(
+        (name, tuple((column, str(dtype)) for column, dtype in table.schema().items()))
+        for name, table in sorted(tables.items())
+    )
+
+
+def _duckdb_rows(
+    backend: Any,
+    tables: Tables,
+    ids: Sequence[str],
+    *,
+    period: Period,
+    as_of: date,
+    options: Options | None,
+    sites: Sequence[str] | None,
+    start: str | None,
+    end: str | None,
+) -> list[dict[str, Any]]:
+    """Every selected KPI's rows on DuckDB, each query compiled once per process and key."""
+    schemas = _schemas(tables)
+    targets = (options or Options()).change_target_days
+    ready: Tables | None = None
+    rows: list[dict[str, Any]] = []
+    for kpi_id in ids:
+        key = _QueryKey(
+            kpi=kpi_id,
+            period=period,
+            as_of=as_of,
+            change_target_days=tuple(sorted(targets.items())),
+            sites=None if sites is None else tuple(sites),
+            start=start,
+            end=end,
+            schemas=schemas,
+        )
+        sql = _SQL_CACHE.get(key)
+        if sql is None:
+            if ready is None:
+                ready = _utc_wall_clock(tables)
+            expr = _value_expression(ready, kpi_id, period, as_of, options, sites, start, end, True)
+            sql = str(backend.compile(expr))
+            with _SQL_CACHE_LOCK:  # web requests compute in several threads
+                if len(_SQL_CACHE) >= _SQL_CACHE_SIZE:
+                    _SQL_CACHE.pop(next(iter(_SQL_CACHE)))
+                _SQL_CACHE[key] = sql
+        rows.extend(_duckdb_fetch(backend, sql))
     return rows
 
 
@@ -198,22 +345,42 @@ def compute(
     of them as one ``UNION ALL`` query with ``single_query``. The result is sorted by KPI
     (catalogue order), site, period and group.
     """
-    exprs = value_expressions(
-        tables,
-        kpis=kpis,
-        sites=sites,
-        period=period,
-        start=start,
-        end=end,
-        as_of=as_of,
-        options=options,
-    )
-    if single_query and len(exprs) > 1:
-        first, *rest = (e for _, e in exprs)
-        rows = _rows(first.union(*rest))
+    ids = _check_kpis(kpis)
+    p = _check_period(period)
+    day = today() if as_of is None else as_of
+    for bound in (start, end):
+        if bound is not None:
+            period_bound(bound, p)  # refuse a bad bound before any work
+    backend = backend_of(tables)
+    if getattr(backend, "name", "") == "duckdb" and not single_query:
+        rows = _duckdb_rows(
+            backend,
+            tables,
+            ids,
+            period=p,
+            as_of=day,
+            options=options,
+            sites=sites,
+            start=start,
+            end=end,
+        )
     else:
-        rows = [row for _, expr in exprs for row in _rows(expr)]
-    order = {kpi_id: i for i, (kpi_id, _) in enumerate(exprs)}
+        exprs = value_expressions(
+            tables,
+            kpis=ids,
+            sites=sites,
+            period=p,
+            start=start,
+            end=end,
+            as_of=day,
+            options=options,
+        )
+        if single_query and len(exprs) > 1:
+            first, *rest = (e for _, e in exprs)
+            rows = _rows(first.union(*rest))
+        else:
+            rows = [row for _, expr in exprs for row in _rows(expr)]
+    order = {kpi_id: i for i, kpi_id in enumerate(ids)}
     values = [_as_value(r) for r in rows]
     values.sort(key=lambda v: (order[v.kpi], v.site, v.period, v.group or ""))
     return values
@@ -261,6 +428,13 @@ def _load_pyspark_options() -> None:
             ) from error
 
 
+def _utc(value: Any) -> Any:
+    """A timestamp read as UTC wall-clock time (see :func:`_utc_wall_clock`) made zoned again."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 _ROLE_ORDER: Final[dict[str, int]] = {r: i for i, r in enumerate(_kpis.ROLES)}
 _INTERNAL: Final[frozenset[str]] = frozenset({"site", "period", "group", "role", "x"})
 
@@ -287,19 +461,21 @@ def records(
     """
     definition = _kpis.get(kpi)
     p = _check_period(period)
+    key = period_key_of(period_value, p)
+    _, ready, _ = _prepare(tables)
     detail = definition.detail(
-        tables, period=p, as_of=today() if as_of is None else as_of, options=options
+        ready, period=p, as_of=today() if as_of is None else as_of, options=options
     )
-    cond = (detail.site == site) & (detail.period == period_value) & detail.role.notnull()
+    cond = (detail.site == site) & (detail.period == key) & detail.role.notnull()
     if group is not None:
         cond &= detail.group == group
     rows = _rows(detail.filter(cond))
     out: list[dict[str, Any]] = []
     for row in rows:
-        item: dict[str, Any] = {"role": row["role"]}
+        item: dict[str, Any] = {"role": _kpis.ROLES[int(row["role"]) - 1]}
         if definition.grouped:
             item["group"] = row["group"]
-        item.update({k: v for k, v in row.items() if k not in _INTERNAL})
+        item.update({k: _utc(v) for k, v in row.items() if k not in _INTERNAL})
         if definition.x_name is not None:
             item[definition.x_name] = row["x"]
         out.append(item)

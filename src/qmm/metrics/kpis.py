@@ -9,24 +9,30 @@ both derived from the same detail expression, so they cannot disagree.
 Only portable operations are used, so the same expressions run on DuckDB, PostgreSQL and Spark
 and compile for Trino:
 
-* periods: ``extract(year/month/quarter)`` formatted as strings ``YYYY-MM``, ``YYYY-Qn``,
-  ``YYYY``; timestamps are placed in a period in the session time zone, which Ibis sets to UTC
-  on DuckDB, PostgreSQL and Spark connections;
+* periods: ``extract(year/month/quarter)`` combined into an integer key per record
+  (``year * 100 + month``, ...), formatted as ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY`` once per
+  value row; timestamps are placed in a period in the session time zone, which Ibis sets to UTC
+  on DuckDB, PostgreSQL and Spark connections (on DuckDB the engine hands the KPIs timestamps
+  as UTC wall-clock times, see ``qmm.metrics.engine``, because extracting a field from a
+  zoned timestamp costs a time-zone conversion per row);
 * whole-day differences: Ibis ``DateValue.delta(unit="day")`` (``date_diff`` / ``datediff`` /
   epoch arithmetic, depending on the backend);
 * exact hours: difference of epoch seconds / 3600;
 * medians: ``row_number()`` and ``count()`` over a window, averaging the middle one or two
-  rows (no ``median()``, which Trino and SQLite lack);
+  rows (Trino's ``median`` is approximate and SQLite has none); where the backend's own median
+  is exact (DuckDB, PostgreSQL) the engine asks for it instead (``native_median``);
 * look-back windows (repeat deviations, recurrence after CAPA): ``LAG`` and a running ``MAX``
   over windows partitioned by site and root cause, then a whole-day difference <= 365; this is
   linear where a self-join with a day-difference predicate is quadratic.
 
-Rows exist for every (site, period[, group]) in which the KPI's record type has at least one
-record whose period date falls in that period; a rate whose denominator is 0 is null.
+Rows exist for every (site, period[, group]) in which the KPI's base population has at least
+one record whose period date falls in that period (for most KPIs every record of the type; for
+``em_response_hours`` the excursions); a rate whose denominator is 0 is null.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,6 +69,12 @@ OUTPUT_COLUMNS: Final[dict[str, str]] = {
 }
 
 ROLES: Final[tuple[str, ...]] = ("numerator", "denominator", "value")
+#: A record's role in a detail table is a small integer (cheaper than text on millions of rows):
+#: the 1-based position of its name in ROLES.
+NUMERATOR: Final = 1
+DENOMINATOR: Final = 2
+VALUE: Final = 3
+ROLE_TYPE: Final = "int8"
 
 _IBIS_TYPES: Final[dict[ColumnType, str]] = {
     ColumnType.string: "string",
@@ -119,14 +131,41 @@ class Context:
 # --- portable building blocks -------------------------------------------------------------
 
 
-def period_label(when: Expr, period: Period) -> Expr:
-    """The period a date or timestamp falls in: 'YYYY-MM', 'YYYY-Qn' or 'YYYY'."""
-    year = when.year().cast("string")
+def period_key(when: Expr, period: Period) -> Expr:
+    """The period a date or timestamp falls in, as an integer that sorts like its label:
+    ``year * 100 + month``, ``year * 10 + quarter`` or ``year``.
+
+    Rows are grouped by this number and the label is made once per group (:func:`period_text`):
+    building a string for every record costs more than the rest of a KPI on a large table.
+    """
+    year = when.year().cast("int64")
     if period == "year":
         return year
     if period == "quarter":
-        return year + "-Q" + when.quarter().cast("string")
-    return year + "-" + when.month().cast("string").lpad(2, "0")
+        return year * 10 + when.quarter().cast("int64")
+    return year * 100 + when.month().cast("int64")
+
+
+def period_text(key: Expr, period: Period) -> Expr:
+    """The label of a period key: 'YYYY-MM', 'YYYY-Qn' or 'YYYY'."""
+    if period == "year":
+        return key.cast("string")
+    if period == "quarter":
+        return (key // 10).cast("string") + "-Q" + (key % 10).cast("string")
+    return (key // 100).cast("string") + "-" + (key % 100).cast("string").lpad(2, "0")
+
+
+def period_key_of(label: str, period: Period) -> int:
+    """The key of a period label ('YYYY-MM', 'YYYY-Qn', 'YYYY'), naming the expected form when
+    the label does not have it."""
+    forms = {"month": r"(\d{4})-(\d{2})", "quarter": r"(\d{4})-Q([1-4])", "year": r"(\d{4})"}
+    match = re.fullmatch(forms[period], label.strip())
+    if match is None or (period == "month" and not 1 <= int(match[2]) <= 12):
+        example = {"month": "2025-04", "quarter": "2025-Q2", "year": "2025"}[period]
+        raise ValueError(f"not a {period} label {label!r}: expected the form {example}")
+    if period == "year":
+        return int(match[1])
+    return int(match[1]) * (100 if period == "month" else 10) + int(match[2])
 
 
 def days_between(later: Expr, earlier: Expr) -> Expr:
@@ -141,24 +180,29 @@ def hours_between(later: Expr, earlier: Expr) -> Expr:
 
 
 def role(numerator: Expr, denominator: Expr | None = None) -> Expr:
-    """'numerator' for a record counted above and below the line, 'denominator' for one
-    counted only below it, null for a record of the base population in neither.
+    """NUMERATOR for a record counted above and below the line, DENOMINATOR for one counted
+    only below it, null for a record of the base population in neither.
 
     ``denominator=None`` means every record of the base population is in the denominator.
     A null condition counts as false.
     """
     if denominator is None:
-        return ibis.cases((numerator, "numerator"), else_="denominator")
+        return ibis.cases((numerator, NUMERATOR), else_=DENOMINATOR).cast(ROLE_TYPE)
     return ibis.cases(
-        (denominator & numerator, "numerator"),
-        (denominator, "denominator"),
-        else_=ibis.null("string"),
-    )
+        (denominator & numerator, NUMERATOR),
+        (denominator, DENOMINATOR),
+        else_=ibis.null(ROLE_TYPE),
+    ).cast(ROLE_TYPE)
 
 
 def value_role(has_value: Expr) -> Expr:
-    """'value' for a record whose ``x`` goes into a median, null otherwise."""
-    return ibis.cases((has_value, "value"), else_=ibis.null("string"))
+    """VALUE for a record whose ``x`` goes into a median, null otherwise."""
+    return ibis.cases((has_value, VALUE), else_=ibis.null(ROLE_TYPE)).cast(ROLE_TYPE)
+
+
+def role_literal(code: int) -> Expr:
+    """A role for every row of a detail table (see ROLES)."""
+    return ibis.literal(code, type=ROLE_TYPE)
 
 
 _NULL_FLOAT = ibis.null("float64")
@@ -180,7 +224,7 @@ def _detail(
     """One row per record: the standard detail columns, then the key and the extra columns."""
     return table.select(
         site=table.site,
-        period=period_label(when, period),
+        period=period_key(when, period),
         group=_NULL_STRING if group is None else group.cast("string"),
         role=role_expr,
         x=_NULL_FLOAT if x is None else x.cast("float64"),
@@ -436,7 +480,10 @@ def _em_by_result(s: Table) -> Table:
 
 
 def _em_response_hours(t: Tables, o: Context) -> Table:
+    """The base population is the excursions: a period with excursions and no response has a
+    null median (and a count of 0); samples within limits take no part."""
     s = _em_by_result(t["em_sample"])
+    s = s.filter(s.excursion)
     hours = hours_between(s.response_at, s.result_at)
     return _detail(
         s,
@@ -537,9 +584,9 @@ def _complaint_rate_per_million(t: Tables, o: Context) -> Table:
     month_start = (dist.month + "-01").cast("date")
     shipped = dist.select(
         site=dist.site,
-        period=period_label(month_start, o.period),
+        period=period_key(month_start, o.period),
         group=_NULL_STRING,
-        role=ibis.literal("denominator", type="string"),
+        role=role_literal(DENOMINATOR),
         x=dist.units.cast("float64"),
         record_type=ibis.literal("distribution", type="string"),
         complaint_id=_NULL_STRING,
@@ -609,7 +656,7 @@ def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
         key="suggestion_id",
         when=s.submitted_on,
         period=o.period,
-        role_expr=ibis.literal("numerator", type="string"),
+        role_expr=role_literal(NUMERATOR),
         submitted_on=s.submitted_on,
         headcount=ibis.null("int64"),
     )
@@ -619,7 +666,7 @@ def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
         site=staffed.site,
         period=staffed.period,
         group=_NULL_STRING,
-        role=ibis.literal("denominator", type="string"),
+        role=role_literal(DENOMINATOR),
         x=staffed.headcount.cast("float64"),
         record_type=ibis.literal("site", type="string"),
         suggestion_id=_NULL_STRING,
@@ -633,15 +680,27 @@ def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
 
 
 def _aggregate(
-    detail: Table, *, kind: Kind, grouped: bool, scale: float, zero_if_missing: bool
+    detail: Table,
+    *,
+    kind: Kind,
+    grouped: bool,
+    scale: float,
+    zero_if_missing: bool,
+    native_median: bool,
 ) -> Table:
     """The standard KPI columns (without ``kpi``) from a detail table."""
     keys = ["site", "period", "group"] if grouped else ["site", "period"]
-    r = detail.role.fill_null("")
-    is_num = r == "numerator"
-    is_den = is_num | (r == "denominator")
+    r = detail.role.fill_null(0)  # a null condition would make Spark's conditional SUM null
+    is_num = r == NUMERATOR
+    is_den = (r == NUMERATOR) | (r == DENOMINATOR)
+    if kind is Kind.median and native_median:
+        is_val = r == VALUE
+        out = detail.group_by(keys).aggregate(
+            denominator=detail.count(where=is_val), value=detail.x.median(where=is_val)
+        )
+        return out.mutate(numerator=ibis.null("int64"))
     if kind is Kind.median:
-        is_val = r == "value"
+        is_val = r == VALUE
         one_if_val = ibis.ifelse(is_val, 1, 0)  # PostgreSQL cannot cast boolean to bigint
         ranked = detail.mutate(
             _n=one_if_val.sum().over(group_by=keys),
@@ -658,7 +717,7 @@ def _aggregate(
     if kind is Kind.measured:
         out = detail.group_by(keys).aggregate(
             numerator=detail.count(where=is_num),
-            _units=detail.x.sum(where=r == "denominator"),
+            _units=detail.x.sum(where=r == DENOMINATOR),
         )
         units = out._units.fill_null(0.0) if zero_if_missing else out._units
         return out.mutate(
@@ -720,8 +779,13 @@ class KPI:
         period: Period,
         as_of: date,
         options: Options | None = None,
+        native_median: bool = False,
     ) -> Table:
-        """The KPI's values: kpi, site, period, group, numerator, denominator, value."""
+        """The KPI's values: kpi, site, period, group, numerator, denominator, value.
+
+        ``native_median`` uses the backend's own exact median (DuckDB's and PostgreSQL's are
+        exact; Trino's is approximate and SQLite has none), otherwise the portable window form.
+        """
         detail = self.detail(tables, period=period, as_of=as_of, options=options)
         out = _aggregate(
             detail,
@@ -729,11 +793,12 @@ class KPI:
             grouped=self.grouped,
             scale=self.scale,
             zero_if_missing=self.zero_if_missing,
+            native_median=native_median,
         )
         return out.select(
             kpi=ibis.literal(self.id, type="string"),
             site=out.site.cast("string"),
-            period=out.period.cast("string"),
+            period=period_text(out.period, period),
             group=out.group.cast("string") if self.grouped else _NULL_STRING,
             numerator=out.numerator.cast("int64"),
             denominator=out.denominator.cast("int64"),
@@ -793,9 +858,12 @@ def build(
     period: Period,
     as_of: date,
     options: Options | None = None,
+    native_median: bool = False,
 ) -> Table:
     """The value table of one KPI (see :meth:`KPI.build`)."""
-    return get(kpi_id).build(tables, period=period, as_of=as_of, options=options)
+    return get(kpi_id).build(
+        tables, period=period, as_of=as_of, options=options, native_median=native_median
+    )
 
 
 def build_union(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from qmm.errors import NotFound
+from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, p_chart, xmr_chart
-from qmm.metrics.engine import KPIValue
-from qmm.metrics.kpis import Tables
+from qmm.metrics.engine import KPIValue, compute, today
+from qmm.metrics.kpis import SITES_TABLE, Tables
 
 
 def event_store() -> EventStore:
@@ -20,10 +26,100 @@ def event_store() -> EventStore:
     return EventStore.from_settings()
 
 
+#: The tables the KPI engine reads: the current view of every record type, and ``sites``.
+KPI_TABLES: Final[tuple[str, ...]] = (*RECORD_TYPES, SITES_TABLE)
+_SNAPSHOT_COUNT: Final = 4
+_VALUES_PER_SNAPSHOT: Final = 256
+
+
+@dataclass
+class _Snapshot:
+    """The store's tables in one state, and the KPI values already computed on them."""
+
+    tables: Tables
+    values: OrderedDict[tuple[Any, ...], tuple[KPIValue, ...]] = field(default_factory=OrderedDict)
+
+
+_snapshots: OrderedDict[tuple[Any, ...], _Snapshot] = OrderedDict()
+_snapshots_lock: Final = threading.Lock()
+
+
+def _snapshot(session: Session, store: EventStore | None) -> _Snapshot:
+    store = store or event_store()
+    key = store.state(session)
+    with _snapshots_lock:
+        found = _snapshots.get(key)
+        if found is not None:
+            _snapshots.move_to_end(key)
+            return found
+    backend = store.connect(session)
+    present = set(backend.list_tables())
+    made = _Snapshot(
+        MappingProxyType({name: backend.table(name) for name in KPI_TABLES if name in present})
+    )
+    with _snapshots_lock:
+        found = _snapshots.setdefault(key, made)
+        while len(_snapshots) > _SNAPSHOT_COUNT:
+            _snapshots.popitem(last=False)
+    return found
+
+
 def open_tables(session: Session, store: EventStore | None = None) -> Tables:
-    """The current view of every record type, plus sites, ready for the KPI engine."""
-    backend = (store or event_store()).connect(session)
-    return {name: backend.table(name) for name in backend.list_tables()}
+    """The current view of every record type, plus sites, ready for the KPI engine.
+
+    Opening the store (a DuckDB connection, its views, each table's schema) takes longer than
+    computing a dashboard's KPIs, so the tables are kept for as long as the store's state (its
+    batches and the app's sites) stays the same: an import or a changed headcount opens anew.
+    The engine runs each query on a cursor of its own, so requests can share the tables.
+    """
+    return _snapshot(session, store).tables
+
+
+def kpi_values(
+    session: Session,
+    *,
+    store: EventStore | None = None,
+    kpis: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    period: str = "month",
+    start: str | None = None,
+    end: str | None = None,
+    as_of: date | None = None,
+) -> list[KPIValue]:
+    """:func:`compute` on the store's current state, remembered until that state changes.
+
+    Values depend only on the stored records, the sites and these arguments (``as_of``
+    defaults to today), so pages read them again without recomputing.
+    """
+    snapshot = _snapshot(session, store)
+    day = today() if as_of is None else as_of
+    key = (
+        None if kpis is None else tuple(kpis),
+        None if sites is None else tuple(sites),
+        period,
+        start,
+        end,
+        day,
+    )
+    with _snapshots_lock:
+        known = snapshot.values.get(key)
+    if known is None:
+        known = tuple(
+            compute(
+                snapshot.tables,
+                kpis=kpis,
+                sites=sites,
+                period=period,
+                start=start,
+                end=end,
+                as_of=day,
+            )
+        )
+        with _snapshots_lock:
+            snapshot.values[key] = known
+            while len(snapshot.values) > _VALUES_PER_SNAPSHOT:
+                snapshot.values.popitem(last=False)
+    return list(known)
 
 
 @dataclass(frozen=True)

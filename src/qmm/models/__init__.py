@@ -12,7 +12,22 @@ from qmm.models.assessment import (
 from qmm.models.audit import AuditAction, AuditEntry, Signature, SignatureMeaning
 from qmm.models.base import Base, utcnow
 from qmm.models.events import ImportBatch
+from qmm.models.evidence import (
+    EvidenceFile,
+    EvidenceItem,
+    EvidenceItemKind,
+    EvidenceItemSubElement,
+)
 from qmm.models.framework import Framework, FrameworkStatus, PracticeArea, Question, SubElement
+from qmm.models.program import (
+    Decision,
+    DecisionStatus,
+    ForumItem,
+    QualityObjective,
+    SteeringAction,
+    SteeringCadence,
+    SteeringMeeting,
+)
 from qmm.models.site import Site, SiteType
 from qmm.models.user import ApiToken, LoginAttempt, Role, RoleGrant, User, WebSession
 
@@ -26,11 +41,19 @@ __all__ = [
     "AuditEntry",
     "Base",
     "ConsensusScore",
+    "Decision",
+    "DecisionStatus",
+    "EvidenceFile",
+    "EvidenceItem",
+    "EvidenceItemKind",
+    "EvidenceItemSubElement",
+    "ForumItem",
     "Framework",
     "FrameworkStatus",
     "ImportBatch",
     "LoginAttempt",
     "PracticeArea",
+    "QualityObjective",
     "Question",
     "Rating",
     "Role",
@@ -39,6 +62,9 @@ __all__ = [
     "SignatureMeaning",
     "Site",
     "SiteType",
+    "SteeringAction",
+    "SteeringCadence",
+    "SteeringMeeting",
     "SubElement",
     "TeamRole",
     "User",

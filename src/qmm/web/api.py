@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from qmm.assessment.service import compute_scores, get_question, record_rating
 from qmm.audit.service import audit_log, entry_to_json
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
-from qmm.sites.service import create_site, site_to_json
-from qmm.web.deps import DB
+from qmm.errors import Forbidden, InvalidInput, NotFound
+from qmm.evidence.service import (
+    InvalidEvidence,
+    add_evidence,
+    coverage,
+    coverage_to_json,
+    list_evidence,
+)
+from qmm.metrics.engine import KPIValue, compute
+from qmm.models import EvidenceItem, ImportBatch, utcnow
+from qmm.sites.service import create_site, get_site, site_to_json
+from qmm.web.deps import DB, Store
+from qmm.web.evidence_pages import find_item, is_overdue
+from qmm.web.imports import batches_of, import_upload, problems_of
+from qmm.web.kpi_views import (
+    KPIRequest,
+    check_group,
+    kpi_definition,
+    period_of_label,
+    series_for,
+)
+from qmm.web.maturity_views import (
+    COHORT_SOURCE,
+    fda_cohort,
+    placement_of,
+    shown_assessment,
+    small_cohort_caveat,
+)
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
+
+Period = Literal["month", "quarter", "year"]
 
 
 class SiteIn(BaseModel):
@@ -41,6 +70,306 @@ class RatingIn(BaseModel):
     score: Annotated[int, Field(ge=1, le=5)] | None
     rationale: str
     evidence: list[str] = Field(default_factory=list)
+
+
+class EvidenceIn(BaseModel):
+    """An evidence item to add (files are attached in the web app or with `qmm evidence`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    kind: str
+    owner: str
+    effective_on: date
+    review_by: date | None = None
+    link: str | None = None
+    eqms_id: str | None = None
+    description: str = ""
+    sub_elements: list[str] = Field(default_factory=list)
+
+    @field_validator("title", "kind", "owner", "link", "eqms_id", "description", "sub_elements")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        """NUL characters fit in no database column; refuse them by field."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
+class EvidenceFileOut(BaseModel):
+    """A file attached to an evidence item, and where to download it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    download: str
+
+
+class EvidenceOut(BaseModel):
+    """An evidence item of a site's index; `overdue` when its review-by date has passed."""
+
+    ref: str
+    site: str
+    title: str
+    kind: str
+    link: str | None
+    eqms_id: str | None
+    owner: str
+    effective_on: date
+    review_by: date | None
+    overdue: bool
+    description: str
+    sub_elements: list[str]
+    files: list[EvidenceFileOut]
+    created_at: datetime
+    created_by: str
+    retired_at: datetime | None
+    retired_reason: str | None
+
+    @classmethod
+    def of(cls, item: EvidenceItem) -> EvidenceOut:
+        base = f"/sites/{item.site.code}/evidence/{item.ref}/files"
+        return cls(
+            ref=item.ref,
+            site=item.site.code,
+            title=item.title,
+            kind=item.kind,
+            link=item.link,
+            eqms_id=item.eqms_id,
+            owner=item.owner,
+            effective_on=item.effective_on,
+            review_by=item.review_by,
+            overdue=is_overdue(item, utcnow().date()),
+            description=item.description or "",
+            sub_elements=item.sub_element_codes,
+            files=[
+                EvidenceFileOut(
+                    id=f.id,
+                    filename=f.filename,
+                    content_type=f.content_type,
+                    size=f.size,
+                    sha256=f.sha256,
+                    download=f"{base}/{f.id}",
+                )
+                for f in item.files
+            ],
+            created_at=item.created_at,
+            created_by=item.created_by,
+            retired_at=item.retired_at,
+            retired_reason=item.retired_reason,
+        )
+
+
+class EvidenceRefusedOut(BaseModel):
+    """An item that was not added: what is wrong with each field; nothing was stored."""
+
+    detail: str
+    problems: dict[str, str]
+
+
+class CodeNameOut(BaseModel):
+    """A sub-element by code and name."""
+
+    code: str
+    name: str
+
+
+class OverdueOut(BaseModel):
+    """A current item whose review-by date has passed."""
+
+    ref: str
+    title: str
+    owner: str
+    review_by: str
+
+
+class UnsupportedRatingOut(BaseModel):
+    """A current rating of 3 or more that cites no current item of the site's index."""
+
+    rating: int
+    question: str
+    sub_element: str
+    assessor: str
+    score: int
+    refs: list[str]
+    unknown_refs: list[str]
+    retired_refs: list[str]
+
+
+class CoverageOut(BaseModel):
+    """An assessment's evidence coverage against its site's current index."""
+
+    assessment: int
+    site: str
+    framework: str
+    today: str
+    sub_elements: int
+    sub_elements_without_evidence: list[CodeNameOut]
+    overdue_reviews: list[OverdueOut]
+    unsupported_ratings: list[UnsupportedRatingOut]
+    unknown_refs: list[str]
+
+
+class SiteOut(BaseModel):
+    """A site's public fields."""
+
+    code: str
+    name: str
+    fei: str | None
+    duns: str | None
+    site_type: str | None
+    headcount: int | None
+
+
+class RatingOut(BaseModel):
+    """A rating as stored: who, what, and when (UTC)."""
+
+    id: int
+    assessment: int
+    question: str
+    assessor: str
+    score: int | None
+    not_applicable: bool
+    rationale: str
+    evidence: list[str]
+    recorded_at: datetime
+
+
+class KPIValueOut(BaseModel):
+    """One KPI value, with the numerator and denominator behind it (the data contract's form)."""
+
+    kpi: str
+    site: str
+    period: str
+    group: str | None
+    value: float | None
+    numerator: int | None
+    denominator: int | None
+
+    @classmethod
+    def of(cls, value: KPIValue) -> KPIValueOut:
+        return cls(**value.to_dict())
+
+
+class KPIRecordsOut(BaseModel):
+    """The records behind one KPI value; each record's `role` says how it counts."""
+
+    kpi: str
+    site: str
+    period: str
+    group: str | None
+    value: KPIValueOut | None
+    records: list[dict[str, Any]]
+
+
+class SignalOut(BaseModel):
+    """A Nelson-rule signal and the points (indexes into the chart's labels) it covers."""
+
+    rule: int
+    description: str
+    indexes: list[int]
+
+
+class ControlChartOut(BaseModel):
+    """A KPI's control chart: per period the value, centre line and limits, and the signals."""
+
+    kpi: str
+    site: str
+    group: str | None
+    period: Period
+    kind: Literal["p", "xmr"]
+    target: float | None
+    labels: list[str]
+    values: list[float | None]
+    center: list[float | None]
+    lcl: list[float | None]
+    ucl: list[float | None]
+    signals: list[SignalOut]
+
+
+class ImportBatchOut(BaseModel):
+    """One imported file: its rows compared with the records already stored."""
+
+    id: int
+    record_type: str
+    source_name: str
+    source_sha256: str
+    profile: str | None
+    rows: int
+    rows_new: int
+    rows_changed: int
+    rows_unchanged: int
+    sites: list[str]
+    imported_by: str
+    imported_at: datetime
+
+    @classmethod
+    def of(cls, batch: ImportBatch) -> ImportBatchOut:
+        return cls(
+            id=batch.id,
+            record_type=batch.record_type,
+            source_name=batch.source_name,
+            source_sha256=batch.source_sha256,
+            profile=batch.profile,
+            rows=batch.rows,
+            rows_new=batch.rows_new,
+            rows_changed=batch.rows_changed,
+            rows_unchanged=batch.rows_unchanged,
+            sites=list(batch.sites or []),
+            imported_by=batch.imported_by,
+            imported_at=batch.imported_at,
+        )
+
+
+class RowProblemOut(BaseModel):
+    """One problem in one row of a refused file (the header is row 1)."""
+
+    row: int
+    column: str
+    value: str
+    reason: str
+
+
+class ImportRefusedOut(BaseModel):
+    """A refused import: nothing was stored; every problem found is listed."""
+
+    detail: str
+    problems: list[RowProblemOut]
+    problems_total: int
+
+
+class AreaPlacementOut(BaseModel):
+    """A score's place in the cohort, with the uncertainty of the cohort mean."""
+
+    score: float
+    rank: int
+    of: int
+    percentile: float
+    cohort_mean: float
+    cohort_mean_interval: tuple[float, float]
+
+
+class SitePlacementOut(BaseModel):
+    """A site's latest assessment placed in the FDA 2024 cohort (null when it cannot be)."""
+
+    site: str
+    assessment: int | None
+    practice_areas: dict[str, AreaPlacementOut] | None
+    overall: AreaPlacementOut | None
+    overall_label: str
+    reason: str | None
+
+
+class BenchmarkOut(BaseModel):
+    """The FDA 2024 cohort's statistics and the caller's sites placed in it."""
+
+    cohort_source: str
+    cohort: dict[str, Any]
+    sites: list[SitePlacementOut]
+    caveat: str
 
 
 def api_list_sites(
@@ -108,7 +437,7 @@ def api_record_rating(
         Access, Depends(require(Permission.assessment_rate, assessment="assessment_id"))
     ],
     db: DB,
-) -> dict[str, Any]:
+) -> RatingOut:
     """Record the caller's own rating of one question; it supersedes their earlier one."""
     assessment = access.assessment
     assert assessment is not None
@@ -121,17 +450,17 @@ def api_record_rating(
         rationale=body.rationale,
         evidence_refs=body.evidence,
     )
-    return {
-        "id": rating.id,
-        "assessment": assessment.id,
-        "question": body.question,
-        "assessor": access.who.user.username,
-        "score": rating.score,
-        "not_applicable": rating.not_applicable,
-        "rationale": rating.rationale,
-        "evidence": list(rating.evidence_refs),
-        "recorded_at": rating.recorded_at.isoformat(),
-    }
+    return RatingOut(
+        id=rating.id,
+        assessment=assessment.id,
+        question=body.question,
+        assessor=access.who.user.username,
+        score=rating.score,
+        not_applicable=rating.not_applicable,
+        rationale=rating.rationale,
+        evidence=list(rating.evidence_refs),
+        recorded_at=rating.recorded_at,
+    )
 
 
 def api_audit(
@@ -148,6 +477,291 @@ def api_audit(
         entry_to_json(entry)
         for entry in audit_log(db, table_name=table, record_id=record_id, limit=limit)
     ]
+
+
+def _values_error(exc: ValueError) -> InvalidInput:
+    return InvalidInput(str(exc))
+
+
+def api_kpi_values(
+    access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))],
+    db: DB,
+    store: Store,
+    site: Annotated[list[str] | None, Query(description="Site code; repeat. Default: all.")] = None,
+    kpi: Annotated[list[str] | None, Query(description="KPI id; repeat. Default: all.")] = None,
+    period: Period = "month",
+    start: Annotated[str | None, Query(description="First period, e.g. 2025-01.")] = None,
+    end: Annotated[str | None, Query(description="Last period, e.g. 2025-12.")] = None,
+) -> list[KPIValueOut]:
+    """KPI values per site and period, with numerator and denominator (sites you may read)."""
+    principal = access.who
+    readable = {s.code: s for s in readable_sites(db, principal)}
+    if site:
+        for code in site:
+            found = get_site(db, code=code)
+            if found.code not in readable:
+                raise Forbidden(f"{principal.user.username} has no site:read permission at {code}")
+        codes = list(dict.fromkeys(site))
+    else:
+        codes = sorted(readable)
+    if kpi:
+        for kpi_id in kpi:
+            try:
+                kpi_definition(kpi_id)
+            except Exception as exc:
+                raise InvalidInput(str(exc)) from None
+    if not codes:
+        return []
+    kpis = KPIRequest(db, store)
+    try:
+        values = compute(
+            kpis.tables, kpis=kpi or None, sites=codes, period=period, start=start, end=end
+        )
+    except ValueError as exc:
+        raise _values_error(exc) from None
+    return [KPIValueOut.of(v) for v in values]
+
+
+def api_kpi_records(
+    code: str,
+    kpi_id: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    store: Store,
+    period_value: Annotated[str, Query(description="2025-03, 2025-Q1 or 2025")],
+    group: str | None = None,
+) -> KPIRecordsOut:
+    """The records behind one KPI value, each with its role (numerator, denominator, value)."""
+    assert access.site is not None
+    definition = kpi_definition(kpi_id)
+    picked = check_group(definition, group)
+    if definition.groups and picked is None:
+        raise InvalidInput(
+            f"{definition.id} is split by {definition.group}: add group= one of "
+            f"{', '.join(definition.groups)}"
+        )
+    kind = period_of_label(period_value)
+    label = period_value.strip()
+    kpis = KPIRequest(db, store)
+    rows = kpis.records(site=access.site.code, kpi=definition.id, period_value=label, group=picked)
+    value = next(
+        (
+            v
+            for v in kpis.values(site=access.site.code, kpis=[definition.id], period=kind)
+            if v.period == label and v.group == picked
+        ),
+        None,
+    )
+    return KPIRecordsOut(
+        kpi=definition.id,
+        site=access.site.code,
+        period=label,
+        group=picked,
+        value=KPIValueOut.of(value) if value is not None else None,
+        records=[
+            {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in r.items()}
+            for r in rows
+        ],
+    )
+
+
+def api_kpi_chart(
+    code: str,
+    kpi_id: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    store: Store,
+    period: Period = "month",
+    group: str | None = None,
+) -> ControlChartOut:
+    """A KPI's control chart at a site: values, centre line, limits and Nelson-rule signals."""
+    assert access.site is not None
+    definition = kpi_definition(kpi_id)
+    picked = check_group(definition, group)
+    if definition.groups and picked is None:
+        picked = definition.groups[0]
+    values = KPIRequest(db, store).values(
+        site=access.site.code, kpis=[definition.id], period=period
+    )
+    series = series_for(values, kpi=definition.id, site=access.site.code, group=picked)
+    if series is None:
+        raise NotFound(
+            f"no values of {definition.id} for {access.site.code}"
+            + (f" ({picked})" if picked else "")
+            + "; import the site's extracts first"
+        )
+    chart = series.chart
+    return ControlChartOut(
+        kpi=definition.id,
+        site=access.site.code,
+        group=picked,
+        period=period,
+        kind=chart.kind,
+        target=definition.target(picked),
+        labels=list(chart.labels),
+        values=list(chart.values),
+        center=list(chart.center),
+        lcl=list(chart.lcl),
+        ucl=list(chart.ucl),
+        signals=[SignalOut(**s.to_json()) for s in chart.signals],
+    )
+
+
+def api_list_imports(
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ImportBatchOut]:
+    """The latest import batches holding records of the site, newest first."""
+    assert access.site is not None
+    return [ImportBatchOut.of(b) for b in batches_of(db, site=access.site, limit=limit)]
+
+
+def api_import(
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_manage, site="code"))],
+    db: DB,
+    store: Store,
+    upload: Annotated[UploadFile, File(description="The extract: .csv, .xlsx, .parquet, .jsonl")],
+    record_type: Annotated[str, Form()],
+    profile: Annotated[str, Form()] = "",
+) -> Response:
+    """Import one extract of the site as a batch; any invalid row stores nothing (422 lists all)."""
+    assert access.site is not None
+    try:
+        batch = import_upload(
+            db,
+            store=store,
+            site=access.site,
+            file_name=upload.filename or "upload",
+            content=upload.file,
+            record_type=record_type,
+            profile=profile or None,
+        )
+    except InvalidInput as exc:
+        problems, total = problems_of(exc)
+        refused = ImportRefusedOut(
+            detail=str(exc).split("\n", 1)[0] if problems else str(exc),
+            problems=[RowProblemOut(**vars(p)) for p in problems],
+            problems_total=total,
+        )
+        return JSONResponse(refused.model_dump(), status_code=422)
+    return JSONResponse(ImportBatchOut.of(batch).model_dump(mode="json"), status_code=201)
+
+
+def api_benchmark(
+    access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))],
+    db: DB,
+) -> BenchmarkOut:
+    """The FDA 2024 cohort's statistics and each of your sites' latest assessment placed in it."""
+    placed = []
+    caveat = ""
+    for site in readable_sites(db, access.who):
+        assessment = shown_assessment(db, access.who, site)
+        scores = compute_scores(db, assessment=assessment) if assessment is not None else None
+        placement = placement_of(scores) if scores is not None else None
+        if placement is not None:
+            caveat = placement.caveat
+        placed.append(
+            SitePlacementOut(
+                site=site.code,
+                assessment=assessment.id if assessment is not None else None,
+                practice_areas={
+                    c: AreaPlacementOut(**p.to_json()) for c, p in placement.practice_areas.items()
+                }
+                if placement
+                else None,
+                overall=AreaPlacementOut(**placement.overall.to_json()) if placement else None,
+                overall_label="computed by QMM Workbench, not by FDA",
+                reason=None
+                if placement
+                else (
+                    "no assessment yet"
+                    if assessment is None
+                    else "not every practice area has a score yet"
+                ),
+            )
+        )
+    summary = fda_cohort()
+    if not caveat:
+        caveat = small_cohort_caveat()
+    return BenchmarkOut(
+        cohort_source=COHORT_SOURCE, cohort=summary.to_json(), sites=placed, caveat=caveat
+    )
+
+
+def api_list_evidence(
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    kind: Annotated[str | None, Query(description="Only items of this kind.")] = None,
+    sub_element: Annotated[
+        str | None, Query(description="Only items supporting this sub-element code.")
+    ] = None,
+    include_retired: bool = False,
+) -> list[EvidenceOut]:
+    """The site's evidence items in ref order (current ones unless retired ones are asked for)."""
+    assert access.site is not None
+    items = list_evidence(
+        db,
+        site=access.site,
+        kind=kind or None,
+        sub_element=sub_element or None,
+        include_retired=include_retired,
+    )
+    return [EvidenceOut.of(item) for item in items]
+
+
+def api_get_evidence(
+    code: str,
+    ref: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+) -> EvidenceOut:
+    """One evidence item of the site by its ref (EV-0001), retired ones included."""
+    assert access.site is not None
+    return EvidenceOut.of(find_item(db, access.site, ref))
+
+
+def api_add_evidence(
+    code: str,
+    body: EvidenceIn,
+    access: Annotated[Access, Depends(require(Permission.evidence_manage, site="code"))],
+    db: DB,
+) -> Response:
+    """Add an item to the site's index as the next EV-nnnn; a 422 names each bad field."""
+    assert access.site is not None
+    try:
+        item = add_evidence(
+            db,
+            site=access.site,
+            title=body.title,
+            kind=body.kind,
+            owner=body.owner,
+            effective_on=body.effective_on,
+            review_by=body.review_by,
+            link=body.link or None,
+            eqms_id=body.eqms_id or None,
+            description=body.description,
+            sub_elements=body.sub_elements,
+        )
+    except InvalidEvidence as exc:
+        refused = EvidenceRefusedOut(detail=str(exc), problems=exc.problems)
+        return JSONResponse(refused.model_dump(), status_code=422)
+    return JSONResponse(EvidenceOut.of(item).model_dump(mode="json"), status_code=201)
+
+
+def api_evidence_coverage(
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
+    ],
+    db: DB,
+) -> CoverageOut:
+    """Sub-elements without evidence, overdue reviews, unsupported ratings and unknown refs."""
+    assert access.assessment is not None
+    return CoverageOut(**coverage_to_json(coverage(db, assessment=access.assessment)))
 
 
 def api_openapi(request: Request, _access: Annotated[Access, Depends(public)]) -> Response:
@@ -182,16 +796,64 @@ def api_docs(request: Request, _access: Annotated[Access, Depends(public)]) -> R
 
 def add_routes(app: FastAPI) -> None:
     """The API, in one table; each endpoint declares its permission through its guard."""
-    operations: list[tuple[str, str, Callable[..., Any], int]] = [
-        ("GET", "/api/sites", api_list_sites, 200),
-        ("GET", "/api/sites/{code}", api_get_site, 200),
-        ("POST", "/api/sites", api_create_site, 201),
-        ("GET", "/api/assessments/{assessment_id}", api_get_assessment, 200),
-        ("POST", "/api/assessments/{assessment_id}/ratings", api_record_rating, 201),
-        ("GET", "/api/audit", api_audit, 200),
+    refused: dict[int | str, dict[str, Any]] = {
+        422: {"model": ImportRefusedOut, "description": "Nothing was stored; every problem listed"}
+    }
+    evidence_refused: dict[int | str, dict[str, Any]] = {
+        422: {"model": EvidenceRefusedOut, "description": "Nothing was stored; problems by field"}
+    }
+    operations: list[tuple[str, str, Callable[..., Any], int, dict[str, Any]]] = [
+        ("GET", "/api/sites", api_list_sites, 200, {"response_model": list[SiteOut]}),
+        ("GET", "/api/sites/{code}", api_get_site, 200, {"response_model": SiteOut}),
+        ("POST", "/api/sites", api_create_site, 201, {"response_model": SiteOut}),
+        ("GET", "/api/assessments/{assessment_id}", api_get_assessment, 200, {}),
+        ("POST", "/api/assessments/{assessment_id}/ratings", api_record_rating, 201, {}),
+        ("GET", "/api/kpis", api_kpi_values, 200, {}),
+        ("GET", "/api/sites/{code}/kpis/{kpi_id}/chart", api_kpi_chart, 200, {}),
+        ("GET", "/api/sites/{code}/kpis/{kpi_id}/records", api_kpi_records, 200, {}),
+        ("GET", "/api/sites/{code}/imports", api_list_imports, 200, {}),
+        (
+            "POST",
+            "/api/sites/{code}/imports",
+            api_import,
+            201,
+            {"response_model": ImportBatchOut, "responses": refused},
+        ),
+        (
+            "GET",
+            "/api/sites/{code}/evidence",
+            api_list_evidence,
+            200,
+            {"response_model": list[EvidenceOut]},
+        ),
+        (
+            "POST",
+            "/api/sites/{code}/evidence",
+            api_add_evidence,
+            201,
+            {"response_model": EvidenceOut, "responses": evidence_refused},
+        ),
+        (
+            "GET",
+            "/api/sites/{code}/evidence/{ref}",
+            api_get_evidence,
+            200,
+            {"response_model": EvidenceOut},
+        ),
+        (
+            "GET",
+            "/api/assessments/{assessment_id}/evidence-coverage",
+            api_evidence_coverage,
+            200,
+            {"response_model": CoverageOut},
+        ),
+        ("GET", "/api/benchmark", api_benchmark, 200, {}),
+        ("GET", "/api/audit", api_audit, 200, {}),
     ]
-    for method, path, endpoint, status_code in operations:
-        app.add_api_route(path, endpoint, methods=[method], status_code=status_code, tags=["api"])
+    for method, path, endpoint, status_code, extra in operations:
+        app.add_api_route(
+            path, endpoint, methods=[method], status_code=status_code, tags=["api"], **extra
+        )
     app.add_api_route("/api/openapi.json", api_openapi, methods=["GET"], include_in_schema=False)
     app.add_api_route(
         "/api/docs",

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import qmm
 from qmm.db import get_engine, session_factory
 from qmm.errors import QMMError, Unauthenticated
+from qmm.events.store import EventStore
 from qmm.web import api, pages
 from qmm.web.deps import WebSettings
 from qmm.web.security import (
@@ -51,6 +52,7 @@ TITLES: Final = {
     404: "Not found",
     405: "That action is not possible here",
     409: "That clashes with what is stored",
+    413: "The upload is too large",
     422: "Please check what you entered",
     500: "Something went wrong",
 }
@@ -98,6 +100,63 @@ class SecurityHeadersMiddleware:
                 body = render_text("error.html", title=TITLES[500], code=500, message=GENERIC_ERROR)
                 response = HTMLResponse(body, status_code=500)
             await response(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    """A request body grew past the limit while it was being read."""
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over the limit (413) before they fill the disk or the memory."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _refusal(self, path: str) -> Response:
+        limit = f"{self.max_bytes / (1024 * 1024):g} MB"
+        message = (
+            f"The request is larger than the {limit} the web server accepts; nothing was stored. "
+            "Import bigger extracts with `qmm import` on the server."
+        )
+        if _is_api_path(path):
+            return JSONResponse({"detail": message}, status_code=413)
+        body = render_text("error.html", title=TITLES[413], code=413, message=message)
+        return HTMLResponse(body, status_code=413)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refusal(path)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refusal(path)(scope, receive, send)
 
 
 def _error_page(request: Request, status_code: int, message: str) -> Response:
@@ -169,8 +228,13 @@ def _declare_in_openapi(app: FastAPI) -> None:
             }
 
 
-def create_app(engine: Engine | None = None, *, settings: WebSettings | None = None) -> FastAPI:
-    """Build the web application on an engine (the configured database by default)."""
+def create_app(
+    engine: Engine | None = None,
+    *,
+    settings: WebSettings | None = None,
+    store: EventStore | None = None,
+) -> FastAPI:
+    """Build the web application on an engine and event store (the configured ones by default)."""
     app = FastAPI(
         title="QMM Workbench",
         version=qmm.__version__,
@@ -181,6 +245,7 @@ def create_app(engine: Engine | None = None, *, settings: WebSettings | None = N
     )
     app.state.session_factory = session_factory(engine or get_engine())
     app.state.web_settings = settings or WebSettings()
+    app.state.event_store = store
     pages.add_routes(app)
     api.add_routes(app)
     app.router.routes.append(
@@ -189,6 +254,7 @@ def create_app(engine: Engine | None = None, *, settings: WebSettings | None = N
     app.add_exception_handler(QMMError, handle_qmm_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=app.state.web_settings.max_upload_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     _declare_in_openapi(app)
     return app

@@ -1,4 +1,4 @@
-"""Server-rendered pages: sign-in, sites, assessments with signatures, audit history, password."""
+"""Server-rendered pages: sign-in, the page table, signing, audit history, password."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from qmm.assessment.service import compute_scores, list_assessments
 from qmm.audit.service import audit_log
-from qmm.audit.signatures import sign, signatures_for
+from qmm.audit.signatures import sign
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS, authenticate, change_password
@@ -26,18 +25,38 @@ from qmm.auth.sessions import (
     start_web_session,
 )
 from qmm.errors import InvalidInput, Unauthenticated
-from qmm.models import Assessment, SignatureMeaning
+from qmm.models import SignatureMeaning
 from qmm.web.deps import DB, Settings
+from qmm.web.evidence_pages import (
+    evidence_add,
+    evidence_attach,
+    evidence_download,
+    evidence_edit,
+    evidence_index,
+    evidence_item,
+    evidence_map,
+    evidence_new,
+    evidence_retire,
+)
 from qmm.web.history import changes, record_label
+from qmm.web.insight_pages import (
+    assessment_workspace,
+    benchmark_page,
+    home,
+    import_file,
+    imports_page,
+    kpi_page,
+    kpi_records_page,
+    rate_question,
+    site_page,
+)
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Access,
-    Principal,
     clear_session_cookie,
     login_csrf_token,
     public,
-    readable_sites,
     require,
     safe_next,
     set_login_csrf_cookie,
@@ -162,78 +181,7 @@ def logout(request: Request, access: SignedIn, db: DB, settings: Settings) -> Re
     return response
 
 
-# --- sites and assessments -----------------------------------------------------------------
-
-
-def home(request: Request, access: SignedIn, db: DB) -> Response:
-    """Start page: the sites this person may see."""
-    sites = readable_sites(db, access.who)
-    return render(request, "home.html", principal=access.who, title="Your sites", sites=sites)
-
-
-def site_page(
-    request: Request,
-    code: str,
-    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
-    db: DB,
-) -> Response:
-    """A site's details and the assessments of it the person may read."""
-    principal = access.who
-    site = access.site
-    assert site is not None
-    assessments = [
-        a
-        for a in list_assessments(db, site=site)
-        if principal.may(db, Permission.assessment_read, assessment=a)
-    ]
-    return render(
-        request,
-        "site.html",
-        principal=principal,
-        title=f"{site.code}: {site.name}",
-        site=site,
-        assessments=assessments,
-        can_audit=principal.may(db, Permission.audit_read, site=site),
-        breadcrumbs=[("Sites", "/")],
-    )
-
-
-def _assessment_page(
-    request: Request,
-    db: Session,
-    principal: Principal,
-    assessment: Assessment,
-    *,
-    sign_error: str | None = None,
-    meaning: str = "",
-    signed: bool = False,
-    status_code: int = 200,
-) -> Response:
-    """The assessment page, shared by viewing and by a failed signature (which shows why)."""
-    scores = compute_scores(db, assessment=assessment)
-    signatures = signatures_for(db, record_type="assessment", record_id=str(assessment.id))
-    rated = sum(1 for q in scores.questions.values() if q.consensus_source != "unrated")
-    return render(
-        request,
-        "assessment.html",
-        principal=principal,
-        title=f"{assessment.title} ({assessment.site.code})",
-        assessment=assessment,
-        scores=scores,
-        rated=rated,
-        signatures=signatures,
-        invalid_signatures=sum(1 for s in signatures if not s.valid),
-        can_sign=principal.may(db, Permission.record_sign, assessment=assessment),
-        can_audit=principal.may(db, Permission.audit_read, site=assessment.site),
-        meanings=MEANINGS,
-        meaning=meaning,
-        sign_error=sign_error,
-        # Only claim "your signature was recorded" when this person's signature is there.
-        signed=signed and any(s.username == principal.user.username for s in signatures),
-        max_failed_logins=MAX_FAILED_LOGINS,
-        breadcrumbs=[("Sites", "/"), (assessment.site.code, f"/sites/{assessment.site.code}")],
-        status_code=status_code,
-    )
+# --- assessments ----------------------------------------------------------------------------
 
 
 def assessment_page(
@@ -244,10 +192,13 @@ def assessment_page(
     ],
     db: DB,
     signed: bool = False,
+    rated: str | None = None,
 ) -> Response:
-    """Scores by practice area and sub-element, agreement, and every signature's validity."""
+    """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
     assert access.assessment is not None
-    return _assessment_page(request, db, access.who, access.assessment, signed=signed)
+    return assessment_workspace(
+        request, db, access.who, access.assessment, signed=signed, rated=rated
+    )
 
 
 def sign_assessment(
@@ -289,7 +240,7 @@ def sign_assessment(
         except InvalidInput as exc:
             error = str(exc).capitalize() + "."
     if error is not None:
-        return _assessment_page(
+        return assessment_workspace(
             request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422
         )
     return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)
@@ -390,8 +341,23 @@ def add_routes(app: FastAPI) -> None:
         ("POST", "/login", login),
         ("POST", "/logout", logout),
         ("GET", "/", home),
+        ("GET", "/benchmark", benchmark_page),
         ("GET", "/sites/{code}", site_page),
+        ("GET", "/sites/{code}/kpis/{kpi_id}", kpi_page),
+        ("GET", "/sites/{code}/kpis/{kpi_id}/records", kpi_records_page),
+        ("GET", "/sites/{code}/imports", imports_page),
+        ("POST", "/sites/{code}/imports", import_file),
+        ("GET", "/sites/{code}/evidence", evidence_index),
+        ("POST", "/sites/{code}/evidence", evidence_add),
+        ("GET", "/sites/{code}/evidence/new", evidence_new),  # before {ref}: "new" is no ref
+        ("GET", "/sites/{code}/evidence/{ref}", evidence_item),
+        ("POST", "/sites/{code}/evidence/{ref}/edit", evidence_edit),
+        ("POST", "/sites/{code}/evidence/{ref}/map", evidence_map),
+        ("POST", "/sites/{code}/evidence/{ref}/files", evidence_attach),
+        ("POST", "/sites/{code}/evidence/{ref}/retire", evidence_retire),
+        ("GET", "/sites/{code}/evidence/{ref}/files/{file_id}", evidence_download),
         ("GET", "/assessments/{assessment_id}", assessment_page),
+        ("POST", "/assessments/{assessment_id}/ratings", rate_question),
         ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
         ("GET", "/audit/{table_name}/{record_id}", audit_history),
         ("GET", "/account/password", password_form),

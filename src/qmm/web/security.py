@@ -28,7 +28,16 @@ from qmm.auth.permissions import Permission
 from qmm.auth.service import can, visible_site_ids
 from qmm.auth.sessions import resolve_api_token, resolve_web_session
 from qmm.errors import Forbidden, NotFound, Unauthenticated
-from qmm.models import ApiToken, Assessment, Site, User, WebSession, utcnow
+from qmm.models import (
+    ApiToken,
+    Assessment,
+    EvidenceFile,
+    EvidenceItem,
+    Site,
+    User,
+    WebSession,
+    utcnow,
+)
 from qmm.sites.service import get_site, list_sites
 from qmm.web.deps import DB, WebSettings
 
@@ -323,6 +332,12 @@ def audit_scope(
     if table == "assessments":
         assessment = db.get(Assessment, int(record_id))
         return (assessment.site, assessment) if assessment is not None else (None, None)
+    if table == "evidence_items":
+        item = db.get(EvidenceItem, int(record_id))
+        return (item.site, None) if item is not None else (None, None)
+    if table == "evidence_files":
+        file = db.get(EvidenceFile, int(record_id))
+        return (file.item.site, None) if file is not None else (None, None)
     return None, None
 
 

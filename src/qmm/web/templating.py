@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -11,6 +11,8 @@ from fastapi import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from qmm.metrics.catalogue import KPIDefinition
+from qmm.web.kpi_views import format_value
 from qmm.web.security import CSRF_FIELD, Principal
 
 TEMPLATES_DIR: Final = Path(__file__).parent / "templates"
@@ -30,6 +32,24 @@ def format_utc(value: datetime | None) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def format_kpi_value(value: float | None, definition: KPIDefinition) -> str:
+    """A KPI value in its unit (a ratio as a percentage)."""
+    return format_value(definition, value)
+
+
+def format_cell(value: Any) -> str:
+    """A record's field for a table: times in UTC, dates as ISO, numbers without noise."""
+    if isinstance(value, datetime):
+        return format_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value == value else ""
+    return str(value)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -40,6 +60,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["score"] = format_score
     env.filters["utc"] = format_utc
+    env.filters["kpi_value"] = format_kpi_value
+    env.filters["cell"] = format_cell
     env.globals["csrf_field"] = CSRF_FIELD
     return env
 

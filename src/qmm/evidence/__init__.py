@@ -1,0 +1,1 @@
+"""The evidence index: items linking to definitive records, their files, coverage and bundle."""

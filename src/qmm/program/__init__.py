@@ -1,0 +1,1 @@
+"""Running the readiness program: decisions, objectives, steering, forum, plans, continuity."""

@@ -1,0 +1,756 @@
+"""The evidence index in the web app: browse by sub-element, open, download, and (with
+evidence:manage) add, edit, map, attach and retire items. Each view parses, calls the evidence
+service, renders; the request commits."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Final, cast
+from urllib.parse import quote
+
+from fastapi import Depends, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.auth.permissions import Permission
+from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.evidence.files import ACCEPTED, StoredFileProblem, read_blob
+from qmm.evidence.service import (
+    KINDS,
+    SUPPORT_NEEDED_FROM,
+    EvidenceCoverage,
+    InvalidEvidence,
+    PracticeAreaEvidence,
+    SubElementEvidence,
+    add_evidence,
+    attach_file,
+    coverage,
+    evidence_by_sub_element,
+    get_evidence,
+    known_sub_element_codes,
+    list_evidence,
+    map_evidence,
+    normal_ref,
+    retire_evidence,
+    site_framework,
+    update_evidence,
+)
+from qmm.models import (
+    Assessment,
+    EvidenceFile,
+    EvidenceItem,
+    Framework,
+    Question,
+    Rating,
+    Site,
+    User,
+    utcnow,
+)
+from qmm.web.deps import DB
+from qmm.web.maturity_views import shown_assessment
+from qmm.web.security import Access, Principal, require
+from qmm.web.templating import render
+
+logger = logging.getLogger("qmm.web")
+
+SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
+Manage = Annotated[Access, Depends(require(Permission.evidence_manage, site="code"))]
+REF_PATTERN: Final = re.compile(r"EV-\d{1,12}")
+KIND_LABELS: Final = {
+    kind: "SOP" if kind == "sop" else kind.replace("_", " ").capitalize() for kind in KINDS
+}
+TEXT_FIELDS: Final = ("title", "owner", "link", "eqms_id", "description")
+DONE: Final = {
+    "added": "was added to the index",
+    "updated": "was updated",
+    "mapped": "now supports the sub-elements below",
+    "attached": "has the new file attached",
+    "retired": "was retired; it stays readable here but has left the current index",
+}
+_FORM_SPLIT = re.compile(r"[,;\n]+")
+
+
+# --- shared pieces -------------------------------------------------------------------------
+
+
+def is_overdue(item: EvidenceItem, today: date) -> bool:
+    """A current item whose review-by date has passed."""
+    return item.retired_at is None and item.review_by is not None and item.review_by < today
+
+
+def find_item(db: Session, site: Site, ref: str) -> EvidenceItem:
+    """The site's item by ref; anything not shaped like EV-nnnn is simply not found."""
+    if not REF_PATTERN.fullmatch(normal_ref(ref)):
+        raise NotFound(f"no evidence item {ref!r} at {site.code}; refs look like EV-0001")
+    return get_evidence(db, site=site, ref=ref)
+
+
+def find_file(item: EvidenceItem, file_id: str) -> EvidenceFile:
+    """One file of this item; a file of another item or site is not found."""
+    found = next((f for f in item.files if str(f.id) == file_id), None)
+    if found is None:
+        raise NotFound(f"{item.ref} has no file {file_id!r}")
+    return found
+
+
+def download_name(filename: str) -> str:
+    """A Content-Disposition value that no file name can break out of (RFC 6266 / 5987)."""
+    ascii_name = "".join(
+        c if 0x20 <= ord(c) < 0x7F and c not in '"\\;' else "_" for c in filename
+    ).strip()
+    return f"attachment; filename=\"{ascii_name or 'evidence'}\"; filename*=UTF-8''" + quote(
+        filename, safe=""
+    )
+
+
+@dataclass(frozen=True)
+class SubElementChoice:
+    """A sub-element offered in a form, with the practice area it sits in."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ChoiceGroup:
+    """The sub-elements of one practice area, for a fieldset of checkboxes."""
+
+    name: str
+    choices: tuple[SubElementChoice, ...]
+
+
+def sub_element_groups(framework: Framework, keep: Iterable[str] = ()) -> list[ChoiceGroup]:
+    """Sub-elements by practice area; codes mapped outside this framework are kept at the end."""
+    groups = [
+        ChoiceGroup(
+            name=pa.name,
+            choices=tuple(SubElementChoice(se.code, se.name) for se in pa.sub_elements),
+        )
+        for pa in framework.practice_areas
+    ]
+    shown = {c.code for g in groups for c in g.choices}
+    others = sorted(set(keep) - shown)
+    if others:
+        groups.append(
+            ChoiceGroup(
+                name=f"Not in {framework.ref}",
+                choices=tuple(SubElementChoice(code, code) for code in others),
+            )
+        )
+    return groups
+
+
+def sub_element_names(framework: Framework) -> dict[str, tuple[str, str]]:
+    """Sub-element code -> (practice area name, sub-element name)."""
+    return {
+        se.code: (pa.name, se.name) for pa in framework.practice_areas for se in pa.sub_elements
+    }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A current rating that cites an item."""
+
+    assessment: Assessment
+    question: str
+    assessor: str
+    score: int | None
+
+
+def citations(db: Session, principal: Principal, item: EvidenceItem) -> list[Citation]:
+    """Current ratings of the site's assessments (those the person may read) citing the item."""
+    rows = db.execute(
+        select(Rating, Question.code, User.username, Assessment)
+        .join(Question, Rating.question_id == Question.id)
+        .join(User, Rating.assessor_id == User.id)
+        .join(Assessment, Rating.assessment_id == Assessment.id)
+        .where(Assessment.site_id == item.site_id, Rating.superseded_by_id.is_(None))
+        .order_by(Assessment.id.desc(), Question.code, User.username)
+    ).all()
+    readable: dict[int, bool] = {}
+    found = []
+    for rating, question, username, assessment in rows:
+        if item.ref not in {normal_ref(r) for r in rating.evidence_refs or [] if r}:
+            continue
+        if assessment.id not in readable:
+            readable[assessment.id] = principal.may(
+                db, Permission.assessment_read, assessment=assessment
+            )
+        if readable[assessment.id]:
+            found.append(Citation(assessment, question, username, rating.score))
+    return found
+
+
+def _has_nul(values: dict[str, Any]) -> dict[str, str]:
+    """Text no database column can hold: refused by name before anything is tried."""
+    return {
+        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
+        for name, value in values.items()
+        if isinstance(value, str) and "\x00" in value
+    }
+
+
+def _day(text: str) -> date | str | None:
+    """A form's date: empty is None; what does not parse goes to the service, which says why."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _uploads(files: Sequence[UploadFile] | None) -> list[tuple[str, bytes]]:
+    """The chosen files; a file input left empty sends a nameless, empty part, which is skipped."""
+    chosen = []
+    for upload in files or ():
+        content = upload.file.read()
+        if upload.filename or content:
+            chosen.append((upload.filename or "", content))
+    return chosen
+
+
+def sentences(errors: dict[str, str]) -> dict[str, str]:
+    """Messages as sentences: the first letter raised unless they open with a file name."""
+
+    def sentence(text: str) -> str:
+        if "." not in text.split(" ", 1)[0]:
+            text = text[:1].upper() + text[1:]
+        return text.rstrip(".") + "."
+
+    return {field: sentence(message) for field, message in errors.items()}
+
+
+def _page(request: Request, principal: Principal, name: str, **context: Any) -> Response:
+    if "errors" in context:
+        context["errors"] = sentences(context["errors"])
+    return render(request, name, principal=principal, **context)
+
+
+def _crumbs(site: Site, *, index: bool = True) -> list[tuple[str, str]]:
+    crumbs = [("Sites", "/"), (site.code, f"/sites/{site.code}")]
+    if index:
+        crumbs.append(("Evidence", f"/sites/{site.code}/evidence"))
+    return crumbs
+
+
+# --- the index -----------------------------------------------------------------------------
+
+
+@dataclass
+class IndexView:
+    """The index as the page shows it: filtered groups, and the unfiltered summary."""
+
+    areas: list[PracticeAreaEvidence]
+    others: list[EvidenceItem]
+    retired: list[EvidenceItem]
+    current: int
+    sub_element_total: int
+    without: list[tuple[str, str, str]] = field(default_factory=list)
+    overdue: list[EvidenceItem] = field(default_factory=list)
+
+
+def index_view(
+    db: Session, site: Site, framework: Framework, *, kind: str | None, sub_element: str | None
+) -> IndexView:
+    """Group, filter and summarise the site's current items against its framework."""
+    grouped = evidence_by_sub_element(db, site=site, framework_version=framework)
+    everything = list_evidence(db, site=site, include_retired=True)
+    current = [i for i in everything if i.retired_at is None]
+    codes = {se.code for pa in grouped for se in pa.sub_elements}
+    today = utcnow().date()
+    view = IndexView(
+        areas=[],
+        others=[i for i in current if not codes.intersection(i.sub_element_codes)],
+        retired=[i for i in everything if i.retired_at is not None],
+        current=len(current),
+        sub_element_total=len(codes),
+        without=[
+            (pa.name, se.code, se.name) for pa in grouped for se in pa.sub_elements if not se.items
+        ],
+        overdue=sorted(
+            (i for i in current if is_overdue(i, today)), key=lambda i: (i.review_by, i.number)
+        ),
+    )
+
+    def wanted(item: EvidenceItem) -> bool:
+        return (kind is None or item.kind == kind) and (
+            sub_element is None or sub_element in item.sub_element_codes
+        )
+
+    for pa in grouped:
+        sub_elements = tuple(
+            SubElementEvidence(se.code, se.name, tuple(i for i in se.items if wanted(i)))
+            for se in pa.sub_elements
+            if sub_element is None or se.code == sub_element
+        )
+        if sub_elements:
+            view.areas.append(PracticeAreaEvidence(pa.code, pa.name, sub_elements))
+    view.others = [i for i in view.others if wanted(i)]
+    return view
+
+
+def evidence_index(
+    request: Request,
+    code: str,
+    access: SiteRead,
+    db: DB,
+    kind: str = "",
+    sub_element: str = "",
+) -> Response:
+    """The site's evidence by practice area and sub-element, gaps and overdue reviews first."""
+    site = access.site
+    assert site is not None
+    principal = access.who
+    framework = site_framework(db, site=site)
+    errors: dict[str, str] = {}
+    kind, sub_element = kind.strip(), sub_element.strip()
+    if kind and kind not in KINDS:
+        errors["kind"] = f"There is no kind {kind!r}; choose one from the list."
+    if sub_element and sub_element not in known_sub_element_codes(db, site=site):
+        errors["sub_element"] = (
+            f"There is no sub-element {sub_element!r} in a framework of {site.code}; "
+            "choose one from the list."
+        )
+    view = index_view(
+        db,
+        site,
+        framework,
+        kind=(kind or None) if "kind" not in errors else None,
+        sub_element=(sub_element or None) if "sub_element" not in errors else None,
+    )
+    shown = shown_assessment(db, principal, site)
+    return _page(
+        request,
+        principal,
+        "evidence_index.html",
+        title=f"Evidence of {site.code}",
+        site=site,
+        framework=framework,
+        view=view,
+        kind=kind,
+        sub_element=sub_element,
+        filtered=bool((kind or sub_element) and not errors),
+        errors=errors,
+        kinds=KIND_LABELS,
+        groups=sub_element_groups(framework),
+        today=utcnow().date(),
+        shown=shown,
+        can_manage=principal.may(db, Permission.evidence_manage, site=site),
+        breadcrumbs=_crumbs(site, index=False),
+        status_code=422 if errors else 200,
+    )
+
+
+# --- adding an item ------------------------------------------------------------------------
+
+
+def _new_form(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    framework = site_framework(db, site=site)
+    return _page(
+        request,
+        principal,
+        "evidence_new.html",
+        title=f"Add evidence to {site.code}",
+        site=site,
+        values=values,
+        errors=errors or {},
+        kinds=KIND_LABELS,
+        groups=sub_element_groups(framework, values.get("sub_elements", ())),
+        accepted=ACCEPTED,
+        breadcrumbs=_crumbs(site),
+        status_code=status_code,
+    )
+
+
+def evidence_new(request: Request, code: str, access: Manage, db: DB) -> Response:
+    """The form to add an item: its details, the sub-elements it supports, and files."""
+    assert access.site is not None
+    return _new_form(request, db, access.who, access.site, values={"sub_elements": []})
+
+
+def evidence_add(
+    request: Request,
+    code: str,
+    access: Manage,
+    db: DB,
+    title: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    owner: Annotated[str, Form()] = "",
+    effective_on: Annotated[str, Form()] = "",
+    review_by: Annotated[str, Form()] = "",
+    link: Annotated[str, Form()] = "",
+    eqms_id: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    sub_elements: Annotated[list[str] | None, Form()] = None,
+    upload: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    """Add an item under the next EV-nnnn; any problem stores nothing and keeps what was typed."""
+    site = access.site
+    assert site is not None
+    typed: dict[str, Any] = {
+        "title": title,
+        "kind": kind,
+        "owner": owner,
+        "effective_on": effective_on,
+        "review_by": review_by,
+        "link": link,
+        "eqms_id": eqms_id,
+        "description": description,
+        "sub_elements": [c for c in sub_elements or [] if c],
+    }
+    problems = _has_nul({k: v for k, v in typed.items() if k != "sub_elements"})
+    if any("\x00" in c for c in typed["sub_elements"]):
+        problems["sub_elements"] = "a sub-element code contains a NUL character"
+    if not problems:
+        try:
+            item = add_evidence(
+                db,
+                site=site,
+                title=title,
+                kind=kind,
+                owner=owner,
+                effective_on=cast(Any, _day(effective_on)),
+                review_by=cast(Any, _day(review_by)),
+                link=link.strip() or None,
+                eqms_id=eqms_id.strip() or None,
+                description=description,
+                sub_elements=typed["sub_elements"],
+                files=_uploads(upload),
+            )
+        except InvalidEvidence as exc:
+            problems = exc.problems
+        else:
+            return RedirectResponse(
+                f"/sites/{site.code}/evidence/{item.ref}?done=added", status_code=303
+            )
+    return _new_form(request, db, access.who, site, values=typed, errors=problems, status_code=422)
+
+
+# --- one item ------------------------------------------------------------------------------
+
+
+def _item_values(item: EvidenceItem) -> dict[str, Any]:
+    return {
+        "title": item.title,
+        "kind": item.kind,
+        "owner": item.owner,
+        "effective_on": item.effective_on.isoformat(),
+        "review_by": item.review_by.isoformat() if item.review_by else "",
+        "link": item.link or "",
+        "eqms_id": item.eqms_id or "",
+        "description": item.description or "",
+        "sub_elements": item.sub_element_codes,
+        "reason": "",
+    }
+
+
+def _item_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    item: EvidenceItem,
+    *,
+    done: str | None = None,
+    form: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    framework = site_framework(db, site=site)
+    shown_values = {**_item_values(item), **(values or {})}
+    today = utcnow().date()
+    return _page(
+        request,
+        principal,
+        "evidence_item.html",
+        title=f"{item.ref}: {item.title}",
+        site=site,
+        item=item,
+        overdue=is_overdue(item, today),
+        framework=framework,
+        names=sub_element_names(framework),
+        citations=citations(db, principal, item),
+        done=DONE.get(done or ""),
+        form=form,
+        values=shown_values,
+        errors=errors or {},
+        kinds=KIND_LABELS,
+        groups=sub_element_groups(framework, shown_values["sub_elements"]),
+        accepted=ACCEPTED,
+        can_manage=item.retired_at is None
+        and principal.may(db, Permission.evidence_manage, site=site),
+        can_audit=principal.may(db, Permission.audit_read, site=site),
+        breadcrumbs=_crumbs(site),
+        status_code=status_code,
+    )
+
+
+def evidence_item(
+    request: Request,
+    code: str,
+    ref: str,
+    access: SiteRead,
+    db: DB,
+    done: str | None = None,
+) -> Response:
+    """One item: its details, sub-elements, files, the ratings citing it, and its history."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    return _item_page(request, db, access.who, site, item, done=done)
+
+
+def _after(site: Site, item: EvidenceItem, done: str) -> Response:
+    return RedirectResponse(f"/sites/{site.code}/evidence/{item.ref}?done={done}", 303)
+
+
+def evidence_edit(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    title: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    owner: Annotated[str, Form()] = "",
+    effective_on: Annotated[str, Form()] = "",
+    review_by: Annotated[str, Form()] = "",
+    link: Annotated[str, Form()] = "",
+    eqms_id: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    """Change an item's details; its ref, files and sub-elements stay as they are."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    typed = {
+        "title": title,
+        "kind": kind,
+        "owner": owner,
+        "effective_on": effective_on,
+        "review_by": review_by,
+        "link": link,
+        "eqms_id": eqms_id,
+        "description": description,
+    }
+    problems = _has_nul(typed)
+    if not problems:
+        try:
+            update_evidence(
+                db,
+                item=item,
+                title=title,
+                kind=kind,
+                owner=owner,
+                effective_on=_day(effective_on),
+                review_by=_day(review_by),
+                link=link.strip() or None,
+                eqms_id=eqms_id.strip() or None,
+                description=description,
+            )
+        except InvalidEvidence as exc:
+            problems = exc.problems
+        else:
+            return _after(site, item, "updated")
+    return _item_page(
+        request,
+        db,
+        access.who,
+        site,
+        item,
+        form="edit",
+        values=typed,
+        errors=problems,
+        status_code=422,
+    )
+
+
+def evidence_map(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    sub_elements: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Replace the sub-elements an item supports (none checked clears them)."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    chosen = [c for c in sub_elements or [] if c]
+    try:
+        if any("\x00" in c for c in chosen):
+            raise InvalidEvidence({"sub_elements": "a sub-element code contains a NUL character"})
+        map_evidence(db, item=item, sub_elements=chosen)
+    except InvalidEvidence as exc:
+        return _item_page(
+            request,
+            db,
+            access.who,
+            site,
+            item,
+            form="map",
+            values={"sub_elements": chosen},
+            errors=exc.problems,
+            status_code=422,
+        )
+    return _after(site, item, "mapped")
+
+
+def evidence_attach(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    upload: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Attach one checked file to an item (stored once under its SHA-256)."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    chosen = _uploads([upload] if upload is not None else [])
+    error: str | None = None
+    status = 422
+    if not chosen:
+        error = "Choose the file to attach."
+    else:
+        filename, content = chosen[0]
+        try:
+            attach_file(db, item=item, filename=filename, content=content)
+        except Conflict as exc:
+            error, status = str(exc), exc.status_code
+        except InvalidInput as exc:
+            error = str(exc)
+    if error is not None:
+        return _item_page(
+            request,
+            db,
+            access.who,
+            site,
+            item,
+            form="attach",
+            errors={"upload": error},
+            status_code=status,
+        )
+    return _after(site, item, "attached")
+
+
+def evidence_retire(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Retire an item with a reason: it leaves the current index and can no longer change."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    error: str | None = None
+    if "\x00" in reason:
+        error = "the reason contains a NUL character; remove it"
+    else:
+        try:
+            retire_evidence(db, item=item, reason=reason)
+        except InvalidInput as exc:
+            error = str(exc)
+    if error is not None:
+        return _item_page(
+            request,
+            db,
+            access.who,
+            site,
+            item,
+            form="retire",
+            values={"reason": reason},
+            errors={"reason": error},
+            status_code=422,
+        )
+    return _after(site, item, "retired")
+
+
+def evidence_download(
+    code: str,
+    ref: str,
+    file_id: str,
+    access: SiteRead,
+    db: DB,
+) -> Response:
+    """The stored file as an attachment, with its checked type; never rendered in the page."""
+    site = access.site
+    assert site is not None
+    item = find_item(db, site, ref)
+    stored = find_file(item, file_id)
+    try:
+        data = read_blob(stored.sha256, label=f"{item.ref} {stored.filename}")
+    except StoredFileProblem:
+        logger.exception("evidence file %s of %s %s unreadable", stored.id, site.code, item.ref)
+        raise StoredFileProblem(
+            f"the stored copy of {stored.filename} is missing or damaged; nothing is wrong with "
+            "the record itself. Tell your administrator (it shows in the server log)."
+        ) from None
+    return Response(
+        content=data,
+        media_type=stored.content_type,
+        headers={
+            "Content-Disposition": download_name(stored.filename),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- the assessment workspace and the dashboard --------------------------------------------
+
+
+def parse_refs(picked: Sequence[str] | None, typed: str) -> list[str]:
+    """Refs ticked in the picker, then those typed; each once, whatever its case."""
+    refs: dict[str, str] = {}
+    for ref in [*(picked or []), *_FORM_SPLIT.split(typed)]:
+        ref = ref.strip()
+        if ref and normal_ref(ref) not in refs:
+            refs[normal_ref(ref)] = ref
+    return list(refs.values())
+
+
+def site_coverage(db: Session, assessment: Assessment | None) -> EvidenceCoverage | None:
+    """The evidence coverage of the assessment a page shows, if there is one."""
+    return coverage(db, assessment=assessment) if assessment is not None else None
+
+
+def workspace_evidence(db: Session, assessment: Assessment) -> dict[str, Any]:
+    """What the workspace needs for evidence: coverage, picker choices, unsupported ratings."""
+    result = coverage(db, assessment=assessment)
+    choices: dict[str, list[EvidenceItem]] = {}
+    index_refs: dict[str, str] = {}
+    for item in list_evidence(db, site=assessment.site, include_retired=True):
+        index_refs[item.ref] = item.ref
+        if item.retired_at is None:
+            for code in item.sub_element_codes:
+                choices.setdefault(code, []).append(item)
+    return {
+        "evidence_coverage": result,
+        "evidence_choices": choices,
+        "index_refs": index_refs,
+        "unsupported": {(u.question_code, u.assessor) for u in result.unsupported_ratings},
+        "support_needed_from": SUPPORT_NEEDED_FROM,
+    }

@@ -1,0 +1,140 @@
+"""Uploading an eQMS extract for one site: checked whole, stored as one batch, or nothing stored."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow.compute as pc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qmm.errors import InvalidFile, InvalidInput, RowProblem
+from qmm.events.importer import FORMATS, validate_file
+from qmm.events.profiles import list_profiles, load_profile
+from qmm.events.record_types import RECORD_TYPES
+from qmm.events.store import ROW, EventStore
+from qmm.models import ImportBatch, Site
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._#-]+")
+
+
+def record_type_names() -> list[str]:
+    """The record types an extract may hold, for the form's choice."""
+    return sorted(RECORD_TYPES)
+
+
+def profile_names() -> list[str]:
+    """The shipped mapping profiles, for the form's choice."""
+    return sorted(p.name for p in list_profiles())
+
+
+def accepted_suffixes() -> list[str]:
+    """The file types the importer reads (.csv, .xlsx, .parquet, .jsonl)."""
+    return sorted(FORMATS)
+
+
+def safe_file_name(name: str) -> str:
+    """The uploaded file's own name without any folder part, kept as the batch's source name."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    cleaned = _SAFE_NAME.sub("_", base).lstrip(".")
+    return cleaned[:200] or "upload"
+
+
+def _other_site_problems(table: Any, code: str) -> list[RowProblem]:
+    """Rows of another site: an upload on a site's page imports that site's records only."""
+    sites = table.column("site")
+    other = pc.invert(pc.fill_null(pc.equal(sites, code), False))
+    picked = table.filter(other)
+    rows = picked.column(ROW).to_pylist()
+    values = picked.column("site").to_pylist()
+    return [
+        RowProblem(
+            row=int(row),
+            column="site",
+            value="" if value is None else str(value),
+            reason=f"belongs to another site; this page imports records of {code} only",
+        )
+        for row, value in zip(rows, values, strict=True)
+    ]
+
+
+def import_upload(
+    session: Session,
+    *,
+    store: EventStore,
+    site: Site,
+    file_name: str,
+    content: BinaryIO,
+    record_type: str,
+    profile: str | None,
+) -> ImportBatch:
+    """Check an uploaded extract whole and store it as one batch (flushed; the caller commits).
+
+    Any invalid row, or any row of another site, stores nothing and raises InvalidFile naming
+    every problem found.
+    """
+    if record_type not in RECORD_TYPES:
+        raise InvalidInput(
+            f"record type {record_type!r} is not one of {', '.join(record_type_names())}"
+        )
+    name = safe_file_name(file_name)
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise InvalidInput(
+            f"{name}: the file type {suffix or '(none)'} cannot be imported; "
+            f"use one of {', '.join(accepted_suffixes())}"
+        )
+    loaded = None
+    if profile:
+        if profile not in profile_names():
+            raise InvalidInput(f"profile {profile!r} is not one of {', '.join(profile_names())}")
+        loaded = load_profile(profile)
+    with tempfile.TemporaryDirectory(prefix="qmm-upload-") as folder:
+        path = Path(folder) / name
+        with path.open("wb") as handle:
+            shutil.copyfileobj(content, handle, length=1024 * 1024)
+        if path.stat().st_size == 0:
+            raise InvalidInput(f"{name}: the file is empty; choose the extract file again")
+        validated = validate_file(path, record_type=record_type, profile=loaded)
+        problems = _other_site_problems(validated.table, site.code)
+        if problems:
+            raise InvalidFile(name, problems)
+        return store.write_batch(
+            session,
+            record_type=record_type,
+            table=validated.table,
+            source_name=validated.source.name,
+            source_sha256=validated.sha256,
+            profile=validated.profile,
+            rows=validated.rows,
+            keys_checked=True,
+        )
+
+
+def batches_of(session: Session, *, site: Site, limit: int = 50) -> Sequence[ImportBatch]:
+    """The latest batches holding records of a site, newest first."""
+    found: list[ImportBatch] = []
+    query = select(ImportBatch).order_by(ImportBatch.id.desc())
+    for batch in session.scalars(query):
+        if site.code in (batch.sites or []):
+            found.append(batch)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def problems_of(error: InvalidInput) -> tuple[list[RowProblem], int]:
+    """Every row problem an import error carries (and how many there were in all)."""
+    if isinstance(error, InvalidFile):
+        total = getattr(error, "total", len(error.problems))
+        return list(error.problems), max(int(total), len(error.problems))
+    errors = getattr(error, "errors", None)
+    if errors:
+        problems = [p for e in errors if isinstance(e, InvalidFile) for p in e.problems]
+        return problems, len(problems)
+    return [], 0

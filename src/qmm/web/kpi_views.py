@@ -1,0 +1,368 @@
+"""KPIs as people read them: latest value with its n, target, trend and signal; charts; records.
+
+The pages and the API compute only the site and KPIs they show, once per request: a
+`KPIRequest` opens the event store's tables on first use and remembers every result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast
+
+from sqlalchemy.orm import Session
+
+from qmm.errors import InvalidInput, NotFound
+from qmm.events.store import EventStore
+from qmm.metrics.catalogue import Direction, KPIDefinition, get_kpi
+from qmm.metrics.control_charts import ControlChart, Signal
+from qmm.metrics.engine import KPIValue, records
+from qmm.metrics.kpis import Tables
+from qmm.metrics.service import KPISeries, kpi_series, kpi_values, open_tables
+from qmm.reports.charts import chart_svg, control_chart_spec
+
+PeriodName = Literal["month", "quarter", "year"]
+PERIODS: Final[tuple[str, ...]] = ("month", "quarter", "year")
+CHART_PERIODS: Final[tuple[str, ...]] = ("month", "quarter")
+#: Fewer records than this behind a value and the tile is greyed with a note: too few to judge.
+SMALL_N: Final = 10
+
+#: The tiles of a site dashboard: the KPIs the product's seeds name as signals, per group.
+DASHBOARD_TILES: Final[tuple[tuple[str, str | None], ...]] = (
+    ("capa_effectiveness", None),
+    ("capa_recurrence_rate", None),
+    ("change_cycle_time_days", "high"),
+    ("change_cycle_time_days", "medium"),
+    ("change_cycle_time_days", "low"),
+    ("training_effectiveness", None),
+    ("em_response_hours", None),
+    ("em_excursion_rate", None),
+    ("scar_on_time_closure", None),
+)
+DASHBOARD_KPIS: Final[tuple[str, ...]] = tuple(dict.fromkeys(k for k, _ in DASHBOARD_TILES))
+
+
+class KPIRequest:
+    """One request's KPI work: the tables opened once, each computation done once."""
+
+    def __init__(self, session: Session, store: EventStore) -> None:
+        self.session = session
+        self.store = store
+        self._tables: Tables | None = None
+        self._values: dict[tuple[str, tuple[str, ...], str], list[KPIValue]] = {}
+
+    @property
+    def tables(self) -> Tables:
+        """The event store's current records, opened on first use."""
+        if self._tables is None:
+            self._tables = open_tables(self.session, self.store)
+        return self._tables
+
+    def values(self, *, site: str, kpis: Sequence[str], period: str) -> list[KPIValue]:
+        """The values of some KPIs at one site, per period; computed once per request."""
+        key = (site, tuple(kpis), period)
+        if key not in self._values:
+            self._values[key] = kpi_values(
+                self.session,
+                store=self.store,
+                kpis=list(kpis),
+                sites=[site],
+                period=check_period(period),
+            )
+        return self._values[key]
+
+    def records(
+        self, *, site: str, kpi: str, period_value: str, group: str | None
+    ) -> list[dict[str, Any]]:
+        """The records behind one value, each with its role."""
+        return records(
+            self.tables,
+            kpi=kpi,
+            site=site,
+            period_value=period_value,
+            period=period_of_label(period_value),
+            group=group,
+        )
+
+
+def check_period(period: str, allowed: Sequence[str] = PERIODS) -> PeriodName:
+    """A period name from a query string, or a clear refusal naming the choices."""
+    if period not in allowed:
+        raise InvalidInput(f"period {period!r} is not one of {', '.join(allowed)}")
+    return cast(PeriodName, period)
+
+
+def period_of_label(label: str) -> PeriodName:
+    """Which kind of period a label is (2025-03, 2025-Q1, 2025), refusing anything else."""
+    text = label.strip()
+    if len(text) == 4 and text.isdigit():
+        return "year"
+    if len(text) == 7 and text[4:6] == "-Q" and text[:4].isdigit() and text[6] in "1234":
+        return "quarter"
+    month = text[5:]
+    shaped = len(text) == 7 and text[4] == "-" and text[:4].isdigit() and month.isdigit()
+    if shaped and 1 <= int(month) <= 12:
+        return "month"
+    raise InvalidInput(
+        f"period_value {label!r} is not a period: use a month (2025-03), a quarter (2025-Q1) "
+        "or a year (2025)"
+    )
+
+
+def kpi_definition(kpi_id: str) -> KPIDefinition:
+    """A KPI of the catalogue, or a 404 naming the known ones."""
+    try:
+        return get_kpi(kpi_id)
+    except KeyError as exc:
+        raise NotFound(str(exc.args[0])) from None
+
+
+def check_group(definition: KPIDefinition, group: str | None) -> str | None:
+    """A group the KPI is split by (risk tier, grade); refused for ungrouped KPIs."""
+    if group in (None, ""):
+        return None
+    if not definition.groups:
+        raise InvalidInput(f"{definition.id} is not split by group; leave group out")
+    if group not in definition.groups:
+        raise InvalidInput(
+            f"group {group!r} is not a {definition.group} of {definition.id}; "
+            f"choose one of {', '.join(definition.groups)}"
+        )
+    return group
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def format_value(definition: KPIDefinition, value: float | None) -> str:
+    """A value in its unit: a ratio as a percentage, days and hours to one decimal."""
+    if value is None:
+        return "no value"
+    if definition.unit == "ratio":
+        return f"{value:.1%}"
+    if definition.unit in {"days", "hours"}:
+        return f"{value:.1f} {definition.unit}"
+    return f"{value:,.4g} {definition.unit}"
+
+
+def format_n(value: KPIValue) -> str:
+    """The n behind a value: 25/30 for a rate, n = 7 for a median, nothing for a count."""
+    if value.numerator is not None and value.denominator is not None:
+        return f"{value.numerator}/{value.denominator}"
+    if value.denominator is not None:
+        return f"n = {value.denominator}"
+    return ""
+
+
+def with_n(definition: KPIDefinition, value: KPIValue) -> str:
+    """'83.3% (25/30)': never a rate without the counts behind it."""
+    n = format_n(value)
+    text = format_value(definition, value.value)
+    return f"{text} ({n})" if n else text
+
+
+def target_text(definition: KPIDefinition, target: float | None) -> str:
+    """The target with its direction in words, or a plain statement that there is none."""
+    if target is None:
+        return "no default target"
+    bound = "at least" if definition.direction is Direction.higher_is_better else "at most"
+    return f"{bound} {format_value(definition, target)}"
+
+
+def meets(definition: KPIDefinition, value: float | None, target: float | None) -> bool | None:
+    """Whether a value meets its target (None when either is missing)."""
+    if value is None or target is None:
+        return None
+    if definition.direction is Direction.higher_is_better:
+        return value >= target
+    return value <= target
+
+
+def signal_words(chart: ControlChart, signal: Signal) -> str:
+    """A signal in words, with the periods it covers."""
+    periods = [chart.labels[i] for i in signal.indexes]
+    shown = ", ".join(periods) if len(periods) <= 4 else f"{periods[0]} to {periods[-1]}"
+    return f"Rule {signal.rule}: {signal.description} ({shown})"
+
+
+# --- tiles -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How the latest value moved from the period before, and whether that is for the better."""
+
+    arrow: str
+    words: str
+    better: bool | None
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One dashboard tile: the answer first, with the honesty cues the value needs."""
+
+    definition: KPIDefinition
+    group: str | None
+    latest: KPIValue | None
+    target: float | None
+    met: bool | None
+    trend: Trend | None
+    signal_at_latest: tuple[int, ...]
+    earlier_signals: tuple[int, ...]
+    small_n: bool
+    href: str
+
+    @property
+    def title(self) -> str:
+        return self.definition.name + (f" ({self.group})" if self.group else "")
+
+    @property
+    def value_text(self) -> str:
+        return "no records yet" if self.latest is None else with_n(self.definition, self.latest)
+
+    @property
+    def target_text(self) -> str:
+        return target_text(self.definition, self.target)
+
+
+def _trend(definition: KPIDefinition, values: Sequence[KPIValue]) -> Trend | None:
+    present = [v for v in values if v.value is not None]
+    if len(present) < 2 or present[-1] is not values[-1]:
+        return None
+    before, now = present[-2], present[-1]
+    assert before.value is not None
+    assert now.value is not None
+    previous = f"{format_value(definition, before.value)} in {before.period}"
+    if abs(now.value - before.value) <= 1e-9 * max(1.0, abs(before.value)):
+        return Trend("→", f"unchanged from {previous}", None)
+    up = now.value > before.value
+    better = up == (definition.direction is Direction.higher_is_better)
+    return Trend("▲" if up else "▼", f"{'up' if up else 'down'} from {previous}", better)
+
+
+def series_for(
+    values: Sequence[KPIValue], *, kpi: str, site: str, group: str | None
+) -> KPISeries | None:
+    """The KPI's series and control chart, or None when the site has no value of it yet."""
+    if not any(v.kpi == kpi and v.site == site and v.group == group for v in values):
+        return None
+    return kpi_series(values, kpi=kpi, site=site, group=group)
+
+
+def tile(
+    values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None, period: str
+) -> Tile:
+    """The tile of one KPI (and group) at a site from the request's values."""
+    definition = get_kpi(kpi)
+    target = definition.target(group)
+    query = f"?period={period}" + (f"&group={group}" if group else "")
+    href = f"/sites/{site}/kpis/{kpi}{query}"
+    series = series_for(values, kpi=kpi, site=site, group=group)
+    if series is None:
+        return Tile(definition, group, None, target, None, None, (), (), False, href)
+    latest = series.values[-1]
+    last = len(series.values) - 1
+    at_latest = sorted({s.rule for s in series.chart.signals if last in s.indexes})
+    earlier = sorted({s.rule for s in series.chart.signals if last not in s.indexes})
+    n = latest.denominator
+    return Tile(
+        definition=definition,
+        group=group,
+        latest=latest,
+        target=target,
+        met=meets(definition, latest.value, target),
+        trend=_trend(definition, series.values),
+        signal_at_latest=tuple(at_latest),
+        earlier_signals=tuple(earlier),
+        small_n=n is not None and n < SMALL_N,
+        href=href,
+    )
+
+
+def dashboard_tiles(kpi_request: KPIRequest, *, site: str, period: str) -> list[Tile]:
+    """The dashboard's tiles for one site: only its KPIs, computed in one pass."""
+    values = kpi_request.values(site=site, kpis=DASHBOARD_KPIS, period=period)
+    return [
+        tile(values, site=site, kpi=kpi, group=group, period=period)
+        for kpi, group in DASHBOARD_TILES
+    ]
+
+
+# --- the chart page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One point of a control chart as a table row, with its drill-down link."""
+
+    value: KPIValue
+    text: str
+    n: str
+    center: str
+    lcl: str
+    ucl: str
+    rules: tuple[int, ...]
+    href: str
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """Everything the KPI page shows: the SVG, the signals in words and the table."""
+
+    definition: KPIDefinition
+    series: KPISeries
+    svg: str
+    signals: list[str]
+    rows: list[ChartRow]
+    latest: Tile
+
+
+def chart_view(
+    values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None, period: str
+) -> ChartView | None:
+    """The KPI page's content, or None when the site has no value of this KPI yet."""
+    definition = get_kpi(kpi)
+    series = series_for(values, kpi=kpi, site=site, group=group)
+    if series is None:
+        return None
+    chart = series.chart
+    target = definition.target(group)
+    title = f"{definition.name}{f' ({group})' if group else ''}, {site}, per {period}"
+    spec = control_chart_spec(
+        chart,
+        title=title,
+        unit=definition.unit,
+        target=target,
+        target_label=format_value(definition, target) if target is not None else "",
+    )
+    marks = chart.signal_rules()
+    group_query = f"&group={group}" if group else ""
+    rows = [
+        ChartRow(
+            value=v,
+            text=format_value(definition, v.value),
+            n=format_n(v),
+            center=format_value(definition, chart.center[i]),
+            lcl=format_value(definition, chart.lcl[i]),
+            ucl=format_value(definition, chart.ucl[i]),
+            rules=marks.get(i, ()),
+            href=f"/sites/{site}/kpis/{kpi}/records?period_value={v.period}{group_query}",
+        )
+        for i, v in enumerate(series.values)
+    ]
+    return ChartView(
+        definition=definition,
+        series=series,
+        svg=chart_svg(spec),
+        signals=[signal_words(chart, s) for s in chart.signals],
+        rows=rows,
+        latest=tile(values, site=site, kpi=kpi, group=group, period=period),
+    )
+
+
+def record_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The columns of a records table: role first, then every field in first-seen order."""
+    columns: dict[str, None] = {"role": None}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)
