@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session
 
 from events.support import CAPA_HEADER, write_csv
@@ -72,3 +76,25 @@ def test_remembered_values_equal_a_fresh_computation(session: Session, tmp_path:
     tables = {name: backend.table(name) for name in KPI_TABLES}
     fresh = compute(tables, period="quarter", as_of=AS_OF)
     assert remembered == fresh
+
+
+def test_concurrent_first_readers_open_the_store_once(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an import every request misses at once; one opens the store, the others wait."""
+    store = EventStore(tmp_path / "events")
+    backend = store.connect(session)
+    state = ("a state no other test has", uuid.uuid4().hex)
+    opened: list[int] = []
+
+    def slow_connect(self: EventStore, _session: Session) -> object:
+        opened.append(1)
+        time.sleep(0.2)
+        return backend
+
+    monkeypatch.setattr(EventStore, "connect", slow_connect)
+    monkeypatch.setattr(EventStore, "state", lambda self, _session: state)
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(lambda _: open_tables(session, store), range(8)))
+    assert len(opened) == 1
+    assert all(tables is seen[0] for tables in seen)

@@ -128,6 +128,11 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "rationale": "Quality council minutes for four quarters",
             "evidence": "QC-2026-Q1",
         },
+        ("POST", "/assessments/{assessment_id}/consensus"): {
+            "question": "m1.q2",
+            "score": "4",
+            "rationale": "Agreed at the calibration meeting",
+        },
         ("POST", "/sites/{code}/imports"): extract,
         ("POST", "/api/sites/{code}/imports"): extract,
         ("POST", "/account/password"): {

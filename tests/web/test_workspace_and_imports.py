@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from qmm.events.store import EventStore
-from qmm.models import Assessment, ImportBatch, Rating
+from qmm.models import Assessment, ConsensusScore, ImportBatch, Rating
 from qmm.web.app import create_app
 from qmm.web.deps import WebSettings, get_session_factory
 from web.support import CAPA_COLUMNS, World, bound_factory, capa_rows, csv_bytes, sign_in
@@ -147,6 +147,92 @@ class TestRating:
         sign_in(client, db, world, "contrib-a")
         refused = client.post(f"/assessments/{world.assessment_a}/ratings", data=RATING)
         assert refused.status_code == 403
+
+
+CONSENSUS = {"question": "m1.q2", "score": "4", "rationale": "Agreed at calibration"}
+
+
+def agree(client: TestClient, world: World, csrf: str, **fields: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/assessments/{world.assessment_a}/consensus",
+        data={**CONSENSUS, **fields, "csrf_token": csrf},
+    )
+
+
+def consensus_rows(db: Session, world: World) -> int:
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(ConsensusScore)
+            .where(ConsensusScore.assessment_id == world.assessment_a)
+        )
+        or 0
+    )
+
+
+class TestConsensus:
+    def test_the_lead_is_offered_the_form_on_rated_questions_only(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        sign_in(client, db, world, "lead-a")
+        page = client.get(f"/assessments/{world.assessment_a}").text
+        assert f'action="/assessments/{world.assessment_a}/consensus#q-m1.q1"' in page
+        assert f'action="/assessments/{world.assessment_a}/consensus#q-m1.q2"' not in page
+        sign_in(client, db, world, "contrib-a")
+        page = client.get(f"/assessments/{world.assessment_a}").text
+        assert "/consensus#" not in page
+
+    def test_a_consensus_replaces_the_mean_in_the_roll_up(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        saved = agree(client, world, csrf, score="2")
+        assert saved.status_code == 303
+        assert saved.headers["location"] == (
+            f"/assessments/{world.assessment_a}?agreed=m1.q2#q-m1.q2"
+        )
+        page = client.get(saved.headers["location"]).text
+        assert "The consensus for" in page
+        assert "the lead&#39;s consensus" in page or "the lead's consensus" in page
+        stored = db.scalars(
+            select(ConsensusScore).where(ConsensusScore.assessment_id == world.assessment_a)
+        ).one()
+        assert (stored.score, stored.rationale) == (2, "Agreed at calibration")
+
+    @pytest.mark.parametrize(
+        ("fields", "status", "message"),
+        [
+            ({"score": ""}, 422, "Choose the agreed level from 1 to 5, or not applicable."),
+            ({"score": "9"}, 422, "Choose the agreed level from 1 to 5, or not applicable."),
+            ({"rationale": " "}, 422, "Write why the team agreed this level."),
+            ({"question": "zz.q9"}, 404, "Question &#39;zz.q9&#39; is not in"),
+        ],
+    )
+    def test_a_bad_consensus_says_what_to_fix_and_stores_nothing(
+        self,
+        client: TestClient,
+        db: Session,
+        world: World,
+        fields: dict[str, str],
+        status: int,
+        message: str,
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        before = consensus_rows(db, world)
+        page = agree(client, world, csrf, **fields)
+        assert page.status_code == status
+        assert message in page.text
+        assert "The consensus was not recorded" in page.text
+        assert consensus_rows(db, world) == before
+
+    def test_only_the_lead_records_a_consensus(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "contrib-a")
+        page = agree(client, world, csrf)
+        assert page.status_code == 409
+        assert "Only the lead of assessment" in page.text
+        assert consensus_rows(db, world) == 0
 
 
 def upload(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -44,24 +45,52 @@ _snapshots: OrderedDict[tuple[Any, ...], _Snapshot] = OrderedDict()
 _snapshots_lock: Final = threading.Lock()
 
 
-def _snapshot(session: Session, store: EventStore | None) -> _Snapshot:
-    store = store or event_store()
-    key = store.state(session)
+_building: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+@contextmanager
+def _one_builder(key: tuple[Any, ...]) -> Iterator[None]:
+    """Let one thread build what a key names while the others wait, then read what it built:
+    after an import, every request would otherwise open the store at the same moment."""
+    with _snapshots_lock:
+        lock = _building.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            yield
+    finally:
+        with _snapshots_lock:
+            if _building.get(key) is lock:
+                del _building[key]
+
+
+def _kept_snapshot(key: tuple[Any, ...]) -> _Snapshot | None:
     with _snapshots_lock:
         found = _snapshots.get(key)
         if found is not None:
             _snapshots.move_to_end(key)
+        return found
+
+
+def _snapshot(session: Session, store: EventStore | None) -> _Snapshot:
+    store = store or event_store()
+    key = store.state(session)
+    found = _kept_snapshot(key)
+    if found is not None:
+        return found
+    with _one_builder(("snapshot", key)):
+        found = _kept_snapshot(key)
+        if found is not None:
             return found
-    backend = store.connect(session)
-    present = set(backend.list_tables())
-    made = _Snapshot(
-        MappingProxyType({name: backend.table(name) for name in KPI_TABLES if name in present})
-    )
-    with _snapshots_lock:
-        found = _snapshots.setdefault(key, made)
-        while len(_snapshots) > _SNAPSHOT_COUNT:
-            _snapshots.popitem(last=False)
-    return found
+        backend = store.connect(session)
+        present = set(backend.list_tables())
+        made = _Snapshot(
+            MappingProxyType({name: backend.table(name) for name in KPI_TABLES if name in present})
+        )
+        with _snapshots_lock:
+            _snapshots[key] = made
+            while len(_snapshots) > _SNAPSHOT_COUNT:
+                _snapshots.popitem(last=False)
+        return made
 
 
 def open_tables(session: Session, store: EventStore | None = None) -> Tables:
@@ -103,7 +132,13 @@ def kpi_values(
     )
     with _snapshots_lock:
         known = snapshot.values.get(key)
-    if known is None:
+    if known is not None:
+        return list(known)
+    with _one_builder(("values", id(snapshot), *key)):
+        with _snapshots_lock:
+            known = snapshot.values.get(key)
+        if known is not None:
+            return list(known)
         known = tuple(
             compute(
                 snapshot.tables,

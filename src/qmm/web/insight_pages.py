@@ -15,6 +15,7 @@ from qmm.assessment.service import (
     compute_scores,
     get_question,
     list_assessments,
+    record_consensus,
     record_rating,
 )
 from qmm.audit.signatures import signatures_for
@@ -417,6 +418,8 @@ def assessment_workspace(
     signed: bool = False,
     rated: str | None = None,
     rating_error: dict[str, Any] | None = None,
+    agreed: str | None = None,
+    consensus_error: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     """The workspace: questions by sub-element with anchors, ratings, roll-up and sign-off."""
@@ -430,7 +433,7 @@ def assessment_workspace(
         for code, q in scores.questions.items()
     }
     read_only = _read_only_reason(db, principal, assessment)
-    focus = (rating_error or {}).get("question") or rated
+    focus = (rating_error or consensus_error or {}).get("question") or rated or agreed
     open_sub_elements = {
         q.sub_element for code, q in scores.questions.items() if code == focus
     } or {
@@ -454,6 +457,10 @@ def assessment_workspace(
         open_sub_elements=open_sub_elements,
         rated_question=rated if rated in scores.questions else None,
         rating_error=rating_error,
+        agreed_question=agreed if agreed in scores.questions else None,
+        consensus_error=consensus_error,
+        is_lead=read_only is None
+        and any(m.user_id == principal.user.id and m.role == "lead" for m in assessment.team),
         signatures=signatures,
         invalid_signatures=sum(1 for s in signatures if not s.valid),
         can_sign=principal.may(db, Permission.record_sign, assessment=assessment),
@@ -528,4 +535,55 @@ def rate_question(
         )
     return RedirectResponse(
         f"/assessments/{assessment.id}?rated={question}#q-{question}", status_code=303
+    )
+
+
+def record_question_consensus(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_rate, assessment="assessment_id"))
+    ],
+    db: DB,
+    question: Annotated[str, Form()] = "",
+    score: Annotated[str, Form()] = "",
+    rationale: Annotated[str, Form()] = "",
+) -> Response:
+    """Record the lead's consensus for one question, then show the page again with new scores."""
+    assessment = access.assessment
+    assert assessment is not None
+    principal = access.who
+    error: str | None = None
+    field = "score"
+    status = 422
+    if score not in SCORE_CHOICES:
+        error = "Choose the agreed level from 1 to 5, or not applicable."
+    elif not rationale.strip():
+        error = "Write why the team agreed this level."
+        field = "rationale"
+    else:
+        try:
+            record_consensus(
+                db,
+                assessment=assessment,
+                question=get_question(db, assessment=assessment, code=question),
+                lead=principal.user,
+                score=None if score == "na" else int(score),
+                rationale=rationale,
+            )
+        except (InvalidInput, NotFound, Conflict) as exc:
+            error = str(exc).capitalize() + "."
+            status = exc.status_code
+    if error is not None:
+        typed = {"question": question, "score": score, "rationale": rationale}
+        return assessment_workspace(
+            request,
+            db,
+            principal,
+            assessment,
+            consensus_error={**typed, "message": error, "field": field},
+            status_code=status,
+        )
+    return RedirectResponse(
+        f"/assessments/{assessment.id}?agreed={question}#q-{question}", status_code=303
     )

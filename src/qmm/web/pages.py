@@ -48,6 +48,7 @@ from qmm.web.insight_pages import (
     kpi_page,
     kpi_records_page,
     rate_question,
+    record_question_consensus,
     site_page,
 )
 from qmm.web.security import (
@@ -193,11 +194,12 @@ def assessment_page(
     db: DB,
     signed: bool = False,
     rated: str | None = None,
+    agreed: str | None = None,
 ) -> Response:
     """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
     assert access.assessment is not None
     return assessment_workspace(
-        request, db, access.who, access.assessment, signed=signed, rated=rated
+        request, db, access.who, access.assessment, signed=signed, rated=rated, agreed=agreed
     )
 
 
@@ -358,6 +360,7 @@ def add_routes(app: FastAPI) -> None:
         ("GET", "/sites/{code}/evidence/{ref}/files/{file_id}", evidence_download),
         ("GET", "/assessments/{assessment_id}", assessment_page),
         ("POST", "/assessments/{assessment_id}/ratings", rate_question),
+        ("POST", "/assessments/{assessment_id}/consensus", record_question_consensus),
         ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
         ("GET", "/audit/{table_name}/{record_id}", audit_history),
         ("GET", "/account/password", password_form),
