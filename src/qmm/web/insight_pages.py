@@ -3,6 +3,8 @@ benchmark, and the assessment workspace's ratings. Each parses, calls services, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, File, Form, Request, UploadFile
@@ -478,6 +480,35 @@ def assessment_workspace(
     )
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """Why a rating or a consensus was not recorded, and the field it concerns."""
+
+    message: str
+    field: str
+    status: int
+
+
+def _record_level(
+    score: str,
+    rationale: str,
+    *,
+    choose: str,
+    explain: str,
+    record: Callable[[int | None], object],
+) -> _Refusal | None:
+    """Check a level and its rationale as typed, then record them; what stopped it, if anything."""
+    if score not in SCORE_CHOICES:
+        return _Refusal(choose, "score", 422)
+    if not rationale.strip():
+        return _Refusal(explain, "rationale", 422)
+    try:
+        record(None if score == "na" else int(score))
+    except (InvalidInput, NotFound, Conflict) as exc:
+        return _Refusal(str(exc).capitalize() + ".", "score", exc.status_code)
+    return None
+
+
 def rate_question(
     request: Request,
     assessment_id: str,
@@ -495,43 +526,36 @@ def rate_question(
     assessment = access.assessment
     assert assessment is not None
     principal = access.who
-    typed = {
-        "question": question,
-        "score": score,
-        "rationale": rationale,
-        "evidence": evidence,
-        "evidence_ref": evidence_ref or [],
-    }
-    error: str | None = None
-    field = "score"
-    status = 422
-    if score not in SCORE_CHOICES:
-        error = "Choose a level from 1 to 5, or not applicable."
-    elif not rationale.strip():
-        error = "Write the rationale: what evidence supports this level."
-        field = "rationale"
-    else:
-        try:
-            record_rating(
-                db,
-                assessment=assessment,
-                question=get_question(db, assessment=assessment, code=question),
-                assessor=principal.user,
-                score=None if score == "na" else int(score),
-                rationale=rationale,
-                evidence_refs=parse_refs(evidence_ref, evidence),
-            )
-        except (InvalidInput, NotFound, Conflict) as exc:
-            error = str(exc).capitalize() + "."
-            status = exc.status_code
-    if error is not None:
+    refusal = _record_level(
+        score,
+        rationale,
+        choose="Choose a level from 1 to 5, or not applicable.",
+        explain="Write the rationale: what evidence supports this level.",
+        record=lambda level: record_rating(
+            db,
+            assessment=assessment,
+            question=get_question(db, assessment=assessment, code=question),
+            assessor=principal.user,
+            score=level,
+            rationale=rationale,
+            evidence_refs=parse_refs(evidence_ref, evidence),
+        ),
+    )
+    if refusal is not None:
+        typed = {
+            "question": question,
+            "score": score,
+            "rationale": rationale,
+            "evidence": evidence,
+            "evidence_ref": evidence_ref or [],
+        }
         return assessment_workspace(
             request,
             db,
             principal,
             assessment,
-            rating_error={**typed, "message": error, "field": field},
-            status_code=status,
+            rating_error={**typed, "message": refusal.message, "field": refusal.field},
+            status_code=refusal.status,
         )
     return RedirectResponse(
         f"/assessments/{assessment.id}?rated={question}#q-{question}", status_code=303
@@ -553,36 +577,29 @@ def record_question_consensus(
     assessment = access.assessment
     assert assessment is not None
     principal = access.who
-    error: str | None = None
-    field = "score"
-    status = 422
-    if score not in SCORE_CHOICES:
-        error = "Choose the agreed level from 1 to 5, or not applicable."
-    elif not rationale.strip():
-        error = "Write why the team agreed this level."
-        field = "rationale"
-    else:
-        try:
-            record_consensus(
-                db,
-                assessment=assessment,
-                question=get_question(db, assessment=assessment, code=question),
-                lead=principal.user,
-                score=None if score == "na" else int(score),
-                rationale=rationale,
-            )
-        except (InvalidInput, NotFound, Conflict) as exc:
-            error = str(exc).capitalize() + "."
-            status = exc.status_code
-    if error is not None:
+    refusal = _record_level(
+        score,
+        rationale,
+        choose="Choose the agreed level from 1 to 5, or not applicable.",
+        explain="Write why the team agreed this level.",
+        record=lambda level: record_consensus(
+            db,
+            assessment=assessment,
+            question=get_question(db, assessment=assessment, code=question),
+            lead=principal.user,
+            score=level,
+            rationale=rationale,
+        ),
+    )
+    if refusal is not None:
         typed = {"question": question, "score": score, "rationale": rationale}
         return assessment_workspace(
             request,
             db,
             principal,
             assessment,
-            consensus_error={**typed, "message": error, "field": field},
-            status_code=status,
+            consensus_error={**typed, "message": refusal.message, "field": refusal.field},
+            status_code=refusal.status,
         )
     return RedirectResponse(
         f"/assessments/{assessment.id}?agreed={question}#q-{question}", status_code=303
