@@ -14,8 +14,20 @@ from qmm.evidence.service import add_evidence
 from qmm.framework.practice_areas import PRACTICE_AREAS
 from qmm.framework.schema import FrameworkDocument
 from qmm.framework.service import create_draft, get_framework, publish
-from qmm.models import Assessment, Decision, EvidenceItem, Framework, Site, User
+from qmm.models import (
+    Assessment,
+    ContinuityScenario,
+    Decision,
+    EvidenceItem,
+    Framework,
+    InventoryTrigger,
+    Site,
+    SupplierAgreement,
+    User,
+)
+from qmm.program.continuity import add_scenario, add_trigger
 from qmm.program.decisions import add_decision
+from qmm.program.suppliers import add_agreement
 from qmm.sites.service import create_site
 
 
@@ -163,3 +175,77 @@ def create_decision(session: Session, site: Site, **overrides: Any) -> Decision:
         **overrides,
     }
     return add_decision(session, site=site, **fields)
+
+
+def create_scenario(session: Session, site: Site, **overrides: Any) -> ContinuityScenario:
+    """A continuity scenario: the only stopper supplier stops shipping (risk 3 x 4 = 12)."""
+    fields: dict[str, Any] = {
+        "title": "Stopper supplier outage",
+        "what_fails": "The only qualified stopper supplier cannot ship for six weeks.",
+        "likelihood": 3,
+        "impact": 4,
+        "products": ["Ceftriaxone 1 g vials"],
+        "suppliers": ["Brightseal Elastomers Inc."],
+        "backup_strategy": "Qualified backup supplier plus four weeks of safety stock.",
+        "backup_suppliers": ["Westcoast Closures"],
+        "recovery_steps": ["Declare the outage", "Release safety stock", "Call off the backup"],
+        "recovery_target_hours": 72,
+        "owner": "Supply Quality Lead",
+        "reviewed_on": date(2026, 9, 1),
+        **overrides,
+    }
+    return add_scenario(session, site=site, **fields)
+
+
+def create_trigger(session: Session, site: Site, **overrides: Any) -> InventoryTrigger:
+    """A minimum inventory trigger: 20,000 stoppers, no level recorded yet."""
+    fields: dict[str, Any] = {
+        "material": "20 mm bromobutyl stoppers",
+        "unit": "pieces",
+        "minimum_level": 20000,
+        **overrides,
+    }
+    return add_trigger(session, site=site, **fields)
+
+
+def create_agreement(session: Session, site: Site, **overrides: Any) -> SupplierAgreement:
+    """A supplier quality agreement signed 1 January 2026: reviews every 6, drills every 12."""
+    fields: dict[str, Any] = {
+        "supplier": "Brightseal Elastomers Inc.",
+        "signed_on": date(2026, 1, 1),
+        "expires_on": date(2028, 12, 31),
+        "response_hours": 24,
+        "data_format": "CSV extract of lot CoA data, weekly",
+        "participates_in_risk_reviews": True,
+        "review_every_months": 6,
+        "drill_every_months": 12,
+        **overrides,
+    }
+    return add_agreement(session, site=site, **fields)
+
+
+def rate_sub_elements(
+    session: Session, assessment: Assessment, lead: User, scores: dict[str, float]
+) -> None:
+    """Record the lead's consensus `score` on every question of each named sub-element."""
+    from sqlalchemy import select
+
+    from qmm.assessment.service import record_consensus
+    from qmm.models import Question, SubElement
+
+    for code, score in scores.items():
+        questions = session.scalars(
+            select(Question)
+            .join(SubElement, Question.sub_element_id == SubElement.id)
+            .where(SubElement.framework_id == assessment.framework_id, SubElement.code == code)
+        ).all()
+        assert questions, f"no questions for {code}"
+        for question in questions:
+            record_consensus(
+                session,
+                assessment=assessment,
+                question=question,
+                lead=lead,
+                score=score,
+                rationale=f"{code} at {score}",
+            )

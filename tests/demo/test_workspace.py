@@ -60,3 +60,71 @@ def test_site_a_has_a_decision_log_with_a_superseded_decision(session: Session) 
         "DEC-0003": "signed",
         "DEC-0004": "draft",
     }
+
+
+def test_site_a_shows_continuity_a_breach_a_missed_drill_and_an_overdue_review(
+    session: Session,
+) -> None:
+    from datetime import date
+
+    from qmm.models import EvidenceItem
+    from qmm.program.continuity import breaches, list_drills, list_scenarios, list_triggers
+    from qmm.program.suppliers import list_agreements, supplier_status
+    from qmm.sites.service import get_site
+
+    load_demo(session)
+    load_demo(session)
+    site = get_site(session, code="SITE-A")
+    assert [s.risk for s in list_scenarios(session, site=site)] == [12, 10]
+    assert len(list_triggers(session, site=site)) == 3
+    assert [t.material for t in breaches(session, site=site)] == ["20 mm bromobutyl stoppers"]
+    [drill] = list_drills(session, site=site)
+    assert (drill.supplier, drill.met, len(drill.actions)) == (
+        "Brightseal Elastomers Inc.",
+        False,
+        2,
+    )
+    item = session.get(EvidenceItem, drill.evidence_item_id)
+    assert item is not None
+    assert item.kind == "drill_report"
+    today = date(2026, 11, 20)
+    overdue = {
+        a.supplier: supplier_status(session, agreement=a, today=today).review_overdue
+        for a in list_agreements(session, site=site)
+    }
+    assert overdue == {"Aldon Glass Tubing GmbH": False, "Brightseal Elastomers Inc.": True}
+
+
+def test_site_a_runs_the_program_with_an_approved_plan(session: Session) -> None:
+    from datetime import date
+
+    from qmm.audit.signatures import signatures_for
+    from qmm.program.forum import list_forum_items
+    from qmm.program.objectives import list_objectives
+    from qmm.program.plan import list_plans, plan_progress
+    from qmm.program.steering import cadence_status, list_cadences
+    from qmm.sites.service import get_site
+
+    load_demo(session)
+    load_demo(session)
+    site = get_site(session, code="SITE-A")
+    today = date(2026, 11, 20)
+    tree = list_objectives(session, site=site)
+    assert [len(children) for _, children in tree] == [1, 0]
+    assert tree[0][1][0].role == "supervisor"
+    [cadence] = list_cadences(session, site=site)
+    status = cadence_status(session, cadence=cadence, today=today)
+    assert (status.last_held_on, status.overdue) == (date(2026, 9, 22), True)
+    assert cadence.meetings[0].evidence_item_id is not None
+    forum = list_forum_items(session, site=site)
+    assert [i.removed_on is not None for i in forum] == [True, False]
+    [plan] = list_plans(session, site=site)
+    assert plan.status == "approved"
+    [signature] = signatures_for(session, record_type="readiness_plan", record_id=str(plan.id))
+    assert (signature.username, signature.valid) == ("alice", True)
+    progress = plan_progress(session, plan=plan, today=today)
+    assert progress.day == 33
+    assert progress.done > 0
+    assert [a.title for a in progress.overdue_actions] == [
+        "Open the QMM evidence index in the eQMS"
+    ]

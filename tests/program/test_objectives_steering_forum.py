@@ -290,3 +290,38 @@ def test_an_unknown_objective_site_record_is_not_found(session, site) -> None:
 
     with pytest.raises(NotFound, match="no forum item 9 at SITE-A"):
         get_forum_item(session, site=site, item_id=9)
+
+
+class TestEngagement:
+    def test_it_reads_the_suggestion_kpis_per_period(self, session, site, tmp_path) -> None:
+        from qmm.program.engagement import engagement_summary
+
+        store = EventStore(tmp_path / "events")
+        assert engagement_summary(session, site=site, today=TODAY, store=store) == []
+        header = ["suggestion_id", "site", "submitted_on", "decided_on", "decision"]
+        rows = [
+            ["S-1", "SITE-A", "2026-01-05", "2026-01-15", "accepted"],
+            ["S-2", "SITE-A", "2026-02-01", "2026-02-21", "rejected"],
+            ["S-3", "SITE-A", "2026-03-01", "2026-04-06", "accepted"],
+            ["S-4", "SITE-A", "2026-05-01", "", ""],
+        ]
+        folder = tmp_path / "s"
+        folder.mkdir()
+        import_files(
+            session, paths=[write_csv(folder / "suggestion.csv", header, rows)], store=store
+        )
+        q1, q2 = engagement_summary(session, site=site, today=TODAY, store=store)
+        # SITE-A has 640 staff: 3 suggestions in Q1 are 0.47 per 100 staff.
+        assert (q1.period, q1.submitted, q1.decided, q1.accepted) == ("2026-Q1", 3, 2, 1)
+        assert (q1.acceptance_rate, q1.median_decision_days) == (0.5, 15.0)
+        assert round(q1.per_100_staff or 0, 4) == round(3 / 640 * 100, 4)
+        # Q2: S-3 decided (36 days), S-4 submitted.
+        assert (q2.period, q2.submitted, q2.decided, q2.accepted) == ("2026-Q2", 1, 1, 1)
+        assert q2.median_decision_days == 36.0
+
+    def test_an_unknown_period_is_refused(self, session, site) -> None:
+        from qmm.errors import InvalidInput
+        from qmm.program.engagement import engagement_summary
+
+        with pytest.raises(InvalidInput, match="period 'week' is not one of month"):
+            engagement_summary(session, site=site, today=TODAY, period="week")

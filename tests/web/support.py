@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from factories import (
     create_assessment_of,
+    create_decision,
     create_evidence,
     create_site_a,
     create_site_b,
@@ -25,6 +26,8 @@ from qmm.auth.sessions import create_api_token, start_web_session
 from qmm.config import get_settings
 from qmm.events.store import EventStore
 from qmm.models import User, utcnow
+from qmm.program.forum import raise_roadblock
+from qmm.program.steering import set_up_cadence
 from qmm.web.app import create_app
 from qmm.web.deps import get_session_factory
 from qmm.web.security import CSRF_FIELD, SESSION_COOKIE
@@ -64,6 +67,9 @@ class World:
     evidence_ref: str = ""  # SITE-A's EV-0001, with one file
     evidence_file: int = 0
     evidence_dir: str = ""  # where the world's evidence files were stored
+    decision_ref: str = ""  # SITE-A's DEC-0001, a draft
+    meeting_id: int = 0  # SITE-A's first steering meeting, planned
+    forum_item_id: int = 0  # SITE-A's open roadblock
 
 
 def build_world(session: Session) -> World:
@@ -140,6 +146,24 @@ def build_world(session: Session) -> World:
     world.evidence_ref = item.ref
     world.evidence_file = item.files[0].id
     world.evidence_dir = str(get_settings().evidence_dir)
+    world.decision_ref = create_decision(session, site_a).ref
+    cadence = set_up_cadence(
+        session,
+        site=site_a,
+        name="Quality steering",
+        chair="Site Quality Head",
+        cadence_days=30,
+        first_meeting_on=date(2026, 1, 15),
+    )
+    world.meeting_id = cadence.meetings[0].id
+    world.forum_item_id = raise_roadblock(
+        session,
+        site=site_a,
+        roadblock="Line clearance checklist is three pages long",
+        raised_by="Operator, filling line 2",
+        raised_on=date(2026, 1, 5),
+        owner="Production Manager",
+    ).id
     session.flush()
     return world
 

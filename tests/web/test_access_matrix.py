@@ -77,7 +77,24 @@ def params(world: World) -> dict[str, str]:
         "period_value": "2025-03",
         "ref": world.evidence_ref,
         "file_id": str(world.evidence_file),
+        "meeting_id": str(world.meeting_id),
+        "item_id": str(world.forum_item_id),
     }
+
+
+def path_params(world: World) -> dict[str, dict[str, str]]:
+    """Parameters whose value depends on the route: a decision's ref is no evidence ref."""
+    decision = {"ref": world.decision_ref}
+    return dict.fromkeys(DECISION_PATHS, decision)
+
+
+DECISION_PATHS = (
+    "/sites/{code}/decisions/{ref}",
+    "/sites/{code}/decisions/{ref}/edit",
+    "/sites/{code}/decisions/{ref}/supersede",
+    "/sites/{code}/decisions/{ref}/sign",
+    "/api/sites/{code}/decisions/{ref}",
+)
 
 
 FILES = "__files__"  # a body key whose value is sent as multipart file uploads
@@ -140,6 +157,47 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "new_password": NEW_PASSWORD,
             "confirm_password": NEW_PASSWORD,
         },
+        ("POST", "/sites/{code}/decisions"): DECISION_FORM,
+        ("POST", "/sites/{code}/decisions/{ref}/edit"): {
+            **DECISION_FORM,
+            "title": "Hold lot 24-118 until DEV-2026-041 is closed",
+        },
+        # The world's decision is a draft: superseding it is refused (409), never a 5xx.
+        ("POST", "/sites/{code}/decisions/{ref}/supersede"): DECISION_FORM,
+        ("POST", "/sites/{code}/decisions/{ref}/sign"): {"password": own, "meaning": "approved"},
+        ("POST", "/api/sites/{code}/decisions"): {
+            **DECISION_FORM,
+            "options": ["Ship now", "Hold the lot"],
+            "quality_won": True,
+            "record_links": [],
+            "kpis": [],
+            "evidence_refs": [],
+            "sub_elements": ["m1"],
+        },
+        ("POST", "/sites/{code}/program/objectives"): {
+            "title": "Close CAPAs on time",
+            "owner": "Head of Quality",
+            "published_on": "2026-01-05",
+            "kpi": "capa_on_time_closure",
+            "target": "0.9",
+            "period": "quarter",
+        },
+        ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold"): {
+            "held_on": "2026-01-16",
+            "attendees": "Site Quality Head\nProduction Manager",
+            "agenda": "CAPA backlog",
+            "minutes": "Reviewed the CAPA backlog; two owners named.",
+        },
+        ("POST", "/sites/{code}/program/forum"): {
+            "roadblock": "Batch record review waits for one signer",
+            "raised_by": "QA reviewer",
+            "raised_on": "2026-01-10",
+            "owner": "Head of QA",
+        },
+        ("POST", "/sites/{code}/program/forum/{item_id}/remove"): {
+            "removed_on": "2026-01-20",
+            "resolution": "Checklist cut to one page",
+        },
         ("POST", "/api/sites"): {"code": "SITE-Z", "name": "Zenith Sterile", "site_type": "fdf"},
         ("POST", "/api/assessments/{assessment_id}/ratings"): {
             "question": "m1.q2",
@@ -148,6 +206,20 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "evidence": ["QC-2026-Q1"],
         },
     }
+
+
+DECISION_FORM: dict[str, Any] = {
+    "title": "Hold lot 24-200 until the deviation is closed",
+    "context": "Deviation DEV-2026-050 on line 1; the lot ships Friday.",
+    "options": "Ship with the investigation open\nHold until closure",
+    "decision": "Hold the lot until DEV-2026-050 is closed.",
+    "quality_won": "yes",
+    "trade_off": "Quality over the shipment date: a week late.",
+    "rationale": "The root cause may touch sterility assurance.",
+    "owner": "Site Quality Head",
+    "decided_on": "2026-02-02",
+    "sub_elements": ["m1"],
+}
 
 
 def operations(routes: list[BaseRoute]) -> list[tuple[str, str]]:
@@ -206,7 +278,7 @@ def plan(
             pytest.fail(UNKNOWN_MOUNT.format(path=path))
         return requirement, MOUNT_SAMPLES[path], None
     assert isinstance(route, APIRoute)
-    values = params(world)
+    values = {**params(world), **path_params(world).get(path, {})}
     url = path
     for name in route.param_convertors:
         if name not in values:

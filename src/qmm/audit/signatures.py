@@ -80,11 +80,19 @@ def _decision_content(session: Session, record_id: str) -> SignableRecord:
     return SignableRecord(decision_content(decision), decision.site)
 
 
+def _plan_content(session: Session, record_id: str) -> SignableRecord:
+    from qmm.program.plan import get_plan_by_id, plan_content
+
+    plan = get_plan_by_id(session, record_id=record_id)
+    return SignableRecord(plan_content(plan), plan.site)
+
+
 # Each signable record type: how to read its exact content, and the site it belongs to (the
 # signer needs record:sign there).
 SIGNABLE: Final[dict[str, Callable[[Session, str], SignableRecord]]] = {
     "assessment": _assessment_content,
     "decision": _decision_content,
+    "readiness_plan": _plan_content,
 }
 
 
@@ -94,10 +102,17 @@ def _decision_signed(session: Session, signature: Signature) -> None:
     record_signed(session, decision=get_decision_by_id(session, record_id=signature.record_id))
 
 
+def _plan_signed(session: Session, signature: Signature) -> None:
+    from qmm.program.plan import get_plan_by_id, record_approved
+
+    record_approved(session, plan=get_plan_by_id(session, record_id=signature.record_id))
+
+
 # What a record type does once signed, in the same transaction (a decision freezes and becomes
-# evidence), whichever face the signature came through.
+# evidence, a readiness plan is approved and frozen), whichever face the signature came through.
 ON_SIGNED: Final[dict[str, Callable[[Session, Signature], None]]] = {
     "decision": _decision_signed,
+    "readiness_plan": _plan_signed,
 }
 
 

@@ -10,7 +10,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qmm import __version__
-from qmm.cli import assess, audit, decisions, evidence, frameworks, metrics, sites, tokens, users
+from qmm.cli import (
+    assess,
+    audit,
+    continuity,
+    decisions,
+    evidence,
+    forum,
+    frameworks,
+    metrics,
+    objectives,
+    sites,
+    steering,
+    suppliers,
+    tokens,
+    users,
+)
+from qmm.cli import plan as plans
 from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
 from qmm.cli.common import act_as, boundary, console, fail, print_table
@@ -33,6 +49,13 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(audit.app, name="audit")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(decisions.app, name="decision")
+app.add_typer(plans.app, name="plan")
+app.add_typer(objectives.app, name="objective")
+app.command("engagement")(objectives.engagement)
+app.add_typer(steering.app, name="steering")
+app.add_typer(forum.app, name="forum")
+app.add_typer(continuity.app, name="continuity")
+app.add_typer(suppliers.app, name="supplier")
 app.command("benchmark")(benchmark)
 app.command("backup")(backup)
 app.command("restore")(restore)

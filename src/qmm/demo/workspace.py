@@ -766,6 +766,266 @@ def _decision_log(session: Session, site: Site, lead: User) -> None:
     )
 
 
+def _continuity(session: Session, site: Site) -> None:
+    """SITE-A's continuity: two scenarios, three triggers (one breached), a missed joint drill
+    with lessons and actions, and two supplier agreements (one maturity review overdue)."""
+    from qmm.program.continuity import (
+        add_scenario,
+        add_trigger,
+        complete_drill_action,
+        list_scenarios,
+        plan_drill,
+        record_drill_run,
+        record_level,
+    )
+    from qmm.program.steering import ActionInput
+    from qmm.program.suppliers import add_agreement
+
+    if list_scenarios(session, site=site):
+        return
+    stoppers = add_scenario(
+        session,
+        site=site,
+        title="Sole stopper supplier cannot ship for six weeks",
+        what_fails="Brightseal's moulding plant stops after a fire or a recall; no 20 mm "
+        "stoppers arrive for up to six weeks.",
+        likelihood=3,
+        impact=4,
+        products=["Ceftriaxone 1 g vials", "Meropenem 500 mg vials"],
+        suppliers=["Brightseal Elastomers Inc."],
+        backup_strategy="Qualified backup supplier with a call-off agreement; four weeks of "
+        "stopper safety stock on site.",
+        backup_suppliers=["Halden Closures AG"],
+        recovery_steps=[
+            "Declare the supply interruption and convene the continuity team",
+            "Quarantine-check and allocate the safety stock by product priority",
+            "Call off the backup supplier's qualified stoppers",
+            "Release the first backup lot with the reduced-testing plan",
+            "Review the schedule with planning and tell affected customers",
+        ],
+        recovery_target_hours=72,
+        owner="Bob Okafor, Supply Quality Lead",
+        reviewed_on=date(2026, 9, 15),
+    )
+    add_scenario(
+        session,
+        site=site,
+        title="WFI loop out of specification",
+        what_fails="The water-for-injection loop fails endotoxin or TOC limits; compounding "
+        "stops until the loop is sanitised and requalified.",
+        likelihood=2,
+        impact=5,
+        products=["All sterile products"],
+        suppliers=["Everpure WFI Systems"],
+        backup_strategy="Hot sanitisation and a second still; bulk WFI bought in for "
+        "cleaning while the loop is requalified.",
+        backup_suppliers=["Northgate Pharma Waters"],
+        recovery_steps=[
+            "Stop compounding and quarantine affected batches",
+            "Hot-sanitise the loop",
+            "Sample every point of use for three days",
+            "Release the loop on QA approval",
+        ],
+        recovery_target_hours=96,
+        owner="Carol Nguyen, QA Systems",
+        reviewed_on=date(2026, 6, 30),
+    )
+    stopper_trigger = add_trigger(
+        session,
+        site=site,
+        material="20 mm bromobutyl stoppers",
+        unit="pieces",
+        minimum_level=120_000,
+        scenario=stoppers,
+        current_level=180_000,
+        recorded_on=date(2026, 10, 1),
+    )
+    record_level(session, trigger=stopper_trigger, level=95_000, recorded_on=date(2026, 11, 10))
+    add_trigger(
+        session,
+        site=site,
+        material="10 mL type I glass vials",
+        unit="pieces",
+        minimum_level=150_000,
+        current_level=240_000,
+        recorded_on=date(2026, 11, 10),
+    )
+    add_trigger(
+        session,
+        site=site,
+        material="0.2 um sterilising filters",
+        unit="pieces",
+        minimum_level=400,
+        current_level=400,
+        recorded_on=date(2026, 11, 10),
+    )
+    add_agreement(
+        session,
+        site=site,
+        supplier="Brightseal Elastomers Inc.",
+        signed_on=date(2025, 3, 1),
+        expires_on=date(2028, 2, 29),
+        response_hours=24,
+        data_format="Lot CoA and in-process data as a weekly CSV extract; deviations within "
+        "24 hours by e-mail to Supply Quality.",
+        participates_in_risk_reviews=True,
+        review_every_months=6,
+        last_review_on=date(2026, 1, 15),
+        drill_every_months=12,
+    )
+    add_agreement(
+        session,
+        site=site,
+        supplier="Aldon Glass Tubing GmbH",
+        signed_on=date(2026, 2, 1),
+        expires_on=date(2029, 1, 31),
+        response_hours=48,
+        data_format="Dimensional and cosmetic inspection data per lot, XLSX template v3.",
+        participates_in_risk_reviews=False,
+        review_every_months=12,
+        last_review_on=date(2026, 8, 20),
+        drill_every_months=12,
+        last_drill_on=date(2026, 5, 12),
+    )
+    drill = plan_drill(
+        session,
+        site=site,
+        scenario=stoppers,
+        planned_on=date(2026, 10, 8),
+        supplier="Brightseal Elastomers Inc.",
+    )
+    record_drill_run(
+        session,
+        drill=drill,
+        run_on=date(2026, 10, 14),
+        achieved_hours=96,
+        lessons="The backup supplier's call-off needed a purchase order the site could not "
+        "raise out of hours, and the safety-stock allocation by product was not written down.",
+        actions=[
+            ActionInput(
+                "Pre-authorise an emergency call-off with Halden Closures",
+                "Supply Chain Lead",
+                date(2026, 11, 15),
+            ),
+            ActionInput(
+                "Write the safety-stock allocation by product priority into the plan",
+                "Bob Okafor, Supply Quality Lead",
+                date(2026, 12, 15),
+            ),
+        ],
+    )
+    complete_drill_action(session, action=drill.actions[0], done_on=date(2026, 11, 5))
+
+
+def _program(session: Session, site: Site, lead: User) -> None:
+    """SITE-A runs the program: objectives, a steering cadence, the forum and an approved plan."""
+    from qmm.program.forum import list_forum_items, raise_roadblock, remove_roadblock
+    from qmm.program.objectives import add_objective, list_objectives
+    from qmm.program.plan import approve_plan, complete_action, generate_plan, list_plans
+    from qmm.program.steering import ActionInput as SteeringActionInput
+    from qmm.program.steering import hold_meeting, list_cadences, set_up_cadence
+
+    if not list_objectives(session, site=site, include_retired=True):
+        on_time = add_objective(
+            session,
+            site=site,
+            title="Close CAPAs on time",
+            owner="Alice Moreau, Site Quality Head",
+            published_on=date(2026, 1, 12),
+            kpi="capa_on_time_closure",
+        )
+        add_objective(
+            session,
+            site=site,
+            title="Respond to EM excursions within 24 hours",
+            owner="Alice Moreau, Site Quality Head",
+            published_on=date(2026, 1, 12),
+            kpi="em_response_hours",
+        )
+        add_objective(
+            session,
+            site=site,
+            title="Every CAPA step has an owner and a date",
+            owner="Filling line supervisors",
+            published_on=date(2026, 2, 2),
+            parent=on_time,
+            role="supervisor",
+            what_good_looks_like="Overdue CAPA steps are escalated at the daily tier meeting.",
+        )
+    if not list_cadences(session, site=site):
+        cadence = set_up_cadence(
+            session,
+            site=site,
+            name="QMM steering committee",
+            chair="Alice Moreau, Site Quality Head",
+            cadence_days=30,
+            first_meeting_on=date(2026, 9, 21),
+        )
+        # Held once; the next meeting (21 October) was not held: the cadence shows overdue.
+        hold_meeting(
+            session,
+            meeting=cadence.meetings[0],
+            held_on=date(2026, 9, 22),
+            attendees=["Alice Moreau", "Bob Okafor", "Carol Nguyen", "Site Director"],
+            agenda=["Self-assessment results", "EM excursion on filling line 2", "Plan owners"],
+            minutes="Reviewed the self-assessment's weakest sub-elements and confirmed the "
+            "hold of the filling line 2 lots (DEC-0001). Agreed to draft the 90-day plan.",
+            decision_refs=["DEC-0001"],
+            actions=[
+                SteeringActionInput(
+                    "Draft the 90-day readiness plan", "Alice Moreau", date(2026, 10, 16)
+                )
+            ],
+        )
+    if not list_forum_items(session, site=site):
+        removed = raise_roadblock(
+            session,
+            site=site,
+            roadblock="Spare HEPA filters not stocked for filling line 2",
+            raised_by="Line 2 operator",
+            raised_on=date(2026, 9, 8),
+            owner="Maintenance Manager",
+        )
+        remove_roadblock(
+            session,
+            item=removed,
+            removed_on=date(2026, 9, 12),
+            resolution="Two spare sets ordered; minimum stock added to the maintenance plan.",
+        )
+        raise_roadblock(
+            session,
+            site=site,
+            roadblock="Packaging label printer drops lot numbers",
+            raised_by="Packaging supervisor",
+            raised_on=date(2026, 10, 27),
+            owner="Engineering Lead",
+        )
+    if not list_plans(session, site=site):
+        latest = session.scalar(
+            select(Assessment).where(
+                Assessment.site_id == site.id, Assessment.title == DEMO_YEAR_TITLE
+            )
+        )
+        assert latest is not None
+        plan = generate_plan(
+            session,
+            assessment=latest,
+            owner="Alice Moreau, Site Quality Head",
+            start_on=date(2026, 10, 19),
+            today=date(2026, 10, 16),
+        )
+        approve_plan(session, plan=plan, user=lead, password=DEMO_PASSWORD)
+        # Everything due by day 30 is done, except opening the evidence index: it is overdue.
+        for action in plan.actions:
+            if action.due_day <= 30 and not action.title.startswith("Open the QMM evidence"):
+                complete_action(
+                    session,
+                    action=action,
+                    done_on=action.due_on - timedelta(days=2),
+                    note="Done; evidence filed in the index.",
+                )
+
+
 def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
     """Load the demo workspace; loading it again changes nothing."""
     framework = install_default(session)
@@ -806,4 +1066,6 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
         loaded.append(current)
         if index == 0:
             _decision_log(session, site, team[0])
+            _continuity(session, site)
+            _program(session, site, team[0])
     return loaded

@@ -25,7 +25,11 @@ from qmm.evidence.service import (
 )
 from qmm.metrics.engine import KPIValue, compute
 from qmm.models import EvidenceItem, ImportBatch, utcnow
+from qmm.program.common import InvalidProgramInput
+from qmm.program.decisions import add_decision, decision_to_json, list_decisions
+from qmm.program.objectives import objective_to_json
 from qmm.sites.service import create_site, get_site, site_to_json
+from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
 from qmm.web.imports import batches_of, import_upload, problems_of
@@ -43,6 +47,7 @@ from qmm.web.maturity_views import (
     shown_assessment,
     small_cohort_caveat,
 )
+from qmm.web.program_pages import overview
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 
@@ -764,6 +769,289 @@ def api_evidence_coverage(
     return CoverageOut(**coverage_to_json(coverage(db, assessment=access.assessment)))
 
 
+# --- the program: decisions and the overview ---------------------------------------------
+
+
+class DecisionIn(BaseModel):
+    """A decision to log as a draft (sign it in the web app or with `qmm decision sign`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    context: str
+    options: list[str]
+    decision: str
+    quality_won: bool
+    trade_off: str
+    rationale: str
+    owner: str
+    decided_on: date
+    sub_elements: list[str] = Field(default_factory=list)
+    record_links: list[str] = Field(default_factory=list)
+    kpis: list[str] = Field(default_factory=list)
+    evidence_refs: list[str] = Field(default_factory=list)
+
+    @field_validator(
+        "title",
+        "context",
+        "options",
+        "decision",
+        "trade_off",
+        "rationale",
+        "owner",
+        "sub_elements",
+        "record_links",
+        "kpis",
+        "evidence_refs",
+    )
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        """NUL characters fit in no database column; refuse them by field."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain a NUL character")
+        return value
+
+
+class SignatureOut(BaseModel):
+    """A signature, checked against the record as it is now (`valid`)."""
+
+    id: int
+    printed_name: str
+    username: str
+    meaning: str
+    signed_at: str
+    record_hash: str
+    valid: bool
+
+
+class DecisionOut(BaseModel):
+    """A decision of the log: draft, signed (frozen, filed as evidence) or superseded."""
+
+    ref: str
+    site: str
+    status: str
+    title: str
+    context: str
+    options: list[str]
+    decision: str
+    quality_won: bool
+    trade_off: str
+    rationale: str
+    owner: str
+    decided_on: str
+    sub_elements: list[str]
+    record_links: list[str]
+    kpis: list[str]
+    evidence_refs: list[str]
+    supersedes: str | None
+    superseded_by: str | None
+    signed_at: str | None
+    evidence_item: str | None
+    created_at: str | None
+    created_by: str
+    path: str
+    signatures: list[SignatureOut]
+
+
+class ProblemsOut(BaseModel):
+    """Nothing was stored: what is wrong with each field."""
+
+    detail: str
+    problems: dict[str, str]
+
+
+class ObjectiveStatusOut(BaseModel):
+    state: Literal["on_target", "off_target", "no_data", "not_measured"]
+    value: float | None
+    period: str | None
+    numerator: int | None
+    denominator: int | None
+    target: float | None
+    direction: str | None
+
+
+class ObjectiveOut(BaseModel):
+    """A quality objective with its KPI status; role-level ones say what good looks like."""
+
+    id: int
+    parent: int | None
+    title: str
+    owner: str
+    role: str | None
+    what_good_looks_like: str
+    kpi: str | None
+    kpi_group: str | None
+    target: float | None
+    period: str
+    published_on: str
+    status: ObjectiveStatusOut | None
+    children: list[ObjectiveOut] = Field(default_factory=list)
+
+
+class CadenceOut(BaseModel):
+    """A steering cadence: when it meets next, and what is overdue."""
+
+    id: int
+    name: str
+    chair: str
+    cadence_days: int
+    next_planned_on: date | None
+    last_held_on: date | None
+    overdue_meetings: list[date]
+    open_actions: int
+    overdue_actions: int
+
+
+class ForumItemOut(BaseModel):
+    id: int
+    roadblock: str
+    raised_by: str
+    raised_on: date
+    owner: str
+    age_days: int
+
+
+class ForumOut(BaseModel):
+    """Open roadblocks with their age, and time to removal over the removed ones."""
+
+    open_items: list[ForumItemOut]
+    removed: int
+    median_days_to_removal: float | None
+    mean_days_to_removal: float | None
+
+
+class ProgramOut(BaseModel):
+    """Where a site's program stands on a day."""
+
+    site: str
+    today: date
+    objectives: list[ObjectiveOut]
+    cadences: list[CadenceOut]
+    forum: ForumOut
+    plan: dict[str, Any] | None
+
+
+def _decision_out(db: Any, decision: Any) -> DecisionOut:
+    return DecisionOut.model_validate(decision_to_json(db, decision))
+
+
+def api_list_decisions(
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    owner: Annotated[str | None, Query(description="Owner contains this text.")] = None,
+    decided_from: Annotated[date | None, Query(alias="from")] = None,
+    decided_to: Annotated[date | None, Query(alias="to")] = None,
+    quality_won: bool | None = None,
+    status: Literal["draft", "signed", "superseded"] | None = None,
+) -> list[DecisionOut]:
+    """The site's decision log, newest decision first, filtered as asked."""
+    assert access.site is not None
+    if owner is not None and "\x00" in owner:
+        raise InvalidInput("owner must not contain a NUL character")
+    found = list_decisions(
+        db,
+        site=access.site,
+        owner=owner or None,
+        decided_from=decided_from,
+        decided_to=decided_to,
+        quality_won=quality_won,
+        status=status,
+    )
+    return [_decision_out(db, d) for d in found]
+
+
+def api_get_decision(
+    code: str,
+    ref: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+) -> DecisionOut:
+    """One decision by its ref (DEC-0001), with its status, chain neighbours and signatures."""
+    assert access.site is not None
+    return _decision_out(db, find_decision(db, access.site, ref))
+
+
+def api_add_decision(
+    code: str,
+    body: DecisionIn,
+    access: Annotated[Access, Depends(require(Permission.program_manage, site="code"))],
+    db: DB,
+) -> Response:
+    """Log a draft decision as the next DEC-nnnn; a 422 names each bad field."""
+    assert access.site is not None
+    try:
+        entry = add_decision(db, site=access.site, **body.model_dump())
+    except InvalidProgramInput as exc:
+        refused = ProblemsOut(detail=str(exc), problems=exc.problems)
+        return JSONResponse(refused.model_dump(), status_code=422)
+    return JSONResponse(_decision_out(db, entry).model_dump(mode="json"), status_code=201)
+
+
+def api_program(
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
+    db: DB,
+    store: Store,
+) -> ProgramOut:
+    """Objectives with their KPI status, steering cadences, the forum and the running plan."""
+    site = access.site
+    assert site is not None
+    today = utcnow().date()
+    view = overview(db, site, today, store)
+    objectives = [
+        ObjectiveOut.model_validate(
+            {
+                **objective_to_json(row.objective, row.status),
+                "children": [objective_to_json(c) for c in row.children],
+            }
+        )
+        for row in view.objectives
+    ]
+    cadences = [
+        CadenceOut(
+            id=c.id,
+            name=c.name,
+            chair=c.chair,
+            cadence_days=c.cadence_days,
+            next_planned_on=c.status.next_planned_on,
+            last_held_on=c.status.last_held_on,
+            overdue_meetings=[m.planned_on for m in c.status.overdue_meetings],
+            open_actions=len(c.status.open_actions),
+            overdue_actions=len(c.status.overdue_actions),
+        )
+        for c in view.cadences
+    ]
+    forum = ForumOut(
+        open_items=[
+            ForumItemOut(
+                id=i.id,
+                roadblock=i.roadblock,
+                raised_by=i.raised_by,
+                raised_on=i.raised_on,
+                owner=i.owner,
+                age_days=age,
+            )
+            for i, age in view.forum.open_items
+        ],
+        removed=view.forum.removed,
+        median_days_to_removal=view.forum.median_days_to_removal,
+        mean_days_to_removal=view.forum.mean_days_to_removal,
+    )
+    plan = None
+    if view.plan is not None and view.progress is not None:
+        plan = {"ref": view.plan.ref, **view.progress.to_json()}
+    return ProgramOut(
+        site=site.code,
+        today=today,
+        objectives=objectives,
+        cadences=cadences,
+        forum=forum,
+        plan=plan,
+    )
+
+
 def api_openapi(request: Request, _access: Annotated[Access, Depends(public)]) -> Response:
     """The OpenAPI description; each operation names its permission under x-permission."""
     return JSONResponse(request.app.openapi())
@@ -801,6 +1089,9 @@ def add_routes(app: FastAPI) -> None:
     }
     evidence_refused: dict[int | str, dict[str, Any]] = {
         422: {"model": EvidenceRefusedOut, "description": "Nothing was stored; problems by field"}
+    }
+    problems_refused: dict[int | str, dict[str, Any]] = {
+        422: {"model": ProblemsOut, "description": "Nothing was stored; problems by field"}
     }
     operations: list[tuple[str, str, Callable[..., Any], int, dict[str, Any]]] = [
         ("GET", "/api/sites", api_list_sites, 200, {"response_model": list[SiteOut]}),
@@ -847,6 +1138,28 @@ def add_routes(app: FastAPI) -> None:
             200,
             {"response_model": CoverageOut},
         ),
+        (
+            "GET",
+            "/api/sites/{code}/decisions",
+            api_list_decisions,
+            200,
+            {"response_model": list[DecisionOut]},
+        ),
+        (
+            "POST",
+            "/api/sites/{code}/decisions",
+            api_add_decision,
+            201,
+            {"response_model": DecisionOut, "responses": problems_refused},
+        ),
+        (
+            "GET",
+            "/api/sites/{code}/decisions/{ref}",
+            api_get_decision,
+            200,
+            {"response_model": DecisionOut},
+        ),
+        ("GET", "/api/sites/{code}/program", api_program, 200, {"response_model": ProgramOut}),
         ("GET", "/api/benchmark", api_benchmark, 200, {}),
         ("GET", "/api/audit", api_audit, 200, {}),
     ]

@@ -26,6 +26,16 @@ from qmm.auth.sessions import (
 )
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
+from qmm.web.decision_pages import (
+    decision_add,
+    decision_edit,
+    decision_export,
+    decision_log,
+    decision_new,
+    decision_page,
+    decision_sign,
+    decision_supersede,
+)
 from qmm.web.deps import DB, Settings
 from qmm.web.evidence_pages import (
     evidence_add,
@@ -50,6 +60,13 @@ from qmm.web.insight_pages import (
     rate_question,
     record_question_consensus,
     site_page,
+)
+from qmm.web.program_pages import (
+    meeting_hold,
+    objective_add,
+    program_page,
+    roadblock_raise,
+    roadblock_remove,
 )
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -358,6 +375,19 @@ def add_routes(app: FastAPI) -> None:
         ("POST", "/sites/{code}/evidence/{ref}/files", evidence_attach),
         ("POST", "/sites/{code}/evidence/{ref}/retire", evidence_retire),
         ("GET", "/sites/{code}/evidence/{ref}/files/{file_id}", evidence_download),
+        ("GET", "/sites/{code}/decisions", decision_log),
+        ("POST", "/sites/{code}/decisions", decision_add),
+        ("GET", "/sites/{code}/decisions/new", decision_new),  # before {ref}, like evidence
+        ("GET", "/sites/{code}/decisions/export", decision_export),
+        ("GET", "/sites/{code}/decisions/{ref}", decision_page),
+        ("POST", "/sites/{code}/decisions/{ref}/edit", decision_edit),
+        ("POST", "/sites/{code}/decisions/{ref}/supersede", decision_supersede),
+        ("POST", "/sites/{code}/decisions/{ref}/sign", decision_sign),
+        ("GET", "/sites/{code}/program", program_page),
+        ("POST", "/sites/{code}/program/objectives", objective_add),
+        ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold", meeting_hold),
+        ("POST", "/sites/{code}/program/forum", roadblock_raise),
+        ("POST", "/sites/{code}/program/forum/{item_id}/remove", roadblock_remove),
         ("GET", "/assessments/{assessment_id}", assessment_page),
         ("POST", "/assessments/{assessment_id}/ratings", rate_question),
         ("POST", "/assessments/{assessment_id}/consensus", record_question_consensus),

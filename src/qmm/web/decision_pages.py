@@ -1,0 +1,671 @@
+"""The decision log in the web app: browse and filter, export, open one entry with its chain and
+signatures, and (with program:manage) log, edit a draft, supersede a signed one; sign with
+record:sign. Each view parses, calls the decision service, renders; the request commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Final, cast
+from urllib.parse import urlencode
+
+from fastapi import Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.audit.signatures import signatures_for
+from qmm.auth.permissions import Permission
+from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from qmm.evidence.service import site_framework
+from qmm.metrics.catalogue import KPIS
+from qmm.models import Decision, EvidenceItem, SignatureMeaning, Site, utcnow
+from qmm.program.common import InvalidProgramInput
+from qmm.program.decisions import (
+    RECORD_TYPE,
+    STATUSES,
+    add_decision,
+    decision_status,
+    export_decisions,
+    get_decision,
+    list_decisions,
+    sign_decision,
+    successor_of,
+    supersede_decision,
+    supersession_chain,
+    update_decision,
+)
+from qmm.web.deps import DB
+from qmm.web.evidence_pages import (
+    download_name,
+    parse_refs,
+    sentences,
+    sub_element_groups,
+    sub_element_names,
+)
+from qmm.web.security import Access, Principal, require
+from qmm.web.templating import render
+
+SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
+Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
+Sign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
+
+REF_PATTERN: Final = re.compile(r"DEC-\d{1,12}", re.IGNORECASE)
+MEANINGS: Final = [m.value for m in SignatureMeaning]
+STATUS_LABELS: Final = {"draft": "Draft", "signed": "Signed", "superseded": "Superseded"}
+KPI_NAMES: Final = {k.id: k.name for k in KPIS}
+DONE: Final = {
+    "added": "was logged as a draft; sign it to make it count",
+    "updated": "was updated",
+    "signed": "was signed: it is frozen and filed in the evidence index",
+    "superseded": "was drafted to supersede the signed decision; sign it to make it count",
+}
+EXPORT_TYPES: Final = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+_LINES = re.compile(r"\r?\n")
+
+
+def find_decision(db: Session, site: Site, ref: str) -> Decision:
+    """The site's decision by ref; anything not shaped like DEC-nnnn is simply not found."""
+    if not REF_PATTERN.fullmatch(ref.strip()):
+        raise NotFound(f"no decision {ref!r} at {site.code}; refs look like DEC-0001")
+    return get_decision(db, site=site, ref=ref)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in _LINES.split(text) if line.strip()]
+
+
+def _day(text: str) -> date | str | None:
+    """A form's date: empty is None; what does not parse goes to the service, which says why."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _flag(text: str) -> bool | str | None:
+    return {"yes": True, "no": False, "": None}.get(text.strip().lower(), text)
+
+
+def _crumbs(site: Site, *, log: bool = True) -> list[tuple[str, str]]:
+    crumbs = [("Sites", "/"), (site.code, f"/sites/{site.code}")]
+    if log:
+        crumbs.append(("Decisions", f"/sites/{site.code}/decisions"))
+    return crumbs
+
+
+# --- the form ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionForm:
+    """What a decision form sent: the typed text (kept on errors) and the service's fields."""
+
+    typed: dict[str, Any]
+    fields: dict[str, Any]
+    problems: dict[str, str]
+
+
+def read_form(
+    *,
+    title: str,
+    context: str,
+    options: str,
+    decision: str,
+    quality_won: str,
+    trade_off: str,
+    rationale: str,
+    owner: str,
+    decided_on: str,
+    sub_elements: list[str] | None,
+    record_links: str,
+    kpis: list[str] | None,
+    evidence_refs: str,
+) -> DecisionForm:
+    """Turn the form into the service's fields; NUL characters are refused by field."""
+    typed: dict[str, Any] = {
+        "title": title,
+        "context": context,
+        "options": options,
+        "decision": decision,
+        "quality_won": quality_won,
+        "trade_off": trade_off,
+        "rationale": rationale,
+        "owner": owner,
+        "decided_on": decided_on,
+        "sub_elements": [c for c in sub_elements or [] if c],
+        "record_links": record_links,
+        "kpis": [k for k in kpis or [] if k],
+        "evidence_refs": evidence_refs,
+    }
+    problems = {
+        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
+        for name, value in typed.items()
+        if "\x00" in (value if isinstance(value, str) else "".join(value))
+    }
+    fields = {
+        "title": title,
+        "context": context,
+        "options": _lines(options),
+        "decision": decision,
+        "quality_won": _flag(quality_won),
+        "trade_off": trade_off,
+        "rationale": rationale,
+        "owner": owner,
+        "decided_on": _day(decided_on),
+        "sub_elements": typed["sub_elements"],
+        "record_links": _lines(record_links),
+        "kpis": typed["kpis"],
+        "evidence_refs": parse_refs(None, evidence_refs),
+    }
+    return DecisionForm(typed, fields, problems)
+
+
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str] | None, Form()]
+
+
+def decision_values(decision: Decision) -> dict[str, Any]:
+    """A stored decision as the form shows it."""
+    return {
+        "title": decision.title,
+        "context": decision.context,
+        "options": "\n".join(decision.options),
+        "decision": decision.decision,
+        "quality_won": "yes" if decision.quality_won else "no",
+        "trade_off": decision.trade_off,
+        "rationale": decision.rationale,
+        "owner": decision.owner,
+        "decided_on": decision.decided_on.isoformat(),
+        "sub_elements": list(decision.sub_elements),
+        "record_links": "\n".join(decision.record_links),
+        "kpis": list(decision.kpis),
+        "evidence_refs": ", ".join(decision.evidence_refs),
+    }
+
+
+def _form_context(db: Session, site: Site, values: dict[str, Any]) -> dict[str, Any]:
+    framework = site_framework(db, site=site)
+    return {
+        "groups": sub_element_groups(framework, values.get("sub_elements", ())),
+        "kpi_names": KPI_NAMES,
+    }
+
+
+# --- the log -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    """The log's filters as typed, what they mean to the service, and what is wrong."""
+
+    typed: dict[str, str]
+    owner: str | None
+    decided_from: date | None
+    decided_to: date | None
+    quality_won: bool | None
+    status: str | None
+    errors: dict[str, str]
+
+    @property
+    def active(self) -> bool:
+        return any(self.typed.values()) and not self.errors
+
+    def query(self) -> str:
+        return urlencode({k: v for k, v in self.typed.items() if v})
+
+
+def read_filters(
+    owner: str, decided_from: str, decided_to: str, quality_won: str, status: str
+) -> LogFilters:
+    typed = {
+        "owner": owner.strip(),
+        "from": decided_from.strip(),
+        "to": decided_to.strip(),
+        "quality_won": quality_won.strip().lower(),
+        "status": status.strip().lower(),
+    }
+    errors: dict[str, str] = {}
+    days: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        value = _day(typed[name])
+        if isinstance(value, str):
+            errors[name] = f"{value!r} is not a date; use YYYY-MM-DD"
+            value = None
+        days[name] = value
+    if days["from"] and days["to"] and days["to"] < days["from"]:
+        errors["to"] = f"the range ends ({days['to']}) before it starts ({days['from']})"
+        days["to"] = None
+    won = _flag(typed["quality_won"])
+    if isinstance(won, str):
+        errors["quality_won"] = "choose yes, no or either"
+        won = None
+    status_value = typed["status"] or None
+    if status_value is not None and status_value not in STATUSES:
+        errors["status"] = (
+            f"there is no status {status_value!r}; choose one of {', '.join(STATUSES)}"
+        )
+        status_value = None
+    if "\x00" in typed["owner"]:
+        errors["owner"] = "the owner contains a NUL character; remove it"
+    return LogFilters(
+        typed=typed,
+        owner=typed["owner"] or None if "owner" not in errors else None,
+        decided_from=days["from"],
+        decided_to=days["to"],
+        quality_won=won,
+        status=status_value,
+        errors=errors,
+    )
+
+
+def _filtered(db: Session, site: Site, filters: LogFilters) -> list[Decision]:
+    return list_decisions(
+        db,
+        site=site,
+        owner=filters.owner,
+        decided_from=filters.decided_from,
+        decided_to=filters.decided_to,
+        quality_won=filters.quality_won,
+        status=filters.status,
+    )
+
+
+def decision_log(
+    request: Request,
+    code: str,
+    access: SiteRead,
+    db: DB,
+    owner: str = "",
+    decided_from: Annotated[str, Query(alias="from")] = "",
+    decided_to: Annotated[str, Query(alias="to")] = "",
+    quality_won: str = "",
+    status: str = "",
+) -> Response:
+    """The site's decisions, newest first, filtered by owner, dates, quality won and status."""
+    site = access.site
+    assert site is not None
+    principal = access.who
+    filters = read_filters(owner, decided_from, decided_to, quality_won, status)
+    decisions = _filtered(db, site, filters)
+    everything = list_decisions(db, site=site)
+    statuses = {d.id: decision_status(db, decision=d).value for d in everything}
+    signed = [d for d in everything if statuses[d.id] != "draft"]
+    return render(
+        request,
+        "decision_log.html",
+        principal=principal,
+        title=f"Decision log of {site.code}",
+        site=site,
+        decisions=decisions,
+        statuses=statuses,
+        status_labels=STATUS_LABELS,
+        filters=filters,
+        errors=sentences(filters.errors),
+        total=len(everything),
+        signed_total=len(signed),
+        quality_won_total=sum(1 for d in signed if d.quality_won),
+        drafts=sum(1 for s in statuses.values() if s == "draft"),
+        can_manage=principal.may(db, Permission.program_manage, site=site),
+        breadcrumbs=_crumbs(site, log=False),
+        status_code=422 if filters.errors else 200,
+    )
+
+
+def decision_export(
+    code: str,
+    access: SiteRead,
+    db: DB,
+    fmt: Annotated[str, Query(alias="format")] = "csv",
+    owner: str = "",
+    decided_from: Annotated[str, Query(alias="from")] = "",
+    decided_to: Annotated[str, Query(alias="to")] = "",
+    quality_won: str = "",
+    status: str = "",
+) -> Response:
+    """The filtered log as a CSV or JSON download."""
+    site = access.site
+    assert site is not None
+    wanted = fmt.strip().lower()
+    if wanted not in EXPORT_TYPES:
+        raise InvalidInput(f"export format {wanted!r} is not one of csv, json")
+    filters = read_filters(owner, decided_from, decided_to, quality_won, status)
+    if filters.errors:
+        raise InvalidInput("; ".join(filters.errors.values()))
+    body = export_decisions(db, decisions=_filtered(db, site, filters), fmt=wanted)
+    return Response(
+        content=body,
+        media_type=EXPORT_TYPES[wanted],
+        headers={"Content-Disposition": download_name(f"{site.code}-decisions.{wanted}")},
+    )
+
+
+# --- adding --------------------------------------------------------------------------------
+
+
+def _new_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "decision_new.html",
+        principal=principal,
+        title=f"Log a decision at {site.code}",
+        site=site,
+        values=values,
+        errors=sentences(errors or {}),
+        breadcrumbs=_crumbs(site),
+        status_code=status_code,
+        **_form_context(db, site, values),
+    )
+
+
+def decision_new(request: Request, code: str, access: Manage, db: DB) -> Response:
+    """The form to log a decision: context, options, the decision and its trade-off."""
+    assert access.site is not None
+    today = utcnow().date().isoformat()
+    return _new_page(
+        request,
+        db,
+        access.who,
+        access.site,
+        values={"sub_elements": [], "kpis": [], "decided_on": today},
+    )
+
+
+def decision_add(
+    request: Request,
+    code: str,
+    access: Manage,
+    db: DB,
+    title: FormText = "",
+    context: FormText = "",
+    options: FormText = "",
+    decision: FormText = "",
+    quality_won: FormText = "",
+    trade_off: FormText = "",
+    rationale: FormText = "",
+    owner: FormText = "",
+    decided_on: FormText = "",
+    sub_elements: FormList = None,
+    record_links: FormText = "",
+    kpis: FormList = None,
+    evidence_refs: FormText = "",
+) -> Response:
+    """Log a draft under the next DEC-nnnn; any problem stores nothing and keeps what was typed."""
+    site = access.site
+    assert site is not None
+    form = read_form(**_locals_of(locals()))
+    problems = form.problems
+    if not problems:
+        try:
+            entry = add_decision(db, site=site, **cast(Any, form.fields))
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return RedirectResponse(
+                f"/sites/{site.code}/decisions/{entry.ref}?done=added", status_code=303
+            )
+    return _new_page(
+        request, db, access.who, site, values=form.typed, errors=problems, status_code=422
+    )
+
+
+def _locals_of(names: dict[str, Any]) -> dict[str, Any]:
+    """The form fields among a view's arguments."""
+    keys = (
+        "title",
+        "context",
+        "options",
+        "decision",
+        "quality_won",
+        "trade_off",
+        "rationale",
+        "owner",
+        "decided_on",
+        "sub_elements",
+        "record_links",
+        "kpis",
+        "evidence_refs",
+    )
+    return {k: names[k] for k in keys}
+
+
+# --- one decision --------------------------------------------------------------------------
+
+
+def _decision_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    entry: Decision,
+    *,
+    done: str | None = None,
+    form: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    sign_error: str | None = None,
+    meaning: str = "approved",
+    status_code: int = 200,
+) -> Response:
+    status = decision_status(db, decision=entry).value
+    successor = successor_of(db, decision=entry)
+    chain = supersession_chain(db, decision=entry)
+    shown = {**decision_values(entry), **(values or {})}
+    evidence = (
+        db.get(EvidenceItem, entry.evidence_item_id) if entry.evidence_item_id is not None else None
+    )
+    signatures = signatures_for(db, record_type=RECORD_TYPE, record_id=str(entry.id))
+    may_manage = principal.may(db, Permission.program_manage, site=site)
+    framework = site_framework(db, site=site)
+    return render(
+        request,
+        "decision.html",
+        principal=principal,
+        title=f"{entry.ref}: {entry.title}",
+        site=site,
+        entry=entry,
+        status=status,
+        status_labels=STATUS_LABELS,
+        chain=[(d, decision_status(db, decision=d).value) for d in chain],
+        successor=successor,
+        evidence=evidence,
+        signatures=signatures,
+        invalid_signatures=sum(1 for s in signatures if not s.valid),
+        names=sub_element_names(framework),
+        done=DONE.get(done or ""),
+        form=form,
+        values=shown,
+        errors=sentences(errors or {}),
+        can_edit=may_manage and not entry.is_signed,
+        can_supersede=may_manage and entry.is_signed and successor is None,
+        can_sign=principal.may(db, Permission.record_sign, site=site)
+        and not any(s.username == principal.user.username for s in signatures),
+        # The audit trail resolves a decision's site for administrators only (for now).
+        can_audit=principal.may(db, Permission.audit_read),
+        meanings=MEANINGS,
+        meaning=meaning,
+        sign_error=sign_error,
+        max_failed_logins=MAX_FAILED_LOGINS,
+        breadcrumbs=_crumbs(site),
+        status_code=status_code,
+        **_form_context(db, site, shown),
+    )
+
+
+def decision_page(
+    request: Request,
+    code: str,
+    ref: str,
+    access: SiteRead,
+    db: DB,
+    done: str | None = None,
+) -> Response:
+    """One decision: context, options, the decision, the trade-off, links, chain, signatures."""
+    site = access.site
+    assert site is not None
+    entry = find_decision(db, site, ref)
+    return _decision_page(request, db, access.who, site, entry, done=done)
+
+
+def decision_edit(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    title: FormText = "",
+    context: FormText = "",
+    options: FormText = "",
+    decision: FormText = "",
+    quality_won: FormText = "",
+    trade_off: FormText = "",
+    rationale: FormText = "",
+    owner: FormText = "",
+    decided_on: FormText = "",
+    sub_elements: FormList = None,
+    record_links: FormText = "",
+    kpis: FormList = None,
+    evidence_refs: FormText = "",
+) -> Response:
+    """Change a draft; a signed decision is refused (409): supersede it instead."""
+    site = access.site
+    assert site is not None
+    entry = find_decision(db, site, ref)
+    if entry.is_signed:
+        raise Conflict(
+            f"{entry.ref} is signed and can no longer be changed; supersede it from its page"
+        )
+    form = read_form(**_locals_of(locals()))
+    problems = form.problems
+    if not problems:
+        try:
+            update_decision(db, decision=entry, changes=form.fields)
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return RedirectResponse(f"/sites/{site.code}/decisions/{entry.ref}?done=updated", 303)
+    return _decision_page(
+        request,
+        db,
+        access.who,
+        site,
+        entry,
+        form="edit",
+        values=form.typed,
+        errors=problems,
+        status_code=422,
+    )
+
+
+def decision_supersede(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Manage,
+    db: DB,
+    title: FormText = "",
+    context: FormText = "",
+    options: FormText = "",
+    decision: FormText = "",
+    quality_won: FormText = "",
+    trade_off: FormText = "",
+    rationale: FormText = "",
+    owner: FormText = "",
+    decided_on: FormText = "",
+    sub_elements: FormList = None,
+    record_links: FormText = "",
+    kpis: FormList = None,
+    evidence_refs: FormText = "",
+) -> Response:
+    """Draft a new entry that replaces a signed one (it counts once the new entry is signed)."""
+    site = access.site
+    assert site is not None
+    entry = find_decision(db, site, ref)
+    form = read_form(**_locals_of(locals()))
+    problems = form.problems
+    if not problems:
+        try:
+            successor = supersede_decision(db, decision=entry, changes=form.fields)
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return RedirectResponse(
+                f"/sites/{site.code}/decisions/{successor.ref}?done=superseded", 303
+            )
+    return _decision_page(
+        request,
+        db,
+        access.who,
+        site,
+        entry,
+        form="supersede",
+        values=form.typed,
+        errors=problems,
+        status_code=422,
+    )
+
+
+def sign_error_text(exc: Unauthenticated) -> str:
+    """What a refused password tells the signer."""
+    if "locked" in str(exc):
+        return str(exc).capitalize() + "."
+    return (
+        "The password is wrong; the signature was not recorded. "
+        f"{MAX_FAILED_LOGINS} wrong passwords in a row lock the account."
+    )
+
+
+def decision_sign(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Sign,
+    db: DB,
+    password: FormText = "",
+    meaning: FormText = "",
+) -> Response:
+    """Sign with the password again; the first signature freezes the entry and files it."""
+    site = access.site
+    assert site is not None
+    principal = access.who
+    entry = find_decision(db, site, ref)
+    error: str | None = None
+    if meaning not in MEANINGS:
+        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
+    elif not password:
+        error = "Enter your password to sign."
+    else:
+        try:
+            sign_decision(
+                db, decision=entry, user=principal.user, password=password, meaning=meaning
+            )
+        except Unauthenticated as exc:
+            # Returned, not raised: the request commits, so the failed attempt counts. Other
+            # refusals are raised, so nothing of a half-made signature is kept.
+            error = sign_error_text(exc)
+    if error is not None:
+        return _decision_page(
+            request,
+            db,
+            principal,
+            site,
+            entry,
+            sign_error=error,
+            meaning=meaning,
+            status_code=422,
+        )
+    return RedirectResponse(f"/sites/{site.code}/decisions/{entry.ref}?done=signed#signatures", 303)
