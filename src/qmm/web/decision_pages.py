@@ -45,6 +45,7 @@ from qmm.web.evidence_pages import (
     sub_element_groups,
     sub_element_names,
 )
+from qmm.web.form_values import form_day, form_lines
 from qmm.web.security import Access, Principal, require
 from qmm.web.templating import render
 
@@ -63,7 +64,6 @@ DONE: Final = {
     "superseded": "was drafted to supersede the signed decision; sign it to make it count",
 }
 EXPORT_TYPES: Final = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
-_LINES = re.compile(r"\r?\n")
 
 
 def find_decision(db: Session, site: Site, ref: str) -> Decision:
@@ -71,21 +71,6 @@ def find_decision(db: Session, site: Site, ref: str) -> Decision:
     if not REF_PATTERN.fullmatch(ref.strip()):
         raise NotFound(f"no decision {ref!r} at {site.code}; refs look like DEC-0001")
     return get_decision(db, site=site, ref=ref)
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in _LINES.split(text) if line.strip()]
-
-
-def _day(text: str) -> date | str | None:
-    """A form's date: empty is None; what does not parse goes to the service, which says why."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return text
 
 
 def _flag(text: str) -> bool | str | None:
@@ -151,15 +136,15 @@ def read_form(
     fields = {
         "title": title,
         "context": context,
-        "options": _lines(options),
+        "options": form_lines(options),
         "decision": decision,
         "quality_won": _flag(quality_won),
         "trade_off": trade_off,
         "rationale": rationale,
         "owner": owner,
-        "decided_on": _day(decided_on),
+        "decided_on": form_day(decided_on),
         "sub_elements": typed["sub_elements"],
-        "record_links": _lines(record_links),
+        "record_links": form_lines(record_links),
         "kpis": typed["kpis"],
         "evidence_refs": parse_refs(None, evidence_refs),
     }
@@ -233,7 +218,7 @@ def read_filters(
     errors: dict[str, str] = {}
     days: dict[str, date | None] = {}
     for name in ("from", "to"):
-        value = _day(typed[name])
+        value = form_day(typed[name])
         if isinstance(value, str):
             errors[name] = f"{value!r} is not a date; use YYYY-MM-DD"
             value = None

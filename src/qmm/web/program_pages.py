@@ -4,7 +4,6 @@ publish an objective, record a held meeting, raise and remove a roadblock."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, cast
@@ -46,6 +45,7 @@ from qmm.program.steering import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, sentences
+from qmm.web.form_values import form_day, form_lines
 from qmm.web.kpi_views import format_value
 from qmm.web.security import Access, Principal, require
 from qmm.web.templating import render
@@ -66,21 +66,6 @@ DONE: Final = {
     "raised": "The roadblock was raised at the forum.",
     "removed": "The roadblock was recorded as removed.",
 }
-_LINES = re.compile(r"\r?\n")
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in _LINES.split(text) if line.strip()]
-
-
-def _day(text: str) -> date | str | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return text
 
 
 def _number(text: str) -> float | str | None:
@@ -293,7 +278,7 @@ def objective_add(
                 site=site,
                 title=title,
                 owner=owner,
-                published_on=cast(Any, _day(published_on)),
+                published_on=cast(Any, form_day(published_on)),
                 kpi=kpi.strip() or None,
                 target=cast(Any, number),
                 kpi_group=kpi_group.strip() or None,
@@ -352,9 +337,9 @@ def meeting_hold(
             hold_meeting(
                 db,
                 meeting=meeting,
-                held_on=cast(Any, _day(held_on)),
-                attendees=_lines(attendees),
-                agenda=_lines(agenda),
+                held_on=cast(Any, form_day(held_on)),
+                attendees=form_lines(attendees),
+                agenda=form_lines(agenda),
                 minutes=minutes,
                 decision_refs=parse_refs(None, decision_refs),
             )
@@ -398,7 +383,7 @@ def roadblock_raise(
                 site=site,
                 roadblock=roadblock,
                 raised_by=raised_by,
-                raised_on=cast(Any, _day(raised_on)),
+                raised_on=cast(Any, form_day(raised_on)),
                 owner=owner,
             )
         except InvalidProgramInput as exc:
@@ -439,7 +424,7 @@ def roadblock_remove(
     if not problems:
         try:
             remove_roadblock(
-                db, item=item, removed_on=cast(Any, _day(removed_on)), resolution=resolution
+                db, item=item, removed_on=cast(Any, form_day(removed_on)), resolution=resolution
             )
         except InvalidProgramInput as exc:
             problems = exc.problems

@@ -1,0 +1,25 @@
+"""Form fields as the services take them; what does not parse goes on for the service to name."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Final
+
+_LINES: Final = re.compile(r"\r?\n")
+
+
+def form_lines(text: str) -> list[str]:
+    """A textarea's non-empty lines, stripped."""
+    return [line.strip() for line in _LINES.split(text) if line.strip()]
+
+
+def form_day(text: str) -> date | str | None:
+    """A form's date: empty is None; what does not parse goes to the service, which says why."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
