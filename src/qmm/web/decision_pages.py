@@ -479,8 +479,7 @@ def _decision_page(
         can_supersede=may_manage and entry.is_signed and successor is None,
         can_sign=principal.may(db, Permission.record_sign, site=site)
         and not any(s.username == principal.user.username for s in signatures),
-        # The audit trail resolves a decision's site for administrators only (for now).
-        can_audit=principal.may(db, Permission.audit_read),
+        can_audit=principal.may(db, Permission.audit_read, site=site),
         meanings=MEANINGS,
         meaning=meaning,
         sign_error=sign_error,

@@ -31,8 +31,7 @@ from qmm.errors import Forbidden, NotFound, Unauthenticated
 from qmm.models import (
     ApiToken,
     Assessment,
-    EvidenceFile,
-    EvidenceItem,
+    Base,
     Site,
     User,
     WebSession,
@@ -317,6 +316,26 @@ def assessment_by_param(db: Session, value: str | None) -> Assessment:
 AUDITED_TABLES: Final = frozenset(t.name for t in audited_tables())
 
 
+# How a child record reaches the record that names its site: the relationship to follow.
+AUDIT_PARENT: Final = {
+    "evidence_files": "item",
+    "steering_meetings": "cadence",
+    "steering_actions": "meeting",
+    "plan_actions": "plan",
+    "inventory_levels": "trigger",
+    "drill_actions": "drill",
+}
+# Records that belong to an assessment: its site grants, and an assessor's named assessments.
+ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})
+
+
+def _mapped_class(table: str) -> type[Any] | None:
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.local_table, "name", None) == table:
+            return mapper.class_
+    return None
+
+
 def audit_scope(
     db: Session, *, table: str | None, record_id: str | None
 ) -> tuple[Site | None, Assessment | None]:
@@ -327,18 +346,23 @@ def audit_scope(
         raise NotFound(f"no audited table {table!r}; audited: {', '.join(sorted(AUDITED_TABLES))}")
     if record_id is None or not record_id.isdigit():
         return None, None
+    model = _mapped_class(table)
+    record = db.get(model, int(record_id)) if model is not None else None
+    if record is None:
+        return None, None
     if table == "sites":
-        return db.get(Site, int(record_id)), None
+        return record, None
     if table == "assessments":
-        assessment = db.get(Assessment, int(record_id))
+        return record.site, record
+    if table in ASSESSMENT_OWNED:
+        assessment = db.get(Assessment, record.assessment_id)
         return (assessment.site, assessment) if assessment is not None else (None, None)
-    if table == "evidence_items":
-        item = db.get(EvidenceItem, int(record_id))
-        return (item.site, None) if item is not None else (None, None)
-    if table == "evidence_files":
-        file = db.get(EvidenceFile, int(record_id))
-        return (file.item.site, None) if file is not None else (None, None)
-    return None, None
+    while table in AUDIT_PARENT:
+        parent = AUDIT_PARENT[table]
+        record = getattr(record, parent)
+        table = record.__table__.name
+    site = getattr(record, "site", None)
+    return (site, None) if isinstance(site, Site) else (None, None)
 
 
 def readable_sites(db: Session, principal: Principal) -> list[Site]:
