@@ -179,3 +179,39 @@ def test_metrics_records_names_a_bad_period_or_kpi(
     qmm("init")
     output = qmm("metrics", "records", "--kpi", kpi, "--site", "SITE-A", "--period", period, code=2)
     assert message in output
+
+
+def test_an_import_whose_database_changed_meanwhile_is_run_again(
+    cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program commits while the import writes its file: the import retries, not fails.
+
+    On SQLite a transaction that read before another connection's commit cannot then write
+    ("database is locked" at once, no waiting); the command starts its work again.
+    """
+    from events.support import CAPA_HEADER, CAPA_ROWS, write_csv
+    from factories import create_site_b
+    from qmm.db import make_engine, unit_of_work
+    from qmm.events import store as store_module
+
+    qmm("init")
+    extract = write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)
+    other = make_engine(cli_database)
+    real_write = store_module.pq.write_table
+    writes: list[int] = []
+
+    def write_while_another_commits(*args: object, **kwargs: object) -> None:
+        real_write(*args, **kwargs)
+        writes.append(1)
+        if len(writes) == 1:
+            with unit_of_work(other) as session:
+                create_site_b(session)
+
+    monkeypatch.setattr(store_module.pq, "write_table", write_while_another_commits)
+    output = qmm("import", str(extract), "--format", "json")
+    imported = json.loads(output[output.index("[") :])
+    other.dispose()
+    assert [b["rows"] for b in imported] == [len(CAPA_ROWS)]
+    assert "SITE-B" in qmm("site", "list")  # the other program's write stands
+    if cli_database.startswith("sqlite"):
+        assert "Importing again (attempt 2 of 3)" in output

@@ -8,11 +8,24 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import OperationalError
 
-from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
+from qmm.cli.common import (
+    OutputFormat,
+    boundary,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+)
+from qmm.db import is_lock_timeout
 from qmm.events.importer import import_files
 from qmm.events.profiles import list_profiles
 from qmm.metrics.service import event_store
+
+#: Attempts at an import that found the SQLite database changed under it before writing.
+IMPORT_ATTEMPTS = 3
 
 
 def import_(
@@ -28,37 +41,26 @@ def import_(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    with progress, boundary() as session:
-        batches = import_files(
-            session,
-            paths=paths,
-            record_type=record_type,
-            profile=profile,
-            store=event_store(),
-            progress=progress,
-        )
-        rows: list[dict[str, Any]] = [
-            {
-                "batch": b.id,
-                "record_type": b.record_type,
-                "source": b.source_name,
-                "sha256": b.source_sha256,
-                "rows": b.rows,
-                "new": b.rows_new,
-                "changed": b.rows_changed,
-                "unchanged": b.rows_unchanged,
-                "sites": b.sites,
-                "imported_by": b.imported_by,
-            }
-            for b in batches
-        ]
+    rows: list[dict[str, Any]] = []
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        try:
+            rows = _import_once(paths, record_type, profile)
+            break
+        except OperationalError as exc:
+            # On SQLite an import that read before another program's commit cannot write; the
+            # rollback removed its files, so the whole import simply runs again.
+            if not is_lock_timeout(exc):
+                raise
+            if attempt == IMPORT_ATTEMPTS:
+                fail(
+                    f"the database stayed busy: other programs wrote to it during each of "
+                    f"{IMPORT_ATTEMPTS} attempts; nothing was imported. Try again."
+                )
+            err_console.print(
+                f"The database changed while the import was writing; nothing was stored. "
+                f"Importing again (attempt {attempt + 1} of {IMPORT_ATTEMPTS}).",
+                highlight=False,
+            )
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -79,6 +81,43 @@ def import_(
             for r in rows
         ],
     )
+
+
+def _import_once(
+    paths: list[Path], record_type: str | None, profile: str | None
+) -> list[dict[str, Any]]:
+    """One attempt at the whole import, committed at its end; the rows to print."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress, boundary() as session:
+        batches = import_files(
+            session,
+            paths=paths,
+            record_type=record_type,
+            profile=profile,
+            store=event_store(),
+            progress=progress,
+        )
+        return [
+            {
+                "batch": b.id,
+                "record_type": b.record_type,
+                "source": b.source_name,
+                "sha256": b.source_sha256,
+                "rows": b.rows,
+                "new": b.rows_new,
+                "changed": b.rows_changed,
+                "unchanged": b.rows_unchanged,
+                "sites": b.sites,
+                "imported_by": b.imported_by,
+            }
+            for b in batches
+        ]
 
 
 def profiles() -> None:
