@@ -215,3 +215,24 @@ def test_an_import_whose_database_changed_meanwhile_is_run_again(
     assert "SITE-B" in qmm("site", "list")  # the other program's write stands
     if cli_database.startswith("sqlite"):
         assert "Importing again (attempt 2 of 3)" in output
+
+
+def test_records_as_csv_neutralise_text_a_spreadsheet_would_run(
+    cli_database: str, tmp_path: Path
+) -> None:
+    from events.support import CAPA_HEADER, write_csv
+
+    qmm("init")
+    extract = write_csv(
+        tmp_path / "capa.csv",
+        CAPA_HEADER,
+        [["=2+3", "SITE-A", "2025-01-06", "2025-02-06", "training", "2025-01-30"]],
+    )
+    qmm("import", str(extract))
+    out = qmm(
+        "metrics", "records", "--kpi", "capa_on_time_closure", "--site", "SITE-A",
+        "--period", "2025-01", "--format", "csv",
+    )  # fmt: skip
+    text = out[out.index("role") :]
+    assert "'=2+3" in text
+    assert ",=2+3" not in text

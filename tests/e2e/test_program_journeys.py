@@ -59,3 +59,26 @@ def test_the_program_overview(page: Any) -> None:
     for part in ("Quality objectives", "Steering cadence", "Stop-and-fix forum", "Engagement"):
         assert part in body
     screenshot(page, "09-program-overview")
+
+
+def test_continuity_shows_the_breach_and_a_count_at_the_minimum_clears_it(page: Any) -> None:
+    sign_in(page, "alice")
+    page.goto("/sites/SITE-A")
+    page.get_by_role("navigation", name="SITE-A").get_by_role("link", name="Continuity").click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/sites/SITE-A/continuity")
+    body = page.locator("main").inner_text()
+    assert "in BREACH" in body
+    assert "missed the recovery-time target" in body
+    assert "overdue" in body
+    screenshot(page, "11-continuity")
+
+    breached = page.locator("tr[id^='trigger-']", has_text="BREACH").first
+    row_id = breached.get_attribute("id")
+    breached.locator("summary", has_text="Record a level").click()
+    form = breached.locator("form")
+    form.get_by_label("Level counted", exact=False).fill("10000000")
+    form.get_by_role("button", name="Record the level").click()
+    page.wait_for_load_state("networkidle")
+    assert "done=level" in page.url
+    assert "BREACH" not in page.locator(f"#{row_id}").inner_text()

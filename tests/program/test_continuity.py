@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from qmm.models import (
     InventoryLevel,
     InventoryTrigger,
     Site,
+    utcnow,
 )
 from qmm.program.common import InvalidProgramInput
 from qmm.program.continuity import (
@@ -231,6 +232,17 @@ class TestInventoryTriggers:
         assert set(caught.value.problems) == {"level", "recorded_on"}
         assert (count(session, InventoryLevel), trigger.current_level) == (1, 5)
 
+    def test_a_level_dated_after_today_is_refused(self, session, site) -> None:
+        trigger = create_trigger(session, site, current_level=5, recorded_on=date(2026, 1, 1))
+        tomorrow = utcnow().date() + timedelta(days=1)
+        with pytest.raises(InvalidProgramInput, match="is in the future"):
+            record_level(session, trigger=trigger, level=1, recorded_on=tomorrow)
+        with pytest.raises(InvalidProgramInput, match="is in the future"):
+            create_trigger(session, site, material="Vials", current_level=1, recorded_on=tomorrow)
+        assert (count(session, InventoryLevel), trigger.current_level) == (1, 5)
+        record_level(session, trigger=trigger, level=1, recorded_on=utcnow().date())
+        assert trigger.current_level == 1
+
     def test_update_the_minimum_moves_the_breach(self, session, site) -> None:
         scenario = create_scenario(session, site)
         trigger = create_trigger(session, site, current_level=15000, recorded_on=TODAY)
@@ -391,6 +403,15 @@ class TestDrills:
         with pytest.raises(Conflict, match="was run on 2026-10-14"):
             run(session, drill, 5, actions=[])
         assert count(session, EvidenceItem) == 1
+
+    def test_a_run_dated_after_today_is_refused_and_nothing_filed(self, session, site) -> None:
+        scenario = create_scenario(session, site)
+        drill = plan_drill(session, site=site, scenario=scenario, planned_on=date(2026, 10, 10))
+        tomorrow = utcnow().date() + timedelta(days=1)
+        with pytest.raises(InvalidProgramInput, match="is in the future"):
+            run(session, drill, 10, run_on=tomorrow, actions=[])
+        assert drill.run_on is None
+        assert count(session, EvidenceItem) == 0
 
     def test_planned_then_overdue_once_the_date_has_passed(self, session, site) -> None:
         scenario = create_scenario(session, site)

@@ -345,6 +345,21 @@ class TestListAndExport:
         )
         assert rows[0]["signatures"].startswith("approved by Alice Moreau")
 
+    def test_the_csv_export_neutralises_text_a_spreadsheet_would_run(self, session, site) -> None:
+        create_decision(
+            session,
+            site,
+            title='=HYPERLINK("http://evil.invalid","open")',
+            owner="@SUM(1)",
+            options=["-2+3", "+1"],
+        )
+        out = export_decisions(session, decisions=list_decisions(session, site=site), fmt="csv")
+        [row] = list(csv.DictReader(io.StringIO(out)))
+        assert row["title"] == '\'=HYPERLINK("http://evil.invalid","open")'
+        assert row["owner"] == "'@SUM(1)"
+        assert row["options"] == "'-2+3 | +1"
+        assert row["quality_won"] == "yes"
+
     def test_it_refuses_an_unknown_export_format(self, session, site) -> None:
         with pytest.raises(InvalidInput, match="export format 'xml'"):
             export_decisions(session, decisions=[], fmt="xml")

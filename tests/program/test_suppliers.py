@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from factories import create_agreement, create_site_a, create_site_b
 from qmm.errors import InvalidInput, NotFound
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
-from qmm.models import Site, SupplierAgreement
+from qmm.models import Site, SupplierAgreement, utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.suppliers import (
     agreement_to_json,
@@ -115,6 +115,22 @@ class TestAgreements:
             date(2026, 6, 1),
             date(2026, 6, 1),
         )
+
+    def test_a_review_or_drill_after_today_is_refused(self, session, site) -> None:
+        tomorrow = utcnow().date() + timedelta(days=1)
+        agreement = create_agreement(session, site)
+        with pytest.raises(InvalidProgramInput, match="is in the future"):
+            record_review(session, agreement=agreement, reviewed_on=tomorrow)
+        with pytest.raises(InvalidProgramInput, match="is in the future"):
+            record_joint_drill(session, agreement=agreement, drilled_on=tomorrow)
+        with pytest.raises(InvalidProgramInput) as caught:
+            create_agreement(
+                session, site, supplier="Other", last_review_on=tomorrow, last_drill_on=tomorrow
+            )
+        assert set(caught.value.problems) == {"last_review_on", "last_drill_on"}
+        assert (agreement.last_review_on, agreement.last_drill_on) == (None, None)
+        assert agreements(session) == 1
+        record_review(session, agreement=agreement, reviewed_on=utcnow().date())  # today is fine
 
     def test_update_checks_again(self, session, site) -> None:
         agreement = create_agreement(session, site)

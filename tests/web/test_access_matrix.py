@@ -8,6 +8,7 @@ and each person's grant, never from the code under test.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -15,13 +16,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
-from factories import tiny_pdf
+from factories import create_agreement, create_scenario, create_trigger, tiny_pdf
+from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
-from qmm.models import Role
+from qmm.models import Role, Site
+from qmm.program.continuity import plan_drill, record_drill_run
+from qmm.program.plan import generate_plan
+from qmm.program.steering import ActionInput
 from qmm.web.app import create_app
 from qmm.web.security import (
     API_PREFIX,
@@ -39,6 +44,7 @@ from web.support import (
     NEW_PASSWORD,
     World,
     bearer,
+    bound_factory,
     login_form_token,
     password_of,
     sign_in,
@@ -63,6 +69,35 @@ UNKNOWN_MOUNT = (
 )
 
 MOUNT_SAMPLES = {"/static": "/static/qmm.css"}
+# Ids of SITE-A's continuity records (a scenario, a trigger, a planned drill, an agreement),
+# set up once per module beside the shared world by `continuity_records`.
+CONTINUITY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def continuity_records(connection: Connection, world: World) -> None:
+    with bound_factory(connection)() as session:
+        site = session.get(Site, world.site_a)
+        assert site is not None
+        scenario = create_scenario(session, site)
+        drill = plan_drill(session, site=site, scenario=scenario, planned_on=date(2026, 1, 20))
+        ran = plan_drill(session, site=site, scenario=scenario, planned_on=date(2026, 1, 10))
+        record_drill_run(
+            session,
+            drill=ran,
+            run_on=date(2026, 1, 12),
+            achieved_hours=100,
+            lessons="The call-off took too long.",
+            actions=[ActionInput("Pre-authorise call-off", "Supply Lead", date(2026, 2, 1))],
+        )
+        CONTINUITY.update(
+            action_id=str(ran.actions[0].id),
+            scenario_id=str(scenario.id),
+            trigger_id=str(create_trigger(session, site).id),
+            drill_id=str(drill.id),
+            agreement_id=str(create_agreement(session, site).id),
+        )
+        session.commit()
 
 
 def params(world: World) -> dict[str, str]:
@@ -79,13 +114,32 @@ def params(world: World) -> dict[str, str]:
         "file_id": str(world.evidence_file),
         "meeting_id": str(world.meeting_id),
         "item_id": str(world.forum_item_id),
+        **CONTINUITY,
+        "export": "evidence",
     }
+
+
+# SITE-A's readiness plan (a draft) and its first action, set up once per module by `plan_record`.
+PLAN: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plan_record(connection: Connection, world: World) -> None:
+    with bound_factory(connection)() as session:
+        plan = generate_plan(
+            session,
+            assessment=get_assessment(session, assessment_id=world.assessment_a),
+            owner="Site Director",
+            start_on=date(2026, 1, 5),
+        )
+        PLAN.update(ref=plan.ref, number=str(plan.actions[0].number))
+        session.commit()
 
 
 def path_params(world: World) -> dict[str, dict[str, str]]:
     """Parameters whose value depends on the route: a decision's ref is no evidence ref."""
     decision = {"ref": world.decision_ref}
-    return dict.fromkeys(DECISION_PATHS, decision)
+    return {**dict.fromkeys(DECISION_PATHS, decision), **dict.fromkeys(PLAN_PATHS, PLAN)}
 
 
 DECISION_PATHS = (
@@ -94,6 +148,16 @@ DECISION_PATHS = (
     "/sites/{code}/decisions/{ref}/supersede",
     "/sites/{code}/decisions/{ref}/sign",
     "/api/sites/{code}/decisions/{ref}",
+)
+PLAN_PATHS = (
+    "/sites/{code}/plans/{ref}",
+    "/sites/{code}/plans/{ref}/approve",
+    "/sites/{code}/plans/{ref}/actions/{number}/edit",
+    "/sites/{code}/plans/{ref}/actions/{number}/done",
+    "/sites/{code}/plans/{ref}/actions/{number}/reopen",
+    "/api/sites/{code}/plans/{ref}",
+    "/api/sites/{code}/plans/{ref}/actions/{number}/complete",
+    "/api/sites/{code}/plans/{ref}/actions/{number}/reopen",
 )
 
 
@@ -198,6 +262,71 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "removed_on": "2026-01-20",
             "resolution": "Checklist cut to one page",
         },
+        ("POST", "/sites/{code}/continuity/scenarios"): {
+            "title": "WFI loop out of specification",
+            "what_fails": "The WFI loop fails its endotoxin limit.",
+            "likelihood": "2",
+            "impact": "5",
+            "products": "All sterile products",
+            "backup_strategy": "Hot sanitisation and bought-in bulk WFI.",
+            "recovery_steps": "Stop compounding\nSanitise the loop",
+            "recovery_target_hours": "96",
+            "owner": "QA Systems",
+            "reviewed_on": "2026-01-10",
+        },
+        ("POST", "/sites/{code}/continuity/triggers"): {
+            "material": "10 mL type I glass vials",
+            "unit": "pieces",
+            "minimum_level": "150000",
+        },
+        ("POST", "/sites/{code}/continuity/triggers/{trigger_id}/levels"): {
+            "level": "95000",
+            "recorded_on": "2026-01-10",
+        },
+        ("POST", "/sites/{code}/continuity/drills"): {
+            "scenario": CONTINUITY.get("scenario_id", ""),
+            "planned_on": "2026-03-02",
+        },
+        ("POST", "/sites/{code}/continuity/actions/{action_id}/done"): {"done_on": "2026-01-30"},
+        ("POST", "/sites/{code}/continuity/drills/{drill_id}/run"): {
+            "run_on": "2026-01-21",
+            "achieved_hours": "48",
+            "lessons": "The call-off worked first time.",
+        },
+        ("POST", "/sites/{code}/continuity/agreements"): {
+            "supplier": "Halden Closures AG",
+            "signed_on": "2026-01-05",
+            "response_hours": "48",
+            "data_format": "CoA per lot as CSV",
+            "participates_in_risk_reviews": "yes",
+            "review_every_months": "6",
+            "drill_every_months": "12",
+        },
+        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/review"): {
+            "reviewed_on": "2026-01-15"
+        },
+        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/drill"): {
+            "drilled_on": "2026-01-15"
+        },
+        ("POST", "/api/sites/{code}/continuity/triggers/{trigger_id}/levels"): {
+            "level": 95000,
+            "recorded_on": "2026-01-10",
+        },
+        ("POST", "/sites/{code}/plans"): {"owner": "Site Director", "start_on": "2026-02-02"},
+        ("POST", "/sites/{code}/plans/{ref}/approve"): {"password": own, "meaning": "approved"},
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/edit"): {
+            "title": "Name the executive owner",
+            "owner": "Chief Operating Officer",
+            "due_day": "5",
+        },
+        # The module's plan is a draft: marking done or reopening is refused (409), never a 5xx.
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/done"): {"done_on": "2026-01-20"},
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/reopen"): {"note": "Not filed"},
+        ("POST", "/api/sites/{code}/plans/{ref}/actions/{number}/complete"): {
+            "done_on": "2026-01-20",
+            "note": "Charter filed",
+        },
+        ("POST", "/api/sites/{code}/plans/{ref}/actions/{number}/reopen"): {"note": "Not filed"},
         ("POST", "/api/sites"): {"code": "SITE-Z", "name": "Zenith Sterile", "site_type": "fdf"},
         ("POST", "/api/assessments/{assessment_id}/ratings"): {
             "question": "m1.q2",

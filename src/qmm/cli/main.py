@@ -26,6 +26,7 @@ from qmm.cli import (
     tokens,
     users,
 )
+from qmm.cli import export as exports
 from qmm.cli import plan as plans
 from qmm.cli.backup import backup, restore
 from qmm.cli.benchmark import benchmark
@@ -64,6 +65,7 @@ app.command("import")(import_)
 app.command("profiles")(profiles)
 app.command("store-orphans")(store_orphans)
 app.add_typer(metrics.app, name="metrics")
+app.add_typer(exports.app, name="export")
 
 
 def _version(value: bool) -> None:

@@ -17,6 +17,7 @@ from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
 from qmm.metrics.service import kpi_series, open_tables
+from qmm.reports.formulas import neutralise
 
 app = typer.Typer(
     help="KPIs computed from the imported records: values, drill-down, control charts.",
@@ -42,7 +43,9 @@ def _print_csv(rows: list[dict[str, Any]], *, empty_header: str) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [empty_header])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(
+        {k: neutralise(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows
+    )
     sys.stdout.write(buffer.getvalue())
 
 

@@ -12,7 +12,7 @@ from qmm.audit.trail import system_actor
 from qmm.errors import InvalidInput
 from qmm.evidence.service import known_sub_element_codes
 from qmm.metrics.catalogue import KPI_IDS
-from qmm.models import Site
+from qmm.models import Site, utcnow
 
 #: The longest short text (a title, an owner, a material) the program stores.
 SHORT: Final = 200
@@ -58,6 +58,14 @@ class Problems(dict[str, str]):
             self[field] = f"{label} {value!r} must be a date (YYYY-MM-DD)"
             return None
         return value
+
+    def past_day(self, field: str, value: Any, *, label: str, required: bool = True) -> date | None:
+        """The date of something that happened (a count, a run, a review): not after today."""
+        day = self.day(field, value, label=label, required=required)
+        today = utcnow().date()
+        if day is not None and day > today:
+            self[field] = f"{label} {day} is in the future (today is {today}); record it once done"
+        return day
 
     def flag(self, field: str, value: Any, *, label: str) -> bool | None:
         if value is None:

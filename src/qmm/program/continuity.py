@@ -212,7 +212,9 @@ def add_trigger(
     level = p.number(
         "current_level", current_level, label="current level", minimum=0, required=False
     )
-    day = p.day("recorded_on", recorded_on, label="date the level was recorded", required=False)
+    day = p.past_day(
+        "recorded_on", recorded_on, label="date the level was recorded", required=False
+    )
     if current_level is not None and recorded_on is None and "recorded_on" not in p:
         p["recorded_on"] = "a current level needs the date it was recorded"
     if recorded_on is not None and current_level is None and "current_level" not in p:
@@ -276,7 +278,7 @@ def record_level(
     """
     p = Problems()
     clean = p.number("level", level, label="level", minimum=0)
-    day = p.day("recorded_on", recorded_on, label="date recorded")
+    day = p.past_day("recorded_on", recorded_on, label="date recorded")
     p.raise_any()
     assert clean is not None
     assert day is not None
@@ -390,7 +392,7 @@ def record_drill_run(
         raise Conflict(f"drill {drill.id} was run on {drill.run_on}")
     scenario = drill.scenario
     p = Problems()
-    day = p.day("run_on", run_on, label="date run")
+    day = p.past_day("run_on", run_on, label="date run")
     hours = p.number("achieved_hours", achieved_hours, label="recovery time achieved (hours)")
     if hours is not None and hours < 0:
         p["achieved_hours"] = "recovery time achieved (hours) must not be negative"
@@ -539,7 +541,7 @@ def complete_drill_action(session: Session, *, action: DrillAction, done_on: dat
     if action.done_on is not None:
         raise Conflict(f"drill action {action.id} was done on {action.done_on}")
     p = Problems()
-    day = p.day("done_on", done_on, label="date done")
+    day = p.past_day("done_on", done_on, label="date done")
     run_on = action.drill.run_on
     if day is not None and run_on is not None and day < run_on:
         p["done_on"] = f"done on {day} is before the drill that raised it ({run_on})"

@@ -26,6 +26,7 @@ from qmm.evidence.service import (
 )
 from qmm.models import Decision, DecisionStatus, EvidenceItem, Signature, Site, User, utcnow
 from qmm.program.common import SHORT, Problems, actor_label, check_fields
+from qmm.reports.formulas import neutralise
 
 REF_PREFIX: Final = "DEC-"
 RECORD_TYPE: Final = "decision"
@@ -461,11 +462,11 @@ def export_decisions(session: Session, *, decisions: Sequence[Decision], fmt: st
                 value = " | ".join(value)
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
-            cells.append("" if value is None else value)
+            cells.append("" if value is None else neutralise(str(value)))
         signatures = " | ".join(
             f"{s['meaning']} by {s['printed_name']} at {s['signed_at']}"
             f"{'' if s['valid'] else ' (INVALID)'}"
             for s in row["signatures"]
         )
-        writer.writerow([*cells, signatures])
+        writer.writerow([*cells, neutralise(signatures)])
     return out.getvalue()

@@ -172,7 +172,7 @@ def _check(session: Session, site: Site, fields: Mapping[str, Any]) -> dict[str,
         ("last_drill_on", "last drill"),
     ):
         if field in fields:
-            clean[field] = p.day(field, fields[field], label=label, required=False)
+            clean[field] = p.past_day(field, fields[field], label=label, required=False)
     p.raise_any()
     return clean
 
@@ -232,7 +232,7 @@ def _record_cycle(
     session: Session, agreement: SupplierAgreement, field: str, day: date, label: str
 ) -> SupplierAgreement:
     p = Problems()
-    clean = p.day(field, day, label=f"date of the {label}")
+    clean = p.past_day(field, day, label=f"date of the {label}")
     last: date | None = getattr(agreement, field)
     if clean is not None and last is not None and clean < last:
         p[field] = f"the {label} on {clean} is before the last one ({last})"

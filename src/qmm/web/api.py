@@ -29,6 +29,24 @@ from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, decision_to_json, list_decisions
 from qmm.program.objectives import objective_to_json
 from qmm.sites.service import create_site, get_site, site_to_json
+from qmm.web.api_continuity import (
+    AgreementOut,
+    ContinuityOut,
+    TriggerOut,
+    api_continuity,
+    api_record_level,
+    api_suppliers,
+)
+from qmm.web.api_plans import (
+    PlanActionOut,
+    PlanOut,
+    PlanSummaryOut,
+    api_complete_action,
+    api_get_plan,
+    api_list_plans,
+    api_reopen_action,
+)
+from qmm.web.api_schemas import ProblemsOut
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
@@ -854,13 +872,6 @@ class DecisionOut(BaseModel):
     signatures: list[SignatureOut]
 
 
-class ProblemsOut(BaseModel):
-    """Nothing was stored: what is wrong with each field."""
-
-    detail: str
-    problems: dict[str, str]
-
-
 class ObjectiveStatusOut(BaseModel):
     state: Literal["on_target", "off_target", "no_data", "not_measured"]
     value: float | None
@@ -1093,6 +1104,9 @@ def add_routes(app: FastAPI) -> None:
     problems_refused: dict[int | str, dict[str, Any]] = {
         422: {"model": ProblemsOut, "description": "Nothing was stored; problems by field"}
     }
+    plan_action_refused: dict[int | str, dict[str, Any]] = {
+        422: {"model": ProblemsOut, "description": "Nothing was changed; problems by field"}
+    }
     operations: list[tuple[str, str, Callable[..., Any], int, dict[str, Any]]] = [
         ("GET", "/api/sites", api_list_sites, 200, {"response_model": list[SiteOut]}),
         ("GET", "/api/sites/{code}", api_get_site, 200, {"response_model": SiteOut}),
@@ -1160,6 +1174,57 @@ def add_routes(app: FastAPI) -> None:
             {"response_model": DecisionOut},
         ),
         ("GET", "/api/sites/{code}/program", api_program, 200, {"response_model": ProgramOut}),
+        (
+            "GET",
+            "/api/sites/{code}/plans",
+            api_list_plans,
+            200,
+            {"response_model": list[PlanSummaryOut]},
+        ),
+        ("GET", "/api/sites/{code}/plans/{ref}", api_get_plan, 200, {"response_model": PlanOut}),
+        (
+            "POST",
+            "/api/sites/{code}/plans/{ref}/actions/{number}/complete",
+            api_complete_action,
+            200,
+            {"response_model": PlanActionOut, "responses": plan_action_refused},
+        ),
+        (
+            "POST",
+            "/api/sites/{code}/plans/{ref}/actions/{number}/reopen",
+            api_reopen_action,
+            200,
+            {"response_model": PlanActionOut, "responses": plan_action_refused},
+        ),
+        (
+            "GET",
+            "/api/sites/{code}/continuity",
+            api_continuity,
+            200,
+            {"response_model": ContinuityOut},
+        ),
+        (
+            "POST",
+            "/api/sites/{code}/continuity/triggers/{trigger_id}/levels",
+            api_record_level,
+            201,
+            {
+                "response_model": TriggerOut,
+                "responses": {
+                    422: {
+                        "model": ProblemsOut,
+                        "description": "Nothing was stored; problems by field",
+                    }
+                },
+            },
+        ),
+        (
+            "GET",
+            "/api/sites/{code}/suppliers",
+            api_suppliers,
+            200,
+            {"response_model": list[AgreementOut]},
+        ),
         ("GET", "/api/benchmark", api_benchmark, 200, {}),
         ("GET", "/api/audit", api_audit, 200, {}),
     ]

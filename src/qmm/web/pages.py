@@ -26,6 +26,18 @@ from qmm.auth.sessions import (
 )
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
+from qmm.web.continuity_pages import (
+    agreement_add,
+    agreement_joint_drill,
+    agreement_review,
+    continuity_page,
+    drill_action_done,
+    drill_plan,
+    drill_run,
+    level_record,
+    scenario_add,
+    trigger_add,
+)
 from qmm.web.decision_pages import (
     decision_add,
     decision_edit,
@@ -48,6 +60,7 @@ from qmm.web.evidence_pages import (
     evidence_new,
     evidence_retire,
 )
+from qmm.web.export_pages import ratings_export, site_export
 from qmm.web.history import changes, record_label
 from qmm.web.insight_pages import (
     assessment_workspace,
@@ -60,6 +73,15 @@ from qmm.web.insight_pages import (
     rate_question,
     record_question_consensus,
     site_page,
+)
+from qmm.web.plan_pages import (
+    action_complete,
+    action_edit,
+    action_reopen,
+    plan_approve,
+    plan_generate,
+    plan_list,
+    plan_page,
 )
 from qmm.web.program_pages import (
     meeting_hold,
@@ -388,11 +410,30 @@ def add_routes(app: FastAPI) -> None:
         ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold", meeting_hold),
         ("POST", "/sites/{code}/program/forum", roadblock_raise),
         ("POST", "/sites/{code}/program/forum/{item_id}/remove", roadblock_remove),
+        ("GET", "/sites/{code}/plans", plan_list),
+        ("POST", "/sites/{code}/plans", plan_generate),
+        ("GET", "/sites/{code}/plans/{ref}", plan_page),
+        ("POST", "/sites/{code}/plans/{ref}/approve", plan_approve),
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/edit", action_edit),
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/done", action_complete),
+        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/reopen", action_reopen),
+        ("GET", "/sites/{code}/continuity", continuity_page),
+        ("POST", "/sites/{code}/continuity/scenarios", scenario_add),
+        ("POST", "/sites/{code}/continuity/triggers", trigger_add),
+        ("POST", "/sites/{code}/continuity/triggers/{trigger_id}/levels", level_record),
+        ("POST", "/sites/{code}/continuity/drills", drill_plan),
+        ("POST", "/sites/{code}/continuity/drills/{drill_id}/run", drill_run),
+        ("POST", "/sites/{code}/continuity/actions/{action_id}/done", drill_action_done),
+        ("POST", "/sites/{code}/continuity/agreements", agreement_add),
+        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/review", agreement_review),
+        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/drill", agreement_joint_drill),
         ("GET", "/assessments/{assessment_id}", assessment_page),
         ("POST", "/assessments/{assessment_id}/ratings", rate_question),
         ("POST", "/assessments/{assessment_id}/consensus", record_question_consensus),
         ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
         ("GET", "/audit/{table_name}/{record_id}", audit_history),
+        ("GET", "/sites/{code}/exports/{export}", site_export),
+        ("GET", "/assessments/{assessment_id}/export", ratings_export),
         ("GET", "/account/password", password_form),
         ("POST", "/account/password", password_change),
     ]

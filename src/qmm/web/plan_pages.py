@@ -1,0 +1,618 @@
+"""The 90-day readiness plan in the web app: a site's plans, one plan by workstream with its
+progress, baseline, comparison and signatures; with program:manage, generate a plan, change a
+draft's actions and track an approved plan's; with record:sign, approve by signature. Each view
+parses, calls the plan service, renders; the request commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated, Any, Final, cast
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.assessment.service import get_assessment, latest_assessment, list_assessments
+from qmm.audit.signatures import signatures_for
+from qmm.auth.permissions import Permission
+from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
+from qmm.program.common import InvalidProgramInput
+from qmm.program.plan import (
+    DAYS,
+    RECORD_TYPE,
+    WORKSTREAMS,
+    PlanProgress,
+    SubElementChange,
+    approve_plan,
+    compare_plan,
+    complete_action,
+    end_on,
+    generate_plan,
+    get_action,
+    get_plan,
+    is_overdue,
+    list_plans,
+    plan_day,
+    plan_progress,
+    reopen_action,
+    update_action,
+)
+from qmm.web.decision_pages import MEANINGS, sign_error_text
+from qmm.web.deps import DB, Store
+from qmm.web.evidence_pages import sentences, sub_element_names
+from qmm.web.form_values import form_day
+from qmm.web.security import Access, Principal, require
+from qmm.web.templating import render
+
+SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
+Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
+Sign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
+FormText = Annotated[str, Form()]
+
+REF_PATTERN: Final = re.compile(r"PLAN-\d{1,12}", re.IGNORECASE)
+NUMBER_PATTERN: Final = re.compile(r"\d{1,9}")
+#: The latest start date whose day 90 is still a calendar date (the service does not check it).
+LAST_START: Final = date.max - timedelta(days=DAYS - 1)
+STATUS_LABELS: Final = {
+    "draft": ("Draft", "○", "muted"),
+    "approved": ("Approved", "✔", "ok"),
+    "superseded": ("Superseded", "↷", "muted"),
+}
+SOURCE_LABELS: Final = {
+    "skeleton": "the 90-day checklist",
+    "low_score": "a low score",
+    "missing_evidence": "missing evidence",
+    "kpi_off_target": "a KPI off target",
+}
+DONE: Final = {
+    "generated": "was drafted; check its actions, then approve it by signature",
+    "updated": "had an action changed",
+    "approved": "was signed: it is approved and frozen; only progress is tracked now",
+    "completed": "had an action marked done",
+    "reopened": "had an action opened again",
+}
+
+
+def find_plan(db: Session, site: Site, ref: str) -> ReadinessPlan:
+    """The site's plan by ref; anything not shaped like PLAN-nnnn is simply not found."""
+    if not REF_PATTERN.fullmatch(ref.strip()):
+        raise NotFound(f"no plan {ref!r} at {site.code}; refs look like PLAN-0001")
+    return get_plan(db, site=site, ref=ref)
+
+
+def find_action(db: Session, plan: ReadinessPlan, number: str) -> PlanAction:
+    """A plan's action by its number; anything not a number is simply not found."""
+    if not NUMBER_PATTERN.fullmatch(number.strip()):
+        raise NotFound(f"{plan.ref} has no action {number!r}; actions are numbered from 1")
+    return get_action(db, plan=plan, number=int(number))
+
+
+def _nul(values: dict[str, str]) -> dict[str, str]:
+    return {
+        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
+        for name, value in values.items()
+        if "\x00" in value
+    }
+
+
+def _crumbs(site: Site, *, plans: bool = True) -> list[tuple[str, str]]:
+    crumbs = [("Sites", "/"), (site.code, f"/sites/{site.code}")]
+    crumbs.append(("Program", f"/sites/{site.code}/program"))
+    if plans:
+        crumbs.append(("Plans", f"/sites/{site.code}/plans"))
+    return crumbs
+
+
+def _assessment_label(assessment: Assessment) -> str:
+    return (
+        f"{assessment.title} (#{assessment.id}, {assessment.status}, "
+        f"started {assessment.started_on.isoformat()})"
+    )
+
+
+# --- the site's plans ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A plan as the list shows it: where it stands on the day."""
+
+    plan: ReadinessPlan
+    label: str
+    icon: str
+    tone: str
+    day: int
+    done: int
+    total: int
+    running: bool
+
+
+def running_plan(db: Session, site: Site, today: date) -> ReadinessPlan | None:
+    """The site's approved plan whose 90 days have not ended, if any (newest first)."""
+    return next(
+        (p for p in list_plans(db, site=site) if p.status == "approved" and today <= end_on(p)),
+        None,
+    )
+
+
+def _rows(db: Session, site: Site, today: date) -> list[PlanRow]:
+    running = running_plan(db, site, today)
+    rows = []
+    for plan in list_plans(db, site=site):
+        label, icon, tone = STATUS_LABELS.get(plan.status, (plan.status, "○", "muted"))
+        rows.append(
+            PlanRow(
+                plan,
+                label,
+                icon,
+                tone,
+                plan_day(plan, today),
+                sum(1 for a in plan.actions if a.status == "done"),
+                len(plan.actions),
+                running is not None and running.id == plan.id,
+            )
+        )
+    return rows
+
+
+def _list_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    refusal: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    today = utcnow().date()
+    running = running_plan(db, site, today)
+    assessments = list_assessments(db, site=site)
+    try:
+        default_assessment = str(latest_assessment(db, site=site).id)
+    except NotFound:
+        default_assessment = ""
+    shown = {
+        "owner": "",
+        "start_on": today.isoformat(),
+        "assessment": default_assessment,
+        "supersede": "",
+        **(values or {}),
+    }
+    return render(
+        request,
+        "plans.html",
+        principal=principal,
+        title=f"Readiness plans of {site.code}",
+        site=site,
+        today=today,
+        days=DAYS,
+        rows=_rows(db, site, today),
+        running=running,
+        running_end=end_on(running) if running is not None else None,
+        assessments=[(str(a.id), _assessment_label(a)) for a in assessments],
+        values=shown,
+        errors=sentences(errors or {}),
+        refusal=refusal,
+        can_manage=principal.may(db, Permission.program_manage, site=site),
+        breadcrumbs=_crumbs(site, plans=False),
+        status_code=status_code,
+    )
+
+
+def plan_list(request: Request, code: str, access: SiteRead, db: DB) -> Response:
+    """The site's plans, newest first: status, start, day N of 90, actions done."""
+    assert access.site is not None
+    return _list_page(request, db, access.who, access.site)
+
+
+def _source_assessment(db: Session, site: Site, wanted: str) -> Assessment:
+    """The assessment a plan answers: the one chosen, else the site's latest."""
+    if not wanted.strip():
+        return latest_assessment(db, site=site)
+    if not NUMBER_PATTERN.fullmatch(wanted.strip()):
+        raise NotFound(f"there is no assessment {wanted!r}; choose one of the list")
+    found = get_assessment(db, assessment_id=int(wanted))
+    if found.site_id != site.id:
+        raise NotFound(f"assessment {wanted} is not an assessment of {site.code}")
+    return found
+
+
+def plan_generate(
+    request: Request,
+    code: str,
+    access: Manage,
+    db: DB,
+    store: Store,
+    owner: FormText = "",
+    start_on: FormText = "",
+    assessment: FormText = "",
+    supersede: FormText = "",
+) -> Response:
+    """Draft a plan from an assessment; any problem stores nothing and keeps what was typed."""
+    site = access.site
+    assert site is not None
+    typed = {"owner": owner, "start_on": start_on, "assessment": assessment, "supersede": supersede}
+    problems = _nul(typed)
+    start = form_day(start_on)
+    if isinstance(start, date) and start > LAST_START:
+        problems["start_on"] = (
+            f"start date {start} is too far in the future: its day {DAYS} must be a calendar date"
+        )
+    refusal: str | None = None
+    source: Assessment | None = None
+    if "assessment" not in problems:
+        try:
+            source = _source_assessment(db, site, assessment)
+        except NotFound as exc:
+            problems["assessment"] = str(exc)
+    if not problems and source is not None:
+        try:
+            plan = generate_plan(
+                db,
+                assessment=source,
+                owner=owner,
+                start_on=cast(Any, start),
+                store=store,
+                supersede=supersede == "yes",
+            )
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        except (Conflict, InvalidInput) as exc:
+            refusal = str(exc)
+        else:
+            return RedirectResponse(
+                f"/sites/{site.code}/plans/{plan.ref}?done=generated", status_code=303
+            )
+    return _list_page(
+        request,
+        db,
+        access.who,
+        site,
+        values=typed,
+        errors=problems,
+        refusal=_sentence(refusal) if refusal else None,
+        status_code=422,
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.replace("generate with --supersede", "tick 'supersede the running plan'")
+    return text[:1].upper() + text[1:].rstrip(".") + "."
+
+
+# --- one plan ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """An action as the plan shows it: its status in words, an icon and a tone."""
+
+    action: PlanAction
+    label: str
+    icon: str
+    tone: str
+
+
+def _action_row(action: PlanAction, today: date) -> ActionRow:
+    if action.status == "done":
+        assert action.done_on is not None
+        return ActionRow(action, f"Done on {action.done_on.isoformat()}", "✔", "ok")
+    if is_overdue(action, today):
+        late = (today - action.due_on).days
+        return ActionRow(action, f"Overdue by {late} day{'s' if late != 1 else ''}", "⚠", "bad")
+    return ActionRow(action, "Open", "○", "muted")
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """A sub-element's move from the baseline, in words as well as a number."""
+
+    change: SubElementChange
+    words: str
+    icon: str
+    tone: str
+
+
+def _change_row(change: SubElementChange) -> ChangeRow:
+    delta = change.delta
+    if delta is None:
+        return ChangeRow(change, "not comparable (a score is missing)", "○", "muted")
+    if delta > 0:
+        return ChangeRow(change, f"moved up by {delta:.2f}", "▲", "ok")
+    if delta < 0:
+        return ChangeRow(change, f"moved down by {-delta:.2f}", "▼", "bad")
+    return ChangeRow(change, "unchanged", "=", "muted")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The plan against a later assessment, or why it could not be compared."""
+
+    wanted: str
+    assessment: Assessment | None
+    rows: list[ChangeRow]
+    error: str | None
+
+
+def _compare(db: Session, plan: ReadinessPlan, wanted: str) -> Comparison:
+    if not wanted.strip():
+        return Comparison("", None, [], None)
+    try:
+        if not NUMBER_PATTERN.fullmatch(wanted.strip()):
+            raise InvalidInput(f"there is no assessment {wanted!r}; choose one of the list")
+        later = get_assessment(db, assessment_id=int(wanted))
+        changes = compare_plan(db, plan=plan, assessment=later)
+    except (NotFound, InvalidInput) as exc:
+        return Comparison(wanted, None, [], _sentence(str(exc)))
+    return Comparison(wanted, later, [_change_row(c) for c in changes], None)
+
+
+def _successor(db: Session, plan: ReadinessPlan) -> ReadinessPlan | None:
+    """The approved plan that replaced this one, if any."""
+    for other in list_plans(db, site=plan.site):
+        if other.supersedes_id == plan.id and other.is_approved:
+            return other
+    return None
+
+
+def _plan_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    plan: ReadinessPlan,
+    *,
+    done: str | None = None,
+    compare: str = "",
+    form: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    sign_error: str | None = None,
+    meaning: str = "approved",
+    status_code: int = 200,
+) -> Response:
+    today = utcnow().date()
+    progress: PlanProgress = plan_progress(db, plan=plan, today=today)
+    rows = [_action_row(a, today) for a in plan.actions]
+    by_workstream: dict[str, list[ActionRow]] = {w: [] for w in WORKSTREAMS}
+    for row in rows:
+        by_workstream.setdefault(row.action.workstream, []).append(row)
+    comparison = _compare(db, plan, compare)
+    signatures = signatures_for(db, record_type=RECORD_TYPE, record_id=str(plan.id))
+    may_manage = principal.may(db, Permission.program_manage, site=site)
+    label, icon, tone = STATUS_LABELS.get(plan.status, (plan.status, "○", "muted"))
+    later = [
+        (str(a.id), _assessment_label(a))
+        for a in list_assessments(db, site=site)
+        if a.id != plan.assessment_id
+    ]
+    if comparison.error is not None and status_code == 200:
+        status_code = 422
+    return render(
+        request,
+        "plan.html",
+        principal=principal,
+        title=f"{plan.ref}: 90-day readiness plan",
+        site=site,
+        plan=plan,
+        today=today,
+        days=DAYS,
+        end=end_on(plan),
+        status_label=label,
+        status_icon=icon,
+        status_tone=tone,
+        successor=_successor(db, plan) if plan.status == "superseded" else None,
+        progress=progress,
+        workstreams=[(key, WORKSTREAMS.get(key, key), r) for key, r in by_workstream.items() if r],
+        names=sub_element_names(get_assessment(db, assessment_id=plan.assessment_id).framework),
+        sources=SOURCE_LABELS,
+        baseline=sorted(plan.baseline.items()),
+        comparison=comparison,
+        later_assessments=later,
+        signatures=signatures,
+        invalid_signatures=sum(1 for s in signatures if not s.valid),
+        done=DONE.get(done or ""),
+        form=form,
+        values=values or {},
+        errors=sentences(errors or {}),
+        can_edit=may_manage and plan.status == "draft",
+        can_track=may_manage and plan.status == "approved",
+        can_sign=principal.may(db, Permission.record_sign, site=site)
+        and plan.status != "superseded"
+        and not any(s.username == principal.user.username for s in signatures),
+        meanings=MEANINGS,
+        meaning=meaning,
+        sign_error=sign_error,
+        max_failed_logins=MAX_FAILED_LOGINS,
+        breadcrumbs=_crumbs(site),
+        status_code=status_code,
+    )
+
+
+def plan_page(
+    request: Request,
+    code: str,
+    ref: str,
+    access: SiteRead,
+    db: DB,
+    done: str | None = None,
+    compare: str = "",
+) -> Response:
+    """One plan by workstream: actions, progress, baseline, comparison and signatures."""
+    site = access.site
+    assert site is not None
+    plan = find_plan(db, site, ref)
+    return _plan_page(request, db, access.who, site, plan, done=done, compare=compare)
+
+
+def _after(site: Site, plan: ReadinessPlan, done: str, anchor: str) -> Response:
+    return RedirectResponse(
+        f"/sites/{site.code}/plans/{plan.ref}?done={done}#{anchor}", status_code=303
+    )
+
+
+def _due_day(text: str) -> int | str | None:
+    """A typed due day: a whole number, else what was typed for the service to name."""
+    text = text.strip()
+    if not text:
+        return None
+    return int(text) if NUMBER_PATTERN.fullmatch(text) else text
+
+
+def action_edit(
+    request: Request,
+    code: str,
+    ref: str,
+    number: str,
+    access: Manage,
+    db: DB,
+    title: FormText = "",
+    owner: FormText = "",
+    due_day: FormText = "",
+) -> Response:
+    """Change a draft's action (title, owner, due day); an approved plan is refused (409)."""
+    site = access.site
+    assert site is not None
+    plan = find_plan(db, site, ref)
+    action = find_action(db, plan, number)
+    typed = {"title": title, "owner": owner, "due_day": due_day}
+    problems = _nul(typed)
+    if not problems:
+        try:
+            update_action(db, action=action, title=title, owner=owner, due_day=_due_day(due_day))
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return _after(site, plan, "updated", f"action-{action.number}")
+    fid = f"edit-{action.number}"
+    return _plan_page(
+        request,
+        db,
+        access.who,
+        site,
+        plan,
+        form=fid,
+        values=typed,
+        errors={f"{fid}-{k}": v for k, v in problems.items()},
+        status_code=422,
+    )
+
+
+def plan_approve(
+    request: Request,
+    code: str,
+    ref: str,
+    access: Sign,
+    db: DB,
+    password: FormText = "",
+    meaning: FormText = "",
+) -> Response:
+    """Approve by signature, with the password again; the plan is then frozen."""
+    site = access.site
+    assert site is not None
+    principal = access.who
+    plan = find_plan(db, site, ref)
+    error: str | None = None
+    if meaning not in MEANINGS:
+        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
+    elif not password:
+        error = "Enter your password to sign."
+    else:
+        try:
+            approve_plan(db, plan=plan, user=principal.user, password=password, meaning=meaning)
+        except Unauthenticated as exc:
+            # Returned, not raised: the request commits, so the failed attempt counts. Other
+            # refusals are raised, so nothing of a half-made signature is kept.
+            error = sign_error_text(exc)
+    if error is not None:
+        return _plan_page(
+            request, db, principal, site, plan, sign_error=error, meaning=meaning, status_code=422
+        )
+    return _after(site, plan, "approved", "signatures")
+
+
+def action_complete(
+    request: Request,
+    code: str,
+    ref: str,
+    number: str,
+    access: Manage,
+    db: DB,
+    done_on: FormText = "",
+    note: FormText = "",
+) -> Response:
+    """Mark an approved plan's action done on a day not in the future, with a note."""
+    site = access.site
+    assert site is not None
+    plan = find_plan(db, site, ref)
+    action = find_action(db, plan, number)
+    typed = {"done_on": done_on, "note": note}
+    problems = _nul(typed)
+    if not problems:
+        try:
+            complete_action(
+                db,
+                action=action,
+                done_on=cast(Any, form_day(done_on)),
+                note=note.strip() or None,
+            )
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return _after(site, plan, "completed", f"action-{action.number}")
+    fid = f"done-{action.number}"
+    return _plan_page(
+        request,
+        db,
+        access.who,
+        site,
+        plan,
+        form=fid,
+        values=typed,
+        errors={f"{fid}-{k}": v for k, v in problems.items()},
+        status_code=422,
+    )
+
+
+def action_reopen(
+    request: Request,
+    code: str,
+    ref: str,
+    number: str,
+    access: Manage,
+    db: DB,
+    note: FormText = "",
+) -> Response:
+    """Open a done action again (it was not really done), with why."""
+    site = access.site
+    assert site is not None
+    plan = find_plan(db, site, ref)
+    action = find_action(db, plan, number)
+    typed = {"note": note}
+    problems = _nul(typed)
+    if not problems:
+        try:
+            reopen_action(db, action=action, note=note.strip() or None)
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return _after(site, plan, "reopened", f"action-{action.number}")
+    fid = f"reopen-{action.number}"
+    return _plan_page(
+        request,
+        db,
+        access.who,
+        site,
+        plan,
+        form=fid,
+        values=typed,
+        errors={f"{fid}-{k}": v for k, v in problems.items()},
+        status_code=422,
+    )
