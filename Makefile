@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo serve test test-postgres lint fmt bench bench-full bench-web db-upgrade docs clean
+.PHONY: install demo serve test test-postgres lint fmt bench bench-full bench-web bench-report db-upgrade docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-full: install
 	$(BIN)/python bench/kpis.py
 
 ## The web app under 50 concurrent signed-in users (Locust), p95 latency per page (about 5 min).
+## The readiness report of a busy demo site (40+ pages), against plain WeasyPrint text.
+bench-report: install
+	$(BIN)/python bench/report.py
+
 bench-web: install
 	$(BIN)/python bench/web_load.py
 

@@ -18,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.audit.trail import Actor, set_actor, system_actor
+from qmm.auth.permissions import Permission
+from qmm.auth.service import authorize
 from qmm.db import unit_of_work
-from qmm.errors import NotFound, QMMError
-from qmm.models import User
+from qmm.errors import Forbidden, NotFound, QMMError
+from qmm.models import Assessment, Site, User
 
 console = Console()
 # Errors are never hard-wrapped: a long path or message stays whole for copying and grepping.
@@ -55,6 +57,23 @@ def acting_actor(session: Session) -> Actor:
             f"acting user {username!r} (--as or {ACTING_USER_ENV}) is not an active user"
         )
     return Actor(label=user.username, user_id=user.id)
+
+
+def authorize_actor(
+    session: Session,
+    permission: Permission,
+    *,
+    site: Site | None = None,
+    assessment: Assessment | None = None,
+) -> None:
+    """Check the acting user's right (--as / QMM_USER); the operator without one may read."""
+    actor = session.info.get("audit_actor")
+    if actor is None or actor.user_id is None:
+        return
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise Forbidden(f"acting user {actor.label} is unknown")
+    authorize(session, user=user, permission=permission, site=site, assessment=assessment)
 
 
 @contextmanager

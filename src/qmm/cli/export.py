@@ -7,15 +7,11 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from sqlalchemy.orm import Session
 
 from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authorize
-from qmm.cli.common import boundary, console, fail, parse_day
-from qmm.errors import Forbidden
+from qmm.cli.common import authorize_actor, boundary, console, fail, parse_day
 from qmm.metrics.engine import today
-from qmm.models import Assessment, Site, User
 from qmm.reports.exports import (
     ExportTable,
     evidence_table,
@@ -50,23 +46,6 @@ OUT_OPTION = typer.Option(
 )
 
 
-def _authorize(
-    session: Session,
-    permission: Permission,
-    *,
-    site: Site | None = None,
-    assessment: Assessment | None = None,
-) -> None:
-    """Check the acting user's right (--as / QMM_USER); the operator without one may read."""
-    actor = session.info.get("audit_actor")
-    if actor is None or actor.user_id is None:
-        return
-    user = session.get(User, actor.user_id)
-    if user is None:
-        raise Forbidden(f"acting user {actor.label} is unknown")
-    authorize(session, user=user, permission=permission, site=site, assessment=assessment)
-
-
 def _check_destination(fmt: ExportFormat, out: Path | None) -> None:
     """Refuse before any work an XLSX meant for the terminal."""
     if out is None and fmt is ExportFormat.xlsx:
@@ -94,7 +73,7 @@ def ratings(
     _check_destination(fmt, out)
     with boundary() as session:
         assessment = get_assessment(session, assessment_id=assessment_id)
-        _authorize(session, Permission.assessment_read, assessment=assessment)
+        authorize_actor(session, Permission.assessment_read, assessment=assessment)
         _deliver(ratings_table(session, assessment=assessment), fmt, out)
 
 
@@ -112,7 +91,7 @@ def evidence(
     day = parse_day(as_of, option="--as-of") if as_of else today()
     with boundary() as session:
         site = get_site(session, code=site_code)
-        _authorize(session, Permission.site_read, site=site)
+        authorize_actor(session, Permission.site_read, site=site)
         _deliver(evidence_table(session, site=site, as_of=day), fmt, out)
 
 
@@ -132,6 +111,6 @@ def kpis(
     day = parse_day(as_of, option="--as-of") if as_of else today()
     with boundary() as session:
         site = get_site(session, code=site_code)
-        _authorize(session, Permission.site_read, site=site)
+        authorize_actor(session, Permission.site_read, site=site)
         table = kpi_table(session, site=site, as_of=day, kpis=kpi, period=period.value)
         _deliver(table, fmt, out)

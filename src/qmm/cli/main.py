@@ -33,6 +33,7 @@ from qmm.cli.benchmark import benchmark
 from qmm.cli.common import act_as, boundary, console, fail, print_table
 from qmm.cli.events import import_, profiles, store_orphans
 from qmm.cli.init import initialise
+from qmm.cli.report import report
 from qmm.cli.serve import serve
 from qmm.config import get_settings
 from qmm.models import ImportBatch
@@ -66,6 +67,7 @@ app.command("profiles")(profiles)
 app.command("store-orphans")(store_orphans)
 app.add_typer(metrics.app, name="metrics")
 app.add_typer(exports.app, name="export")
+app.command("report")(report)
 
 
 def _version(value: bool) -> None:

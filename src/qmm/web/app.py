@@ -82,7 +82,9 @@ class SecurityHeadersMiddleware:
                 started = True
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    # A response with a policy of its own (the self-contained report) keeps it.
+                    if name != "Content-Security-Policy" or name not in headers:
+                        headers[name] = value
                 if not path.startswith("/static/") and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
             await send(message)

@@ -90,6 +90,7 @@ from qmm.web.program_pages import (
     roadblock_raise,
     roadblock_remove,
 )
+from qmm.web.report_pages import site_report
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -433,6 +434,7 @@ def add_routes(app: FastAPI) -> None:
         ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
         ("GET", "/audit/{table_name}/{record_id}", audit_history),
         ("GET", "/sites/{code}/exports/{export}", site_export),
+        ("GET", "/sites/{code}/report", site_report),
         ("GET", "/assessments/{assessment_id}/export", ratings_export),
         ("GET", "/account/password", password_form),
         ("POST", "/account/password", password_change),
