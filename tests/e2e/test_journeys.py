@@ -158,7 +158,8 @@ def test_the_dashboard_fits_a_tablet_and_is_keyboard_reachable(tablet: Any) -> N
     assert overflow <= 1, f"the page is {overflow}px wider than a tablet"
     screenshot(tablet, "08-site-dashboard-tablet")
     reached = set()
-    for _ in range(40):
+    for _ in range(60):
         tablet.keyboard.press("Tab")
         reached.add(tablet.evaluate("document.activeElement.getAttribute('href') || ''"))
     assert any(href.startswith("/sites/SITE-A/kpis/") for href in reached)
+    assert any(href.startswith("/sites/SITE-A/report?") for href in reached)

@@ -35,6 +35,7 @@ from qmm.program.plan import (
     get_plan,
     plan_progress,
     reopen_action,
+    running_plan,
     update_action,
 )
 
@@ -186,17 +187,61 @@ class TestGenerate:
         assert set(raised.value.problems) == {"owner", "start_on"}
         assert session.scalar(select(func.count()).select_from(ReadinessPlan)) == 0
 
+    @pytest.mark.parametrize(
+        ("start_on", "today", "says"),
+        [
+            (date.max, TODAY, "too far in the future: its day 90 must be a calendar date"),
+            (date.max - timedelta(days=88), TODAY, "its day 90 must be a calendar date"),
+            (  # within a year of a far-off today, but day 90 would still not be a date
+                date.max - timedelta(days=10),
+                date.max - timedelta(days=10),
+                "its day 90 must be a calendar date",
+            ),
+            (TODAY + timedelta(days=367), TODAY, "more than a year after today (2026-11-20)"),
+            (TODAY - timedelta(days=367), TODAY, "more than a year before today (2026-11-20)"),
+            (date.min, TODAY, "more than a year before today"),
+        ],
+        ids=["date-max", "day-90-overflows", "overflow-near-today", "future", "past", "date-min"],
+    )
+    def test_an_absurd_start_date_is_named_and_nothing_is_stored(
+        self, session, assessment, store, start_on, today, says
+    ) -> None:
+        with pytest.raises(InvalidProgramInput) as raised:
+            generate(session, assessment, store, start_on=start_on, today=today)
+        assert set(raised.value.problems) == {"start_on"}
+        assert says in raised.value.problems["start_on"]
+        assert raised.value.problems["start_on"].startswith(f"start date {start_on} ")
+        assert session.scalar(select(func.count()).select_from(ReadinessPlan)) == 0
+        assert session.scalar(select(func.count()).select_from(PlanAction)) == 0
+
+    @pytest.mark.parametrize("days", [366, -366])
+    def test_a_start_date_a_year_either_side_of_today_is_taken(
+        self, session, assessment, store, days
+    ) -> None:
+        start = TODAY + timedelta(days=days)
+        plan = generate(session, assessment, store, start_on=start)
+        assert (plan.start_on, plan.actions[-1].due_on) == (start, start + timedelta(days=89))
+
     def test_a_running_approved_plan_blocks_a_new_draft(
         self, session, assessment, store, alice
     ) -> None:
-        first = generate(session, assessment, store, today=NOW)
+        first = generate(session, assessment, store, today=NOW, start_on=NOW)
         approve(session, first, alice)
         with pytest.raises(Conflict, match="already runs approved plan PLAN-0001"):
-            generate(session, assessment, store, today=NOW)
-        second = generate(session, assessment, store, today=NOW, supersede=True)
+            generate(session, assessment, store, today=NOW, start_on=NOW)
+        second = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
         assert second.supersedes_id == first.id
         approve(session, second, alice)
         assert (first.status, second.status) == ("superseded", "approved")
+
+    def test_the_running_plan_is_the_approved_one_until_its_day_90(
+        self, session, site, assessment, store, alice
+    ) -> None:
+        plan = generate(session, assessment, store)
+        assert running_plan(session, site, START) is None  # a draft does not run
+        approve(session, plan, alice)
+        assert running_plan(session, site, START + timedelta(days=89)) is plan
+        assert running_plan(session, site, START + timedelta(days=90)) is None
 
     def test_superseding_needs_a_running_plan(self, session, assessment, store) -> None:
         with pytest.raises(Conflict, match="no running approved plan"):
@@ -232,8 +277,8 @@ class TestApproval:
     def test_a_draft_not_superseding_the_running_plan_is_not_approved(
         self, session, assessment, store, alice
     ) -> None:
-        first = generate(session, assessment, store, today=NOW)
-        rival = generate(session, assessment, store, today=NOW)
+        first = generate(session, assessment, store, today=NOW, start_on=NOW)
+        rival = generate(session, assessment, store, today=NOW, start_on=NOW)
         approve(session, first, alice)
         with pytest.raises(Conflict, match="PLAN-0002 does not supersede it"):
             approve(session, rival, alice)
@@ -243,9 +288,13 @@ class TestApproval:
     def test_a_superseded_plan_is_not_approved_again(
         self, session, site, assessment, store, alice
     ) -> None:
-        first = generate(session, assessment, store, today=NOW)
+        first = generate(session, assessment, store, today=NOW, start_on=NOW)
         approve(session, first, alice)
-        approve(session, generate(session, assessment, store, today=NOW, supersede=True), alice)
+        approve(
+            session,
+            generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True),
+            alice,
+        )
         with pytest.raises(Conflict, match="PLAN-0001 was superseded"):
             approve(session, first, alice)
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount
 from factories import create_agreement, create_scenario, create_trigger, tiny_pdf
 from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
-from qmm.models import Role, Site
+from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
 from qmm.program.plan import generate_plan
 from qmm.program.steering import ActionInput
@@ -130,7 +130,7 @@ def plan_record(connection: Connection, world: World) -> None:
             session,
             assessment=get_assessment(session, assessment_id=world.assessment_a),
             owner="Site Director",
-            start_on=date(2026, 1, 5),
+            start_on=utcnow().date(),
         )
         PLAN.update(ref=plan.ref, number=str(plan.actions[0].number))
         session.commit()

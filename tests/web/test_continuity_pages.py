@@ -663,6 +663,30 @@ class TestDrillActions:
         again = post(client, f"{PAGE}/actions/{demo.late_action}/done", csrf, done_on=str(today()))
         assert again.status_code == 409
 
+    def test_an_action_done_already_is_refused_on_the_page_and_keeps_its_date(
+        self, client: TestClient, db: Session, world: World, demo: Continuity
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        url = f"{PAGE}/actions/{demo.late_action}/done"
+        assert post(client, url, csrf, done_on=str(days_ago(1))).status_code == 303
+        again = post(client, url, csrf, done_on=str(today()))
+        assert again.status_code == 409
+        assert "<h1>Business continuity" in again.text  # the page, not a bare error page
+        said = f"Drill action {demo.late_action} was done on {days_ago(1).isoformat()}."
+        assert error_of(again.text, f"action-{demo.late_action}") == (
+            f'<span class="visually-hidden">Error:</span> {said}'
+        )
+        summary = again.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+        assert "Nothing was stored" in summary
+        assert f'<a href="#action-{demo.late_action}">{said}</a>' in summary
+        row = again.text.split(f'id="action-{demo.late_action}"', 1)[1].split("</tr>", 1)[0]
+        assert f"Done {days_ago(1).isoformat()}" in row
+        assert said in row
+        action = db.get(DrillAction, demo.late_action)
+        assert action is not None
+        db.refresh(action)
+        assert action.done_on == days_ago(1)
+
     @pytest.mark.parametrize(
         ("done_on", "says"),
         [

@@ -123,6 +123,8 @@ class TestThePlans:
             ({"start_on": "next week"}, "start_on", "must be a date"),
             ({"start_on": ""}, "start_on", "is required"),
             ({"start_on": "9999-12-31"}, "start_on", "too far"),
+            ({"start_on": str(TODAY + timedelta(days=367))}, "start_on", "more than a year after"),
+            ({"start_on": str(TODAY - timedelta(days=367))}, "start_on", "more than a year before"),
             ({"owner": "   "}, "owner", "must not be empty"),
             ({"owner": "x" * 201}, "owner", "at most 200"),
             ({"owner": "Site\x00Director"}, "owner", "NUL"),

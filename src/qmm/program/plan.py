@@ -74,6 +74,10 @@ LOW_SCORES: Final = 5
 DUE_DAY: Final = {MISSING_EVIDENCE: 30, LOW_SCORE: 60, KPI_OFF_TARGET: 90}
 #: The period whose latest value is compared with a KPI's default target.
 KPI_PERIOD: Final = "quarter"
+#: How far from today a plan may start, either way: a year, a leap year's included.
+START_WITHIN_DAYS: Final = 366
+#: The latest start date whose day 90 is still a calendar date.
+LAST_START: Final = date.max - timedelta(days=DAYS - 1)
 
 
 @dataclass(frozen=True)
@@ -353,8 +357,8 @@ def _kpi_sub_element(
     return min(candidates, key=lambda c: (score(c), candidates.index(c)))
 
 
-def _running_plan(session: Session, site: Site, today: date) -> ReadinessPlan | None:
-    """The site's approved plan whose 90 days have not ended, if any."""
+def running_plan(session: Session, site: Site, today: date) -> ReadinessPlan | None:
+    """The site's approved plan whose 90 days have not ended, if any; the web pages mark it too."""
     for plan in session.scalars(
         select(ReadinessPlan)
         .where(
@@ -382,6 +386,21 @@ def _next_number(session: Session, site: Site) -> int:
     return (highest or 0) + 1
 
 
+def _check_start(p: Problems, start: date, today: date) -> None:
+    """A start date's day 90 must be a date, and a plan starts within a year of today."""
+    away = (start - today).days
+    if start > LAST_START:
+        p["start_on"] = (
+            f"start date {start} is too far in the future: its day {DAYS} must be a calendar date"
+        )
+    elif abs(away) > START_WITHIN_DAYS:
+        side = "after" if away > 0 else "before"
+        p["start_on"] = (
+            f"start date {start} is more than a year {side} today ({today}); "
+            "a plan starts within a year of today"
+        )
+
+
 def generate_plan(
     session: Session,
     *,
@@ -397,6 +416,8 @@ def generate_plan(
     p = Problems()
     clean_owner = p.text("owner", owner, label="owner", limit=SHORT)
     start = p.day("start_on", start_on, label="start date")
+    if start is not None:
+        _check_start(p, start, day)
     p.raise_any()
     assert clean_owner is not None
     assert start is not None
@@ -407,7 +428,7 @@ def generate_plan(
             f"assessment {assessment.id} of {site.code} has no scores yet; rate it before "
             "generating a plan from it"
         )
-    running = _running_plan(session, site, day)
+    running = running_plan(session, site, day)
     if running is not None and not supersede:
         raise Conflict(
             f"{site.code} already runs approved plan {running.ref} (to {end_on(running)}); "
@@ -522,7 +543,7 @@ def _check_approvable(session: Session, plan: ReadinessPlan) -> None:
         raise Conflict(f"{plan.ref} was superseded and cannot be approved")
     if plan.is_approved:
         return
-    running = _running_plan(session, plan.site, utcnow().date())
+    running = running_plan(session, plan.site, utcnow().date())
     if running is not None and running.id != plan.supersedes_id:
         raise Conflict(
             f"{plan.site.code} already runs approved plan {running.ref} (to {end_on(running)}); "
@@ -815,7 +836,7 @@ def list_plans(session: Session, *, site: Site) -> Sequence[ReadinessPlan]:
 
 def current_plan(session: Session, *, site: Site, today: date) -> ReadinessPlan:
     """The site's running approved plan, else its newest plan."""
-    running = _running_plan(session, site, today)
+    running = running_plan(session, site, today)
     if running is not None:
         return running
     plans = list_plans(session, site=site)

@@ -685,7 +685,7 @@ def drill_action_done(
     store: Store,
     done_on: FormText = "",
 ) -> Response:
-    """Record an action from a drill's lessons as done."""
+    """Record an action from a drill's lessons as done; done already is refused on the page."""
     site = access.site
     assert site is not None
     action = get_drill_action(
@@ -693,18 +693,32 @@ def drill_action_done(
     )
     typed = {"done_on": done_on}
     day = form_day(done_on)
-    return _submit(
-        request,
-        access,
-        db,
-        store,
-        form=f"action-{action.id}",
-        typed=typed,
-        problems=nul_problems(typed),
-        store_it=lambda: complete_drill_action(db, action=action, done_on=cast(Any, day)),
-        done="action",
-        anchor="drills",
-    )
+    form = f"action-{action.id}"
+    try:
+        return _submit(
+            request,
+            access,
+            db,
+            store,
+            form=form,
+            typed=typed,
+            problems=nul_problems(typed),
+            store_it=lambda: complete_drill_action(db, action=action, done_on=cast(Any, day)),
+            done="action",
+            anchor="drills",
+        )
+    except Conflict as exc:  # its form is gone, so the refusal sits on the action's row
+        return _page(
+            request,
+            db,
+            access.who,
+            site,
+            store,
+            form=form,
+            values=typed,
+            errors={form: str(exc)},
+            status_code=409,
+        )
 
 
 def _agreement(site: Site, db: Session, agreement_id: str) -> SupplierAgreement:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Final, cast
 
 from fastapi import Depends, Form, Request
@@ -40,6 +40,7 @@ from qmm.program.plan import (
     plan_day,
     plan_progress,
     reopen_action,
+    running_plan,
     update_action,
 )
 from qmm.web.decision_pages import MEANINGS, sign_error_text
@@ -56,8 +57,6 @@ FormText = Annotated[str, Form()]
 
 REF_PATTERN: Final = re.compile(r"PLAN-\d{1,12}", re.IGNORECASE)
 NUMBER_PATTERN: Final = re.compile(r"\d{1,9}")
-#: The latest start date whose day 90 is still a calendar date (the service does not check it).
-LAST_START: Final = date.max - timedelta(days=DAYS - 1)
 STATUS_LABELS: Final = {
     "draft": ("Draft", "○", "muted"),
     "approved": ("Approved", "✔", "ok"),
@@ -130,14 +129,6 @@ class PlanRow:
     done: int
     total: int
     running: bool
-
-
-def running_plan(db: Session, site: Site, today: date) -> ReadinessPlan | None:
-    """The site's approved plan whose 90 days have not ended, if any (newest first)."""
-    return next(
-        (p for p in list_plans(db, site=site) if p.status == "approved" and today <= end_on(p)),
-        None,
-    )
 
 
 def _rows(db: Session, site: Site, today: date) -> list[PlanRow]:
@@ -240,11 +231,6 @@ def plan_generate(
     assert site is not None
     typed = {"owner": owner, "start_on": start_on, "assessment": assessment, "supersede": supersede}
     problems = _nul(typed)
-    start = form_day(start_on)
-    if isinstance(start, date) and start > LAST_START:
-        problems["start_on"] = (
-            f"start date {start} is too far in the future: its day {DAYS} must be a calendar date"
-        )
     refusal: str | None = None
     source: Assessment | None = None
     if "assessment" not in problems:
@@ -258,7 +244,7 @@ def plan_generate(
                 db,
                 assessment=source,
                 owner=owner,
-                start_on=cast(Any, start),
+                start_on=cast(Any, form_day(start_on)),
                 store=store,
                 supersede=supersede == "yes",
             )
