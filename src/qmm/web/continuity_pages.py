@@ -727,6 +727,40 @@ def _agreement(site: Site, db: Session, agreement_id: str) -> SupplierAgreement:
     )
 
 
+def _agreement_cycle(
+    request: Request,
+    access: Access,
+    db: Session,
+    store: EventStore,
+    agreement_id: str,
+    *,
+    field: str,
+    typed_day: str,
+    prefix: str,
+    stored: str,
+    record: Callable[[SupplierAgreement, Any], object],
+) -> Response:
+    """Record a review or joint drill held with a supplier on a day; one form, two cycles."""
+    site = access.site
+    assert site is not None
+    agreement = _agreement(site, db, agreement_id)
+    typed = {field: typed_day}
+    day = form_day(typed_day)
+    return _submit(
+        request,
+        access,
+        db,
+        store,
+        form=f"{prefix}-{agreement.id}",
+        typed=typed,
+        problems=nul_problems(typed),
+        store_it=lambda: record(agreement, day),
+        done=prefix,
+        anchor="suppliers",
+        fields={stored: field},
+    )
+
+
 def agreement_review(
     request: Request,
     code: str,
@@ -737,24 +771,17 @@ def agreement_review(
     reviewed_on: FormText = "",
 ) -> Response:
     """Record a periodic maturity review held with the supplier."""
-    site = access.site
-    assert site is not None
-    agreement = _agreement(site, db, agreement_id)
-    typed = {"reviewed_on": reviewed_on}
-    problems = nul_problems(typed)
-    day = form_day(reviewed_on)
-    return _submit(
+    return _agreement_cycle(
         request,
         access,
         db,
         store,
-        form=f"review-{agreement.id}",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: record_review(db, agreement=agreement, reviewed_on=cast(Any, day)),
-        done="review",
-        anchor="suppliers",
-        fields={"last_review_on": "reviewed_on"},
+        agreement_id,
+        field="reviewed_on",
+        typed_day=reviewed_on,
+        prefix="review",
+        stored="last_review_on",
+        record=lambda agreement, day: record_review(db, agreement=agreement, reviewed_on=day),
     )
 
 
@@ -768,24 +795,17 @@ def agreement_joint_drill(
     drilled_on: FormText = "",
 ) -> Response:
     """Record a joint drill held with the supplier."""
-    site = access.site
-    assert site is not None
-    agreement = _agreement(site, db, agreement_id)
-    typed = {"drilled_on": drilled_on}
-    problems = nul_problems(typed)
-    day = form_day(drilled_on)
-    return _submit(
+    return _agreement_cycle(
         request,
         access,
         db,
         store,
-        form=f"jointdrill-{agreement.id}",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: record_joint_drill(db, agreement=agreement, drilled_on=cast(Any, day)),
-        done="jointdrill",
-        anchor="suppliers",
-        fields={"last_drill_on": "drilled_on"},
+        agreement_id,
+        field="drilled_on",
+        typed_day=drilled_on,
+        prefix="jointdrill",
+        stored="last_drill_on",
+        record=lambda agreement, day: record_joint_drill(db, agreement=agreement, drilled_on=day),
     )
 
 

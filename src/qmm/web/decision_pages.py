@@ -5,6 +5,7 @@ record:sign. Each view parses, calls the decision service, renders; the request 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, cast
@@ -613,6 +614,23 @@ def sign_error_text(exc: Unauthenticated) -> str:
     )
 
 
+def signing_error(meaning: str, password: str, sign: Callable[[], object]) -> str | None:
+    """Sign if the form is complete; what to tell the signer when it is not or the password fails.
+
+    A refused password is returned, not raised: the request commits, so the failed attempt
+    counts. Other refusals are raised, so nothing of a half-made signature is kept.
+    """
+    if meaning not in MEANINGS:
+        return f"Choose what your signature means: {', '.join(MEANINGS)}."
+    if not password:
+        return "Enter your password to sign."
+    try:
+        sign()
+    except Unauthenticated as exc:
+        return sign_error_text(exc)
+    return None
+
+
 def decision_sign(
     request: Request,
     code: str,
@@ -627,20 +645,13 @@ def decision_sign(
     assert site is not None
     principal = access.who
     entry = find_decision(db, site, ref)
-    error: str | None = None
-    if meaning not in MEANINGS:
-        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
-    elif not password:
-        error = "Enter your password to sign."
-    else:
-        try:
-            sign_decision(
-                db, decision=entry, user=principal.user, password=password, meaning=meaning
-            )
-        except Unauthenticated as exc:
-            # Returned, not raised: the request commits, so the failed attempt counts. Other
-            # refusals are raised, so nothing of a half-made signature is kept.
-            error = sign_error_text(exc)
+    error = signing_error(
+        meaning,
+        password,
+        lambda: sign_decision(
+            db, decision=entry, user=principal.user, password=password, meaning=meaning
+        ),
+    )
     if error is not None:
         return _decision_page(
             request,

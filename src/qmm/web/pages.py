@@ -17,7 +17,7 @@ from qmm.audit.service import audit_log
 from qmm.audit.signatures import sign
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
-from qmm.auth.service import MAX_FAILED_LOGINS, authenticate, change_password
+from qmm.auth.service import authenticate, change_password
 from qmm.auth.sessions import (
     end_other_sessions,
     end_web_session,
@@ -47,6 +47,7 @@ from qmm.web.decision_pages import (
     decision_page,
     decision_sign,
     decision_supersede,
+    signing_error,
 )
 from qmm.web.deps import DB, Settings
 from qmm.web.evidence_pages import (
@@ -255,32 +256,21 @@ def sign_assessment(
     assessment = access.assessment
     assert assessment is not None
     principal = access.who
-    error: str | None = None
-    if meaning not in MEANINGS:
-        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
-    elif not password:
-        error = "Enter your password to sign."
-    else:
-        try:
-            sign(
+    try:
+        error = signing_error(
+            meaning,
+            password,
+            lambda: sign(
                 db,
                 user=principal.user,
                 password=password,
                 meaning=meaning,
                 record_type="assessment",
                 record_id=str(assessment.id),
-            )
-        except Unauthenticated as exc:
-            # Returned, not raised: the request commits, so the failed attempt counts.
-            locked = "locked" in str(exc)
-            error = (
-                str(exc).capitalize() + "."
-                if locked
-                else "The password is wrong; the signature was not recorded. "
-                f"{MAX_FAILED_LOGINS} wrong passwords in a row lock the account."
-            )
-        except InvalidInput as exc:
-            error = str(exc).capitalize() + "."
+            ),
+        )
+    except InvalidInput as exc:
+        error = str(exc).capitalize() + "."
     if error is not None:
         return assessment_workspace(
             request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422

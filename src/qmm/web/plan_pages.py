@@ -6,6 +6,7 @@ parses, calls the plan service, renders; the request commits."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, cast
@@ -19,7 +20,7 @@ from qmm.assessment.service import get_assessment, latest_assessment, list_asses
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS
-from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.plan import (
@@ -43,7 +44,7 @@ from qmm.program.plan import (
     running_plan,
     update_action,
 )
-from qmm.web.decision_pages import MEANINGS, sign_error_text
+from qmm.web.decision_pages import MEANINGS, signing_error
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences, sub_element_names
 from qmm.web.form_values import form_day
@@ -452,6 +453,43 @@ def _due_day(text: str) -> int | str | None:
     return int(text) if NUMBER_PATTERN.fullmatch(text) else text
 
 
+def _action_form(
+    request: Request,
+    access: Access,
+    db: Session,
+    plan: ReadinessPlan,
+    action: PlanAction,
+    *,
+    prefix: str,
+    typed: dict[str, str],
+    store_it: Callable[[], object],
+    done: str,
+) -> Response:
+    """Run one action form: store and go back to the action, or show the plan with problems."""
+    site = access.site
+    assert site is not None
+    problems = _nul(typed)
+    if not problems:
+        try:
+            store_it()
+        except InvalidProgramInput as exc:
+            problems = exc.problems
+        else:
+            return _after(site, plan, done, f"action-{action.number}")
+    fid = f"{prefix}-{action.number}"
+    return _plan_page(
+        request,
+        db,
+        access.who,
+        site,
+        plan,
+        form=fid,
+        values=typed,
+        errors={f"{fid}-{k}": v for k, v in problems.items()},
+        status_code=422,
+    )
+
+
 def action_edit(
     request: Request,
     code: str,
@@ -468,26 +506,18 @@ def action_edit(
     assert site is not None
     plan = find_plan(db, site, ref)
     action = find_action(db, plan, number)
-    typed = {"title": title, "owner": owner, "due_day": due_day}
-    problems = _nul(typed)
-    if not problems:
-        try:
-            update_action(db, action=action, title=title, owner=owner, due_day=_due_day(due_day))
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, plan, "updated", f"action-{action.number}")
-    fid = f"edit-{action.number}"
-    return _plan_page(
+    return _action_form(
         request,
+        access,
         db,
-        access.who,
-        site,
         plan,
-        form=fid,
-        values=typed,
-        errors={f"{fid}-{k}": v for k, v in problems.items()},
-        status_code=422,
+        action,
+        prefix="edit",
+        typed={"title": title, "owner": owner, "due_day": due_day},
+        store_it=lambda: update_action(
+            db, action=action, title=title, owner=owner, due_day=_due_day(due_day)
+        ),
+        done="updated",
     )
 
 
@@ -505,18 +535,13 @@ def plan_approve(
     assert site is not None
     principal = access.who
     plan = find_plan(db, site, ref)
-    error: str | None = None
-    if meaning not in MEANINGS:
-        error = f"Choose what your signature means: {', '.join(MEANINGS)}."
-    elif not password:
-        error = "Enter your password to sign."
-    else:
-        try:
-            approve_plan(db, plan=plan, user=principal.user, password=password, meaning=meaning)
-        except Unauthenticated as exc:
-            # Returned, not raised: the request commits, so the failed attempt counts. Other
-            # refusals are raised, so nothing of a half-made signature is kept.
-            error = sign_error_text(exc)
+    error = signing_error(
+        meaning,
+        password,
+        lambda: approve_plan(
+            db, plan=plan, user=principal.user, password=password, meaning=meaning
+        ),
+    )
     if error is not None:
         return _plan_page(
             request, db, principal, site, plan, sign_error=error, meaning=meaning, status_code=422
@@ -539,31 +564,18 @@ def action_complete(
     assert site is not None
     plan = find_plan(db, site, ref)
     action = find_action(db, plan, number)
-    typed = {"done_on": done_on, "note": note}
-    problems = _nul(typed)
-    if not problems:
-        try:
-            complete_action(
-                db,
-                action=action,
-                done_on=cast(Any, form_day(done_on)),
-                note=note.strip() or None,
-            )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, plan, "completed", f"action-{action.number}")
-    fid = f"done-{action.number}"
-    return _plan_page(
+    return _action_form(
         request,
+        access,
         db,
-        access.who,
-        site,
         plan,
-        form=fid,
-        values=typed,
-        errors={f"{fid}-{k}": v for k, v in problems.items()},
-        status_code=422,
+        action,
+        prefix="done",
+        typed={"done_on": done_on, "note": note},
+        store_it=lambda: complete_action(
+            db, action=action, done_on=cast(Any, form_day(done_on)), note=note.strip() or None
+        ),
+        done="completed",
     )
 
 
@@ -581,24 +593,14 @@ def action_reopen(
     assert site is not None
     plan = find_plan(db, site, ref)
     action = find_action(db, plan, number)
-    typed = {"note": note}
-    problems = _nul(typed)
-    if not problems:
-        try:
-            reopen_action(db, action=action, note=note.strip() or None)
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, plan, "reopened", f"action-{action.number}")
-    fid = f"reopen-{action.number}"
-    return _plan_page(
+    return _action_form(
         request,
+        access,
         db,
-        access.who,
-        site,
         plan,
-        form=fid,
-        values=typed,
-        errors={f"{fid}-{k}": v for k, v in problems.items()},
-        status_code=422,
+        action,
+        prefix="reopen",
+        typed={"note": note},
+        store_it=lambda: reopen_action(db, action=action, note=note.strip() or None),
+        done="reopened",
     )
