@@ -196,6 +196,13 @@ class TestContent:
         assert report.kpis == ()
         assert "no KPI can be reported" in words(report_html(report))
 
+    def test_a_report_dated_within_a_month_calls_that_month_provisional(
+        self, session, site, store, assessment
+    ) -> None:
+        assert build(session, site, store).partial_month == "2026-11"
+        month_end = build(session, site, store, as_of=date(2026, 10, 31))
+        assert month_end.partial_month is None
+
     def test_decisions_of_the_period_only_with_status_and_supersession(
         self, session, site, store, assessment, lead
     ) -> None:

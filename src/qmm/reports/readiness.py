@@ -159,6 +159,13 @@ class ReadinessReport:
     overall_label: str = OVERALL_LABEL
 
     @property
+    def partial_month(self) -> str | None:
+        """The report date's month when the report is dated before its last day."""
+        if (self.as_of + timedelta(days=1)).month == self.as_of.month:
+            return self.as_of.strftime("%Y-%m")
+        return None
+
+    @property
     def cohort_size(self) -> int:
         return len(fda_cohort().sites)
 
