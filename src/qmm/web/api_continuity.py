@@ -4,14 +4,12 @@ for scripts and other systems, and recording a counted inventory level."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from qmm.auth.permissions import Permission
 from qmm.models import utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.continuity import (
@@ -30,10 +28,7 @@ from qmm.program.suppliers import agreement_to_json, list_agreements, supplier_s
 from qmm.web.api_schemas import ProblemsOut
 from qmm.web.continuity_pages import find_id
 from qmm.web.deps import DB, Store
-from qmm.web.security import Access, require
-
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
+from qmm.web.security import ProgramManage, SiteRead
 
 
 class ScenarioOut(BaseModel):
@@ -215,7 +210,9 @@ def api_suppliers(code: str, access: SiteRead, db: DB, store: Store) -> list[Agr
     ]
 
 
-def api_record_level(code: str, trigger_id: str, body: LevelIn, access: Manage, db: DB) -> Response:
+def api_record_level(
+    code: str, trigger_id: str, body: LevelIn, access: ProgramManage, db: DB
+) -> Response:
     """Record a counted inventory level; the newest by date is the trigger's current one."""
     site = access.site
     assert site is not None

@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path
+from fastapi import Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from qmm.auth.permissions import Permission
 from qmm.models import PlanAction, utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.plan import (
@@ -31,7 +30,7 @@ from qmm.program.plan import (
 from qmm.web.api_schemas import ProblemsOut
 from qmm.web.deps import DB
 from qmm.web.plan_pages import find_plan
-from qmm.web.security import Access, require
+from qmm.web.security import ProgramManage, SiteRead
 
 #: Plans have tens of actions; a larger number names none and must not reach the database.
 ActionNumber = Annotated[int, Path(ge=1, le=10_000, description="The action's number in the plan.")]
@@ -162,10 +161,6 @@ class ActionReopenIn(BaseModel):
         return value
 
 
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
-
-
 def _action_out(action: PlanAction, today: date) -> PlanActionOut:
     return PlanActionOut.model_validate(
         {**action_to_json(action), "overdue": is_overdue(action, today)}
@@ -218,7 +213,7 @@ def _refused(exc: InvalidProgramInput) -> Response:
 
 
 def api_complete_action(
-    code: str, ref: str, number: ActionNumber, body: ActionDoneIn, access: Manage, db: DB
+    code: str, ref: str, number: ActionNumber, body: ActionDoneIn, access: ProgramManage, db: DB
 ) -> Response:
     """Mark an approved plan's action done; 409 for a draft or an action done already."""
     site = access.site
@@ -232,7 +227,7 @@ def api_complete_action(
 
 
 def api_reopen_action(
-    code: str, ref: str, number: ActionNumber, body: ActionReopenIn, access: Manage, db: DB
+    code: str, ref: str, number: ActionNumber, body: ActionReopenIn, access: ProgramManage, db: DB
 ) -> Response:
     """Open a done action again; 409 when it is not done."""
     site = access.site

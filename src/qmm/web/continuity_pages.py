@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Final, cast
+from typing import Any, Final, cast
 
-from fastapi import Depends, Form, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -59,15 +59,10 @@ from qmm.program.suppliers import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.form_values import form_day, form_lines
+from qmm.web.form_values import FormList, FormText, form_day, form_lines
 from qmm.web.kpi_views import SMALL_N
-from qmm.web.security import Access, Principal, require
+from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
-
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
-FormText = Annotated[str, Form()]
-FormList = Annotated[list[str] | None, Form()]
 
 #: A record id in a URL: digits only, short enough for any database's integer.
 RECORD_ID: Final = re.compile(r"[0-9]{1,18}")
@@ -384,7 +379,7 @@ def level_record(
     request: Request,
     code: str,
     trigger_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     level: FormText = "",
@@ -418,7 +413,7 @@ def level_record(
 def trigger_add(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     material: FormText = "",
@@ -478,7 +473,7 @@ def trigger_add(
 def scenario_add(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     title: FormText = "",
@@ -547,7 +542,7 @@ def scenario_add(
 def drill_plan(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     scenario: FormText = "",
@@ -625,7 +620,7 @@ def drill_run(
     request: Request,
     code: str,
     drill_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     run_on: FormText = "",
@@ -680,7 +675,7 @@ def drill_action_done(
     request: Request,
     code: str,
     action_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     done_on: FormText = "",
@@ -765,7 +760,7 @@ def agreement_review(
     request: Request,
     code: str,
     agreement_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     reviewed_on: FormText = "",
@@ -789,7 +784,7 @@ def agreement_joint_drill(
     request: Request,
     code: str,
     agreement_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     drilled_on: FormText = "",
@@ -812,7 +807,7 @@ def agreement_joint_drill(
 def agreement_add(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     supplier: FormText = "",

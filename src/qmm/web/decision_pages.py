@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated, Any, Final, cast
 from urllib.parse import urlencode
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -46,13 +46,9 @@ from qmm.web.evidence_pages import (
     sub_element_groups,
     sub_element_names,
 )
-from qmm.web.form_values import form_day, form_lines
-from qmm.web.security import Access, Principal, require
+from qmm.web.form_values import FormList, FormText, form_day, form_lines
+from qmm.web.security import Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
-
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
-Sign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
 
 REF_PATTERN: Final = re.compile(r"DEC-\d{1,12}", re.IGNORECASE)
 MEANINGS: Final = [m.value for m in SignatureMeaning]
@@ -150,10 +146,6 @@ def read_form(
         "evidence_refs": parse_refs(None, evidence_refs),
     }
     return DecisionForm(typed, fields, problems)
-
-
-FormText = Annotated[str, Form()]
-FormList = Annotated[list[str] | None, Form()]
 
 
 def decision_values(decision: Decision) -> dict[str, Any]:
@@ -358,7 +350,7 @@ def _new_page(
     )
 
 
-def decision_new(request: Request, code: str, access: Manage, db: DB) -> Response:
+def decision_new(request: Request, code: str, access: ProgramManage, db: DB) -> Response:
     """The form to log a decision: context, options, the decision and its trade-off."""
     assert access.site is not None
     today = utcnow().date().isoformat()
@@ -374,7 +366,7 @@ def decision_new(request: Request, code: str, access: Manage, db: DB) -> Respons
 def decision_add(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     title: FormText = "",
     context: FormText = "",
@@ -510,7 +502,7 @@ def decision_edit(
     request: Request,
     code: str,
     ref: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     title: FormText = "",
     context: FormText = "",
@@ -560,7 +552,7 @@ def decision_supersede(
     request: Request,
     code: str,
     ref: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     title: FormText = "",
     context: FormText = "",
@@ -635,7 +627,7 @@ def decision_sign(
     request: Request,
     code: str,
     ref: str,
-    access: Sign,
+    access: RecordSign,
     db: DB,
     password: FormText = "",
     meaning: FormText = "",

@@ -54,12 +54,11 @@ from qmm.models import (
 )
 from qmm.web.deps import DB
 from qmm.web.maturity_views import shown_assessment
-from qmm.web.security import Access, Principal, require
+from qmm.web.security import Access, Principal, SiteRead, require
 from qmm.web.templating import render
 
 logger = logging.getLogger("qmm.web")
 
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
 Manage = Annotated[Access, Depends(require(Permission.evidence_manage, site="code"))]
 REF_PATTERN: Final = re.compile(r"EV-\d{1,12}")
 KIND_LABELS: Final = {

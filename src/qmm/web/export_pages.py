@@ -25,9 +25,8 @@ from qmm.reports.exports import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import download_name
-from qmm.web.security import Access, require
+from qmm.web.security import Access, SiteRead, require
 
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
 AssessmentRead = Annotated[
     Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
 ]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Final
+from typing import Annotated, Final
+
+from fastapi import Form
 
 _LINES: Final = re.compile(r"\r?\n")
+
+
+#: A text field of a submitted form, and a field that may repeat.
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str] | None, Form()]
 
 
 def form_lines(text: str) -> list[str]:

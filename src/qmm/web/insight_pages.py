@@ -62,11 +62,16 @@ from qmm.web.maturity_views import (
     shown_assessment,
     small_cohort_caveat,
 )
-from qmm.web.security import Access, Principal, readable_sites, require, signed_in
+from qmm.web.security import (
+    Access,
+    Principal,
+    SignedIn,
+    SiteRead,
+    readable_sites,
+    require,
+)
 from qmm.web.templating import render
 
-SignedIn = Annotated[Access, Depends(signed_in)]
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 SCORE_CHOICES: Final = ("1", "2", "3", "4", "5", "na")
 

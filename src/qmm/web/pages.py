@@ -96,6 +96,7 @@ from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Access,
+    SignedIn,
     clear_session_cookie,
     login_csrf_token,
     public,
@@ -103,12 +104,10 @@ from qmm.web.security import (
     safe_next,
     set_login_csrf_cookie,
     set_session_cookie,
-    signed_in,
 )
 from qmm.web.templating import render
 
 Public = Annotated[Access, Depends(public)]
-SignedIn = Annotated[Access, Depends(signed_in)]
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 
 

@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Final, cast
+from typing import Any, Final, cast
 
-from fastapi import Depends, Form, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -47,14 +47,9 @@ from qmm.program.plan import (
 from qmm.web.decision_pages import MEANINGS, signing_error
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences, sub_element_names
-from qmm.web.form_values import form_day
-from qmm.web.security import Access, Principal, require
+from qmm.web.form_values import FormText, form_day
+from qmm.web.security import Access, Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
-
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
-Sign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
-FormText = Annotated[str, Form()]
 
 REF_PATTERN: Final = re.compile(r"PLAN-\d{1,12}", re.IGNORECASE)
 NUMBER_PATTERN: Final = re.compile(r"\d{1,9}")
@@ -219,7 +214,7 @@ def _source_assessment(db: Session, site: Site, wanted: str) -> Assessment:
 def plan_generate(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     owner: FormText = "",
@@ -495,7 +490,7 @@ def action_edit(
     code: str,
     ref: str,
     number: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     title: FormText = "",
     owner: FormText = "",
@@ -525,7 +520,7 @@ def plan_approve(
     request: Request,
     code: str,
     ref: str,
-    access: Sign,
+    access: RecordSign,
     db: DB,
     password: FormText = "",
     meaning: FormText = "",
@@ -554,7 +549,7 @@ def action_complete(
     code: str,
     ref: str,
     number: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     done_on: FormText = "",
     note: FormText = "",
@@ -584,7 +579,7 @@ def action_reopen(
     code: str,
     ref: str,
     number: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     note: FormText = "",
 ) -> Response:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Final, cast
+from typing import Any, Final, cast
 
-from fastapi import Depends, Form, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -45,14 +45,10 @@ from qmm.program.steering import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, sentences
-from qmm.web.form_values import form_day, form_lines
+from qmm.web.form_values import FormText, form_day, form_lines
 from qmm.web.kpi_views import format_value
-from qmm.web.security import Access, Principal, require
+from qmm.web.security import Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
-
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
-Manage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
-FormText = Annotated[str, Form()]
 
 STATE_LABELS: Final = {
     "on_target": ("On target", "✔", "ok"),
@@ -232,7 +228,7 @@ def _after(site: Site, done: str, anchor: str) -> Response:
 def objective_add(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     title: FormText = "",
@@ -308,7 +304,7 @@ def meeting_hold(
     request: Request,
     code: str,
     meeting_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     held_on: FormText = "",
@@ -363,7 +359,7 @@ def meeting_hold(
 def roadblock_raise(
     request: Request,
     code: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     roadblock: FormText = "",
@@ -407,7 +403,7 @@ def roadblock_remove(
     request: Request,
     code: str,
     item_id: str,
-    access: Manage,
+    access: ProgramManage,
     db: DB,
     store: Store,
     removed_on: FormText = "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Final
 
-from fastapi import Depends, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
@@ -16,14 +16,13 @@ from qmm.reports.readiness import build_report, choose_assessment
 from qmm.reports.render import REPORT_FORMATS, check_format, render_report
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import download_name
-from qmm.web.security import Access, require
+from qmm.web.security import SiteRead
 
 #: The report is one document with its styles inline and no script: allow exactly that.
 REPORT_POLICY: Final = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
 
 
 def _day(text: str | None, name: str) -> date | None:

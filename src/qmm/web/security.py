@@ -513,3 +513,10 @@ def route_requirement(route: BaseRoute) -> Requirement | None:
 def undeclared_routes(routes: Sequence[BaseRoute]) -> list[str]:
     """Routes that declare no requirement: each is a hole in the permission model."""
     return [getattr(r, "path", repr(r)) for r in routes if route_requirement(r) is None]
+
+
+# Guards the pages and the API share, named by what they let a person do at the site in the path.
+SignedIn = Annotated[Access, Depends(signed_in)]
+SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
+ProgramManage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
+RecordSign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
