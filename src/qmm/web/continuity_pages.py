@@ -59,7 +59,7 @@ from qmm.program.suppliers import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.form_values import FormList, FormText, form_day, form_lines
+from qmm.web.form_values import FormList, FormText, form_day, form_lines, nul_problems
 from qmm.web.kpi_views import SMALL_N
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
@@ -120,15 +120,6 @@ def form_number(text: str) -> float | int | str | None:
 def form_flag(text: str) -> bool | str | None:
     """yes or no from a form; anything else goes on for the service to refuse."""
     return {"yes": True, "no": False, "": None}.get(text.strip().lower(), text)
-
-
-def nul_problems(values: Mapping[str, str]) -> dict[str, str]:
-    """Fields holding a NUL character, which no database column stores."""
-    return {
-        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
-        for name, value in values.items()
-        if "\x00" in value
-    }
 
 
 # ---------------------------------------------------------------------------- what the page shows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Final
 
@@ -30,3 +31,12 @@ def form_day(text: str) -> date | str | None:
         return date.fromisoformat(text)
     except ValueError:
         return text
+
+
+def nul_problems(values: Mapping[str, str]) -> dict[str, str]:
+    """Fields holding a NUL character, which no database column stores."""
+    return {
+        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
+        for name, value in values.items()
+        if "\x00" in value
+    }

@@ -47,7 +47,7 @@ from qmm.program.plan import (
 from qmm.web.decision_pages import MEANINGS, signing_error
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences, sub_element_names
-from qmm.web.form_values import FormText, form_day
+from qmm.web.form_values import FormText, form_day, nul_problems
 from qmm.web.security import Access, Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
 
@@ -85,14 +85,6 @@ def find_action(db: Session, plan: ReadinessPlan, number: str) -> PlanAction:
     if not NUMBER_PATTERN.fullmatch(number.strip()):
         raise NotFound(f"{plan.ref} has no action {number!r}; actions are numbered from 1")
     return get_action(db, plan=plan, number=int(number))
-
-
-def _nul(values: dict[str, str]) -> dict[str, str]:
-    return {
-        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
-        for name, value in values.items()
-        if "\x00" in value
-    }
 
 
 def _crumbs(site: Site, *, plans: bool = True) -> list[tuple[str, str]]:
@@ -226,7 +218,7 @@ def plan_generate(
     site = access.site
     assert site is not None
     typed = {"owner": owner, "start_on": start_on, "assessment": assessment, "supersede": supersede}
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     refusal: str | None = None
     source: Assessment | None = None
     if "assessment" not in problems:
@@ -463,7 +455,7 @@ def _action_form(
     """Run one action form: store and go back to the action, or show the plan with problems."""
     site = access.site
     assert site is not None
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     if not problems:
         try:
             store_it()

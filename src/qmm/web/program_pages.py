@@ -45,7 +45,7 @@ from qmm.program.steering import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, sentences
-from qmm.web.form_values import FormText, form_day, form_lines
+from qmm.web.form_values import FormText, form_day, form_lines, nul_problems
 from qmm.web.kpi_views import format_value
 from qmm.web.security import Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
@@ -72,14 +72,6 @@ def _number(text: str) -> float | str | None:
         return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
         return text
-
-
-def _nul(values: dict[str, str]) -> dict[str, str]:
-    return {
-        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
-        for name, value in values.items()
-        if "\x00" in value
-    }
 
 
 def shown_number(kpi: str | None, value: float | None) -> str:
@@ -257,7 +249,7 @@ def objective_add(
         "role": role,
         "what_good_looks_like": what_good_looks_like,
     }
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     parent_objective: QualityObjective | None = None
     if parent.strip() and "parent" not in problems:
         try:
@@ -327,7 +319,7 @@ def meeting_hold(
         "minutes": minutes,
         "decision_refs": decision_refs,
     }
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     if not problems:
         try:
             hold_meeting(
@@ -371,7 +363,7 @@ def roadblock_raise(
     site = access.site
     assert site is not None
     typed = {"roadblock": roadblock, "raised_by": raised_by, "raised_on": raised_on, "owner": owner}
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     if not problems:
         try:
             raise_roadblock(
@@ -416,7 +408,7 @@ def roadblock_remove(
         raise NotFound(f"no forum item {item_id!r} at {site.code}")
     item = get_forum_item(db, site=site, item_id=int(item_id))
     typed = {"removed_on": removed_on, "resolution": resolution}
-    problems = _nul(typed)
+    problems = nul_problems(typed)
     if not problems:
         try:
             remove_roadblock(
