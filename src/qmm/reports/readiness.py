@@ -3,7 +3,6 @@ one site, one assessment and one period, so the report says what the pages say."
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -273,18 +272,16 @@ def _plan(session: Session, site: Site, as_of: date) -> PlanSection | None:
     approved = [p for p in plans if p.status != "draft"]
     plan = (approved or plans)[0]
     progress = plan_progress(session, plan=plan, today=as_of)
-    return PlanSection(plan, progress, tuple(sorted(plan.actions, key=lambda a: a.number)))
+    return PlanSection(plan, progress, tuple(plan.actions))
 
 
 def _signed(
     session: Session,
-    assessment: Assessment | None,
+    assessment: Assessment,
     plan: PlanSection | None,
     decisions: Sequence[DecisionRow],
 ) -> tuple[SignedRecord, ...]:
-    wanted: list[tuple[str, str, str, str]] = []
-    if assessment is not None:
-        wanted.append(("assessment", str(assessment.id), f"A-{assessment.id}", assessment.title))
+    wanted = [("assessment", str(assessment.id), f"A-{assessment.id}", assessment.title)]
     if plan is not None:
         p = plan.plan
         wanted.append(("readiness_plan", str(p.id), p.ref, f"90-day readiness plan {p.ref}"))
@@ -295,7 +292,10 @@ def _signed(
     for record_type, record_id, ref, title in wanted:
         statuses = signatures_for(session, record_type=record_type, record_id=record_id)
         if statuses:
-            current = record_hash(session, record_type=record_type, record_id=record_id)
+            # A valid signature's hash is the record's hash now; hash it again only when none is.
+            current = next((s.record_hash for s in statuses if s.valid), None) or record_hash(
+                session, record_type=record_type, record_id=record_id
+            )
             records.append(SignedRecord(record_type, ref, title, current, tuple(statuses)))
     return tuple(records)
 
@@ -482,7 +482,3 @@ def target_words(definition: KPIDefinition, group: str | None) -> str:
     """A KPI's default target in its unit, or that it has none."""
     target = definition.target(group)
     return "no default target" if target is None else format_value(definition, target)
-
-
-def is_number(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

@@ -80,7 +80,7 @@ def check_format(fmt: str) -> ReportFormat:
 
 
 def report_html(report: ReadinessReport) -> str:
-    """The report as one HTML document: styles inline, charts as inline SVG, nothing fetched."""
+    """The report as one HTML document: styles inline, charts as SVG data URIs, nothing fetched."""
     return _ENV.get_template("readiness.html").render(report=report)
 
 
