@@ -26,7 +26,7 @@ from qmm.evidence.service import (
 )
 from qmm.models import Decision, DecisionStatus, EvidenceItem, Signature, Site, User, utcnow
 from qmm.program.common import SHORT, Problems, actor_label, check_fields
-from qmm.reports.formulas import neutralise
+from qmm.spreadsheet_text import neutralise
 
 REF_PREFIX: Final = "DEC-"
 RECORD_TYPE: Final = "decision"
