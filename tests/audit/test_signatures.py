@@ -15,7 +15,15 @@ import qmm
 from factories import create_assessment_of, create_site_a, create_tiny_framework
 from qmm.assessment import service as assessment_service
 from qmm.assessment.service import get_question, record_rating
-from qmm.audit.signatures import NotSignable, record_hash, signable_kinds, signatures_for
+from qmm.audit.signatures import (
+    NotSignable,
+    SignableKind,
+    SignableRecord,
+    record_hash,
+    register_signable,
+    signable_kinds,
+    signatures_for,
+)
 from qmm.auth.service import create_user, grant_role
 from qmm.auth.signing import sign
 from qmm.errors import Forbidden, InvalidInput, Unauthenticated
@@ -183,6 +191,14 @@ class TestSignableKinds:
     def test_every_stored_signature_is_of_a_registered_kind(self, session, signed_setup) -> None:
         stored = set(session.scalars(select(Signature.record_type).distinct()))
         assert stored <= signable_kinds()
+
+    def test_a_kind_belongs_to_one_area(self) -> None:
+        def reader(session: Session, record_id: str) -> SignableRecord:
+            raise AssertionError("never read")
+
+        with pytest.raises(ValueError, match=r"'decision' is registered by qmm\.program"):
+            register_signable(SignableKind("decision", read=reader))
+        assert "decision" in signable_kinds()
 
     def test_signing_an_unregistered_kind_is_refused(self, session, signed_setup) -> None:
         alice, _ = signed_setup

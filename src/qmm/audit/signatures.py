@@ -56,6 +56,11 @@ _KINDS: dict[str, SignableKind] = {}
 
 def register_signable(kind: SignableKind) -> None:
     """Make a record type signable; its owning area calls this when it is imported."""
+    known = _KINDS.get(kind.name)
+    if known is not None and known.read.__module__ != kind.read.__module__:
+        raise ValueError(
+            f"record type {kind.name!r} is registered by {known.read.__module__} already"
+        )
     _KINDS[kind.name] = kind
 
 
