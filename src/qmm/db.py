@@ -12,10 +12,33 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from qmm.audit.trail import install as install_audit_trail
 from qmm.config import get_settings
 
-install_audit_trail()
+#: What must be installed in the process before any session may write: the audit trail
+#: (qmm.audit.trail registers itself when imported; every boundary imports it).
+AUDIT_TRAIL: Final = "audit trail"
+_write_hooks: set[str] = set()
+
+
+class UnauditedWrite(RuntimeError):
+    """A session tried to write while the audit trail was not installed in this process."""
+
+
+def register_write_hook(name: str) -> None:
+    """Note that a process-wide hook every write needs (the audit trail) is installed."""
+    _write_hooks.add(name)
+
+
+def _refuse_unaudited_write(session: Session, _context: Any, _instances: Any) -> None:
+    if AUDIT_TRAIL not in _write_hooks:
+        raise UnauditedWrite(
+            "refusing to write: the audit trail is not installed in this process "
+            "(the boundary must import qmm.audit.trail before it opens a session)"
+        )
+
+
+# Every session, however made: a write that the trail would not see never reaches the database.
+event.listen(Session, "before_flush", _refuse_unaudited_write)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

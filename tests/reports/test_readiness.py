@@ -22,8 +22,8 @@ from factories import (
     rate_sub_elements,
 )
 from qmm.assessment.service import compute_scores
-from qmm.audit.signatures import sign
 from qmm.auth.service import create_user, grant_role
+from qmm.auth.signing import sign
 from qmm.errors import InvalidInput, NotFound
 from qmm.events.store import EventStore
 from qmm.models import Assessment, AssessmentStatus, Site, SubElement, User

@@ -26,7 +26,8 @@ from qmm.assessment.scoring import (
     SubElementScore,
     roll_up,
 )
-from qmm.audit.trail import trail_head
+from qmm.audit.signatures import SignableKind, SignableRecord, register_signable
+from qmm.audit.trail import canonical_value, trail_head
 from qmm.errors import Conflict, InvalidFile, InvalidInput, NotFound, RowProblem
 from qmm.framework.service import load_tree
 from qmm.models import (
@@ -291,6 +292,55 @@ def close_assessment(session: Session, *, assessment: Assessment, by: User) -> A
     assessment.closed_at = utcnow()
     session.flush()
     return assessment
+
+
+# ---------------------------------------------------------------------------- signing
+
+#: How signatures name an assessment (their record_type).
+RECORD_TYPE: Final = "assessment"
+
+
+def assessment_content(session: Session, assessment: Assessment) -> dict[str, Any]:
+    """The exact content a signature binds to: the assessment, its ratings and consensus."""
+    ratings = session.execute(
+        select(Question.code, User.username, Rating.score, Rating.rationale, Rating.evidence_refs)
+        .join(Question, Question.id == Rating.question_id)
+        .join(User, User.id == Rating.assessor_id)
+        .where(Rating.assessment_id == assessment.id, Rating.superseded_by_id.is_(None))
+        .order_by(Question.code, User.username)
+    ).all()
+    consensus = session.execute(
+        select(Question.code, ConsensusScore.score, ConsensusScore.rationale)
+        .join(Question, Question.id == ConsensusScore.question_id)
+        .where(
+            ConsensusScore.assessment_id == assessment.id,
+            ConsensusScore.superseded_by_id.is_(None),
+        )
+        .order_by(Question.code)
+    ).all()
+    return {
+        "assessment": assessment.id,
+        "site": assessment.site.code,
+        "framework": assessment.framework.ref,
+        "framework_sha256": assessment.framework.content_sha256,
+        "kind": assessment.kind,
+        "title": assessment.title,
+        "status": assessment.status,
+        "started_on": canonical_value("", "", assessment.started_on),
+        "closed_at": canonical_value("", "", assessment.closed_at),
+        "ratings": [[*r[:4], list(r[4] or [])] for r in ratings],
+        "consensus": [list(c) for c in consensus],
+    }
+
+
+def _signable_assessment(session: Session, record_id: str) -> SignableRecord:
+    assessment = session.get(Assessment, int(record_id)) if record_id.isdigit() else None
+    if assessment is None:
+        raise NotFound(f"no assessment {record_id}")
+    return SignableRecord(assessment_content(session, assessment), assessment.site)
+
+
+register_signable(SignableKind(RECORD_TYPE, read=_signable_assessment))
 
 
 def _structure(framework: Framework) -> list[PracticeAreaNode]:

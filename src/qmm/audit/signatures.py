@@ -1,4 +1,8 @@
-"""Electronic signatures: password re-entry, printed name, meaning, bound to a record hash."""
+"""Electronic signatures: printed name and meaning, bound to the hash of a record's content.
+
+The areas that own signable records register each kind here (how to read its content, what
+happens once signed); the password and rights checks before a signature live in auth.signing.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,14 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qmm.audit.trail import Actor, acting, canonical_json, canonical_value
-from qmm.auth.permissions import Permission
-from qmm.auth.service import authenticate, authorize
-from qmm.errors import InvalidInput, NotFound
-from qmm.models import (
-    Assessment,
-    ConsensusScore,
-    Question,
-    Rating,
-    Signature,
-    SignatureMeaning,
-    Site,
-    User,
-    utcnow,
-)
+from qmm.audit.trail import Actor, acting, canonical_json
+from qmm.errors import InvalidInput
+from qmm.models import Signature, SignatureMeaning, Site, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -36,137 +28,105 @@ class SignableRecord:
     site: Site
 
 
-def _assessment_content(session: Session, record_id: str) -> SignableRecord:
-    assessment = session.get(Assessment, int(record_id)) if record_id.isdigit() else None
-    if assessment is None:
-        raise NotFound(f"no assessment {record_id}")
-    ratings = session.execute(
-        select(Question.code, User.username, Rating.score, Rating.rationale, Rating.evidence_refs)
-        .join(Question, Question.id == Rating.question_id)
-        .join(User, User.id == Rating.assessor_id)
-        .where(Rating.assessment_id == assessment.id, Rating.superseded_by_id.is_(None))
-        .order_by(Question.code, User.username)
-    ).all()
-    consensus = session.execute(
-        select(Question.code, ConsensusScore.score, ConsensusScore.rationale)
-        .join(Question, Question.id == ConsensusScore.question_id)
-        .where(
-            ConsensusScore.assessment_id == assessment.id,
-            ConsensusScore.superseded_by_id.is_(None),
+@dataclass(frozen=True)
+class SignableKind:
+    """A record type that can be signed, as registered by the area that owns its table.
+
+    `read` loads a record by id (NotFound when there is none) with its signable content;
+    `on_signed` runs in the same transaction once a signature is stored (a decision freezes
+    and becomes evidence, a readiness plan is approved), whichever face the signature came
+    through.
+    """
+
+    name: str
+    read: Callable[[Session, str], SignableRecord]
+    on_signed: Callable[[Session, Signature], None] | None = None
+
+
+class NotSignable(InvalidInput):
+    """No area registered this record type: it cannot be signed, nor its signatures checked."""
+
+    def __init__(self, record_type: str) -> None:
+        known = ", ".join(sorted(_KINDS)) or "none registered"
+        super().__init__(f"records of type {record_type!r} cannot be signed; signable: {known}")
+
+
+_KINDS: dict[str, SignableKind] = {}
+
+
+def register_signable(kind: SignableKind) -> None:
+    """Make a record type signable; its owning area calls this when it is imported."""
+    known = _KINDS.get(kind.name)
+    if known is not None and known.read.__module__ != kind.read.__module__:
+        raise ValueError(
+            f"record type {kind.name!r} is registered by {known.read.__module__} already"
         )
-        .order_by(Question.code)
-    ).all()
-    content = {
-        "assessment": assessment.id,
-        "site": assessment.site.code,
-        "framework": assessment.framework.ref,
-        "framework_sha256": assessment.framework.content_sha256,
-        "kind": assessment.kind,
-        "title": assessment.title,
-        "status": assessment.status,
-        "started_on": canonical_value("", "", assessment.started_on),
-        "closed_at": canonical_value("", "", assessment.closed_at),
-        "ratings": [[*r[:4], list(r[4] or [])] for r in ratings],
-        "consensus": [list(c) for c in consensus],
-    }
-    return SignableRecord(content, assessment.site)
+    _KINDS[kind.name] = kind
 
 
-def _decision_content(session: Session, record_id: str) -> SignableRecord:
-    # Imported here: the program area builds on signatures, so it cannot be imported at the top.
-    from qmm.program.decisions import decision_content, get_decision_by_id
-
-    decision = get_decision_by_id(session, record_id=record_id)
-    return SignableRecord(decision_content(decision), decision.site)
+def signable_kinds() -> frozenset[str]:
+    """The record types registered as signable in this process."""
+    return frozenset(_KINDS)
 
 
-def _plan_content(session: Session, record_id: str) -> SignableRecord:
-    from qmm.program.plan import get_plan_by_id, plan_content
-
-    plan = get_plan_by_id(session, record_id=record_id)
-    return SignableRecord(plan_content(plan), plan.site)
-
-
-# Each signable record type: how to read its exact content, and the site it belongs to (the
-# signer needs record:sign there).
-SIGNABLE: Final[dict[str, Callable[[Session, str], SignableRecord]]] = {
-    "assessment": _assessment_content,
-    "decision": _decision_content,
-    "readiness_plan": _plan_content,
-}
+def _kind(record_type: str) -> SignableKind:
+    kind = _KINDS.get(record_type)
+    if kind is None:
+        raise NotSignable(record_type)
+    return kind
 
 
-def _decision_signed(session: Session, signature: Signature) -> None:
-    from qmm.program.decisions import get_decision_by_id, record_signed
-
-    record_signed(session, decision=get_decision_by_id(session, record_id=signature.record_id))
-
-
-def _plan_signed(session: Session, signature: Signature) -> None:
-    from qmm.program.plan import get_plan_by_id, record_approved
-
-    record_approved(session, plan=get_plan_by_id(session, record_id=signature.record_id))
-
-
-# What a record type does once signed, in the same transaction (a decision freezes and becomes
-# evidence, a readiness plan is approved and frozen), whichever face the signature came through.
-ON_SIGNED: Final[dict[str, Callable[[Session, Signature], None]]] = {
-    "decision": _decision_signed,
-    "readiness_plan": _plan_signed,
-}
+def signable_record(session: Session, *, record_type: str, record_id: str) -> SignableRecord:
+    """A record's signable content and site; an unregistered record type is refused."""
+    return _kind(record_type).read(session, record_id)
 
 
 def record_hash(session: Session, *, record_type: str, record_id: str) -> str:
     """The SHA-256 of a record's canonical content: what a signature binds to."""
-    record = _content(session, record_type, record_id)
-    return _digest(record.content)
+    return _digest(signable_record(session, record_type=record_type, record_id=record_id).content)
 
 
 def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
-def _content(session: Session, record_type: str, record_id: str) -> SignableRecord:
-    reader = SIGNABLE.get(record_type)
-    if reader is None:
-        raise InvalidInput(
-            f"records of type {record_type!r} cannot be signed; signable: {', '.join(SIGNABLE)}"
-        )
-    return reader(session, record_id)
-
-
-def sign(
-    session: Session,
-    *,
-    user: User,
-    password: str,
-    meaning: str,
-    record_type: str,
-    record_id: str,
-) -> Signature:
-    """Sign a record: the password is asked again and the signature binds to its content."""
+def check_meaning(meaning: str) -> None:
+    """Refuse a signature meaning that is not one of the defined ones."""
     if meaning not in SignatureMeaning.__members__:
         raise InvalidInput(
             f"meaning {meaning!r} is not one of {', '.join(m.value for m in SignatureMeaning)}"
         )
-    authenticate(session, username=user.username, password=password, channel="signature")
-    record = _content(session, record_type, record_id)
-    authorize(session, user=user, permission=Permission.record_sign, site=record.site)
+
+
+def record_signature(
+    session: Session,
+    *,
+    signer: User,
+    meaning: str,
+    record_type: str,
+    record_id: str,
+    record: SignableRecord,
+) -> Signature:
+    """Store a signature on a record as read, then run its kind's after-signing step.
+
+    Only for a signer already checked: auth.signing.sign asks for the password and the right.
+    """
+    check_meaning(meaning)
+    kind = _kind(record_type)
     signature = Signature(
-        user_id=user.id,
-        printed_name=user.full_name,
+        user_id=signer.id,
+        printed_name=signer.full_name,
         meaning=meaning,
         record_type=record_type,
         record_id=record_id,
         record_hash=_digest(record.content),
         signed_at=utcnow(),
     )
-    with acting(session, Actor(label=user.username, user_id=user.id)):
+    with acting(session, Actor(label=signer.username, user_id=signer.id)):
         session.add(signature)
         session.flush()
-        after = ON_SIGNED.get(record_type)
-        if after is not None:
-            after(session, signature)
+        if kind.on_signed is not None:
+            kind.on_signed(session, signature)
     return signature
 
 
@@ -203,7 +163,12 @@ class SignatureStatus:
 
 
 def signatures_for(session: Session, *, record_type: str, record_id: str) -> list[SignatureStatus]:
-    """Every signature on a record, each checked against the record as it is now."""
+    """Every signature on a record, each checked against the record as it is now.
+
+    An unregistered record type is refused even when it has no signatures, so a kind whose
+    area was never imported fails loudly instead of looking unsigned.
+    """
+    kind = _kind(record_type)
     signatures = session.scalars(
         select(Signature)
         .where(Signature.record_type == record_type, Signature.record_id == record_id)
@@ -211,7 +176,7 @@ def signatures_for(session: Session, *, record_type: str, record_id: str) -> lis
     ).all()
     if not signatures:
         return []
-    current = record_hash(session, record_type=record_type, record_id=record_id)
+    current = _digest(kind.read(session, record_id).content)
     return [
         SignatureStatus(
             id=s.id,

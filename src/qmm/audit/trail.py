@@ -17,6 +17,7 @@ from sqlalchemy import Table, event, insert, inspect, select, text
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
+from qmm.db import AUDIT_TRAIL, register_write_hook
 from qmm.models import AuditEntry, Base, utcnow
 
 GENESIS_HASH: Final = "0" * 64
@@ -307,3 +308,8 @@ def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush", _after_flush)
+    register_write_hook(AUDIT_TRAIL)
+
+
+# Importing the trail installs it: a boundary that imports this module cannot write unaudited.
+install()

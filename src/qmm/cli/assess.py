@@ -25,8 +25,9 @@ from qmm.assessment.service import (
     record_consensus,
     record_rating,
 )
-from qmm.audit.signatures import SignatureStatus, sign, signatures_for
+from qmm.audit.signatures import SignatureStatus, signatures_for
 from qmm.auth.service import get_user
+from qmm.auth.signing import sign
 from qmm.cli.common import (
     OutputFormat,
     boundary,

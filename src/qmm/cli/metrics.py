@@ -17,7 +17,7 @@ from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
 from qmm.metrics.service import kpi_series, open_tables
-from qmm.reports.formulas import neutralise
+from qmm.spreadsheet_text import neutralise
 
 app = typer.Typer(
     help="KPIs computed from the imported records: values, drill-down, control charts.",

@@ -16,8 +16,9 @@ from qmm.assessment.service import (
     record_consensus,
     record_rating,
 )
-from qmm.audit.signatures import sign, signatures_for
+from qmm.audit.signatures import signatures_for
 from qmm.auth.service import active_grants, create_user, grant_role
+from qmm.auth.signing import sign
 from qmm.evidence.service import add_evidence, retire_evidence
 from qmm.framework.service import install_default
 from qmm.models import Assessment, EvidenceItem, Framework, Site, User, utcnow

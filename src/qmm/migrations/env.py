@@ -8,6 +8,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
+import qmm.audit.trail  # noqa: F401  (installs the trail: a migrated database is written next)
 from qmm.db import make_engine
 from qmm.models import Base
 from qmm.models.base import UTCDateTime

@@ -16,7 +16,14 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qmm.audit.signatures import (
+    SignableKind,
+    SignableRecord,
+    register_signable,
+    signatures_for,
+)
 from qmm.audit.trail import canonical_json, canonical_value
+from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.evidence.service import (
     add_evidence,
@@ -26,7 +33,7 @@ from qmm.evidence.service import (
 )
 from qmm.models import Decision, DecisionStatus, EvidenceItem, Signature, Site, User, utcnow
 from qmm.program.common import SHORT, Problems, actor_label, check_fields
-from qmm.reports.formulas import neutralise
+from qmm.spreadsheet_text import neutralise
 
 REF_PREFIX: Final = "DEC-"
 RECORD_TYPE: Final = "decision"
@@ -233,8 +240,6 @@ def sign_decision(
     session: Session, *, decision: Decision, user: User, password: str, meaning: str = "approved"
 ) -> Signature:
     """Sign a decision (password again); it freezes and becomes an evidence item."""
-    from qmm.audit.signatures import sign
-
     return sign(
         session,
         user=user,
@@ -420,8 +425,6 @@ def decision_text(decision: Decision) -> str:
 
 def decision_to_json(session: Session, decision: Decision) -> dict[str, Any]:
     """A decision as plain data, with its status, chain neighbours and checked signatures."""
-    from qmm.audit.signatures import signatures_for
-
     successor = successor_of(session, decision=decision)
     evidence = (
         session.get(EvidenceItem, decision.evidence_item_id)
@@ -470,3 +473,18 @@ def export_decisions(session: Session, *, decisions: Sequence[Decision], fmt: st
         )
         writer.writerow([*cells, neutralise(signatures)])
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------------- signable
+
+
+def _signable_decision(session: Session, record_id: str) -> SignableRecord:
+    decision = get_decision_by_id(session, record_id=record_id)
+    return SignableRecord(decision_content(decision), decision.site)
+
+
+def _decision_signed(session: Session, signature: Signature) -> None:
+    record_signed(session, decision=get_decision_by_id(session, record_id=signature.record_id))
+
+
+register_signable(SignableKind(RECORD_TYPE, read=_signable_decision, on_signed=_decision_signed))

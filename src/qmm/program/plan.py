@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.scoring import SubElementScore
 from qmm.assessment.service import compute_scores
+from qmm.audit.signatures import (
+    SignableKind,
+    SignableRecord,
+    register_signable,
+    signatures_for,
+)
 from qmm.audit.trail import canonical_value
+from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.events.store import EventStore
 from qmm.evidence.service import coverage
@@ -525,8 +532,6 @@ def approve_plan(
     session: Session, *, plan: ReadinessPlan, user: User, password: str, meaning: str = "approved"
 ) -> Signature:
     """Approve a draft plan by e-signature (password again); its plan is then frozen."""
-    from qmm.audit.signatures import sign
-
     _check_approvable(session, plan)
     return sign(
         session,
@@ -865,8 +870,6 @@ def action_to_json(action: PlanAction) -> dict[str, Any]:
 
 
 def plan_to_json(session: Session, plan: ReadinessPlan) -> dict[str, Any]:
-    from qmm.audit.signatures import signatures_for
-
     return {
         "site": plan.site.code,
         "ref": plan.ref,
@@ -886,3 +889,18 @@ def plan_to_json(session: Session, plan: ReadinessPlan) -> dict[str, Any]:
             for s in signatures_for(session, record_type=RECORD_TYPE, record_id=str(plan.id))
         ],
     }
+
+
+# ---------------------------------------------------------------------------- signable
+
+
+def _signable_plan(session: Session, record_id: str) -> SignableRecord:
+    plan = get_plan_by_id(session, record_id=record_id)
+    return SignableRecord(plan_content(plan), plan.site)
+
+
+def _plan_signed(session: Session, signature: Signature) -> None:
+    record_approved(session, plan=get_plan_by_id(session, record_id=signature.record_id))
+
+
+register_signable(SignableKind(RECORD_TYPE, read=_signable_plan, on_signed=_plan_signed))

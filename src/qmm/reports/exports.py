@@ -31,7 +31,7 @@ from qmm.metrics.catalogue import KPIS, get_kpi
 from qmm.metrics.kpis import PERIODS
 from qmm.metrics.service import kpi_series, kpi_values
 from qmm.models import Assessment, ConsensusScore, Rating, Site, User
-from qmm.reports.formulas import is_formula_like, neutralise
+from qmm.spreadsheet_text import is_formula_like, neutralise
 
 Cell = str | int | float | date | datetime | bool | None
 ColumnKind = Literal["text", "integer", "number", "date", "datetime", "boolean"]

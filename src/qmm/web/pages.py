@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.audit.service import audit_log
-from qmm.audit.signatures import sign
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.service import authenticate, change_password
@@ -24,6 +23,7 @@ from qmm.auth.sessions import (
     resolve_web_session,
     start_web_session,
 )
+from qmm.auth.signing import sign
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
 from qmm.web.continuity_pages import (
