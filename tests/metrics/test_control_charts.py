@@ -13,7 +13,6 @@ from qmm.metrics.control_charts import (
     D4,
     E2,
     RULES,
-    VEGA_LITE_SCHEMA,
     ControlChart,
     em_trend,
     nelson_signals,
@@ -289,7 +288,7 @@ def test_signals_must_match_the_values_length() -> None:
         nelson_signals([1.0, 2.0], 0.0, [1.0])
 
 
-# --- JSON and Vega-Lite ---------------------------------------------------------------------
+# --- JSON ----------------------------------------------------------------------------------
 
 
 def spiky_p_chart() -> ControlChart:
@@ -308,66 +307,6 @@ def test_to_json_has_no_nan_and_round_trips() -> None:
     )
     assert xmr["moving_ranges"] == [None, 1.0, None, 2.0]
     assert xmr["mr_ucl"] == pytest.approx(3.267 * 1.5)
-
-
-def test_vega_lite_spec_structure_for_a_p_chart() -> None:
-    chart = spiky_p_chart()
-    spec = chart.to_vega_lite("EM excursions, B-FILL-02", "excursion rate")
-    json.dumps(spec, allow_nan=False)
-    assert spec["$schema"] == VEGA_LITE_SCHEMA == "https://vega.github.io/schema/vega-lite/v6.json"
-    assert spec["config"] == {"font": "DejaVu Sans"}
-    assert spec["title"]["text"] == "EM excursions, B-FILL-02"
-    rows = spec["data"]["values"]
-    assert [r["label"] for r in rows] == list("abcde")
-    assert rows[2]["value"] is None
-    assert rows[2]["ucl"] is None
-    assert [r["status"] for r in rows] == [
-        "in control",
-        "signal",
-        "in control",
-        "in control",
-        "signal",
-    ]
-    assert rows[1]["rule_tag"] == "R1"
-    layers = spec["layer"]
-    fields = [(layer["mark"]["type"], layer["encoding"]["y"]["field"]) for layer in layers]
-    assert ("line", "ucl") in fields
-    assert ("line", "lcl") in fields
-    assert ("line", "center") in fields
-    assert ("line", "value") in fields
-    assert ("point", "value") in fields
-    assert ("text", "value") in fields
-    # Varying limits step from point to point; gaps break the lines rather than bridge them.
-    ucl = next(layer for layer in layers if layer["encoding"]["y"]["field"] == "ucl")
-    assert ucl["mark"]["interpolate"] == "step"
-    assert ucl["mark"]["invalid"] == "break-paths-show-domains"
-    # Signals differ by shape as well as colour, so they survive greyscale printing.
-    point = next(layer for layer in layers if layer["mark"]["type"] == "point")
-    shape = point["encoding"]["shape"]
-    assert shape["field"] == "status"
-    assert shape["scale"]["range"] == ["circle", "diamond"]
-    assert point["encoding"]["color"]["scale"]["domain"] == ["in control", "signal"]
-    text = next(layer for layer in layers if layer["mark"]["type"] == "text")
-    assert text["encoding"]["text"]["field"] == "rule_tag"
-    assert spec["encoding"]["x"]["sort"] is None
-
-
-def test_vega_lite_spec_for_xmr_stacks_the_moving_range_chart() -> None:
-    chart = xmr_chart([5, 6, 5, 6, 5, 6, 5, 6, 30], list("abcdefghi"))
-    spec = chart.to_vega_lite("Change cycle time", "days")
-    assert spec["$schema"] == VEGA_LITE_SCHEMA
-    assert spec["config"]["font"] == "DejaVu Sans"
-    individuals, moving = spec["vconcat"]
-    assert {layer["encoding"]["y"]["field"] for layer in individuals["layer"]} >= {"value", "ucl"}
-    assert {layer["encoding"]["y"]["field"] for layer in moving["layer"]} == {
-        "mr",
-        "mr_center",
-        "mr_ucl",
-    }
-    rows = spec["data"]["values"]
-    assert rows[8]["status"] == "signal"
-    assert rows[0]["mr"] is None
-    assert rows[1]["mr"] == 1.0
 
 
 # --- EM trending ----------------------------------------------------------------------------

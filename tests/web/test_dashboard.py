@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
@@ -14,9 +13,7 @@ from qmm.assessment.service import close_assessment, get_question, record_rating
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
 from qmm.framework.service import get_framework
-from qmm.metrics.control_charts import p_chart
 from qmm.models import Assessment, Site, User
-from qmm.reports.charts import cache_info, chart_svg, control_chart_spec
 from web.support import CAPA_COLUMNS, World, capa_rows, csv_bytes, sign_in
 
 
@@ -276,26 +273,3 @@ class TestBenchmarkPage:
         sign_in(client, db, world, "viewer-a")
         page = client.get("/benchmark")
         assert "Not placed: not every practice area has a score yet." in page.text
-
-
-class TestCharts:
-    def test_one_spec_is_drawn_once_and_carries_target_limits_and_signal_shapes(self) -> None:
-        chart = p_chart([24, 24, 3, 24, 24, 24], [30] * 6, [f"2025-0{m}" for m in range(1, 7)])
-        spec = control_chart_spec(chart, title="t", unit="ratio", target=0.9, target_label="90%")
-        layers = spec["layer"]
-        assert layers[0]["mark"]["type"] == "rule"
-        assert layers[0]["encoding"]["y"] == {"datum": 0.9, "type": "quantitative"}
-        shapes = [lyr["encoding"]["shape"] for lyr in layers if "shape" in lyr.get("encoding", {})]
-        assert shapes[0]["scale"]["range"] == ["circle", "diamond"]
-        before = cache_info()[0]
-        first = chart_svg(spec)
-        assert first.startswith("<svg")
-        assert "target 90%" in first
-        assert chart_svg(spec) is first
-        assert cache_info()[0] == before + 1
-
-    def test_without_a_target_the_spec_is_the_metrics_one(self) -> None:
-        chart = p_chart([1, 2], [3, 4], ["2025-01", "2025-02"])
-        spec = control_chart_spec(chart, title="t", unit="ratio", target=None)
-        assert spec == chart.to_vega_lite("t", "ratio")
-        assert io.StringIO(chart_svg(spec)).read().startswith("<svg")

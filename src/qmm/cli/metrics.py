@@ -17,6 +17,7 @@ from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
 from qmm.metrics.service import kpi_series, open_tables
+from qmm.presentation.charts import vega_lite_spec
 from qmm.spreadsheet_text import neutralise
 
 app = typer.Typer(
@@ -173,7 +174,7 @@ def chart(
         print_json({"kpi": kpi, "site": site, "group": group, **series.chart.to_json()})
         return
     if fmt == "vega":
-        print_json(series.chart.to_vega_lite(f"{definition.name}, {site}", definition.unit))
+        print_json(vega_lite_spec(series.chart, f"{definition.name}, {site}", definition.unit))
         return
     c = series.chart
     print_table(

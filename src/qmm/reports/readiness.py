@@ -34,12 +34,9 @@ from qmm.models import (
     Site,
     SteeringMeeting,
 )
-from qmm.program.continuity import breaches, drill_state, list_drills
-from qmm.program.decisions import decision_status, list_decisions
-from qmm.program.plan import PlanProgress, list_plans, plan_progress
-from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
-from qmm.web.kpi_views import ChartView, Tile, chart_view, format_value
-from qmm.web.maturity_views import (
+from qmm.presentation.formatting import format_value
+from qmm.presentation.kpis import ChartView, Tile, chart_view
+from qmm.presentation.maturity import (
     Band,
     area_bands,
     fda_cohort,
@@ -48,6 +45,10 @@ from qmm.web.maturity_views import (
     placement_of,
     small_cohort_caveat,
 )
+from qmm.program.continuity import breaches, drill_state, list_drills
+from qmm.program.decisions import decision_status, list_decisions
+from qmm.program.plan import PlanProgress, list_plans, plan_progress
+from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
 
 #: How far back the decision log, steering record and drills reach when no start is given.
 DEFAULT_PERIOD_DAYS: Final = 365

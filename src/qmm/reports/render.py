@@ -13,10 +13,10 @@ import jinja2
 from qmm import __version__
 from qmm.errors import InvalidInput
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
+from qmm.presentation.formatting import format_cell, format_score, format_utc
+from qmm.presentation.maturity import COHORT_NAME, heat_class, scale_x
+from qmm.presentation.partials import PARTIALS_DIR
 from qmm.reports.readiness import ReadinessReport, provenance_words, target_words
-from qmm.web.maturity_views import COHORT_NAME, heat_class, scale_x
-from qmm.web.templating import TEMPLATES_DIR as WEB_TEMPLATES
-from qmm.web.templating import format_cell, format_score, format_utc
 
 REPORT_TEMPLATES: Final = Path(__file__).parent / "templates"
 ReportFormat = Literal["html", "pdf"]
@@ -38,11 +38,11 @@ def svg_data_uri(svg: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
-    # The report's own templates first; the web's partials (the cohort band) are shared so the
-    # report draws the same figures the pages do.
+    # The report's own templates first; the shared partials (the cohort band) make the report
+    # draw the same figures the pages do.
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(REPORT_TEMPLATES), jinja2.FileSystemLoader(WEB_TEMPLATES)]
+            [jinja2.FileSystemLoader(REPORT_TEMPLATES), jinja2.FileSystemLoader(PARTIALS_DIR)]
         ),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,

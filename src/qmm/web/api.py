@@ -25,6 +25,20 @@ from qmm.evidence.service import (
 )
 from qmm.metrics.engine import KPIValue, compute
 from qmm.models import EvidenceItem, ImportBatch, utcnow
+from qmm.presentation.kpis import (
+    KPIRequest,
+    check_group,
+    kpi_definition,
+    period_of_label,
+    series_for,
+)
+from qmm.presentation.maturity import (
+    COHORT_SOURCE,
+    PlacedSite,
+    benchmark_placements,
+    cohort_caveat,
+    fda_cohort,
+)
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, decision_to_json, list_decisions
 from qmm.program.objectives import objective_to_json
@@ -51,20 +65,6 @@ from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
 from qmm.web.imports import batches_of, import_upload, problems_of
-from qmm.web.kpi_views import (
-    KPIRequest,
-    check_group,
-    kpi_definition,
-    period_of_label,
-    series_for,
-)
-from qmm.web.maturity_views import (
-    COHORT_SOURCE,
-    fda_cohort,
-    placement_of,
-    shown_assessment,
-    small_cohort_caveat,
-)
 from qmm.web.program_pages import overview
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
@@ -385,6 +385,29 @@ class SitePlacementOut(BaseModel):
     overall_label: str
     reason: str | None
 
+    @classmethod
+    def of(cls, row: PlacedSite) -> SitePlacementOut:
+        placement = row.placement
+        reason = None
+        if placement is None:
+            reason = (
+                "no assessment yet"
+                if row.assessment is None
+                else "not every practice area has a score yet"
+            )
+        return cls(
+            site=row.site.code,
+            assessment=row.assessment.id if row.assessment is not None else None,
+            practice_areas={
+                c: AreaPlacementOut(**p.to_json()) for c, p in placement.practice_areas.items()
+            }
+            if placement
+            else None,
+            overall=AreaPlacementOut(**placement.overall.to_json()) if placement else None,
+            overall_label="computed by QMM Workbench, not by FDA",
+            reason=reason,
+        )
+
 
 class BenchmarkOut(BaseModel):
     """The FDA 2024 cohort's statistics and the caller's sites placed in it."""
@@ -678,39 +701,12 @@ def api_benchmark(
     db: DB,
 ) -> BenchmarkOut:
     """The FDA 2024 cohort's statistics and each of your sites' latest assessment placed in it."""
-    placed = []
-    caveat = ""
-    for site in readable_sites(db, access.who):
-        assessment = shown_assessment(db, access.who, site)
-        scores = compute_scores(db, assessment=assessment) if assessment is not None else None
-        placement = placement_of(scores) if scores is not None else None
-        if placement is not None:
-            caveat = placement.caveat
-        placed.append(
-            SitePlacementOut(
-                site=site.code,
-                assessment=assessment.id if assessment is not None else None,
-                practice_areas={
-                    c: AreaPlacementOut(**p.to_json()) for c, p in placement.practice_areas.items()
-                }
-                if placement
-                else None,
-                overall=AreaPlacementOut(**placement.overall.to_json()) if placement else None,
-                overall_label="computed by QMM Workbench, not by FDA",
-                reason=None
-                if placement
-                else (
-                    "no assessment yet"
-                    if assessment is None
-                    else "not every practice area has a score yet"
-                ),
-            )
-        )
-    summary = fda_cohort()
-    if not caveat:
-        caveat = small_cohort_caveat()
+    placed = benchmark_placements(db, readable_sites(db, access.who), access.who)
     return BenchmarkOut(
-        cohort_source=COHORT_SOURCE, cohort=summary.to_json(), sites=placed, caveat=caveat
+        cohort_source=COHORT_SOURCE,
+        cohort=fda_cohort().to_json(),
+        sites=[SitePlacementOut.of(row) for row in placed],
+        caveat=cohort_caveat(placed),
     )
 
 

@@ -28,6 +28,7 @@ from qmm.models import (
     SupplierAgreement,
     utcnow,
 )
+from qmm.presentation.kpis import SMALL_N
 from qmm.program.common import InvalidProgramInput
 from qmm.program.continuity import (
     action_overdue,
@@ -60,7 +61,6 @@ from qmm.program.suppliers import (
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
 from qmm.web.form_values import FormList, FormText, form_day, form_lines, nul_problems
-from qmm.web.kpi_views import SMALL_N
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 

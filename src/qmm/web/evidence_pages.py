@@ -52,8 +52,8 @@ from qmm.models import (
     User,
     utcnow,
 )
+from qmm.presentation.maturity import shown_assessment
 from qmm.web.deps import DB
-from qmm.web.maturity_views import shown_assessment
 from qmm.web.security import Access, Principal, SiteRead, require
 from qmm.web.templating import render
 

@@ -27,17 +27,7 @@ from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
 from qmm.framework.service import load_tree
 from qmm.models import Assessment, AssessmentStatus, ImportBatch, SignatureMeaning, Site
-from qmm.web.deps import DB, Store
-from qmm.web.evidence_pages import parse_refs, site_coverage, workspace_evidence
-from qmm.web.imports import (
-    accepted_suffixes,
-    batches_of,
-    import_upload,
-    problems_of,
-    profile_names,
-    record_type_names,
-)
-from qmm.web.kpi_views import (
+from qmm.presentation.kpis import (
     CHART_PERIODS,
     KPIRequest,
     chart_view,
@@ -48,10 +38,12 @@ from qmm.web.kpi_views import (
     period_of_label,
     record_columns,
 )
-from qmm.web.maturity_views import (
+from qmm.presentation.maturity import (
     COHORT_NAME,
     COHORT_SOURCE,
     area_bands,
+    benchmark_placements,
+    cohort_caveat,
     fda_cohort,
     heat_class,
     overall_band,
@@ -60,7 +52,16 @@ from qmm.web.maturity_views import (
     portfolio,
     scale_x,
     shown_assessment,
-    small_cohort_caveat,
+)
+from qmm.web.deps import DB, Store
+from qmm.web.evidence_pages import parse_refs, site_coverage, workspace_evidence
+from qmm.web.imports import (
+    accepted_suffixes,
+    batches_of,
+    import_upload,
+    problems_of,
+    profile_names,
+    record_type_names,
 )
 from qmm.web.security import (
     Access,
@@ -367,23 +368,7 @@ def benchmark_page(
 ) -> Response:
     """The FDA 2024 cohort in figures, and where each of the person's sites sits in it."""
     principal = access.who
-    placed: list[dict[str, Any]] = []
-    caveats: list[str] = []
-    for site in readable_sites(db, principal):
-        shown = shown_assessment(db, principal, site)
-        scores = compute_scores(db, assessment=shown) if shown is not None else None
-        placement = placement_of(scores) if scores is not None else None
-        if placement is not None:
-            caveats.append(placement.caveat)
-        placed.append(
-            {
-                "site": site,
-                "assessment": shown,
-                "scores": scores,
-                "overall": overall_of(scores) if scores is not None else None,
-                "placement": placement,
-            }
-        )
+    placed = benchmark_placements(db, readable_sites(db, principal), principal)
     return render(
         request,
         "benchmark.html",
@@ -391,7 +376,7 @@ def benchmark_page(
         title=f"Benchmark: the {COHORT_NAME}",
         cohort=fda_cohort(),
         source=COHORT_SOURCE,
-        caveat=caveats[0] if caveats else small_cohort_caveat(),
+        caveat=cohort_caveat(placed),
         placed=placed,
         bands=area_bands(),
         overall_band=overall_band(),

@@ -18,6 +18,7 @@ from qmm.errors import NotFound
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import KPIS, get_kpi
 from qmm.models import QualityObjective, ReadinessPlan, Site, utcnow
+from qmm.presentation.formatting import format_value
 from qmm.program.common import InvalidProgramInput
 from qmm.program.engagement import EngagementPeriod, engagement_summary
 from qmm.program.forum import (
@@ -46,7 +47,6 @@ from qmm.program.steering import (
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, sentences
 from qmm.web.form_values import FormText, form_day, form_lines, nul_problems
-from qmm.web.kpi_views import format_value
 from qmm.web.security import Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 

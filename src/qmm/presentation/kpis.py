@@ -19,7 +19,8 @@ from qmm.metrics.control_charts import ControlChart, Signal
 from qmm.metrics.engine import KPIValue, records
 from qmm.metrics.kpis import Tables
 from qmm.metrics.service import KPISeries, kpi_series, kpi_values, open_tables
-from qmm.reports.charts import chart_svg, control_chart_spec
+from qmm.presentation.charts import chart_svg, control_chart_spec
+from qmm.presentation.formatting import format_n, format_value, with_n
 
 PeriodName = Literal["month", "quarter", "year"]
 PERIODS: Final[tuple[str, ...]] = ("month", "quarter", "year")
@@ -131,34 +132,7 @@ def check_group(definition: KPIDefinition, group: str | None) -> str | None:
     return group
 
 
-# --- formatting ------------------------------------------------------------------------------
-
-
-def format_value(definition: KPIDefinition, value: float | None) -> str:
-    """A value in its unit: a ratio as a percentage, days and hours to one decimal."""
-    if value is None:
-        return "no value"
-    if definition.unit == "ratio":
-        return f"{value:.1%}"
-    if definition.unit in {"days", "hours"}:
-        return f"{value:.1f} {definition.unit}"
-    return f"{value:,.4g} {definition.unit}"
-
-
-def format_n(value: KPIValue) -> str:
-    """The n behind a value: 25/30 for a rate, n = 7 for a median, nothing for a count."""
-    if value.numerator is not None and value.denominator is not None:
-        return f"{value.numerator}/{value.denominator}"
-    if value.denominator is not None:
-        return f"n = {value.denominator}"
-    return ""
-
-
-def with_n(definition: KPIDefinition, value: KPIValue) -> str:
-    """'83.3% (25/30)': never a rate without the counts behind it."""
-    n = format_n(value)
-    text = format_value(definition, value.value)
-    return f"{text} ({n})" if n else text
+# --- words ----------------------------------------------------------------------------------
 
 
 def target_text(definition: KPIDefinition, target: float | None) -> str:

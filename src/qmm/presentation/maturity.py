@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -19,10 +19,22 @@ from qmm.benchmark.statistics import CohortSummary, Placement, place_scores, sum
 from qmm.errors import NotFound
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES
 from qmm.models import Assessment, AssessmentStatus, Site
-from qmm.web.security import Principal
 
 COHORT_NAME: Final = "FDA 2024 cohort"
 COHORT_SOURCE: Final = FDA_COHORT_CITATION
+
+
+class Reader(Protocol):
+    """Whoever reads the figures (the signed-in principal): only what they may read is scored."""
+
+    def may(
+        self,
+        db: Session,
+        permission: Permission,
+        *,
+        site: Site | None = None,
+        assessment: Assessment | None = None,
+    ) -> bool: ...
 
 
 @lru_cache(maxsize=1)
@@ -103,8 +115,8 @@ def placement_of(scores: AssessmentScores) -> Placement | None:
 
 
 @dataclass(frozen=True)
-class PortfolioRow:
-    """One site in the portfolio heat map, with its latest completed assessment's scores."""
+class PlacedSite:
+    """One site's assessment, scored and placed in the FDA cohort; None where there is none."""
 
     site: Site
     assessment: Assessment | None
@@ -113,33 +125,49 @@ class PortfolioRow:
     placement: Placement | None
 
 
-def portfolio(session: Session, sites: Sequence[Site], principal: Principal) -> list[PortfolioRow]:
+def _placed(session: Session, site: Site, assessment: Assessment | None) -> PlacedSite:
+    if assessment is None:
+        return PlacedSite(site, None, None, None, None)
+    scores = compute_scores(session, assessment=assessment)
+    return PlacedSite(site, assessment, scores, overall_of(scores), placement_of(scores))
+
+
+def portfolio(session: Session, sites: Sequence[Site], reader: Reader) -> list[PlacedSite]:
     """Each site's latest completed assessment the person may read, scored; or a note."""
     rows = []
     for site in sites:
         assessment = latest_completed(session, site=site)
-        readable = assessment is not None and principal.may(
+        readable = assessment is not None and reader.may(
             session, Permission.assessment_read, assessment=assessment
         )
-        if assessment is None or not readable:
-            rows.append(PortfolioRow(site, None, None, None, None))
-            continue
-        scores = compute_scores(session, assessment=assessment)
-        rows.append(
-            PortfolioRow(site, assessment, scores, overall_of(scores), placement_of(scores))
-        )
+        rows.append(_placed(session, site, assessment if readable else None))
     return rows
 
 
-def shown_assessment(db: Session, principal: Principal, site: Site) -> Assessment | None:
+def shown_assessment(db: Session, reader: Reader, site: Site) -> Assessment | None:
     """The assessment the dashboard answers from: the latest closed one, else the latest."""
     try:
         assessment = latest_assessment(db, site=site)
     except NotFound:
         return None
-    if not principal.may(db, Permission.assessment_read, assessment=assessment):
+    if not reader.may(db, Permission.assessment_read, assessment=assessment):
         return None
     return assessment
+
+
+def benchmark_placements(
+    session: Session, sites: Sequence[Site], reader: Reader
+) -> list[PlacedSite]:
+    """Each site placed in the cohort by the assessment its dashboard shows (page and API)."""
+    return [_placed(session, site, shown_assessment(session, reader, site)) for site in sites]
+
+
+def cohort_caveat(placed: Sequence[PlacedSite]) -> str:
+    """The first placed site's caveat (it is the cohort's), else the cohort's own."""
+    for row in placed:
+        if row.placement is not None:
+            return row.placement.caveat
+    return small_cohort_caveat()
 
 
 def small_cohort_caveat() -> str:
