@@ -39,6 +39,7 @@ from qmm.presentation.maturity import (
     cohort_caveat,
     fda_cohort,
 )
+from qmm.presentation.program import overview
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, decision_to_json, list_decisions
 from qmm.program.objectives import objective_to_json
@@ -65,7 +66,6 @@ from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
 from qmm.web.imports import batches_of, import_upload, problems_of
-from qmm.web.program_pages import overview
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 

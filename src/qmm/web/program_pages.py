@@ -4,8 +4,6 @@ publish an objective, record a held meeting, raise and remove a roadblock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
 from typing import Any, Final, cast
 
 from fastapi import Request
@@ -16,33 +14,24 @@ from starlette.responses import Response
 from qmm.auth.permissions import Permission
 from qmm.errors import NotFound
 from qmm.events.store import EventStore
-from qmm.metrics.catalogue import KPIS, get_kpi
-from qmm.models import QualityObjective, ReadinessPlan, Site, utcnow
-from qmm.presentation.formatting import format_value
+from qmm.metrics.catalogue import KPIS
+from qmm.models import QualityObjective, Site, utcnow
+from qmm.presentation.program import overview
 from qmm.program.common import InvalidProgramInput
-from qmm.program.engagement import EngagementPeriod, engagement_summary
 from qmm.program.forum import (
-    ForumSummary,
-    forum_summary,
     get_forum_item,
     raise_roadblock,
     remove_roadblock,
 )
 from qmm.program.objectives import (
     PERIODS,
-    ObjectiveStatus,
     add_objective,
     get_objective,
     list_objectives,
-    objective_status,
 )
-from qmm.program.plan import PlanProgress, current_plan, plan_progress
 from qmm.program.steering import (
-    CadenceStatus,
-    cadence_status,
     get_meeting,
     hold_meeting,
-    list_cadences,
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, sentences
@@ -50,12 +39,6 @@ from qmm.web.form_values import FormText, form_day, form_lines, nul_problems
 from qmm.web.security import Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
-STATE_LABELS: Final = {
-    "on_target": ("On target", "✔", "ok"),
-    "off_target": ("Off target", "✖", "bad"),
-    "no_data": ("No data", "○", "muted"),
-    "not_measured": ("Not measured", "○", "muted"),
-}
 DONE: Final = {
     "objective": "The objective was published.",
     "meeting": "The meeting was recorded; its minutes are filed in the evidence index.",
@@ -72,101 +55,6 @@ def _number(text: str) -> float | str | None:
         return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
         return text
-
-
-def shown_number(kpi: str | None, value: float | None) -> str:
-    """A KPI value or target in the KPI's unit; without a KPI, the bare number."""
-    if value is None:
-        return "none"
-    if kpi is None:
-        return f"{value:g}"
-    try:
-        return format_value(get_kpi(kpi), value)
-    except KeyError:
-        return f"{value:g}"
-
-
-@dataclass(frozen=True)
-class ObjectiveRow:
-    """A site-wide objective as the page shows it: its status and its role-level children."""
-
-    objective: QualityObjective
-    status: ObjectiveStatus
-    label: str
-    icon: str
-    tone: str
-    value: str
-    target: str
-    children: tuple[QualityObjective, ...]
-
-
-@dataclass(frozen=True)
-class CadenceRow:
-    id: int
-    name: str
-    chair: str
-    cadence_days: int
-    status: CadenceStatus
-    next_meeting_id: int | None
-
-
-@dataclass(frozen=True)
-class Overview:
-    objectives: list[ObjectiveRow]
-    cadences: list[CadenceRow]
-    forum: ForumSummary
-    engagement: list[EngagementPeriod]
-    plan: ReadinessPlan | None
-    progress: PlanProgress | None
-
-
-def overview(db: Session, site: Site, today: date, store: EventStore) -> Overview:
-    """Everything the overview shows, computed once."""
-    rows = []
-    for parent, children in list_objectives(db, site=site):
-        status = objective_status(db, objective=parent, today=today, store=store)
-        label, icon, tone = STATE_LABELS[status.state]
-        rows.append(
-            ObjectiveRow(
-                parent,
-                status,
-                label,
-                icon,
-                tone,
-                shown_number(parent.kpi, status.value),
-                shown_number(parent.kpi, parent.target),
-                tuple(children),
-            )
-        )
-    cadences = []
-    for cadence in list_cadences(db, site=site):
-        kept = cadence_status(db, cadence=cadence, today=today)
-        planned = sorted(
-            (m for m in cadence.meetings if m.held_on is None), key=lambda m: m.planned_on
-        )
-        cadences.append(
-            CadenceRow(
-                cadence.id,
-                cadence.name,
-                cadence.chair,
-                cadence.cadence_days,
-                kept,
-                planned[0].id if planned else None,
-            )
-        )
-    plan: ReadinessPlan | None
-    try:
-        plan = current_plan(db, site=site, today=today)
-    except NotFound:
-        plan = None
-    return Overview(
-        objectives=rows,
-        cadences=cadences,
-        forum=forum_summary(db, site=site, today=today),
-        engagement=engagement_summary(db, site=site, today=today, store=store)[-4:],
-        plan=plan,
-        progress=plan_progress(db, plan=plan, today=today) if plan is not None else None,
-    )
 
 
 def _page(
