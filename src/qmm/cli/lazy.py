@@ -9,13 +9,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
-from typer._click import Command, Context, HelpFormatter
-from typer.core import MarkupMode, TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup
 from typer.main import get_command_from_info, get_group
 from typer.models import CommandInfo
+
+if TYPE_CHECKING:
+    # Types only: recent Typer ships its own copy of Click, older Typer uses Click itself.
+    from typer._click import Command, Context, HelpFormatter
+    from typer.core import MarkupMode
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class LazyCommand:
         return command
 
 
-class CommandsOnDemand(MutableMapping[str, Command]):
+class CommandsOnDemand(MutableMapping[str, "Command"]):
     """The group's commands by name, in the order declared; each is built on first use."""
 
     def __init__(
