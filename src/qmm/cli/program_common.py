@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from qmm.auth.permissions import Permission
 from qmm.cli.common import authorize_actor, fail, parse_day
-from qmm.models import Site
+from qmm.models import Site, utcnow
 from qmm.sites.service import get_site
 
 YES = frozenset({"yes", "y", "true", "1"})
@@ -38,3 +38,8 @@ def parse_yes_no(text: str | None, *, option: str) -> bool | None:
 def optional_day(text: str | None, *, option: str) -> date | None:
     """A YYYY-MM-DD option that may be left out."""
     return parse_day(text, option=option) if text else None
+
+
+def utc_today() -> date:
+    """Today's date in UTC, the default as-of date (the KPI engine's `today`)."""
+    return utcnow().date()
