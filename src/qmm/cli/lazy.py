@@ -1,7 +1,7 @@
 """A command group that imports a command's module only when that command is used.
 
-`qmm --help` lists every command from the one-line summaries kept here, so starting the program
-loads none of the areas (SciPy, Ibis, DuckDB, FastAPI, WeasyPrint, ...) a command may need.
+`qmm --help` lists every command from the summary declared with it (cli/main.py), so starting
+the program loads none of the areas (SciPy, Ibis, DuckDB, FastAPI, WeasyPrint) a command needs.
 """
 
 from __future__ import annotations
