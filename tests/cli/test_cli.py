@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +14,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from qmm.cli.main import app
+from qmm.cli.lazy import LazyGroup
+from qmm.cli.main import COMMANDS, app
 
 runner = CliRunner()
 
@@ -293,3 +298,63 @@ class TestDemo:
         moves = json.loads(qmm("assess", "compare", str(ids[0]), str(ids[1]), "--format", "json"))
         assert moves[0]["code"] == "overall"
         assert moves[0]["delta"] > 0
+
+
+class TestStartup:
+    """`qmm` starts at once: a command's area is imported only when that command runs."""
+
+    HEAVY = (
+        "scipy",
+        "ibis",
+        "duckdb",
+        "pandas",
+        "pyarrow",
+        "weasyprint",
+        "vl_convert",
+        "pyspark",
+        "fastapi",
+        "uvicorn",
+    )
+    PROBE = (
+        "import json, sys\n"
+        "import qmm.cli.main\n"
+        "imported = set(sys.modules)\n"
+        "from typer.testing import CliRunner\n"
+        "result = CliRunner().invoke(qmm.cli.main.app, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(json.dumps({'import': sorted(imported), 'help': sorted(sys.modules)}))\n"
+    )
+
+    def test_importing_the_cli_and_its_help_load_no_heavy_library(self) -> None:
+        import qmm
+
+        source = str(Path(qmm.__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *sys.path])}
+        probe = subprocess.run(
+            [sys.executable, "-c", self.PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        loaded = json.loads(probe.stdout)
+        for moment in ("import", "help"):
+            tops = {name.split(".")[0] for name in loaded[moment]}
+            assert not tops & set(self.HEAVY), (moment, sorted(tops & set(self.HEAVY)))
+        # The help lists every command from its summary: not even the database layer loads.
+        assert "sqlalchemy" not in {name.split(".")[0] for name in loaded["help"]}
+
+    def test_each_summary_in_the_command_list_is_the_command_s_own_help(self) -> None:
+        group = get_command(app)
+        assert isinstance(group, LazyGroup)
+        assert list(group.commands) == list(COMMANDS)
+        for name, declared in COMMANDS.items():
+            command = group.commands[name]
+            first_paragraph = inspect.cleandoc(command.help or "").split("\n\n")[0]
+            assert declared.summary == first_paragraph.replace("\n", " "), name
+
+    def test_an_unknown_command_is_still_suggested_a_near_name(self) -> None:
+        result = runner.invoke(app, ["sitez"])
+        assert result.exit_code == 2
+        assert "Did you mean 'site'?" in result.output

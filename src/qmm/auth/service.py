@@ -68,6 +68,11 @@ def get_user(session: Session, *, username: str) -> User:
     return user
 
 
+def find_user(session: Session, *, user_id: int) -> User | None:
+    """The person with this id, or None: an audit actor may name a user that is gone."""
+    return session.get(User, user_id)
+
+
 def list_users(session: Session) -> Sequence[User]:
     """All people, by username."""
     return session.scalars(select(User).order_by(User.username)).all()

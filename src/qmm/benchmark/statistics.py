@@ -8,7 +8,6 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from qmm.benchmark.cohort import MAX_SCORE, MIN_SCORE, MIN_SITES, CohortSite
 from qmm.errors import InvalidInput
@@ -238,6 +237,8 @@ def _icc1(scores: Matrix) -> tuple[float, tuple[float, float]]:
     if ms_within == 0.0:
         return icc, (1.0, 1.0)
     # Shrout & Fleiss (1979); McGraw & Wong (1996), case 1.
+    from scipy import stats  # here, not at the top: SciPy takes a second to import
+
     f_observed = ms_between / ms_within
     tail = 1.0 - (1.0 - CONFIDENCE) / 2.0
     df_between, df_within = n - 1, n * (k - 1)
@@ -258,6 +259,8 @@ def _cronbach_alpha(scores: Matrix) -> tuple[float, tuple[float, float]]:
     item_variance_sum = float(scores.var(axis=0, ddof=1).sum())
     alpha = k / (k - 1) * (1.0 - item_variance_sum / total_variance)
     # Feldt (1965): (1 - alpha) / (1 - alpha_hat) follows F(n - 1, (n - 1)(k - 1)).
+    from scipy import stats  # here, not at the top: SciPy takes a second to import
+
     half = (1.0 - CONFIDENCE) / 2.0
     df_sites, df_residual = n - 1, (n - 1) * (k - 1)
     lower = 1.0 - (1.0 - alpha) * float(stats.f.ppf(1.0 - half, df_sites, df_residual))
@@ -403,6 +406,8 @@ def _place(score: float, cohort_scores: list[float]) -> AreaPlacement:
     above = sum(1 for value in cohort_scores if value > score + _TIE_TOLERANCE)
     below = sum(1 for value in cohort_scores if value < score - _TIE_TOLERANCE)
     equal = n - above - below
+    from scipy import stats  # here, not at the top: SciPy takes a second to import
+
     values = np.array(cohort_scores, dtype=np.float64)
     mean = float(values.mean())
     half_width = (

@@ -14,15 +14,14 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authorize
+from qmm.auth.service import authorize, find_user, get_user
 from qmm.db import unit_of_work
 from qmm.errors import Forbidden, NotFound, QMMError
-from qmm.models import Assessment, Site, User
+from qmm.models import Assessment, Site
 
 console = Console()
 # Errors are never hard-wrapped: a long path or message stays whole for copying and grepping.
@@ -51,7 +50,10 @@ def acting_actor(session: Session) -> Actor:
     username = _acting_user or os.environ.get(ACTING_USER_ENV)
     if not username:
         return system_actor()
-    user = session.scalar(select(User).where(User.username == username))
+    try:
+        user = get_user(session, username=username)
+    except NotFound:
+        user = None
     if user is None or not user.is_active:
         raise NotFound(
             f"acting user {username!r} (--as or {ACTING_USER_ENV}) is not an active user"
@@ -66,11 +68,11 @@ def authorize_actor(
     site: Site | None = None,
     assessment: Assessment | None = None,
 ) -> None:
-    """Check the acting user's right (--as / QMM_USER); the operator without one may read."""
+    """Check the acting user's right (--as / QMM_USER); the operator without one is not checked."""
     actor = session.info.get("audit_actor")
     if actor is None or actor.user_id is None:
         return
-    user = session.get(User, actor.user_id)
+    user = find_user(session, user_id=actor.user_id)
     if user is None:
         raise Forbidden(f"acting user {actor.label} is unknown")
     authorize(session, user=user, permission=permission, site=site, assessment=assessment)

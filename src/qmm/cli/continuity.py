@@ -9,8 +9,7 @@ import typer
 
 from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, console, fail, print_json, print_table
-from qmm.cli.program_common import optional_day, site_for
-from qmm.metrics.engine import today as utc_today
+from qmm.cli.program_common import optional_day, site_for, utc_today
 from qmm.program.continuity import (
     DRILL_STATES,
     add_scenario,

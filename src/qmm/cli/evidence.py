@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.service import get_assessment, latest_assessment
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authorize
 from qmm.cli.common import (
     OutputFormat,
+    authorize_actor,
     boundary,
     console,
     err_console,
@@ -22,7 +22,7 @@ from qmm.cli.common import (
     print_table,
 )
 from qmm.config import get_settings
-from qmm.errors import Forbidden, QMMError
+from qmm.errors import QMMError
 from qmm.evidence.bundle import export_bundle, verify_bundle
 from qmm.evidence.service import (
     KINDS,
@@ -37,7 +37,7 @@ from qmm.evidence.service import (
     retire_evidence,
     update_evidence,
 )
-from qmm.models import Site, User
+from qmm.models import Site
 from qmm.sites.service import get_site
 
 app = typer.Typer(
@@ -48,20 +48,9 @@ app = typer.Typer(
 KIND_HELP = ", ".join(KINDS)
 
 
-def _authorize(session: Session, permission: Permission, site: Site) -> None:
-    """Check the acting user's right (--as / QMM_USER); the operator without one may act."""
-    actor = session.info.get("audit_actor")
-    if actor is None or actor.user_id is None:
-        return
-    user = session.get(User, actor.user_id)
-    if user is None:
-        raise Forbidden(f"acting user {actor.label} is unknown")
-    authorize(session, user=user, permission=permission, site=site)
-
-
 def _site(session: Session, code: str, permission: Permission) -> Site:
     site = get_site(session, code=code)
-    _authorize(session, permission, site)
+    authorize_actor(session, permission, site=site)
     return site
 
 

@@ -21,3 +21,8 @@ def initialise() -> None:
     console.print(f"App database: {engine.url.render_as_string(hide_password=True)}")
     console.print(f"Schema revision: {current_revision(engine)}")
     console.print(f"Default framework: {ref}")
+
+
+def init() -> None:
+    """Create or upgrade the databases and publish the shipped default framework."""
+    initialise()

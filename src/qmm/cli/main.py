@@ -1,73 +1,132 @@
-"""The `qmm` command: one entry point for every command group."""
+"""The `qmm` command: one entry point for every command group, each imported only when used."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Final
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from qmm import __version__
-from qmm.cli import (
-    assess,
-    audit,
-    continuity,
-    decisions,
-    evidence,
-    forum,
-    frameworks,
-    metrics,
-    objectives,
-    sites,
-    steering,
-    suppliers,
-    tokens,
-    users,
-)
-from qmm.cli import export as exports
-from qmm.cli import plan as plans
-from qmm.cli.backup import backup, restore
-from qmm.cli.benchmark import benchmark
-from qmm.cli.common import act_as, boundary, console, fail, print_table
-from qmm.cli.events import import_, profiles, store_orphans
-from qmm.cli.init import initialise
-from qmm.cli.report import report
-from qmm.cli.serve import serve
-from qmm.config import get_settings
-from qmm.models import ImportBatch
+from qmm.cli.lazy import LazyCommand, LazyGroup
+
+#: Every command, in the order `qmm --help` lists them, with that listing's line.
+COMMANDS: Final = {
+    "engagement": LazyCommand(
+        "qmm.cli.objectives:engagement",
+        "Suggestions submitted, accepted and days to decision, per period (the seeds' measure).",
+    ),
+    "benchmark": LazyCommand(
+        "qmm.cli.benchmark:benchmark",
+        "Cohort statistics (spread, ICC(1), Cronbach's alpha, first component) or a site's place.",
+    ),
+    "backup": LazyCommand(
+        "qmm.cli.backup:backup",
+        "Back up the embedded database, event store and evidence files to one checked file.",
+    ),
+    "restore": LazyCommand(
+        "qmm.cli.backup:restore",
+        "Restore a backup after checking every file, then upgrade it and verify its audit trail.",
+    ),
+    "serve": LazyCommand(
+        "qmm.cli.serve:serve",
+        "Serve the web application and the API under /api until interrupted.",
+    ),
+    "import": LazyCommand(
+        "qmm.cli.events:import_",
+        "Import extracts; a file with any invalid row imports nothing and every error is listed.",
+    ),
+    "profiles": LazyCommand(
+        "qmm.cli.events:profiles",
+        "List the mapping profiles that ship with the product (examples to adapt).",
+    ),
+    "store-orphans": LazyCommand(
+        "qmm.cli.events:store_orphans",
+        "List (or remove) event-store files no committed import owns, left by killed imports.",
+    ),
+    "report": LazyCommand(
+        "qmm.cli.report:report",
+        "The readiness report: scores against the FDA cohort, KPIs, evidence, program, signatures.",
+    ),
+    "init": LazyCommand(
+        "qmm.cli.init:init",
+        "Create or upgrade the databases and publish the shipped default framework.",
+    ),
+    "demo-data": LazyCommand(
+        "qmm.cli.demo:demo_data",
+        "Write realistic, contract-conformant extracts with known injected signals.",
+    ),
+    "demo": LazyCommand(
+        "qmm.cli.demo:demo",
+        "Load the demo workspace (three sites, completed self-assessments); safe to run twice.",
+    ),
+    "site": LazyCommand("qmm.cli.sites:app", "Register and list manufacturing sites."),
+    "user": LazyCommand("qmm.cli.users:app", "Accounts, passwords and roles per site."),
+    "framework": LazyCommand(
+        "qmm.cli.frameworks:app",
+        "The QMM framework as versioned data: practice areas, sub-elements, questions, rubric.",
+    ),
+    "assess": LazyCommand(
+        "qmm.cli.assess:app",
+        "Assess a site: create an assessment, rate questions, see scores and agreement.",
+    ),
+    "token": LazyCommand("qmm.cli.tokens:app", "API tokens for scripts and integrations."),
+    "audit": LazyCommand("qmm.cli.audit:app", "The tamper-evident audit trail."),
+    "evidence": LazyCommand(
+        "qmm.cli.evidence:app",
+        "The evidence index: items linking to eQMS records, files, coverage, offline bundle.",
+    ),
+    "decision": LazyCommand(
+        "qmm.cli.decisions:app",
+        "The decision log: what was decided, the trade-off, why; signed, then superseded.",
+    ),
+    "plan": LazyCommand(
+        "qmm.cli.plan:app",
+        "The 90-day readiness plan: generated from an assessment, approved, then tracked.",
+    ),
+    "objective": LazyCommand(
+        "qmm.cli.objectives:app",
+        "Quality objectives: measured by a KPI, cascaded by role to what good looks like.",
+    ),
+    "steering": LazyCommand(
+        "qmm.cli.steering:app",
+        "The steering cadence: meetings planned and held, minutes as evidence, actions.",
+    ),
+    "forum": LazyCommand(
+        "qmm.cli.forum:app",
+        "The stop-and-fix forum: roadblocks raised and the leaders who remove them.",
+    ),
+    "continuity": LazyCommand(
+        "qmm.cli.continuity:app",
+        "Business continuity: risk scenarios, minimum-inventory triggers, drills, lessons.",
+    ),
+    "supplier": LazyCommand(
+        "qmm.cli.suppliers:app",
+        "Supplier quality agreements: commitments, maturity reviews, joint drills, overdue.",
+    ),
+    "metrics": LazyCommand(
+        "qmm.cli.metrics:app",
+        "KPIs computed from the imported records: values, drill-down, control charts.",
+    ),
+    "export": LazyCommand(
+        "qmm.cli.export:app",
+        "Export ratings, the evidence index or KPI series as CSV or XLSX. Text that a "
+        "spreadsheet would run as a formula is neutralised.",
+    ),
+}
+
+
+class QmmCommands(LazyGroup):
+    """The `qmm` command group."""
+
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
+    cls=QmmCommands,
     help="QMM Workbench: quality management maturity for drug-manufacturing sites.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(sites.app, name="site")
-app.add_typer(users.app, name="user")
-app.add_typer(frameworks.app, name="framework")
-app.add_typer(assess.app, name="assess")
-app.add_typer(tokens.app, name="token")
-app.add_typer(audit.app, name="audit")
-app.add_typer(evidence.app, name="evidence")
-app.add_typer(decisions.app, name="decision")
-app.add_typer(plans.app, name="plan")
-app.add_typer(objectives.app, name="objective")
-app.command("engagement")(objectives.engagement)
-app.add_typer(steering.app, name="steering")
-app.add_typer(forum.app, name="forum")
-app.add_typer(continuity.app, name="continuity")
-app.add_typer(suppliers.app, name="supplier")
-app.command("benchmark")(benchmark)
-app.command("backup")(backup)
-app.command("restore")(restore)
-app.command("serve")(serve)
-app.command("import")(import_)
-app.command("profiles")(profiles)
-app.command("store-orphans")(store_orphans)
-app.add_typer(metrics.app, name="metrics")
-app.add_typer(exports.app, name="export")
-app.command("report")(report)
 
 
 def _version(value: bool) -> None:
@@ -86,124 +145,7 @@ def main(
     ),
 ) -> None:
     """QMM Workbench: quality management maturity for drug-manufacturing sites."""
+    # Imported here, not at the top: `qmm --help` must not load the database layer.
+    from qmm.cli.common import act_as
+
     act_as(acting_user)
-
-
-@app.command("init")
-def init() -> None:
-    """Create or upgrade the databases and publish the shipped default framework."""
-    initialise()
-
-
-@app.command("demo-data")
-def demo_data(
-    out: Path = typer.Option(..., "--out", help="Folder to write the extracts into."),
-    sites: int = typer.Option(3, "--sites", help="Number of sites (SITE-A, SITE-B, ...)."),
-    years: int = typer.Option(2, "--years", help="Years of history up to the end date."),
-    seed: int = typer.Option(2026, "--seed", help="Random seed: same seed, same files."),
-    fmt: str = typer.Option("csv", "--format", help="csv, or parquet (EM samples as Parquet)."),
-) -> None:
-    """Write realistic, contract-conformant extracts with known injected signals."""
-    from qmm.demo.extracts import write_demo_extracts
-
-    if fmt not in {"csv", "parquet"}:
-        fail(f"--format {fmt!r} is not one of csv, parquet")
-    if sites < 1 or years < 1:
-        fail("--sites and --years must be at least 1")
-    with console.status("Writing extracts") as status:
-        written = write_demo_extracts(
-            out,
-            sites=sites,
-            years=years,
-            seed=seed,
-            fmt="parquet" if fmt == "parquet" else "csv",
-            progress=lambda step: status.update(f"Writing extracts: {step}"),
-        )
-    print_table(
-        "Demo extracts",
-        ["record type", "file"],
-        [[name, str(path)] for name, path in sorted(written.items())],
-    )
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-def _load_demo_extracts(session: Session) -> int:
-    """Generate and import the demo sites' extracts once; later runs import nothing."""
-    from qmm.demo.extracts import write_demo_extracts
-    from qmm.events.importer import import_files
-    from qmm.metrics.service import event_store
-
-    if session.scalar(select(func.count()).select_from(ImportBatch)):
-        return 0
-    folder = get_settings().data_dir / "demo-extracts"
-    with console.status("Writing demo extracts") as status:
-        written = write_demo_extracts(
-            folder, sites=3, years=2, progress=lambda step: status.update(f"Writing {step}")
-        )
-    with _progress() as progress:
-        batches = import_files(
-            session, paths=sorted(written.values()), store=event_store(), progress=progress
-        )
-    return sum(b.rows for b in batches)
-
-
-@app.command("demo")
-def demo() -> None:
-    """Load the demo workspace (three sites, completed self-assessments); safe to run twice."""
-    from qmm.assessment.service import compute_scores
-    from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
-
-    initialise()
-    with boundary() as session:
-        assessments = load_demo(session)
-        imported = _load_demo_extracts(session)
-        rows = []
-        for a in assessments:
-            result = compute_scores(session, assessment=a)
-            rows.append(
-                [
-                    a.id,
-                    a.site.code,
-                    a.title,
-                    *(
-                        f"{pa.score:.2f}" if pa.score is not None else "-"
-                        for pa in result.practice_areas.values()
-                    ),
-                    f"{result.overall:.2f}" if result.overall is not None else "-",
-                ]
-            )
-    print_table(
-        "Demo workspace: practice-area scores",
-        [
-            "id",
-            "site",
-            "assessment",
-            "mgmt",
-            "continuity",
-            "adv. PQS",
-            "tech. exc.",
-            "engagement",
-            "overall*",
-        ],
-        rows,
-    )
-    console.print(
-        "* computed by QMM Workbench, not by FDA. Next: `qmm assess scores ID`, "
-        "`qmm benchmark --site SITE-A`, `qmm benchmark --workspace`."
-    )
-    if imported:
-        console.print(f"Imported {imported:,} demo eQMS records (`qmm metrics --site SITE-A`).")
-    console.print(
-        f"Demo users ({', '.join(DEMO_USERS)}) sign in with the demo password "
-        f"{DEMO_PASSWORD!r}; admin is an administrator, alice leads SITE-A.",
-        highlight=False,
-    )

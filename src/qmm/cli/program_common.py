@@ -7,31 +7,18 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authorize
-from qmm.cli.common import fail, parse_day
-from qmm.errors import Forbidden
-from qmm.models import Site, User
+from qmm.cli.common import authorize_actor, fail, parse_day
+from qmm.models import Site, utcnow
 from qmm.sites.service import get_site
 
 YES = frozenset({"yes", "y", "true", "1"})
 NO = frozenset({"no", "n", "false", "0"})
 
 
-def check_right(session: Session, permission: Permission, site: Site) -> None:
-    """Check the acting user's right (--as / QMM_USER); the operator without one may act."""
-    actor = session.info.get("audit_actor")
-    if actor is None or actor.user_id is None:
-        return
-    user = session.get(User, actor.user_id)
-    if user is None:
-        raise Forbidden(f"acting user {actor.label} is unknown")
-    authorize(session, user=user, permission=permission, site=site)
-
-
 def site_for(session: Session, code: str, permission: Permission) -> Site:
     """The site named on the command line, once the acting user may do this there."""
     site = get_site(session, code=code)
-    check_right(session, permission, site)
+    authorize_actor(session, permission, site=site)
     return site
 
 
@@ -51,3 +38,8 @@ def parse_yes_no(text: str | None, *, option: str) -> bool | None:
 def optional_day(text: str | None, *, option: str) -> date | None:
     """A YYYY-MM-DD option that may be left out."""
     return parse_day(text, option=option) if text else None
+
+
+def utc_today() -> date:
+    """Today's date in UTC, the default as-of date (the KPI engine's `today`)."""
+    return utcnow().date()

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import Final
 
 import typer
 
 from qmm.cli.common import console
+
+#: Seconds a worker may take to answer the supervisor's health check before it is replaced.
+#: The answer comes from a thread that competes for the interpreter with the application's
+#: import (SciPy, Ibis, DuckDB, WeasyPrint) and long renders; on a busy machine uvicorn's 5 s
+#: default replaced workers before they ever served.
+WORKER_HEALTHCHECK_TIMEOUT: Final = 30
 
 
 def default_workers() -> int:
@@ -41,4 +48,5 @@ def serve(
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT,
     )

@@ -9,8 +9,7 @@ import typer
 from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
 from qmm.cli.continuity import as_of_day, parse_number, parse_whole
-from qmm.cli.program_common import optional_day, parse_yes_no, site_for
-from qmm.metrics.engine import today as utc_today
+from qmm.cli.program_common import optional_day, parse_yes_no, site_for, utc_today
 from qmm.program.suppliers import (
     add_agreement,
     agreement_to_json,

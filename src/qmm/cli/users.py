@@ -31,7 +31,7 @@ from qmm.cli.common import (
     read_password,
 )
 from qmm.models import Role
-from qmm.sites.service import get_site
+from qmm.sites.service import get_site, site_code
 
 app = typer.Typer(help="Accounts, passwords and roles per site.", no_args_is_help=True)
 
@@ -84,7 +84,9 @@ def list_(
                         {
                             "id": g.id,
                             "role": g.role,
-                            "site": _site_code(session, g.site_id),
+                            "site": (
+                                None if g.site_id is None else site_code(session, site_id=g.site_id)
+                            ),
                             "assessments": g.assessment_ids,
                             "expires_at": g.expires_at.isoformat() if g.expires_at else None,
                             "revoked_at": g.revoked_at.isoformat() if g.revoked_at else None,
@@ -117,15 +119,6 @@ def list_(
             for u in users
         ],
     )
-
-
-def _site_code(session: Any, site_id: int | None) -> str | None:
-    from qmm.models import Site
-
-    if site_id is None:
-        return None
-    site = session.get(Site, site_id)
-    return site.code if site else None
 
 
 @app.command("grant")

@@ -144,6 +144,11 @@ def actor_label(session: Session) -> str:
     return str(actor.label)
 
 
+def has_import_batches(session: Session) -> bool:
+    """Whether anything was ever imported: the demo imports its extracts only into a new store."""
+    return session.scalar(select(ImportBatch.id).limit(1)) is not None
+
+
 @dataclass(frozen=True)
 class BatchFile:
     """One committed batch as a reader sees it: its id, record type and file."""

@@ -76,6 +76,12 @@ def get_site(session: Session, *, code: str) -> Site:
     return site
 
 
+def site_code(session: Session, *, site_id: int) -> str | None:
+    """The code of the site with this id, or None when there is none."""
+    site = session.get(Site, site_id)
+    return site.code if site else None
+
+
 def list_sites(session: Session) -> Sequence[Site]:
     """All sites, by code."""
     return session.scalars(select(Site).order_by(Site.code)).all()
