@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -766,3 +766,37 @@ def coverage_to_json(result: EvidenceCoverage) -> dict[str, Any]:
         ],
         "unknown_refs": list(result.unknown_refs),
     }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A current rating that cites an item."""
+
+    assessment: Assessment
+    question: str
+    assessor: str
+    score: int | None
+
+
+def citations_of(
+    session: Session, *, item: EvidenceItem, may_read: Callable[[Assessment], bool]
+) -> list[Citation]:
+    """Current ratings of the site's assessments (those the reader may read) citing the item."""
+    rows = session.execute(
+        select(Rating, Question.code, User.username, Assessment)
+        .join(Question, Rating.question_id == Question.id)
+        .join(User, Rating.assessor_id == User.id)
+        .join(Assessment, Rating.assessment_id == Assessment.id)
+        .where(Assessment.site_id == item.site_id, Rating.superseded_by_id.is_(None))
+        .order_by(Assessment.id.desc(), Question.code, User.username)
+    ).all()
+    readable: dict[int, bool] = {}
+    found = []
+    for rating, question, username, assessment in rows:
+        if item.ref not in {normal_ref(r) for r in rating.evidence_refs or [] if r}:
+            continue
+        if assessment.id not in readable:
+            readable[assessment.id] = may_read(assessment)
+        if readable[assessment.id]:
+            found.append(Citation(assessment, question, username, rating.score))
+    return found

@@ -312,6 +312,13 @@ def successor_of(session: Session, *, decision: Decision) -> Decision | None:
     return session.scalar(select(Decision).where(Decision.supersedes_id == decision.id))
 
 
+def signed_copy(session: Session, *, decision: Decision) -> EvidenceItem | None:
+    """The evidence item holding the signed entry's frozen copy, once it is signed."""
+    if decision.evidence_item_id is None:
+        return None
+    return session.get(EvidenceItem, decision.evidence_item_id)
+
+
 def decision_status(session: Session, *, decision: Decision) -> DecisionStatus:
     """Draft until signed; superseded once a signed entry points back at it."""
     if not decision.is_signed:
@@ -426,11 +433,7 @@ def decision_text(decision: Decision) -> str:
 def decision_to_json(session: Session, decision: Decision) -> dict[str, Any]:
     """A decision as plain data, with its status, chain neighbours and checked signatures."""
     successor = successor_of(session, decision=decision)
-    evidence = (
-        session.get(EvidenceItem, decision.evidence_item_id)
-        if decision.evidence_item_id is not None
-        else None
-    )
+    evidence = signed_copy(session, decision=decision)
     return {
         **decision_content(decision),
         "id": decision.id,

@@ -16,6 +16,7 @@ from qmm.audit.service import audit_log, entry_to_json
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.errors import Forbidden, InvalidInput, NotFound
+from qmm.events.uploads import batches_of, import_upload, problems_of
 from qmm.evidence.service import (
     InvalidEvidence,
     add_evidence,
@@ -65,7 +66,6 @@ from qmm.web.api_schemas import ProblemsOut
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
-from qmm.web.imports import batches_of, import_upload, problems_of
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 

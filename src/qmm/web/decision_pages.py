@@ -22,7 +22,7 @@ from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.evidence.service import site_framework
 from qmm.metrics.catalogue import KPIS
-from qmm.models import Decision, EvidenceItem, SignatureMeaning, Site, utcnow
+from qmm.models import Decision, SignatureMeaning, Site, utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import (
     RECORD_TYPE,
@@ -33,6 +33,7 @@ from qmm.program.decisions import (
     get_decision,
     list_decisions,
     sign_decision,
+    signed_copy,
     successor_of,
     supersede_decision,
     supersession_chain,
@@ -443,9 +444,7 @@ def _decision_page(
     successor = successor_of(db, decision=entry)
     chain = supersession_chain(db, decision=entry)
     shown = {**decision_values(entry), **(values or {})}
-    evidence = (
-        db.get(EvidenceItem, entry.evidence_item_id) if entry.evidence_item_id is not None else None
-    )
+    evidence = signed_copy(db, decision=entry)
     signatures = signatures_for(db, record_type=RECORD_TYPE, record_id=str(entry.id))
     may_manage = principal.may(db, Permission.program_manage, site=site)
     framework = site_framework(db, site=site)

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -30,6 +29,7 @@ from qmm.evidence.service import (
     SubElementEvidence,
     add_evidence,
     attach_file,
+    citations_of,
     coverage,
     evidence_by_sub_element,
     get_evidence,
@@ -46,10 +46,7 @@ from qmm.models import (
     EvidenceFile,
     EvidenceItem,
     Framework,
-    Question,
-    Rating,
     Site,
-    User,
     utcnow,
 )
 from qmm.presentation.maturity import shown_assessment
@@ -150,40 +147,6 @@ def sub_element_names(framework: Framework) -> dict[str, tuple[str, str]]:
     return {
         se.code: (pa.name, se.name) for pa in framework.practice_areas for se in pa.sub_elements
     }
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A current rating that cites an item."""
-
-    assessment: Assessment
-    question: str
-    assessor: str
-    score: int | None
-
-
-def citations(db: Session, principal: Principal, item: EvidenceItem) -> list[Citation]:
-    """Current ratings of the site's assessments (those the person may read) citing the item."""
-    rows = db.execute(
-        select(Rating, Question.code, User.username, Assessment)
-        .join(Question, Rating.question_id == Question.id)
-        .join(User, Rating.assessor_id == User.id)
-        .join(Assessment, Rating.assessment_id == Assessment.id)
-        .where(Assessment.site_id == item.site_id, Rating.superseded_by_id.is_(None))
-        .order_by(Assessment.id.desc(), Question.code, User.username)
-    ).all()
-    readable: dict[int, bool] = {}
-    found = []
-    for rating, question, username, assessment in rows:
-        if item.ref not in {normal_ref(r) for r in rating.evidence_refs or [] if r}:
-            continue
-        if assessment.id not in readable:
-            readable[assessment.id] = principal.may(
-                db, Permission.assessment_read, assessment=assessment
-            )
-        if readable[assessment.id]:
-            found.append(Citation(assessment, question, username, rating.score))
-    return found
 
 
 def _has_nul(values: dict[str, Any]) -> dict[str, str]:
@@ -486,7 +449,11 @@ def _item_page(
         overdue=is_overdue(item, today),
         framework=framework,
         names=sub_element_names(framework),
-        citations=citations(db, principal, item),
+        citations=citations_of(
+            db,
+            item=item,
+            may_read=lambda a: principal.may(db, Permission.assessment_read, assessment=a),
+        ),
         done=DONE.get(done or ""),
         form=form,
         values=shown_values,

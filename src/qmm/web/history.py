@@ -1,13 +1,11 @@
-"""Showing the audit trail to people: what each entry changed, and which record it is."""
+"""Showing the audit trail to people: what each entry changed, column by column."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from qmm.models import Assessment, AuditEntry, Site
+from qmm.models import AuditEntry
 
 
 @dataclass(frozen=True)
@@ -24,13 +22,3 @@ def changes(entry: AuditEntry) -> list[Change]:
     old = entry.old_values or {}
     new = entry.new_values or {}
     return [Change(c, old.get(c), new.get(c)) for c in sorted({*old, *new})]
-
-
-def record_label(db: Session, *, table: str, record_id: str) -> str:
-    """A human name for the record whose history is shown, when we know one."""
-    if record_id.isdigit():
-        if table == "sites" and (site := db.get(Site, int(record_id))) is not None:
-            return f"site {site.code} ({site.name})"
-        if table == "assessments" and (a := db.get(Assessment, int(record_id))) is not None:
-            return f"assessment {a.id}: {a.title} ({a.site.code})"
-    return f"{table} #{record_id}"

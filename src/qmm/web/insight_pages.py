@@ -24,6 +24,15 @@ from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.events.uploads import (
+    accepted_suffixes,
+    batch_of_site,
+    batches_of,
+    import_upload,
+    problems_of,
+    profile_names,
+    record_type_names,
+)
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
 from qmm.framework.service import load_tree
 from qmm.models import Assessment, AssessmentStatus, ImportBatch, SignatureMeaning, Site
@@ -55,14 +64,6 @@ from qmm.presentation.maturity import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import parse_refs, site_coverage, workspace_evidence
-from qmm.web.imports import (
-    accepted_suffixes,
-    batches_of,
-    import_upload,
-    problems_of,
-    profile_names,
-    record_type_names,
-)
 from qmm.web.security import (
     Access,
     Principal,
@@ -292,11 +293,7 @@ def imports_page(request: Request, code: str, access: SiteRead, db: DB) -> Respo
     """The site's import batches, newest first, and (for those who may) the upload form."""
     site = access.site
     assert site is not None
-    batch = None
-    shown = request.query_params.get("batch", "")
-    if shown.isdigit():
-        found = db.get(ImportBatch, int(shown))
-        batch = found if found is not None and site.code in (found.sites or []) else None
+    batch = batch_of_site(db, site=site, batch_id=request.query_params.get("batch", ""))
     return _imports_page(request, db, access.who, site, batch=batch)
 
 

@@ -8,11 +8,10 @@ from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from qmm.audit.scope import record_label
 from qmm.audit.service import audit_log
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
@@ -24,6 +23,7 @@ from qmm.auth.sessions import (
     start_web_session,
 )
 from qmm.auth.signing import sign
+from qmm.db import database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
 from qmm.web.continuity_pages import (
@@ -62,7 +62,7 @@ from qmm.web.evidence_pages import (
     evidence_retire,
 )
 from qmm.web.export_pages import ratings_export, site_export
-from qmm.web.history import changes, record_label
+from qmm.web.history import changes
 from qmm.web.insight_pages import (
     assessment_workspace,
     benchmark_page,
@@ -113,9 +113,7 @@ MEANINGS: Final = [m.value for m in SignatureMeaning]
 
 def healthz(_access: Public, db: DB) -> JSONResponse:
     """Liveness for load balancers: the app answers and its database does too."""
-    try:
-        db.execute(text("SELECT 1"))
-    except SQLAlchemyError:
+    if not database_answers(db):
         return JSONResponse({"status": "database unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 

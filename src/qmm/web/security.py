@@ -23,7 +23,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from qmm.assessment.service import get_assessment
-from qmm.audit.trail import Actor, audited_tables, set_actor
+from qmm.audit.scope import audit_scope
+from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.service import can, visible_site_ids
 from qmm.auth.sessions import resolve_api_token, resolve_web_session
@@ -31,7 +32,6 @@ from qmm.errors import Forbidden, NotFound, Unauthenticated
 from qmm.models import (
     ApiToken,
     Assessment,
-    Base,
     Site,
     User,
     WebSession,
@@ -311,58 +311,6 @@ def assessment_by_param(db: Session, value: str | None) -> Assessment:
     if value is None or not value.isdigit():
         raise NotFound(f"no assessment {value!r}")
     return get_assessment(db, assessment_id=int(value))
-
-
-AUDITED_TABLES: Final = frozenset(t.name for t in audited_tables())
-
-
-# How a child record reaches the record that names its site: the relationship to follow.
-AUDIT_PARENT: Final = {
-    "evidence_files": "item",
-    "steering_meetings": "cadence",
-    "steering_actions": "meeting",
-    "plan_actions": "plan",
-    "inventory_levels": "trigger",
-    "drill_actions": "drill",
-}
-# Records that belong to an assessment: its site grants, and an assessor's named assessments.
-ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})
-
-
-def _mapped_class(table: str) -> type[Any] | None:
-    for mapper in Base.registry.mappers:
-        if getattr(mapper.local_table, "name", None) == table:
-            return mapper.class_
-    return None
-
-
-def audit_scope(
-    db: Session, *, table: str | None, record_id: str | None
-) -> tuple[Site | None, Assessment | None]:
-    """The site (and assessment) an audited record belongs to; no site: administrators only."""
-    if table is None:
-        return None, None
-    if table not in AUDITED_TABLES:
-        raise NotFound(f"no audited table {table!r}; audited: {', '.join(sorted(AUDITED_TABLES))}")
-    if record_id is None or not record_id.isdigit():
-        return None, None
-    model = _mapped_class(table)
-    record = db.get(model, int(record_id)) if model is not None else None
-    if record is None:
-        return None, None
-    if table == "sites":
-        return record, None
-    if table == "assessments":
-        return record.site, record
-    if table in ASSESSMENT_OWNED:
-        assessment = db.get(Assessment, record.assessment_id)
-        return (assessment.site, assessment) if assessment is not None else (None, None)
-    while table in AUDIT_PARENT:
-        parent = AUDIT_PARENT[table]
-        record = getattr(record, parent)
-        table = record.__table__.name
-    site = getattr(record, "site", None)
-    return (site, None) if isinstance(site, Site) else (None, None)
 
 
 def readable_sites(db: Session, principal: Principal) -> list[Site]:

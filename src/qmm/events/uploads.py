@@ -1,4 +1,7 @@
-"""Uploading an eQMS extract for one site: checked whole, stored as one batch, or nothing stored."""
+"""Uploading an eQMS extract for one site: checked whole, stored as one batch, or nothing stored.
+
+The upload runs the importer's own validation and batch writer, so a file uploaded on a site's
+page and one given to `qmm import` go through one pipeline."""
 
 from __future__ import annotations
 
@@ -126,6 +129,14 @@ def batches_of(session: Session, *, site: Site, limit: int = 50) -> Sequence[Imp
             if len(found) >= limit:
                 break
     return found
+
+
+def batch_of_site(session: Session, *, site: Site, batch_id: str) -> ImportBatch | None:
+    """The batch a page names by id, if it holds records of the site; anything else is none."""
+    if not batch_id.isascii() or not batch_id.isdigit() or int(batch_id) >= 2**63:
+        return None
+    found = session.get(ImportBatch, int(batch_id))
+    return found if found is not None and site.code in (found.sites or []) else None
 
 
 def problems_of(error: InvalidInput) -> tuple[list[RowProblem], int]:

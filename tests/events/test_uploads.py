@@ -1,0 +1,49 @@
+"""A page names an import batch by id: only a batch holding the site's records is shown."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from factories import create_site_a
+from qmm.events.uploads import batch_of_site
+from qmm.models import ImportBatch
+
+
+def create_batch(session: Session, *sites: str) -> ImportBatch:
+    batch = ImportBatch(
+        record_type="capa",
+        source_name="capa.csv",
+        source_sha256="0" * 64,
+        profile=None,
+        rows=1,
+        rows_new=1,
+        rows_changed=0,
+        rows_unchanged=0,
+        sites=list(sites),
+        store_path="capa/batch-1",
+        imported_by="alice",
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+class TestBatchOfSite:
+    def test_a_batch_of_the_site_is_found(self, session: Session) -> None:
+        site = create_site_a(session)
+        batch = create_batch(session, site.code, "SITE-B")
+        assert batch_of_site(session, site=site, batch_id=str(batch.id)) is batch
+
+    def test_a_batch_of_other_sites_only_is_not_shown(self, session: Session) -> None:
+        site = create_site_a(session)
+        batch = create_batch(session, "SITE-B")
+        assert batch_of_site(session, site=site, batch_id=str(batch.id)) is None
+
+    @pytest.mark.parametrize("batch_id", ["²", "٣", "99999999999999999999", "", "x1", "-1"])
+    def test_an_id_that_is_not_a_database_integer_is_no_batch(
+        self, session: Session, batch_id: str
+    ) -> None:
+        site = create_site_a(session)
+        create_batch(session, site.code)
+        assert batch_of_site(session, site=site, batch_id=batch_id) is None
