@@ -42,6 +42,14 @@ class InvalidInput(QMMError):
     status_code = 422
 
 
+class InvalidFields(InvalidInput):
+    """Fields of one record that cannot be stored; `problems` maps each field to what is wrong."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems.values()))
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """One problem in one row of an input file: where, what value, and why it is refused."""

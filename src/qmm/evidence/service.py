@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from qmm.audit.trail import reason as audit_reason
 from qmm.audit.trail import system_actor, trail_head
-from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from qmm.evidence.files import CheckedFile, blob_path, check_file, store_blob
 from qmm.framework.service import DEFAULT_FRAMEWORK_CODE, get_framework, load_tree
+from qmm.text_rules import has_nul, nul_message
 from qmm.models import (
     Assessment,
     EvidenceFile,
@@ -45,12 +46,8 @@ LIMITS: Final = {"title": 200, "owner": 200, "eqms_id": 120, "link": 2000}
 SUPPORT_NEEDED_FROM: Final = 3
 
 
-class InvalidEvidence(InvalidInput):
+class InvalidEvidence(InvalidFields):
     """Evidence fields that cannot be stored; `problems` maps each field to what is wrong."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems.values()))
 
 
 @dataclass(frozen=True)
@@ -132,8 +129,8 @@ def _check_text(
         if required:
             problems[field] = f"{label} must not be empty"
         return None
-    if "\x00" in text:
-        problems[field] = f"{label} contains a NUL character (\\x00); remove it"
+    if has_nul(text):
+        problems[field] = nul_message(label)
         return None
     limit = LIMITS.get(field)
     if limit is not None and len(text) > limit:
@@ -310,8 +307,8 @@ def add_evidence(
     _check_dates(problems, effective, review)
     if description is not None and not isinstance(description, str):
         problems["description"] = "description must be text"
-    elif description and "\x00" in description:
-        problems["description"] = "description contains a NUL character (\\x00); remove it"
+    elif description and has_nul(description):
+        problems["description"] = nul_message("description")
     codes = _check_sub_elements(session, site, sub_elements, problems)
     checked = _check_files(files, problems)
     if clean_link is None and not files and "link" not in problems:
@@ -385,8 +382,8 @@ def update_evidence(session: Session, *, item: EvidenceItem, **changes: Any) -> 
             )
         elif value is not None and not isinstance(value, str):
             problems[field] = "description must be text"
-        elif value and "\x00" in value:
-            problems[field] = "description contains a NUL character (\\x00); remove it"
+        elif value and has_nul(value):
+            problems[field] = nul_message("description")
         else:
             values[field] = (value or "").strip()
     _check_dates(

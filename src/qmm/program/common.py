@@ -9,7 +9,8 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from qmm.audit.trail import system_actor
-from qmm.errors import InvalidInput
+from qmm.errors import InvalidFields, InvalidInput
+from qmm.text_rules import has_nul, nul_message
 from qmm.evidence.service import known_sub_element_codes
 from qmm.metrics.catalogue import KPI_IDS
 from qmm.models import Site, utcnow
@@ -18,12 +19,8 @@ from qmm.models import Site, utcnow
 SHORT: Final = 200
 
 
-class InvalidProgramInput(InvalidInput):
+class InvalidProgramInput(InvalidFields):
     """Program fields that cannot be stored; `problems` maps each field to what is wrong."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems.values()))
 
 
 class Problems(dict[str, str]):
@@ -38,6 +35,9 @@ class Problems(dict[str, str]):
             return None
         if not isinstance(value, str):
             self[field] = f"{label} must be text"
+            return None
+        if has_nul(value):
+            self[field] = nul_message(label)
             return None
         clean = value.strip()
         if not clean:
@@ -121,6 +121,9 @@ class Problems(dict[str, str]):
         for value in values:
             if not isinstance(value, str):
                 self[field] = f"{label} must be texts; {value!r} is not"
+                return []
+            if has_nul(value):
+                self[field] = nul_message(label)
                 return []
             one = value.strip()
             if not one:

@@ -26,8 +26,8 @@ from qmm.program.continuity import (
 )
 from qmm.program.suppliers import agreement_to_json, list_agreements, supplier_status
 from qmm.web.api_schemas import ProblemsOut
-from qmm.web.continuity_pages import find_id
 from qmm.web.deps import DB, Store
+from qmm.web.forms import find_id
 from qmm.web.security import ProgramManage, SiteRead
 
 

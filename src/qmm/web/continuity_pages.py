@@ -5,14 +5,12 @@ to add scenarios, triggers and agreements. Each view parses, calls the service, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, cast
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi import Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -60,12 +58,11 @@ from qmm.program.suppliers import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.form_values import FormList, FormText, form_day, form_lines, nul_problems
+from qmm.web.forms import Day, Lines, Number, Rows, WebForm, YesNo, find_id, form_day, submit
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
 #: A record id in a URL: digits only, short enough for any database's integer.
-RECORD_ID: Final = re.compile(r"[0-9]{1,18}")
 #: How many action rows the drill-run form offers.
 ACTION_ROWS: Final = 3
 TRIGGER_LABELS: Final = {
@@ -93,33 +90,6 @@ DONE: Final = {
 
 
 # ---------------------------------------------------------------------------- reading forms
-
-
-def find_id(text: str, *, what: str, site: Site) -> int:
-    """A record id from a URL; anything else is simply not found."""
-    if not RECORD_ID.fullmatch(text):
-        raise NotFound(f"no {what} {text!r} at {site.code}")
-    return int(text)
-
-
-def form_number(text: str) -> float | int | str | None:
-    """A number typed in a form: whole numbers stay whole; what does not parse goes on as text
-    for the service to name (a thousands separator is not guessed: 1,5 is ambiguous)."""
-    text = text.strip()
-    if not text:
-        return None
-    if "_" in text:
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return int(value) if value.is_integer() and abs(value) < 1e15 else value
-
-
-def form_flag(text: str) -> bool | str | None:
-    """yes or no from a form; anything else goes on for the service to refuse."""
-    return {"yes": True, "no": False, "": None}.get(text.strip().lower(), text)
 
 
 # ---------------------------------------------------------------------------- what the page shows
@@ -297,23 +267,8 @@ def continuity_page(
     return _page(request, db, access.who, access.site, store, done=done)
 
 
-def with_service_problems(
-    db: Session, problems: dict[str, str], store_it: Callable[[], object]
-) -> dict[str, str]:
-    """Problems this boundary found, with those the service finds in the rest of the input:
-    the service runs in a savepoint that is always rolled back, so nothing is stored."""
-    attempt = db.begin_nested()
-    try:
-        store_it()
-    except InvalidProgramInput as exc:
-        return {**exc.problems, **problems}
-    finally:
-        attempt.rollback()
-    return problems
-
-
-def _after(site: Site, done: str, anchor: str) -> Response:
-    return RedirectResponse(f"/sites/{site.code}/continuity?done={done}#{anchor}", status_code=303)
+def _after(site: Site, done: str, anchor: str) -> str:
+    return f"/sites/{site.code}/continuity?done={done}#{anchor}"
 
 
 def _submit(
@@ -321,46 +276,142 @@ def _submit(
     access: Access,
     db: Session,
     store: EventStore,
+    form: WebForm,
     *,
-    form: str,
-    typed: dict[str, str],
-    problems: dict[str, str],
-    store_it: Callable[[], object],
+    name: str,
+    save: Callable[[dict[str, Any]], object],
     done: str,
     anchor: str,
+    problems: Mapping[str, str] | None = None,
     fields: Mapping[str, str] | None = None,
     trial: bool = True,
 ) -> Response:
-    """Call the service and redirect; on any problem show the page again with what was typed
-    and each problem next to its field (service keys mapped by `fields`).
-
-    When this boundary already found a problem (a date in the future), the service still runs
-    on trial so that every problem is named at once; not when a field holds a NUL character (no
-    database takes it) or `trial` is off (a drill run writes its report's file).
-    """
+    """Submit one of the page's forms; on a problem the page shows again with it open, each
+    problem next to its field (service keys mapped by `fields`). The service runs on trial when
+    this boundary found a problem first, unless `trial` is off (a drill run writes a file)."""
     site = access.site
     assert site is not None
-    if not problems:
-        try:
-            store_it()
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, done, anchor)
-    elif trial and not any("NUL character" in p for p in problems.values()):
-        problems = with_service_problems(db, problems, store_it)
-    shown = {f"{form}-{(fields or {}).get(k, k.replace('.', '_'))}": v for k, v in problems.items()}
-    return _page(
-        request,
-        db,
-        access.who,
-        site,
-        store,
-        form=form,
-        values=typed,
-        errors=shown,
-        status_code=422,
+
+    def again(values: dict[str, Any], errors: dict[str, str]) -> Response:
+        shown = {
+            f"{name}-{(fields or {}).get(k, k.replace('.', '_'))}": v for k, v in errors.items()
+        }
+        return _page(
+            request,
+            db,
+            access.who,
+            site,
+            store,
+            form=name,
+            values=values,
+            errors=shown,
+            status_code=422,
+        )
+
+    return submit(
+        form,
+        store=save,
+        then=lambda _: _after(site, done, anchor),
+        again=again,
+        problems=problems,
+        trial=db if trial else None,
     )
+
+
+class LevelForm(WebForm):
+    """A counted inventory level."""
+
+    level: Number = ""
+    recorded_on: Day = ""
+
+
+class TriggerForm(WebForm):
+    """A minimum-inventory trigger, optionally with the scenario it guards and a current level."""
+
+    material: str = ""
+    unit: str = ""
+    minimum_level: Number = ""
+    scenario: str = ""
+    current_level: Number = ""
+    recorded_on: Day = ""
+
+
+class ScenarioForm(WebForm):
+    """A risk to supply: what fails, likelihood and impact, backups and recovery."""
+
+    title: str = ""
+    what_fails: str = ""
+    likelihood: Number = ""
+    impact: Number = ""
+    products: Lines = ""
+    suppliers: Lines = ""
+    backup_strategy: str = ""
+    backup_suppliers: Lines = ""
+    recovery_steps: Lines = ""
+    recovery_target_hours: Number = ""
+    owner: str = ""
+    reviewed_on: Day = ""
+
+
+class DrillPlanForm(WebForm):
+    """A drill planned of a scenario, with a supplier for a joint drill."""
+
+    scenario: str = ""
+    planned_on: Day = ""
+    supplier: str = ""
+
+
+class DrillRunForm(WebForm):
+    """A drill run: the day, the hours achieved, lessons, and rows of follow-up actions."""
+
+    run_on: Day = ""
+    achieved_hours: Number = ""
+    lessons: str = ""
+    action_title: Rows
+    action_owner: Rows
+    action_due_on: Rows
+
+    def typed(self) -> dict[str, Any]:
+        """The action rows are shown again one field per row."""
+        return {
+            "run_on": self.run_on,
+            "achieved_hours": self.achieved_hours,
+            "lessons": self.lessons,
+            **_actions(self.action_title, self.action_owner, self.action_due_on)[1],
+        }
+
+
+class ActionDoneForm(WebForm):
+    """The day a drill's follow-up action was done."""
+
+    done_on: Day = ""
+
+
+class ReviewForm(WebForm):
+    """The day a periodic review was held with a supplier."""
+
+    reviewed_on: Day = ""
+
+
+class JointDrillForm(WebForm):
+    """The day a joint drill was held with a supplier."""
+
+    drilled_on: Day = ""
+
+
+class AgreementForm(WebForm):
+    """A supplier quality agreement with its review and joint-drill cycles."""
+
+    supplier: str = ""
+    signed_on: Day = ""
+    expires_on: Day = ""
+    response_hours: Number = ""
+    data_format: str = ""
+    participates_in_risk_reviews: YesNo = ""
+    review_every_months: Number = ""
+    drill_every_months: Number = ""
+    last_review_on: Day = ""
+    last_drill_on: Day = ""
 
 
 # ---------------------------------------------------------------------------- inventory
@@ -373,8 +424,7 @@ def level_record(
     access: ProgramManage,
     db: DB,
     store: Store,
-    level: FormText = "",
-    recorded_on: FormText = "",
+    form: Annotated[LevelForm, Form()],
 ) -> Response:
     """Record a counted inventory level for one of the site's triggers."""
     site = access.site
@@ -382,20 +432,14 @@ def level_record(
     trigger = get_trigger(
         db, site=site, trigger=find_id(trigger_id, what="inventory trigger", site=site)
     )
-    typed = {"level": level, "recorded_on": recorded_on}
-    problems = nul_problems(typed)
-    day = form_day(recorded_on)
     return _submit(
         request,
         access,
         db,
         store,
-        form=f"level-{trigger.id}",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: record_level(
-            db, trigger=trigger, level=cast(Any, form_number(level)), recorded_on=cast(Any, day)
-        ),
+        form,
+        name=f"level-{trigger.id}",
+        save=lambda fields: record_level(db, trigger=trigger, **fields),
         done="level",
         anchor="triggers",
     )
@@ -407,54 +451,33 @@ def trigger_add(
     access: ProgramManage,
     db: DB,
     store: Store,
-    material: FormText = "",
-    unit: FormText = "",
-    minimum_level: FormText = "",
-    scenario: FormText = "",
-    current_level: FormText = "",
-    recorded_on: FormText = "",
+    form: Annotated[TriggerForm, Form()],
 ) -> Response:
     """Set a minimum-inventory trigger for a material, optionally with its current level."""
     site = access.site
     assert site is not None
-    typed = {
-        "material": material,
-        "unit": unit,
-        "minimum_level": minimum_level,
-        "scenario": scenario,
-        "current_level": current_level,
-        "recorded_on": recorded_on,
-    }
-    problems = nul_problems(typed)
+    problems: dict[str, str] = {}
     guarded: ContinuityScenario | None = None
-    if scenario.strip() and "scenario" not in problems:
+    if form.scenario.strip() and "scenario" not in form.nul_problems():
         try:
             guarded = get_scenario(
-                db, site=site, scenario_id=find_id(scenario.strip(), what="scenario", site=site)
+                db,
+                site=site,
+                scenario_id=find_id(form.scenario.strip(), what="scenario", site=site),
             )
         except NotFound as exc:
             problems["scenario"] = str(exc)
-    day = form_day(recorded_on)
     return _submit(
         request,
         access,
         db,
         store,
-        form="trigger",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: add_trigger(
-            db,
-            site=site,
-            material=material,
-            unit=unit,
-            minimum_level=cast(Any, form_number(minimum_level)),
-            scenario=guarded,
-            current_level=cast(Any, form_number(current_level)),
-            recorded_on=cast(Any, day),
-        ),
+        form,
+        name="trigger",
+        save=lambda fields: add_trigger(db, site=site, **{**fields, "scenario": guarded}),
         done="trigger",
         anchor="triggers",
+        problems=problems,
     )
 
 
@@ -467,61 +490,19 @@ def scenario_add(
     access: ProgramManage,
     db: DB,
     store: Store,
-    title: FormText = "",
-    what_fails: FormText = "",
-    likelihood: FormText = "",
-    impact: FormText = "",
-    products: FormText = "",
-    suppliers: FormText = "",
-    backup_strategy: FormText = "",
-    backup_suppliers: FormText = "",
-    recovery_steps: FormText = "",
-    recovery_target_hours: FormText = "",
-    owner: FormText = "",
-    reviewed_on: FormText = "",
+    form: Annotated[ScenarioForm, Form()],
 ) -> Response:
     """Record a risk to supply: what fails, likelihood and impact, backups, recovery steps."""
     site = access.site
     assert site is not None
-    typed = {
-        "title": title,
-        "what_fails": what_fails,
-        "likelihood": likelihood,
-        "impact": impact,
-        "products": products,
-        "suppliers": suppliers,
-        "backup_strategy": backup_strategy,
-        "backup_suppliers": backup_suppliers,
-        "recovery_steps": recovery_steps,
-        "recovery_target_hours": recovery_target_hours,
-        "owner": owner,
-        "reviewed_on": reviewed_on,
-    }
-    problems = nul_problems(typed)
     return _submit(
         request,
         access,
         db,
         store,
-        form="scenario",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: add_scenario(
-            db,
-            site=site,
-            title=title,
-            what_fails=what_fails,
-            likelihood=cast(Any, form_number(likelihood)),
-            impact=cast(Any, form_number(impact)),
-            products=form_lines(products),
-            suppliers=form_lines(suppliers),
-            backup_strategy=backup_strategy,
-            backup_suppliers=form_lines(backup_suppliers),
-            recovery_steps=form_lines(recovery_steps),
-            recovery_target_hours=cast(Any, form_number(recovery_target_hours)),
-            owner=owner,
-            reviewed_on=cast(Any, form_day(reviewed_on)),
-        ),
+        form,
+        name="scenario",
+        save=lambda fields: add_scenario(db, site=site, **fields),
         done="scenario",
         anchor="scenarios",
     )
@@ -536,38 +517,35 @@ def drill_plan(
     access: ProgramManage,
     db: DB,
     store: Store,
-    scenario: FormText = "",
-    planned_on: FormText = "",
-    supplier: FormText = "",
+    form: Annotated[DrillPlanForm, Form()],
 ) -> Response:
     """Plan a drill of a scenario, with a supplier for a joint drill."""
     site = access.site
     assert site is not None
-    typed = {"scenario": scenario, "planned_on": planned_on, "supplier": supplier}
-    problems = nul_problems(typed)
+    problems: dict[str, str] = {}
     drilled: ContinuityScenario | None = None
-    if "scenario" not in problems:
-        if not scenario.strip():
+    if "scenario" not in form.nul_problems():
+        if not form.scenario.strip():
             problems["scenario"] = "choose the scenario to drill"
         else:
             try:
                 drilled = get_scenario(
                     db,
                     site=site,
-                    scenario_id=find_id(scenario.strip(), what="scenario", site=site),
+                    scenario_id=find_id(form.scenario.strip(), what="scenario", site=site),
                 )
             except NotFound as exc:
                 problems["scenario"] = str(exc)
 
-    def plan() -> object:
+    def plan(fields: dict[str, Any]) -> object:
         assert drilled is not None
         try:
             return plan_drill(
                 db,
                 site=site,
                 scenario=drilled,
-                planned_on=cast(Any, form_day(planned_on)),
-                supplier=supplier.strip() or None,
+                planned_on=fields["planned_on"],
+                supplier=fields["supplier"].strip() or None,
             )
         except Conflict as exc:  # the same scenario already planned that day
             raise InvalidProgramInput({"planned_on": str(exc)}) from exc
@@ -577,12 +555,12 @@ def drill_plan(
         access,
         db,
         store,
-        form="plan",
-        typed=typed,
-        problems=problems,
-        store_it=plan,
+        form,
+        name="plan",
+        save=plan,
         done="plan",
         anchor="drills",
+        problems=problems,
         trial=drilled is not None,
     )
 
@@ -614,12 +592,7 @@ def drill_run(
     access: ProgramManage,
     db: DB,
     store: Store,
-    run_on: FormText = "",
-    achieved_hours: FormText = "",
-    lessons: FormText = "",
-    action_title: FormList = None,
-    action_owner: FormList = None,
-    action_due_on: FormList = None,
+    form: Annotated[DrillRunForm, Form()],
 ) -> Response:
     """Record a drill run against its scenario's recovery-time target; the report is filed."""
     site = access.site
@@ -627,29 +600,20 @@ def drill_run(
     drill = get_drill(db, site=site, drill_id=find_id(drill_id, what="drill", site=site))
     if drill.run_on is not None:
         raise Conflict(f"drill {drill.id} was run on {drill.run_on}; a drill is run once")
-    actions, typed_actions, rows_of = _actions(action_title, action_owner, action_due_on)
-    typed = {
-        "run_on": run_on,
-        "achieved_hours": achieved_hours,
-        "lessons": lessons,
-        **typed_actions,
-    }
-    problems = nul_problems(typed)
-    day = form_day(run_on)
+    actions, _typed, rows_of = _actions(form.action_title, form.action_owner, form.action_due_on)
     return _submit(
         request,
         access,
         db,
         store,
-        form=f"run-{drill.id}",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: record_drill_run(
+        form,
+        name=f"run-{drill.id}",
+        save=lambda fields: record_drill_run(
             db,
             drill=drill,
-            run_on=cast(Any, day),
-            achieved_hours=cast(Any, form_number(achieved_hours)),
-            lessons=lessons,
+            run_on=fields["run_on"],
+            achieved_hours=fields["achieved_hours"],
+            lessons=fields["lessons"],
             actions=actions,
         ),
         done="run",
@@ -669,7 +633,7 @@ def drill_action_done(
     access: ProgramManage,
     db: DB,
     store: Store,
-    done_on: FormText = "",
+    form: Annotated[ActionDoneForm, Form()],
 ) -> Response:
     """Record an action from a drill's lessons as done; done already is refused on the page."""
     site = access.site
@@ -677,19 +641,16 @@ def drill_action_done(
     action = get_drill_action(
         db, site=site, action_id=find_id(action_id, what="drill action", site=site)
     )
-    typed = {"done_on": done_on}
-    day = form_day(done_on)
-    form = f"action-{action.id}"
+    name = f"action-{action.id}"
     try:
         return _submit(
             request,
             access,
             db,
             store,
-            form=form,
-            typed=typed,
-            problems=nul_problems(typed),
-            store_it=lambda: complete_drill_action(db, action=action, done_on=cast(Any, day)),
+            form,
+            name=name,
+            save=lambda fields: complete_drill_action(db, action=action, **fields),
             done="action",
             anchor="drills",
         )
@@ -700,9 +661,9 @@ def drill_action_done(
             access.who,
             site,
             store,
-            form=form,
-            values=typed,
-            errors={form: str(exc)},
+            form=name,
+            values=form.typed(),
+            errors={name: str(exc)},
             status_code=409,
         )
 
@@ -719,28 +680,25 @@ def _agreement_cycle(
     db: Session,
     store: EventStore,
     agreement_id: str,
+    form: WebForm,
     *,
-    field: str,
-    typed_day: str,
     prefix: str,
     stored: str,
-    record: Callable[[SupplierAgreement, Any], object],
+    record: Callable[[SupplierAgreement, dict[str, Any]], object],
 ) -> Response:
     """Record a review or joint drill held with a supplier on a day; one form, two cycles."""
     site = access.site
     assert site is not None
     agreement = _agreement(site, db, agreement_id)
-    typed = {field: typed_day}
-    day = form_day(typed_day)
+    [field] = type(form).model_fields
     return _submit(
         request,
         access,
         db,
         store,
-        form=f"{prefix}-{agreement.id}",
-        typed=typed,
-        problems=nul_problems(typed),
-        store_it=lambda: record(agreement, day),
+        form,
+        name=f"{prefix}-{agreement.id}",
+        save=lambda fields: record(agreement, fields),
         done=prefix,
         anchor="suppliers",
         fields={stored: field},
@@ -754,7 +712,7 @@ def agreement_review(
     access: ProgramManage,
     db: DB,
     store: Store,
-    reviewed_on: FormText = "",
+    form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Record a periodic maturity review held with the supplier."""
     return _agreement_cycle(
@@ -763,11 +721,10 @@ def agreement_review(
         db,
         store,
         agreement_id,
-        field="reviewed_on",
-        typed_day=reviewed_on,
+        form,
         prefix="review",
         stored="last_review_on",
-        record=lambda agreement, day: record_review(db, agreement=agreement, reviewed_on=day),
+        record=lambda agreement, fields: record_review(db, agreement=agreement, **fields),
     )
 
 
@@ -778,7 +735,7 @@ def agreement_joint_drill(
     access: ProgramManage,
     db: DB,
     store: Store,
-    drilled_on: FormText = "",
+    form: Annotated[JointDrillForm, Form()],
 ) -> Response:
     """Record a joint drill held with the supplier."""
     return _agreement_cycle(
@@ -787,11 +744,10 @@ def agreement_joint_drill(
         db,
         store,
         agreement_id,
-        field="drilled_on",
-        typed_day=drilled_on,
+        form,
         prefix="jointdrill",
         stored="last_drill_on",
-        record=lambda agreement, day: record_joint_drill(db, agreement=agreement, drilled_on=day),
+        record=lambda agreement, fields: record_joint_drill(db, agreement=agreement, **fields),
     )
 
 
@@ -801,56 +757,19 @@ def agreement_add(
     access: ProgramManage,
     db: DB,
     store: Store,
-    supplier: FormText = "",
-    signed_on: FormText = "",
-    expires_on: FormText = "",
-    response_hours: FormText = "",
-    data_format: FormText = "",
-    participates_in_risk_reviews: FormText = "",
-    review_every_months: FormText = "",
-    drill_every_months: FormText = "",
-    last_review_on: FormText = "",
-    last_drill_on: FormText = "",
+    form: Annotated[AgreementForm, Form()],
 ) -> Response:
     """Record a supplier quality agreement with its review and joint-drill cycles."""
     site = access.site
     assert site is not None
-    typed = {
-        "supplier": supplier,
-        "signed_on": signed_on,
-        "expires_on": expires_on,
-        "response_hours": response_hours,
-        "data_format": data_format,
-        "participates_in_risk_reviews": participates_in_risk_reviews,
-        "review_every_months": review_every_months,
-        "drill_every_months": drill_every_months,
-        "last_review_on": last_review_on,
-        "last_drill_on": last_drill_on,
-    }
-    problems = nul_problems(typed)
-    last_review, last_drill = form_day(last_review_on), form_day(last_drill_on)
     return _submit(
         request,
         access,
         db,
         store,
-        form="agreement",
-        typed=typed,
-        problems=problems,
-        store_it=lambda: add_agreement(
-            db,
-            site=site,
-            supplier=supplier,
-            signed_on=cast(Any, form_day(signed_on)),
-            expires_on=cast(Any, form_day(expires_on)),
-            response_hours=cast(Any, form_number(response_hours)),
-            data_format=data_format,
-            participates_in_risk_reviews=cast(Any, form_flag(participates_in_risk_reviews)),
-            review_every_months=cast(Any, form_number(review_every_months)),
-            drill_every_months=cast(Any, form_number(drill_every_months)),
-            last_review_on=cast(Any, last_review),
-            last_drill_on=cast(Any, last_drill),
-        ),
+        form,
+        name="agreement",
+        save=lambda fields: add_agreement(db, site=site, **fields),
         done="agreement",
         anchor="suppliers",
     )

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -23,7 +23,6 @@ from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.evidence.service import site_framework
 from qmm.metrics.catalogue import KPIS
 from qmm.models import Decision, SignatureMeaning, Site, utcnow
-from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import (
     RECORD_TYPE,
     STATUSES,
@@ -39,15 +38,26 @@ from qmm.program.decisions import (
     supersession_chain,
     update_decision,
 )
+from qmm.text_rules import has_nul, nul_message
 from qmm.web.deps import DB
 from qmm.web.evidence_pages import (
     download_name,
-    parse_refs,
     sentences,
     sub_element_groups,
     sub_element_names,
 )
-from qmm.web.form_values import FormList, FormText, form_day, form_lines
+from qmm.web.forms import (
+    Day,
+    FormText,
+    Lines,
+    Picked,
+    Refs,
+    WebForm,
+    YesNo,
+    form_day,
+    form_flag,
+    submit,
+)
 from qmm.web.security import Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
 
@@ -71,10 +81,6 @@ def find_decision(db: Session, site: Site, ref: str) -> Decision:
     return get_decision(db, site=site, ref=ref)
 
 
-def _flag(text: str) -> bool | str | None:
-    return {"yes": True, "no": False, "": None}.get(text.strip().lower(), text)
-
-
 def _crumbs(site: Site, *, log: bool = True) -> list[tuple[str, str]]:
     crumbs = [("Sites", "/"), (site.code, f"/sites/{site.code}")]
     if log:
@@ -85,68 +91,25 @@ def _crumbs(site: Site, *, log: bool = True) -> list[tuple[str, str]]:
 # --- the form ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DecisionForm:
-    """What a decision form sent: the typed text (kept on errors) and the service's fields."""
+class DecisionForm(WebForm):
+    """A decision as its form sends it, field by field."""
 
-    typed: dict[str, Any]
-    fields: dict[str, Any]
-    problems: dict[str, str]
+    title: str = ""
+    context: str = ""
+    options: Lines = ""
+    decision: str = ""
+    quality_won: YesNo = ""
+    trade_off: str = ""
+    rationale: str = ""
+    owner: str = ""
+    decided_on: Day = ""
+    sub_elements: Picked
+    record_links: Lines = ""
+    kpis: Picked
+    evidence_refs: Refs = ""
 
 
-def read_form(
-    *,
-    title: str,
-    context: str,
-    options: str,
-    decision: str,
-    quality_won: str,
-    trade_off: str,
-    rationale: str,
-    owner: str,
-    decided_on: str,
-    sub_elements: list[str] | None,
-    record_links: str,
-    kpis: list[str] | None,
-    evidence_refs: str,
-) -> DecisionForm:
-    """Turn the form into the service's fields; NUL characters are refused by field."""
-    typed: dict[str, Any] = {
-        "title": title,
-        "context": context,
-        "options": options,
-        "decision": decision,
-        "quality_won": quality_won,
-        "trade_off": trade_off,
-        "rationale": rationale,
-        "owner": owner,
-        "decided_on": decided_on,
-        "sub_elements": [c for c in sub_elements or [] if c],
-        "record_links": record_links,
-        "kpis": [k for k in kpis or [] if k],
-        "evidence_refs": evidence_refs,
-    }
-    problems = {
-        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
-        for name, value in typed.items()
-        if "\x00" in (value if isinstance(value, str) else "".join(value))
-    }
-    fields = {
-        "title": title,
-        "context": context,
-        "options": form_lines(options),
-        "decision": decision,
-        "quality_won": _flag(quality_won),
-        "trade_off": trade_off,
-        "rationale": rationale,
-        "owner": owner,
-        "decided_on": form_day(decided_on),
-        "sub_elements": typed["sub_elements"],
-        "record_links": form_lines(record_links),
-        "kpis": typed["kpis"],
-        "evidence_refs": parse_refs(None, evidence_refs),
-    }
-    return DecisionForm(typed, fields, problems)
+DecisionFields = Annotated[DecisionForm, Form()]
 
 
 def decision_values(decision: Decision) -> dict[str, Any]:
@@ -220,7 +183,7 @@ def read_filters(
     if days["from"] and days["to"] and days["to"] < days["from"]:
         errors["to"] = f"the range ends ({days['to']}) before it starts ({days['from']})"
         days["to"] = None
-    won = _flag(typed["quality_won"])
+    won = form_flag(typed["quality_won"])
     if isinstance(won, str):
         errors["quality_won"] = "choose yes, no or either"
         won = None
@@ -230,8 +193,8 @@ def read_filters(
             f"there is no status {status_value!r}; choose one of {', '.join(STATUSES)}"
         )
         status_value = None
-    if "\x00" in typed["owner"]:
-        errors["owner"] = "the owner contains a NUL character; remove it"
+    if has_nul(typed["owner"]):
+        errors["owner"] = nul_message("the owner")
     return LogFilters(
         typed=typed,
         owner=typed["owner"] or None if "owner" not in errors else None,
@@ -365,61 +328,19 @@ def decision_new(request: Request, code: str, access: ProgramManage, db: DB) -> 
 
 
 def decision_add(
-    request: Request,
-    code: str,
-    access: ProgramManage,
-    db: DB,
-    title: FormText = "",
-    context: FormText = "",
-    options: FormText = "",
-    decision: FormText = "",
-    quality_won: FormText = "",
-    trade_off: FormText = "",
-    rationale: FormText = "",
-    owner: FormText = "",
-    decided_on: FormText = "",
-    sub_elements: FormList = None,
-    record_links: FormText = "",
-    kpis: FormList = None,
-    evidence_refs: FormText = "",
+    request: Request, code: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
     """Log a draft under the next DEC-nnnn; any problem stores nothing and keeps what was typed."""
     site = access.site
     assert site is not None
-    form = read_form(**_locals_of(locals()))
-    problems = form.problems
-    if not problems:
-        try:
-            entry = add_decision(db, site=site, **cast(Any, form.fields))
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return RedirectResponse(
-                f"/sites/{site.code}/decisions/{entry.ref}?done=added", status_code=303
-            )
-    return _new_page(
-        request, db, access.who, site, values=form.typed, errors=problems, status_code=422
+    return submit(
+        form,
+        store=lambda fields: add_decision(db, site=site, **fields),
+        then=lambda entry: f"/sites/{site.code}/decisions/{entry.ref}?done=added",
+        again=lambda values, errors: _new_page(
+            request, db, access.who, site, values=values, errors=errors, status_code=422
+        ),
     )
-
-
-def _locals_of(names: dict[str, Any]) -> dict[str, Any]:
-    """The form fields among a view's arguments."""
-    keys = (
-        "title",
-        "context",
-        "options",
-        "decision",
-        "quality_won",
-        "trade_off",
-        "rationale",
-        "owner",
-        "decided_on",
-        "sub_elements",
-        "record_links",
-        "kpis",
-        "evidence_refs",
-    )
-    return {k: names[k] for k in keys}
 
 
 # --- one decision --------------------------------------------------------------------------
@@ -498,24 +419,7 @@ def decision_page(
 
 
 def decision_edit(
-    request: Request,
-    code: str,
-    ref: str,
-    access: ProgramManage,
-    db: DB,
-    title: FormText = "",
-    context: FormText = "",
-    options: FormText = "",
-    decision: FormText = "",
-    quality_won: FormText = "",
-    trade_off: FormText = "",
-    rationale: FormText = "",
-    owner: FormText = "",
-    decided_on: FormText = "",
-    sub_elements: FormList = None,
-    record_links: FormText = "",
-    kpis: FormList = None,
-    evidence_refs: FormText = "",
+    request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
     """Change a draft; a signed decision is refused (409): supersede it instead."""
     site = access.site
@@ -525,73 +429,46 @@ def decision_edit(
         raise Conflict(
             f"{entry.ref} is signed and can no longer be changed; supersede it from its page"
         )
-    form = read_form(**_locals_of(locals()))
-    problems = form.problems
-    if not problems:
-        try:
-            update_decision(db, decision=entry, changes=form.fields)
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return RedirectResponse(f"/sites/{site.code}/decisions/{entry.ref}?done=updated", 303)
-    return _decision_page(
-        request,
-        db,
-        access.who,
-        site,
-        entry,
-        form="edit",
-        values=form.typed,
-        errors=problems,
-        status_code=422,
+    return submit(
+        form,
+        store=lambda fields: update_decision(db, decision=entry, changes=fields),
+        then=lambda _: f"/sites/{site.code}/decisions/{entry.ref}?done=updated",
+        again=lambda values, errors: _decision_page(
+            request,
+            db,
+            access.who,
+            site,
+            entry,
+            form="edit",
+            values=values,
+            errors=errors,
+            status_code=422,
+        ),
     )
 
 
 def decision_supersede(
-    request: Request,
-    code: str,
-    ref: str,
-    access: ProgramManage,
-    db: DB,
-    title: FormText = "",
-    context: FormText = "",
-    options: FormText = "",
-    decision: FormText = "",
-    quality_won: FormText = "",
-    trade_off: FormText = "",
-    rationale: FormText = "",
-    owner: FormText = "",
-    decided_on: FormText = "",
-    sub_elements: FormList = None,
-    record_links: FormText = "",
-    kpis: FormList = None,
-    evidence_refs: FormText = "",
+    request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
     """Draft a new entry that replaces a signed one (it counts once the new entry is signed)."""
     site = access.site
     assert site is not None
     entry = find_decision(db, site, ref)
-    form = read_form(**_locals_of(locals()))
-    problems = form.problems
-    if not problems:
-        try:
-            successor = supersede_decision(db, decision=entry, changes=form.fields)
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return RedirectResponse(
-                f"/sites/{site.code}/decisions/{successor.ref}?done=superseded", 303
-            )
-    return _decision_page(
-        request,
-        db,
-        access.who,
-        site,
-        entry,
-        form="supersede",
-        values=form.typed,
-        errors=problems,
-        status_code=422,
+    return submit(
+        form,
+        store=lambda fields: supersede_decision(db, decision=entry, changes=fields),
+        then=lambda successor: f"/sites/{site.code}/decisions/{successor.ref}?done=superseded",
+        again=lambda values, errors: _decision_page(
+            request,
+            db,
+            access.who,
+            site,
+            entry,
+            form="supersede",
+            values=values,
+            errors=errors,
+            status_code=422,
+        ),
     )
 
 

@@ -4,10 +4,10 @@ publish an objective, record a held meeting, raise and remove a roadblock."""
 
 from __future__ import annotations
 
-from typing import Any, Final, cast
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Final
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi import Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -17,7 +17,6 @@ from qmm.events.store import EventStore
 from qmm.metrics.catalogue import KPIS
 from qmm.models import QualityObjective, Site, utcnow
 from qmm.presentation.program import overview
-from qmm.program.common import InvalidProgramInput
 from qmm.program.forum import (
     get_forum_item,
     raise_roadblock,
@@ -34,9 +33,9 @@ from qmm.program.steering import (
     hold_meeting,
 )
 from qmm.web.deps import DB, Store
-from qmm.web.evidence_pages import parse_refs, sentences
-from qmm.web.form_values import FormText, form_day, form_lines, nul_problems
-from qmm.web.security import Principal, ProgramManage, SiteRead
+from qmm.web.evidence_pages import sentences
+from qmm.web.forms import Converted, Day, Lines, Refs, WebForm, find_id, submit
+from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
 DONE: Final = {
@@ -47,7 +46,8 @@ DONE: Final = {
 }
 
 
-def _number(text: str) -> float | str | None:
+def _target(text: str) -> float | str | None:
+    """A target as typed: a percentage becomes a fraction; what does not parse goes on as text."""
     text = text.strip()
     if not text:
         return None
@@ -55,6 +55,14 @@ def _number(text: str) -> float | str | None:
         return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
         return text
+
+
+def _optional(text: str) -> str | None:
+    return text.strip() or None
+
+
+Target = Annotated[str, Converted(_target)]
+TextOrNone = Annotated[str, Converted(_optional)]
 
 
 def _page(
@@ -101,8 +109,82 @@ def program_page(
     return _page(request, db, access.who, access.site, store, done=done)
 
 
-def _after(site: Site, done: str, anchor: str) -> Response:
-    return RedirectResponse(f"/sites/{site.code}/program?done={done}#{anchor}", status_code=303)
+def _submit(
+    request: Request,
+    access: Access,
+    db: Session,
+    store: EventStore,
+    form: WebForm,
+    *,
+    name: str,
+    save: Callable[[dict[str, Any]], object],
+    done: str,
+    anchor: str,
+    problems: Mapping[str, str] | None = None,
+    typed: Mapping[str, str] | None = None,
+) -> Response:
+    """Submit one of the page's forms; on a problem the page shows again with it open."""
+    site = access.site
+    assert site is not None
+    return submit(
+        form,
+        store=save,
+        then=lambda _: f"/sites/{site.code}/program?done={done}#{anchor}",
+        again=lambda values, errors: _page(
+            request,
+            db,
+            access.who,
+            site,
+            store,
+            form=name,
+            values=values,
+            errors={f"{name}-{k}": v for k, v in errors.items()},
+            status_code=422,
+        ),
+        problems=problems,
+        typed=typed,
+    )
+
+
+class ObjectiveForm(WebForm):
+    """A site-wide objective measured by a KPI, or one cascaded to a role."""
+
+    title: str = ""
+    owner: str = ""
+    published_on: Day = ""
+    kpi: TextOrNone = ""
+    kpi_group: TextOrNone = ""
+    target: Target = ""
+    period: str = "quarter"
+    parent: str = ""
+    role: TextOrNone = ""
+    what_good_looks_like: str = ""
+
+
+class MeetingForm(WebForm):
+    """What a held steering meeting recorded: who came, the agenda, minutes, decisions."""
+
+    held_on: Day = ""
+    attendees: Lines = ""
+    agenda: Lines = ""
+    minutes: str = ""
+    decision_refs: Refs = ""
+
+
+class RoadblockForm(WebForm):
+    """A roadblock raised at the stop-and-fix forum and the leader who owns removing it."""
+
+    roadblock: str = ""
+    raised_by: str = ""
+    raised_on: Day = ""
+    owner: str = ""
+
+
+class RemovalForm(WebForm):
+    """When and how a roadblock was removed."""
+
+    removed_on: Day = ""
+    resolution: str = ""
 
 
 def objective_add(
@@ -111,72 +193,33 @@ def objective_add(
     access: ProgramManage,
     db: DB,
     store: Store,
-    title: FormText = "",
-    owner: FormText = "",
-    published_on: FormText = "",
-    kpi: FormText = "",
-    kpi_group: FormText = "",
-    target: FormText = "",
-    period: FormText = "quarter",
-    parent: FormText = "",
-    role: FormText = "",
-    what_good_looks_like: FormText = "",
+    form: Annotated[ObjectiveForm, Form()],
 ) -> Response:
     """Publish a site-wide objective measured by a KPI, or cascade one to a role."""
     site = access.site
     assert site is not None
-    typed = {
-        "title": title,
-        "owner": owner,
-        "published_on": published_on,
-        "kpi": kpi,
-        "kpi_group": kpi_group,
-        "target": target,
-        "period": period,
-        "parent": parent,
-        "role": role,
-        "what_good_looks_like": what_good_looks_like,
-    }
-    problems = nul_problems(typed)
-    parent_objective: QualityObjective | None = None
-    if parent.strip() and "parent" not in problems:
+    problems: dict[str, str] = {}
+    parent: QualityObjective | None = None
+    if form.parent.strip() and "parent" not in form.nul_problems():
         try:
-            if not parent.strip().isdigit():
-                raise NotFound(f"no objective {parent!r}")
-            parent_objective = get_objective(db, site=site, objective_id=int(parent))
-        except NotFound as exc:
-            problems["parent"] = str(exc)
-    number = _number(target)  # what does not parse goes to the service, which says why
-    if not problems:
-        try:
-            add_objective(
+            parent = get_objective(
                 db,
                 site=site,
-                title=title,
-                owner=owner,
-                published_on=cast(Any, form_day(published_on)),
-                kpi=kpi.strip() or None,
-                target=cast(Any, number),
-                kpi_group=kpi_group.strip() or None,
-                period=period,
-                role=role.strip() or None,
-                what_good_looks_like=what_good_looks_like,
-                parent=parent_objective,
+                objective_id=find_id(form.parent.strip(), what="objective", site=site),
             )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, "objective", "objectives")
-    return _page(
+        except NotFound as exc:
+            problems["parent"] = str(exc)
+    return _submit(
         request,
+        access,
         db,
-        access.who,
-        site,
         store,
-        form="objective",
-        values=typed,
-        errors={f"objective-{k}": v for k, v in problems.items()},
-        status_code=422,
+        form,
+        name="objective",
+        save=lambda fields: add_objective(db, site=site, **{**fields, "parent": parent}),
+        done="objective",
+        anchor="objectives",
+        problems=problems,
     )
 
 
@@ -187,52 +230,25 @@ def meeting_hold(
     access: ProgramManage,
     db: DB,
     store: Store,
-    held_on: FormText = "",
-    attendees: FormText = "",
-    agenda: FormText = "",
-    minutes: FormText = "",
-    decision_refs: FormText = "",
+    form: Annotated[MeetingForm, Form()],
 ) -> Response:
     """Record that a planned steering meeting was held; its minutes become evidence."""
     site = access.site
     assert site is not None
-    if not meeting_id.isdigit():
-        raise NotFound(f"no steering meeting {meeting_id!r} at {site.code}")
-    meeting = get_meeting(db, site=site, meeting_id=int(meeting_id))
-    typed = {
-        "meeting": meeting_id,
-        "held_on": held_on,
-        "attendees": attendees,
-        "agenda": agenda,
-        "minutes": minutes,
-        "decision_refs": decision_refs,
-    }
-    problems = nul_problems(typed)
-    if not problems:
-        try:
-            hold_meeting(
-                db,
-                meeting=meeting,
-                held_on=cast(Any, form_day(held_on)),
-                attendees=form_lines(attendees),
-                agenda=form_lines(agenda),
-                minutes=minutes,
-                decision_refs=parse_refs(None, decision_refs),
-            )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, "meeting", "steering")
-    return _page(
+    meeting = get_meeting(
+        db, site=site, meeting_id=find_id(meeting_id, what="steering meeting", site=site)
+    )
+    return _submit(
         request,
+        access,
         db,
-        access.who,
-        site,
         store,
-        form=f"meeting-{meeting.id}",
-        values=typed,
-        errors={f"meeting-{meeting.id}-{k}": v for k, v in problems.items()},
-        status_code=422,
+        form,
+        name=f"meeting-{meeting.id}",
+        save=lambda fields: hold_meeting(db, meeting=meeting, **fields),
+        done="meeting",
+        anchor="steering",
+        typed={"meeting": meeting_id},
     )
 
 
@@ -242,40 +258,21 @@ def roadblock_raise(
     access: ProgramManage,
     db: DB,
     store: Store,
-    roadblock: FormText = "",
-    raised_by: FormText = "",
-    raised_on: FormText = "",
-    owner: FormText = "",
+    form: Annotated[RoadblockForm, Form()],
 ) -> Response:
     """Raise a roadblock at the stop-and-fix forum, with the leader who owns removing it."""
     site = access.site
     assert site is not None
-    typed = {"roadblock": roadblock, "raised_by": raised_by, "raised_on": raised_on, "owner": owner}
-    problems = nul_problems(typed)
-    if not problems:
-        try:
-            raise_roadblock(
-                db,
-                site=site,
-                roadblock=roadblock,
-                raised_by=raised_by,
-                raised_on=cast(Any, form_day(raised_on)),
-                owner=owner,
-            )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, "raised", "forum")
-    return _page(
+    return _submit(
         request,
+        access,
         db,
-        access.who,
-        site,
         store,
-        form="roadblock",
-        values=typed,
-        errors={f"roadblock-{k}": v for k, v in problems.items()},
-        status_code=422,
+        form,
+        name="roadblock",
+        save=lambda fields: raise_roadblock(db, site=site, **fields),
+        done="raised",
+        anchor="forum",
     )
 
 
@@ -286,34 +283,20 @@ def roadblock_remove(
     access: ProgramManage,
     db: DB,
     store: Store,
-    removed_on: FormText = "",
-    resolution: FormText = "",
+    form: Annotated[RemovalForm, Form()],
 ) -> Response:
     """Record that a roadblock was removed, when and how."""
     site = access.site
     assert site is not None
-    if not item_id.isdigit():
-        raise NotFound(f"no forum item {item_id!r} at {site.code}")
-    item = get_forum_item(db, site=site, item_id=int(item_id))
-    typed = {"removed_on": removed_on, "resolution": resolution}
-    problems = nul_problems(typed)
-    if not problems:
-        try:
-            remove_roadblock(
-                db, item=item, removed_on=cast(Any, form_day(removed_on)), resolution=resolution
-            )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, "removed", "forum")
-    return _page(
+    item = get_forum_item(db, site=site, item_id=find_id(item_id, what="forum item", site=site))
+    return _submit(
         request,
+        access,
         db,
-        access.who,
-        site,
         store,
-        form=f"remove-{item.id}",
-        values=typed,
-        errors={f"remove-{item.id}-{k}": v for k, v in problems.items()},
-        status_code=422,
+        form,
+        name=f"remove-{item.id}",
+        save=lambda fields: remove_roadblock(db, item=item, **fields),
+        done="removed",
+        anchor="forum",
     )
