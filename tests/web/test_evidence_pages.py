@@ -14,7 +14,7 @@ from factories import create_evidence, tiny_pdf
 from qmm.assessment.service import get_question, record_rating
 from qmm.evidence.service import get_evidence
 from qmm.models import Assessment, EvidenceItem, Rating, Site, User, utcnow
-from qmm.web.evidence_pages import download_name, parse_refs
+from qmm.web.evidence_pages import download_name
 from web.support import World, bearer, sign_in
 
 pytestmark = pytest.mark.usefixtures("world_files")
@@ -851,8 +851,3 @@ class TestAPI:
             "sub_elements_without_evidence"
         ]
         assert not any(s["code"] == "m1" for s in data["sub_elements_without_evidence"])
-
-
-def test_parse_refs_keeps_each_ref_once_in_order() -> None:
-    assert parse_refs(["EV-0002"], "qc-1; EV-0002\nQC-1, ev-0003") == ["EV-0002", "qc-1", "ev-0003"]
-    assert parse_refs(None, " , ") == []

@@ -19,7 +19,6 @@ from qmm.audit.trail import system_actor, trail_head
 from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from qmm.evidence.files import CheckedFile, blob_path, check_file, store_blob
 from qmm.framework.service import DEFAULT_FRAMEWORK_CODE, get_framework, load_tree
-from qmm.text_rules import has_nul, nul_message
 from qmm.models import (
     Assessment,
     EvidenceFile,
@@ -35,6 +34,7 @@ from qmm.models import (
     User,
     utcnow,
 )
+from qmm.text_rules import has_nul, nul_message
 
 KINDS: Final = tuple(k.value for k in EvidenceItemKind)
 REF_PREFIX: Final = "EV-"

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from qmm.audit.trail import system_actor
 from qmm.errors import InvalidFields, InvalidInput
-from qmm.text_rules import has_nul, nul_message
 from qmm.evidence.service import known_sub_element_codes
 from qmm.metrics.catalogue import KPI_IDS
 from qmm.models import Site, utcnow
+from qmm.text_rules import has_nul, nul_message
 
 #: The longest short text (a title, an owner, a material) the program stores.
 SHORT: Final = 200

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Any, Final
 from urllib.parse import quote
 
 from fastapi import Depends, File, Form, Request, UploadFile
@@ -24,7 +24,6 @@ from qmm.evidence.service import (
     KINDS,
     SUPPORT_NEEDED_FROM,
     EvidenceCoverage,
-    InvalidEvidence,
     PracticeAreaEvidence,
     SubElementEvidence,
     add_evidence,
@@ -50,7 +49,9 @@ from qmm.models import (
     utcnow,
 )
 from qmm.presentation.maturity import shown_assessment
+from qmm.text_rules import has_nul, nul_message
 from qmm.web.deps import DB
+from qmm.web.forms import Day, Picked, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, SiteRead, require
 from qmm.web.templating import render
 
@@ -147,26 +148,6 @@ def sub_element_names(framework: Framework) -> dict[str, tuple[str, str]]:
     return {
         se.code: (pa.name, se.name) for pa in framework.practice_areas for se in pa.sub_elements
     }
-
-
-def _has_nul(values: dict[str, Any]) -> dict[str, str]:
-    """Text no database column can hold: refused by name before anything is tried."""
-    return {
-        name: f"{name.replace('_', ' ')} contains a NUL character; remove it"
-        for name, value in values.items()
-        if isinstance(value, str) and "\x00" in value
-    }
-
-
-def _day(text: str) -> date | str | None:
-    """A form's date: empty is None; what does not parse goes to the service, which says why."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return text
 
 
 def _uploads(files: Sequence[UploadFile] | None) -> list[tuple[str, bytes]]:
@@ -347,62 +328,50 @@ def evidence_new(request: Request, code: str, access: Manage, db: DB) -> Respons
     return _new_form(request, db, access.who, access.site, values={"sub_elements": []})
 
 
+class EvidenceForm(WebForm):
+    """An evidence item's details as its form sends them."""
+
+    title: str = ""
+    kind: str = ""
+    owner: str = ""
+    effective_on: Day = ""
+    review_by: Day = ""
+    link: TextOrNone = ""
+    eqms_id: TextOrNone = ""
+    description: str = ""
+
+
+class NewEvidenceForm(EvidenceForm):
+    """A new item: its details and the sub-elements it supports (files come beside it)."""
+
+    sub_elements: Picked
+
+
+class MappingForm(WebForm):
+    """The sub-elements an item supports."""
+
+    sub_elements: Picked
+
+
 def evidence_add(
     request: Request,
     code: str,
     access: Manage,
     db: DB,
-    title: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "",
-    owner: Annotated[str, Form()] = "",
-    effective_on: Annotated[str, Form()] = "",
-    review_by: Annotated[str, Form()] = "",
-    link: Annotated[str, Form()] = "",
-    eqms_id: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    sub_elements: Annotated[list[str] | None, Form()] = None,
+    form: Annotated[NewEvidenceForm, Form()],
     upload: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
     """Add an item under the next EV-nnnn; any problem stores nothing and keeps what was typed."""
     site = access.site
     assert site is not None
-    typed: dict[str, Any] = {
-        "title": title,
-        "kind": kind,
-        "owner": owner,
-        "effective_on": effective_on,
-        "review_by": review_by,
-        "link": link,
-        "eqms_id": eqms_id,
-        "description": description,
-        "sub_elements": [c for c in sub_elements or [] if c],
-    }
-    problems = _has_nul({k: v for k, v in typed.items() if k != "sub_elements"})
-    if any("\x00" in c for c in typed["sub_elements"]):
-        problems["sub_elements"] = "a sub-element code contains a NUL character"
-    if not problems:
-        try:
-            item = add_evidence(
-                db,
-                site=site,
-                title=title,
-                kind=kind,
-                owner=owner,
-                effective_on=cast(Any, _day(effective_on)),
-                review_by=cast(Any, _day(review_by)),
-                link=link.strip() or None,
-                eqms_id=eqms_id.strip() or None,
-                description=description,
-                sub_elements=typed["sub_elements"],
-                files=_uploads(upload),
-            )
-        except InvalidEvidence as exc:
-            problems = exc.problems
-        else:
-            return RedirectResponse(
-                f"/sites/{site.code}/evidence/{item.ref}?done=added", status_code=303
-            )
-    return _new_form(request, db, access.who, site, values=typed, errors=problems, status_code=422)
+    return submit(
+        form,
+        store=lambda fields: add_evidence(db, site=site, **fields, files=_uploads(upload)),
+        then=lambda item: f"/sites/{site.code}/evidence/{item.ref}?done=added",
+        again=lambda values, errors: _new_form(
+            request, db, access.who, site, values=values, errors=errors, status_code=422
+        ),
+    )
 
 
 # --- one item ------------------------------------------------------------------------------
@@ -484,8 +453,40 @@ def evidence_item(
     return _item_page(request, db, access.who, site, item, done=done)
 
 
-def _after(site: Site, item: EvidenceItem, done: str) -> Response:
-    return RedirectResponse(f"/sites/{site.code}/evidence/{item.ref}?done={done}", 303)
+def _after(site: Site, item: EvidenceItem, done: str) -> str:
+    return f"/sites/{site.code}/evidence/{item.ref}?done={done}"
+
+
+def _item_submit(
+    request: Request,
+    access: Access,
+    db: Session,
+    item: EvidenceItem,
+    form: WebForm,
+    *,
+    name: str,
+    save: Callable[[dict[str, Any]], object],
+    done: str,
+) -> Response:
+    """Submit one of an item's forms; on a problem its page shows again with the form open."""
+    site = access.site
+    assert site is not None
+    return submit(
+        form,
+        store=save,
+        then=lambda _: _after(site, item, done),
+        again=lambda values, errors: _item_page(
+            request,
+            db,
+            access.who,
+            site,
+            item,
+            form=name,
+            values=values,
+            errors=errors,
+            status_code=422,
+        ),
+    )
 
 
 def evidence_edit(
@@ -494,58 +495,20 @@ def evidence_edit(
     ref: str,
     access: Manage,
     db: DB,
-    title: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "",
-    owner: Annotated[str, Form()] = "",
-    effective_on: Annotated[str, Form()] = "",
-    review_by: Annotated[str, Form()] = "",
-    link: Annotated[str, Form()] = "",
-    eqms_id: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
+    form: Annotated[EvidenceForm, Form()],
 ) -> Response:
     """Change an item's details; its ref, files and sub-elements stay as they are."""
-    site = access.site
-    assert site is not None
-    item = find_item(db, site, ref)
-    typed = {
-        "title": title,
-        "kind": kind,
-        "owner": owner,
-        "effective_on": effective_on,
-        "review_by": review_by,
-        "link": link,
-        "eqms_id": eqms_id,
-        "description": description,
-    }
-    problems = _has_nul(typed)
-    if not problems:
-        try:
-            update_evidence(
-                db,
-                item=item,
-                title=title,
-                kind=kind,
-                owner=owner,
-                effective_on=_day(effective_on),
-                review_by=_day(review_by),
-                link=link.strip() or None,
-                eqms_id=eqms_id.strip() or None,
-                description=description,
-            )
-        except InvalidEvidence as exc:
-            problems = exc.problems
-        else:
-            return _after(site, item, "updated")
-    return _item_page(
+    assert access.site is not None
+    item = find_item(db, access.site, ref)
+    return _item_submit(
         request,
+        access,
         db,
-        access.who,
-        site,
         item,
-        form="edit",
-        values=typed,
-        errors=problems,
-        status_code=422,
+        form,
+        name="edit",
+        save=lambda fields: update_evidence(db, item=item, **fields),
+        done="updated",
     )
 
 
@@ -555,30 +518,21 @@ def evidence_map(
     ref: str,
     access: Manage,
     db: DB,
-    sub_elements: Annotated[list[str] | None, Form()] = None,
+    form: Annotated[MappingForm, Form()],
 ) -> Response:
     """Replace the sub-elements an item supports (none checked clears them)."""
-    site = access.site
-    assert site is not None
-    item = find_item(db, site, ref)
-    chosen = [c for c in sub_elements or [] if c]
-    try:
-        if any("\x00" in c for c in chosen):
-            raise InvalidEvidence({"sub_elements": "a sub-element code contains a NUL character"})
-        map_evidence(db, item=item, sub_elements=chosen)
-    except InvalidEvidence as exc:
-        return _item_page(
-            request,
-            db,
-            access.who,
-            site,
-            item,
-            form="map",
-            values={"sub_elements": chosen},
-            errors=exc.problems,
-            status_code=422,
-        )
-    return _after(site, item, "mapped")
+    assert access.site is not None
+    item = find_item(db, access.site, ref)
+    return _item_submit(
+        request,
+        access,
+        db,
+        item,
+        form,
+        name="map",
+        save=lambda fields: map_evidence(db, item=item, **fields),
+        done="mapped",
+    )
 
 
 def evidence_attach(
@@ -617,7 +571,7 @@ def evidence_attach(
             errors={"upload": error},
             status_code=status,
         )
-    return _after(site, item, "attached")
+    return RedirectResponse(_after(site, item, "attached"), status_code=303)
 
 
 def evidence_retire(
@@ -633,8 +587,8 @@ def evidence_retire(
     assert site is not None
     item = find_item(db, site, ref)
     error: str | None = None
-    if "\x00" in reason:
-        error = "the reason contains a NUL character; remove it"
+    if has_nul(reason):
+        error = nul_message("the reason")
     else:
         try:
             retire_evidence(db, item=item, reason=reason)
@@ -652,7 +606,7 @@ def evidence_retire(
             errors={"reason": error},
             status_code=422,
         )
-    return _after(site, item, "retired")
+    return RedirectResponse(_after(site, item, "retired"), status_code=303)
 
 
 def evidence_download(
@@ -686,16 +640,6 @@ def evidence_download(
 
 
 # --- the assessment workspace and the dashboard --------------------------------------------
-
-
-def parse_refs(picked: Sequence[str] | None, typed: str) -> list[str]:
-    """Refs ticked in the picker, then those typed; each once, whatever its case."""
-    refs: dict[str, str] = {}
-    for ref in [*(picked or []), *_FORM_SPLIT.split(typed)]:
-        ref = ref.strip()
-        if ref and normal_ref(ref) not in refs:
-            refs[normal_ref(ref)] = ref
-    return list(refs.values())
 
 
 def site_coverage(db: Session, assessment: Assessment | None) -> EvidenceCoverage | None:

@@ -86,6 +86,10 @@ def parse_refs(picked: Sequence[str] | None, typed: str) -> list[str]:
     return list(refs.values())
 
 
+def _text_or_none(text: str) -> str | None:
+    return text.strip() or None
+
+
 def _picked(values: list[str]) -> list[str]:
     return [v for v in values if v]
 
@@ -102,6 +106,7 @@ Day = Annotated[str, Converted(form_day)]
 Number = Annotated[str, Converted(form_number)]
 YesNo = Annotated[str, Converted(form_flag)]
 Refs = Annotated[str, Converted(lambda text: parse_refs(None, text))]
+TextOrNone = Annotated[str, Converted(_text_or_none)]
 #: Choices ticked in a list (empty entries dropped); rows of a repeating group keep their places.
 Picked = Annotated[list[str], Field(default_factory=list), AfterValidator(_picked)]
 Rows = Annotated[list[str], Field(default_factory=list)]

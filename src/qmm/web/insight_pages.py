@@ -63,7 +63,8 @@ from qmm.presentation.maturity import (
     shown_assessment,
 )
 from qmm.web.deps import DB, Store
-from qmm.web.evidence_pages import parse_refs, site_coverage, workspace_evidence
+from qmm.web.evidence_pages import site_coverage, workspace_evidence
+from qmm.web.forms import parse_refs
 from qmm.web.security import (
     Access,
     Principal,

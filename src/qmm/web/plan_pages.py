@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, cast
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -22,7 +22,6 @@ from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
-from qmm.program.common import InvalidProgramInput
 from qmm.program.plan import (
     DAYS,
     RECORD_TYPE,
@@ -47,12 +46,12 @@ from qmm.program.plan import (
 from qmm.web.decision_pages import MEANINGS, signing_error
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences, sub_element_names
-from qmm.web.form_values import FormText, form_day, nul_problems
+from qmm.web.forms import Converted, Day, FormText, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
 
 REF_PATTERN: Final = re.compile(r"PLAN-\d{1,12}", re.IGNORECASE)
-NUMBER_PATTERN: Final = re.compile(r"\d{1,9}")
+NUMBER_PATTERN: Final = re.compile(r"[0-9]{1,9}")
 STATUS_LABELS: Final = {
     "draft": ("Draft", "○", "muted"),
     "approved": ("Approved", "✔", "ok"),
@@ -203,57 +202,66 @@ def _source_assessment(db: Session, site: Site, wanted: str) -> Assessment:
     return found
 
 
+class PlanForm(WebForm):
+    """A plan to draft: its owner, its start, the assessment it answers, and whether it replaces
+    the current plan."""
+
+    owner: str = ""
+    start_on: Day = ""
+    assessment: str = ""
+    supersede: str = ""
+
+
 def plan_generate(
     request: Request,
     code: str,
     access: ProgramManage,
     db: DB,
     store: Store,
-    owner: FormText = "",
-    start_on: FormText = "",
-    assessment: FormText = "",
-    supersede: FormText = "",
+    form: Annotated[PlanForm, Form()],
 ) -> Response:
     """Draft a plan from an assessment; any problem stores nothing and keeps what was typed."""
     site = access.site
     assert site is not None
-    typed = {"owner": owner, "start_on": start_on, "assessment": assessment, "supersede": supersede}
-    problems = nul_problems(typed)
-    refusal: str | None = None
+    problems: dict[str, str] = {}
     source: Assessment | None = None
-    if "assessment" not in problems:
+    if "assessment" not in form.nul_problems():
         try:
-            source = _source_assessment(db, site, assessment)
+            source = _source_assessment(db, site, form.assessment)
         except NotFound as exc:
             problems["assessment"] = str(exc)
-    if not problems and source is not None:
-        try:
-            plan = generate_plan(
+
+    def again(
+        values: dict[str, Any], errors: dict[str, str], refusal: str | None = None
+    ) -> Response:
+        return _list_page(
+            request,
+            db,
+            access.who,
+            site,
+            values=values,
+            errors=errors,
+            refusal=_sentence(refusal) if refusal else None,
+            status_code=422,
+        )
+
+    try:
+        return submit(
+            form,
+            store=lambda fields: generate_plan(
                 db,
-                assessment=source,
-                owner=owner,
-                start_on=cast(Any, form_day(start_on)),
+                assessment=cast(Assessment, source),
+                owner=fields["owner"],
+                start_on=fields["start_on"],
                 store=store,
-                supersede=supersede == "yes",
-            )
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        except (Conflict, InvalidInput) as exc:
-            refusal = str(exc)
-        else:
-            return RedirectResponse(
-                f"/sites/{site.code}/plans/{plan.ref}?done=generated", status_code=303
-            )
-    return _list_page(
-        request,
-        db,
-        access.who,
-        site,
-        values=typed,
-        errors=problems,
-        refusal=_sentence(refusal) if refusal else None,
-        status_code=422,
-    )
+                supersede=fields["supersede"] == "yes",
+            ),
+            then=lambda plan: f"/sites/{site.code}/plans/{plan.ref}?done=generated",
+            again=again,
+            problems=problems,
+        )
+    except (Conflict, InvalidInput) as exc:
+        return again(form.typed(), {}, str(exc))
 
 
 def _sentence(text: str) -> str:
@@ -426,10 +434,8 @@ def plan_page(
     return _plan_page(request, db, access.who, site, plan, done=done, compare=compare)
 
 
-def _after(site: Site, plan: ReadinessPlan, done: str, anchor: str) -> Response:
-    return RedirectResponse(
-        f"/sites/{site.code}/plans/{plan.ref}?done={done}#{anchor}", status_code=303
-    )
+def _after(site: Site, plan: ReadinessPlan, done: str, anchor: str) -> str:
+    return f"/sites/{site.code}/plans/{plan.ref}?done={done}#{anchor}"
 
 
 def _due_day(text: str) -> int | str | None:
@@ -440,40 +446,61 @@ def _due_day(text: str) -> int | str | None:
     return int(text) if NUMBER_PATTERN.fullmatch(text) else text
 
 
+DueDay = Annotated[str, Converted(_due_day)]
+
+
+class ActionEditForm(WebForm):
+    """A draft plan's action: title, owner and the day of the 90 it is due."""
+
+    title: str = ""
+    owner: str = ""
+    due_day: DueDay = ""
+
+
+class ActionDoneForm(WebForm):
+    """The day an approved plan's action was done, with a note."""
+
+    done_on: Day = ""
+    note: TextOrNone = ""
+
+
+class ActionReopenForm(WebForm):
+    """Why a done action is open again."""
+
+    note: TextOrNone = ""
+
+
 def _action_form(
     request: Request,
     access: Access,
     db: Session,
     plan: ReadinessPlan,
     action: PlanAction,
+    form: WebForm,
     *,
     prefix: str,
-    typed: dict[str, str],
-    store_it: Callable[[], object],
+    save: Callable[[dict[str, Any]], object],
     done: str,
 ) -> Response:
     """Run one action form: store and go back to the action, or show the plan with problems."""
     site = access.site
     assert site is not None
-    problems = nul_problems(typed)
-    if not problems:
-        try:
-            store_it()
-        except InvalidProgramInput as exc:
-            problems = exc.problems
-        else:
-            return _after(site, plan, done, f"action-{action.number}")
     fid = f"{prefix}-{action.number}"
-    return _plan_page(
-        request,
-        db,
-        access.who,
-        site,
-        plan,
-        form=fid,
-        values=typed,
-        errors={f"{fid}-{k}": v for k, v in problems.items()},
-        status_code=422,
+    return submit(
+        form,
+        store=save,
+        then=lambda _: _after(site, plan, done, f"action-{action.number}"),
+        again=lambda values, errors: _plan_page(
+            request,
+            db,
+            access.who,
+            site,
+            plan,
+            form=fid,
+            values=values,
+            errors={f"{fid}-{k}": v for k, v in errors.items()},
+            status_code=422,
+        ),
     )
 
 
@@ -484,9 +511,7 @@ def action_edit(
     number: str,
     access: ProgramManage,
     db: DB,
-    title: FormText = "",
-    owner: FormText = "",
-    due_day: FormText = "",
+    form: Annotated[ActionEditForm, Form()],
 ) -> Response:
     """Change a draft's action (title, owner, due day); an approved plan is refused (409)."""
     site = access.site
@@ -499,11 +524,9 @@ def action_edit(
         db,
         plan,
         action,
+        form,
         prefix="edit",
-        typed={"title": title, "owner": owner, "due_day": due_day},
-        store_it=lambda: update_action(
-            db, action=action, title=title, owner=owner, due_day=_due_day(due_day)
-        ),
+        save=lambda fields: update_action(db, action=action, **fields),
         done="updated",
     )
 
@@ -533,7 +556,7 @@ def plan_approve(
         return _plan_page(
             request, db, principal, site, plan, sign_error=error, meaning=meaning, status_code=422
         )
-    return _after(site, plan, "approved", "signatures")
+    return RedirectResponse(_after(site, plan, "approved", "signatures"), status_code=303)
 
 
 def action_complete(
@@ -543,8 +566,7 @@ def action_complete(
     number: str,
     access: ProgramManage,
     db: DB,
-    done_on: FormText = "",
-    note: FormText = "",
+    form: Annotated[ActionDoneForm, Form()],
 ) -> Response:
     """Mark an approved plan's action done on a day not in the future, with a note."""
     site = access.site
@@ -557,11 +579,9 @@ def action_complete(
         db,
         plan,
         action,
+        form,
         prefix="done",
-        typed={"done_on": done_on, "note": note},
-        store_it=lambda: complete_action(
-            db, action=action, done_on=cast(Any, form_day(done_on)), note=note.strip() or None
-        ),
+        save=lambda fields: complete_action(db, action=action, **fields),
         done="completed",
     )
 
@@ -573,7 +593,7 @@ def action_reopen(
     number: str,
     access: ProgramManage,
     db: DB,
-    note: FormText = "",
+    form: Annotated[ActionReopenForm, Form()],
 ) -> Response:
     """Open a done action again (it was not really done), with why."""
     site = access.site
@@ -586,8 +606,8 @@ def action_reopen(
         db,
         plan,
         action,
+        form,
         prefix="reopen",
-        typed={"note": note},
-        store_it=lambda: reopen_action(db, action=action, note=note.strip() or None),
+        save=lambda fields: reopen_action(db, action=action, **fields),
         done="reopened",
     )

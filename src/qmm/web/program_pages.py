@@ -34,7 +34,7 @@ from qmm.program.steering import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.forms import Converted, Day, Lines, Refs, WebForm, find_id, submit
+from qmm.web.forms import Converted, Day, Lines, Refs, TextOrNone, WebForm, find_id, submit
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
@@ -57,12 +57,7 @@ def _target(text: str) -> float | str | None:
         return text
 
 
-def _optional(text: str) -> str | None:
-    return text.strip() or None
-
-
 Target = Annotated[str, Converted(_target)]
-TextOrNone = Annotated[str, Converted(_optional)]
 
 
 def _page(
