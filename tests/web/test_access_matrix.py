@@ -388,9 +388,9 @@ def find_route(app: FastAPI, method: str, path: str) -> BaseRoute:
         if isinstance(route, Mount) or method in (getattr(route, "methods", None) or ()):
             return route
     raise AssertionError(
-        f"{method} {path} is not a plain route of the app. Register routes with "
-        "app.add_api_route (see add_routes in qmm.web.pages and qmm.web.api): FastAPI 0.165 "
-        "keeps routers added by include_router as nested objects without their full paths."
+        f"{method} {path} is not a plain route of the app. Register an area's router with "
+        "qmm.web.app.add_area, not include_router: FastAPI 0.165 keeps routers added by "
+        "include_router as nested objects without their full paths."
     )
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
@@ -45,29 +44,15 @@ from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, decision_to_json, list_decisions
 from qmm.program.objectives import objective_to_json
 from qmm.sites.service import create_site, get_site, site_to_json
-from qmm.web.api_continuity import (
-    AgreementOut,
-    ContinuityOut,
-    TriggerOut,
-    api_continuity,
-    api_record_level,
-    api_suppliers,
-)
-from qmm.web.api_plans import (
-    PlanActionOut,
-    PlanOut,
-    PlanSummaryOut,
-    api_complete_action,
-    api_get_plan,
-    api_list_plans,
-    api_reopen_action,
-)
-from qmm.web.api_schemas import ProblemsOut
+from qmm.web import api_continuity, api_plans
+from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import find_item, is_overdue
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
+
+router = APIRouter(tags=["api"])
 
 Period = Literal["month", "quarter", "year"]
 
@@ -191,6 +176,9 @@ class EvidenceRefusedOut(BaseModel):
 
     detail: str
     problems: dict[str, str]
+
+
+EVIDENCE_REFUSED: Final = refused_with(EvidenceRefusedOut, "Nothing was stored; problems by field")
 
 
 class CodeNameOut(BaseModel):
@@ -364,6 +352,9 @@ class ImportRefusedOut(BaseModel):
     problems_total: int
 
 
+IMPORT_REFUSED: Final = refused_with(ImportRefusedOut, "Nothing was stored; every problem listed")
+
+
 class AreaPlacementOut(BaseModel):
     """A score's place in the cohort, with the uncertainty of the cohort mean."""
 
@@ -418,6 +409,7 @@ class BenchmarkOut(BaseModel):
     caveat: str
 
 
+@router.get("/api/sites", response_model=list[SiteOut])
 def api_list_sites(
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))], db: DB
 ) -> list[dict[str, Any]]:
@@ -425,6 +417,7 @@ def api_list_sites(
     return [site_to_json(site) for site in readable_sites(db, access.who)]
 
 
+@router.get("/api/sites/{code}", response_model=SiteOut)
 def api_get_site(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
@@ -434,6 +427,7 @@ def api_get_site(
     return site_to_json(access.site)
 
 
+@router.post("/api/sites", status_code=201, response_model=SiteOut)
 def api_create_site(
     body: SiteIn,
     access: Annotated[Access, Depends(require(Permission.site_manage, every_site=True))],
@@ -451,6 +445,7 @@ def api_create_site(
     return site_to_json(site)
 
 
+@router.get("/api/assessments/{assessment_id}")
 def api_get_assessment(
     assessment_id: str,
     access: Annotated[
@@ -476,6 +471,7 @@ def api_get_assessment(
     return data
 
 
+@router.post("/api/assessments/{assessment_id}/ratings", status_code=201)
 def api_record_rating(
     assessment_id: str,
     body: RatingIn,
@@ -509,6 +505,7 @@ def api_record_rating(
     )
 
 
+@router.get("/api/audit")
 def api_audit(
     access: Annotated[
         Access, Depends(require(Permission.audit_read, audit_record=("table", "record_id")))
@@ -529,6 +526,7 @@ def _values_error(exc: ValueError) -> InvalidInput:
     return InvalidInput(str(exc))
 
 
+@router.get("/api/kpis")
 def api_kpi_values(
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))],
     db: DB,
@@ -568,6 +566,7 @@ def api_kpi_values(
     return [KPIValueOut.of(v) for v in values]
 
 
+@router.get("/api/sites/{code}/kpis/{kpi_id}/records")
 def api_kpi_records(
     code: str,
     kpi_id: str,
@@ -611,6 +610,7 @@ def api_kpi_records(
     )
 
 
+@router.get("/api/sites/{code}/kpis/{kpi_id}/chart")
 def api_kpi_chart(
     code: str,
     kpi_id: str,
@@ -653,6 +653,7 @@ def api_kpi_chart(
     )
 
 
+@router.get("/api/sites/{code}/imports")
 def api_list_imports(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
@@ -664,6 +665,12 @@ def api_list_imports(
     return [ImportBatchOut.of(b) for b in batches_of(db, site=access.site, limit=limit)]
 
 
+@router.post(
+    "/api/sites/{code}/imports",
+    status_code=201,
+    response_model=ImportBatchOut,
+    responses=IMPORT_REFUSED,
+)
 def api_import(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_manage, site="code"))],
@@ -696,6 +703,7 @@ def api_import(
     return JSONResponse(ImportBatchOut.of(batch).model_dump(mode="json"), status_code=201)
 
 
+@router.get("/api/benchmark")
 def api_benchmark(
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))],
     db: DB,
@@ -710,6 +718,7 @@ def api_benchmark(
     )
 
 
+@router.get("/api/sites/{code}/evidence", response_model=list[EvidenceOut])
 def api_list_evidence(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
@@ -732,6 +741,7 @@ def api_list_evidence(
     return [EvidenceOut.of(item) for item in items]
 
 
+@router.get("/api/sites/{code}/evidence/{ref}", response_model=EvidenceOut)
 def api_get_evidence(
     code: str,
     ref: str,
@@ -743,6 +753,12 @@ def api_get_evidence(
     return EvidenceOut.of(find_item(db, access.site, ref))
 
 
+@router.post(
+    "/api/sites/{code}/evidence",
+    status_code=201,
+    response_model=EvidenceOut,
+    responses=EVIDENCE_REFUSED,
+)
 def api_add_evidence(
     code: str,
     body: EvidenceIn,
@@ -771,6 +787,7 @@ def api_add_evidence(
     return JSONResponse(EvidenceOut.of(item).model_dump(mode="json"), status_code=201)
 
 
+@router.get("/api/assessments/{assessment_id}/evidence-coverage", response_model=CoverageOut)
 def api_evidence_coverage(
     assessment_id: str,
     access: Annotated[
@@ -943,6 +960,7 @@ def _decision_out(db: Any, decision: Any) -> DecisionOut:
     return DecisionOut.model_validate(decision_to_json(db, decision))
 
 
+@router.get("/api/sites/{code}/decisions", response_model=list[DecisionOut])
 def api_list_decisions(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
@@ -969,6 +987,7 @@ def api_list_decisions(
     return [_decision_out(db, d) for d in found]
 
 
+@router.get("/api/sites/{code}/decisions/{ref}", response_model=DecisionOut)
 def api_get_decision(
     code: str,
     ref: str,
@@ -980,6 +999,12 @@ def api_get_decision(
     return _decision_out(db, find_decision(db, access.site, ref))
 
 
+@router.post(
+    "/api/sites/{code}/decisions",
+    status_code=201,
+    response_model=DecisionOut,
+    responses=NOTHING_STORED,
+)
 def api_add_decision(
     code: str,
     body: DecisionIn,
@@ -996,6 +1021,7 @@ def api_add_decision(
     return JSONResponse(_decision_out(db, entry).model_dump(mode="json"), status_code=201)
 
 
+@router.get("/api/sites/{code}/program", response_model=ProgramOut)
 def api_program(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
@@ -1059,11 +1085,13 @@ def api_program(
     )
 
 
+@router.get("/api/openapi.json", include_in_schema=False)
 def api_openapi(request: Request, _access: Annotated[Access, Depends(public)]) -> Response:
     """The OpenAPI description; each operation names its permission under x-permission."""
     return JSONResponse(request.app.openapi())
 
 
+@router.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
 def api_docs(request: Request, _access: Annotated[Access, Depends(public)]) -> Response:
     """A self-contained page listing the API (nothing is loaded from another site)."""
     operations = []
@@ -1089,150 +1117,5 @@ def api_docs(request: Request, _access: Annotated[Access, Depends(public)]) -> R
     )
 
 
-def add_routes(app: FastAPI) -> None:
-    """The API, in one table; each endpoint declares its permission through its guard."""
-    refused: dict[int | str, dict[str, Any]] = {
-        422: {"model": ImportRefusedOut, "description": "Nothing was stored; every problem listed"}
-    }
-    evidence_refused: dict[int | str, dict[str, Any]] = {
-        422: {"model": EvidenceRefusedOut, "description": "Nothing was stored; problems by field"}
-    }
-    problems_refused: dict[int | str, dict[str, Any]] = {
-        422: {"model": ProblemsOut, "description": "Nothing was stored; problems by field"}
-    }
-    plan_action_refused: dict[int | str, dict[str, Any]] = {
-        422: {"model": ProblemsOut, "description": "Nothing was changed; problems by field"}
-    }
-    operations: list[tuple[str, str, Callable[..., Any], int, dict[str, Any]]] = [
-        ("GET", "/api/sites", api_list_sites, 200, {"response_model": list[SiteOut]}),
-        ("GET", "/api/sites/{code}", api_get_site, 200, {"response_model": SiteOut}),
-        ("POST", "/api/sites", api_create_site, 201, {"response_model": SiteOut}),
-        ("GET", "/api/assessments/{assessment_id}", api_get_assessment, 200, {}),
-        ("POST", "/api/assessments/{assessment_id}/ratings", api_record_rating, 201, {}),
-        ("GET", "/api/kpis", api_kpi_values, 200, {}),
-        ("GET", "/api/sites/{code}/kpis/{kpi_id}/chart", api_kpi_chart, 200, {}),
-        ("GET", "/api/sites/{code}/kpis/{kpi_id}/records", api_kpi_records, 200, {}),
-        ("GET", "/api/sites/{code}/imports", api_list_imports, 200, {}),
-        (
-            "POST",
-            "/api/sites/{code}/imports",
-            api_import,
-            201,
-            {"response_model": ImportBatchOut, "responses": refused},
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/evidence",
-            api_list_evidence,
-            200,
-            {"response_model": list[EvidenceOut]},
-        ),
-        (
-            "POST",
-            "/api/sites/{code}/evidence",
-            api_add_evidence,
-            201,
-            {"response_model": EvidenceOut, "responses": evidence_refused},
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/evidence/{ref}",
-            api_get_evidence,
-            200,
-            {"response_model": EvidenceOut},
-        ),
-        (
-            "GET",
-            "/api/assessments/{assessment_id}/evidence-coverage",
-            api_evidence_coverage,
-            200,
-            {"response_model": CoverageOut},
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/decisions",
-            api_list_decisions,
-            200,
-            {"response_model": list[DecisionOut]},
-        ),
-        (
-            "POST",
-            "/api/sites/{code}/decisions",
-            api_add_decision,
-            201,
-            {"response_model": DecisionOut, "responses": problems_refused},
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/decisions/{ref}",
-            api_get_decision,
-            200,
-            {"response_model": DecisionOut},
-        ),
-        ("GET", "/api/sites/{code}/program", api_program, 200, {"response_model": ProgramOut}),
-        (
-            "GET",
-            "/api/sites/{code}/plans",
-            api_list_plans,
-            200,
-            {"response_model": list[PlanSummaryOut]},
-        ),
-        ("GET", "/api/sites/{code}/plans/{ref}", api_get_plan, 200, {"response_model": PlanOut}),
-        (
-            "POST",
-            "/api/sites/{code}/plans/{ref}/actions/{number}/complete",
-            api_complete_action,
-            200,
-            {"response_model": PlanActionOut, "responses": plan_action_refused},
-        ),
-        (
-            "POST",
-            "/api/sites/{code}/plans/{ref}/actions/{number}/reopen",
-            api_reopen_action,
-            200,
-            {"response_model": PlanActionOut, "responses": plan_action_refused},
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/continuity",
-            api_continuity,
-            200,
-            {"response_model": ContinuityOut},
-        ),
-        (
-            "POST",
-            "/api/sites/{code}/continuity/triggers/{trigger_id}/levels",
-            api_record_level,
-            201,
-            {
-                "response_model": TriggerOut,
-                "responses": {
-                    422: {
-                        "model": ProblemsOut,
-                        "description": "Nothing was stored; problems by field",
-                    }
-                },
-            },
-        ),
-        (
-            "GET",
-            "/api/sites/{code}/suppliers",
-            api_suppliers,
-            200,
-            {"response_model": list[AgreementOut]},
-        ),
-        ("GET", "/api/benchmark", api_benchmark, 200, {}),
-        ("GET", "/api/audit", api_audit, 200, {}),
-    ]
-    for method, path, endpoint, status_code, extra in operations:
-        app.add_api_route(
-            path, endpoint, methods=[method], status_code=status_code, tags=["api"], **extra
-        )
-    app.add_api_route("/api/openapi.json", api_openapi, methods=["GET"], include_in_schema=False)
-    app.add_api_route(
-        "/api/docs",
-        api_docs,
-        methods=["GET"],
-        include_in_schema=False,
-        response_class=HTMLResponse,
-    )
+#: The API's areas, each with its router; the app registers them in this order.
+ROUTERS: Final = (router, api_plans.router, api_continuity.router)

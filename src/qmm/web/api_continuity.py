@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
@@ -25,10 +26,12 @@ from qmm.program.continuity import (
     trigger_to_json,
 )
 from qmm.program.suppliers import agreement_to_json, list_agreements, supplier_status
-from qmm.web.api_schemas import ProblemsOut
+from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut
 from qmm.web.deps import DB, Store
 from qmm.web.forms import find_id
 from qmm.web.security import ProgramManage, SiteRead
+
+router = APIRouter(tags=["api"])
 
 
 class ScenarioOut(BaseModel):
@@ -169,6 +172,7 @@ class LevelIn(BaseModel):
     recorded_on: date
 
 
+@router.get("/api/sites/{code}/continuity", response_model=ContinuityOut)
 def api_continuity(code: str, access: SiteRead, db: DB) -> ContinuityOut:
     """Scenarios by risk, triggers with breaches, drills with their actions, open or done."""
     site = access.site
@@ -197,6 +201,7 @@ def api_continuity(code: str, access: SiteRead, db: DB) -> ContinuityOut:
     )
 
 
+@router.get("/api/sites/{code}/suppliers", response_model=list[AgreementOut])
 def api_suppliers(code: str, access: SiteRead, db: DB, store: Store) -> list[AgreementOut]:
     """The site's supplier agreements with what is due, overdue and the SCAR timeliness."""
     site = access.site
@@ -210,6 +215,12 @@ def api_suppliers(code: str, access: SiteRead, db: DB, store: Store) -> list[Agr
     ]
 
 
+@router.post(
+    "/api/sites/{code}/continuity/triggers/{trigger_id}/levels",
+    status_code=201,
+    response_model=TriggerOut,
+    responses=NOTHING_STORED,
+)
 def api_record_level(
     code: str, trigger_id: str, body: LevelIn, access: ProgramManage, db: DB
 ) -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
@@ -27,10 +27,12 @@ from qmm.program.plan import (
     plan_to_json,
     reopen_action,
 )
-from qmm.web.api_schemas import ProblemsOut
+from qmm.web.api_schemas import NOTHING_CHANGED, ProblemsOut
 from qmm.web.deps import DB
 from qmm.web.plan_pages import find_plan
 from qmm.web.security import ProgramManage, SiteRead
+
+router = APIRouter(tags=["api"])
 
 #: Plans have tens of actions; a larger number names none and must not reach the database.
 ActionNumber = Annotated[int, Path(ge=1, le=10_000, description="The action's number in the plan.")]
@@ -167,6 +169,7 @@ def _action_out(action: PlanAction, today: date) -> PlanActionOut:
     )
 
 
+@router.get("/api/sites/{code}/plans", response_model=list[PlanSummaryOut])
 def api_list_plans(code: str, access: SiteRead, db: DB) -> list[PlanSummaryOut]:
     """The site's readiness plans, newest first, with day N of 90 and actions done."""
     site = access.site
@@ -191,6 +194,7 @@ def api_list_plans(code: str, access: SiteRead, db: DB) -> list[PlanSummaryOut]:
     ]
 
 
+@router.get("/api/sites/{code}/plans/{ref}", response_model=PlanOut)
 def api_get_plan(code: str, ref: str, access: SiteRead, db: DB) -> PlanOut:
     """One plan by its ref (PLAN-0001): actions, baseline, checked signatures, progress today."""
     site = access.site
@@ -212,6 +216,11 @@ def _refused(exc: InvalidProgramInput) -> Response:
     return JSONResponse(refused.model_dump(), status_code=422)
 
 
+@router.post(
+    "/api/sites/{code}/plans/{ref}/actions/{number}/complete",
+    response_model=PlanActionOut,
+    responses=NOTHING_CHANGED,
+)
 def api_complete_action(
     code: str, ref: str, number: ActionNumber, body: ActionDoneIn, access: ProgramManage, db: DB
 ) -> Response:
@@ -226,6 +235,11 @@ def api_complete_action(
     return JSONResponse(_action_out(action, utcnow().date()).model_dump(mode="json"))
 
 
+@router.post(
+    "/api/sites/{code}/plans/{ref}/actions/{number}/reopen",
+    response_model=PlanActionOut,
+    responses=NOTHING_CHANGED,
+)
 def api_reopen_action(
     code: str, ref: str, number: ActionNumber, body: ActionReopenIn, access: ProgramManage, db: DB
 ) -> Response:

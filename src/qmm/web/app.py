@@ -6,7 +6,7 @@ import logging
 from typing import Final
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -22,7 +22,18 @@ import qmm
 from qmm.db import get_engine, session_factory
 from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
-from qmm.web import api, pages
+from qmm.web import (
+    api,
+    continuity_pages,
+    decision_pages,
+    evidence_pages,
+    export_pages,
+    insight_pages,
+    pages,
+    plan_pages,
+    program_pages,
+    report_pages,
+)
 from qmm.web.deps import WebSettings
 from qmm.web.security import (
     API_PREFIX,
@@ -230,6 +241,39 @@ def _declare_in_openapi(app: FastAPI) -> None:
             }
 
 
+def add_area(app: FastAPI, router: APIRouter) -> None:
+    """Register an area's routes on the app itself: FastAPI 0.165 keeps an included router as a
+    nested object, which the OpenAPI permissions, the access matrix and overrides cannot see."""
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=sorted(route.methods or ()),
+            status_code=route.status_code,
+            response_model=route.response_model,
+            responses=route.responses,
+            include_in_schema=route.include_in_schema,
+            response_class=route.response_class,
+            tags=route.tags,
+            name=route.name,
+        )
+
+
+#: Each area's pages come with its own router; sign-in and the site pages first.
+PAGE_AREAS: Final = (
+    pages,
+    insight_pages,
+    evidence_pages,
+    decision_pages,
+    program_pages,
+    plan_pages,
+    continuity_pages,
+    export_pages,
+    report_pages,
+)
+
+
 def create_app(
     engine: Engine | None = None,
     *,
@@ -248,8 +292,8 @@ def create_app(
     app.state.session_factory = session_factory(engine or get_engine())
     app.state.web_settings = settings or WebSettings()
     app.state.event_store = store
-    pages.add_routes(app)
-    api.add_routes(app)
+    for router in (*(area.router for area in PAGE_AREAS), *api.ROUTERS):
+        add_area(app, router)
     app.router.routes.append(
         PublicMount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
     )

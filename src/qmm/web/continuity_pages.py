@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, cast
 
-from fastapi import Form, Request
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -61,6 +62,8 @@ from qmm.web.evidence_pages import sentences
 from qmm.web.forms import Day, Lines, Number, Rows, WebForm, YesNo, find_id, form_day, submit
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 #: A record id in a URL: digits only, short enough for any database's integer.
 #: How many action rows the drill-run form offers.
@@ -259,6 +262,7 @@ def _page(
     )
 
 
+@router.get("/sites/{code}/continuity")
 def continuity_page(
     request: Request, code: str, access: SiteRead, db: DB, store: Store, done: str | None = None
 ) -> Response:
@@ -417,6 +421,7 @@ class AgreementForm(WebForm):
 # ---------------------------------------------------------------------------- inventory
 
 
+@router.post("/sites/{code}/continuity/triggers/{trigger_id}/levels")
 def level_record(
     request: Request,
     code: str,
@@ -445,6 +450,7 @@ def level_record(
     )
 
 
+@router.post("/sites/{code}/continuity/triggers")
 def trigger_add(
     request: Request,
     code: str,
@@ -484,6 +490,7 @@ def trigger_add(
 # ---------------------------------------------------------------------------- scenarios
 
 
+@router.post("/sites/{code}/continuity/scenarios")
 def scenario_add(
     request: Request,
     code: str,
@@ -511,6 +518,7 @@ def scenario_add(
 # ---------------------------------------------------------------------------- drills
 
 
+@router.post("/sites/{code}/continuity/drills")
 def drill_plan(
     request: Request,
     code: str,
@@ -585,6 +593,7 @@ def _actions(
     return actions, typed, rows_of
 
 
+@router.post("/sites/{code}/continuity/drills/{drill_id}/run")
 def drill_run(
     request: Request,
     code: str,
@@ -626,6 +635,7 @@ def drill_run(
 # ---------------------------------------------------------------------------- suppliers
 
 
+@router.post("/sites/{code}/continuity/actions/{action_id}/done")
 def drill_action_done(
     request: Request,
     code: str,
@@ -705,6 +715,7 @@ def _agreement_cycle(
     )
 
 
+@router.post("/sites/{code}/continuity/agreements/{agreement_id}/review")
 def agreement_review(
     request: Request,
     code: str,
@@ -728,6 +739,7 @@ def agreement_review(
     )
 
 
+@router.post("/sites/{code}/continuity/agreements/{agreement_id}/drill")
 def agreement_joint_drill(
     request: Request,
     code: str,
@@ -751,6 +763,7 @@ def agreement_joint_drill(
     )
 
 
+@router.post("/sites/{code}/continuity/agreements")
 def agreement_add(
     request: Request,
     code: str,

@@ -11,8 +11,8 @@ from datetime import date
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import Form, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -60,6 +60,8 @@ from qmm.web.forms import (
 )
 from qmm.web.security import Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 REF_PATTERN: Final = re.compile(r"DEC-\d{1,12}", re.IGNORECASE)
 MEANINGS: Final = [m.value for m in SignatureMeaning]
@@ -218,6 +220,7 @@ def _filtered(db: Session, site: Site, filters: LogFilters) -> list[Decision]:
     )
 
 
+@router.get("/sites/{code}/decisions")
 def decision_log(
     request: Request,
     code: str,
@@ -259,6 +262,7 @@ def decision_log(
     )
 
 
+@router.get("/sites/{code}/decisions/export")
 def decision_export(
     code: str,
     access: SiteRead,
@@ -314,6 +318,7 @@ def _new_page(
     )
 
 
+@router.get("/sites/{code}/decisions/new")
 def decision_new(request: Request, code: str, access: ProgramManage, db: DB) -> Response:
     """The form to log a decision: context, options, the decision and its trade-off."""
     assert access.site is not None
@@ -327,6 +332,7 @@ def decision_new(request: Request, code: str, access: ProgramManage, db: DB) -> 
     )
 
 
+@router.post("/sites/{code}/decisions")
 def decision_add(
     request: Request, code: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
@@ -403,6 +409,7 @@ def _decision_page(
     )
 
 
+@router.get("/sites/{code}/decisions/{ref}")
 def decision_page(
     request: Request,
     code: str,
@@ -418,6 +425,7 @@ def decision_page(
     return _decision_page(request, db, access.who, site, entry, done=done)
 
 
+@router.post("/sites/{code}/decisions/{ref}/edit")
 def decision_edit(
     request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
@@ -447,6 +455,7 @@ def decision_edit(
     )
 
 
+@router.post("/sites/{code}/decisions/{ref}/supersede")
 def decision_supersede(
     request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
 ) -> Response:
@@ -499,6 +508,7 @@ def signing_error(meaning: str, password: str, sign: Callable[[], object]) -> st
     return None
 
 
+@router.post("/sites/{code}/decisions/{ref}/sign")
 def decision_sign(
     request: Request,
     code: str,

@@ -12,8 +12,8 @@ from datetime import date
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
-from fastapi import Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -54,6 +54,8 @@ from qmm.web.deps import DB
 from qmm.web.forms import Day, Picked, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, SiteRead, require
 from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 logger = logging.getLogger("qmm.web")
 
@@ -240,6 +242,7 @@ def index_view(
     return view
 
 
+@router.get("/sites/{code}/evidence")
 def evidence_index(
     request: Request,
     code: str,
@@ -322,6 +325,7 @@ def _new_form(
     )
 
 
+@router.get("/sites/{code}/evidence/new")
 def evidence_new(request: Request, code: str, access: Manage, db: DB) -> Response:
     """The form to add an item: its details, the sub-elements it supports, and files."""
     assert access.site is not None
@@ -353,6 +357,7 @@ class MappingForm(WebForm):
     sub_elements: Picked
 
 
+@router.post("/sites/{code}/evidence")
 def evidence_add(
     request: Request,
     code: str,
@@ -438,6 +443,7 @@ def _item_page(
     )
 
 
+@router.get("/sites/{code}/evidence/{ref}")
 def evidence_item(
     request: Request,
     code: str,
@@ -489,6 +495,7 @@ def _item_submit(
     )
 
 
+@router.post("/sites/{code}/evidence/{ref}/edit")
 def evidence_edit(
     request: Request,
     code: str,
@@ -512,6 +519,7 @@ def evidence_edit(
     )
 
 
+@router.post("/sites/{code}/evidence/{ref}/map")
 def evidence_map(
     request: Request,
     code: str,
@@ -535,6 +543,7 @@ def evidence_map(
     )
 
 
+@router.post("/sites/{code}/evidence/{ref}/files")
 def evidence_attach(
     request: Request,
     code: str,
@@ -574,6 +583,7 @@ def evidence_attach(
     return RedirectResponse(_after(site, item, "attached"), status_code=303)
 
 
+@router.post("/sites/{code}/evidence/{ref}/retire")
 def evidence_retire(
     request: Request,
     code: str,
@@ -609,6 +619,7 @@ def evidence_retire(
     return RedirectResponse(_after(site, item, "retired"), status_code=303)
 
 
+@router.get("/sites/{code}/evidence/{ref}/files/{file_id}")
 def evidence_download(
     code: str,
     ref: str,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
@@ -27,6 +28,8 @@ from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import download_name
 from qmm.web.security import Access, SiteRead, require
 
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
 AssessmentRead = Annotated[
     Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
 ]
@@ -41,6 +44,7 @@ def _download(table: ExportTable, fmt: str) -> Response:
     )
 
 
+@router.get("/sites/{code}/exports/{export}")
 def site_export(
     code: str,
     export: str,
@@ -71,6 +75,7 @@ def site_export(
     return _download(table, wanted)
 
 
+@router.get("/assessments/{assessment_id}/export")
 def ratings_export(
     assessment_id: str, access: AssessmentRead, db: DB, fmt: Format = "csv"
 ) -> Response:

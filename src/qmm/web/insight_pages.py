@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -75,6 +75,8 @@ from qmm.web.security import (
 )
 from qmm.web.templating import render
 
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 SCORE_CHOICES: Final = ("1", "2", "3", "4", "5", "na")
 
@@ -93,6 +95,7 @@ def chart_helpers() -> dict[str, Any]:
 # --- portfolio -----------------------------------------------------------------------------
 
 
+@router.get("/")
 def home(request: Request, access: SignedIn, db: DB) -> Response:
     """Start page: the sites this person may see, side by side by practice area."""
     sites = readable_sites(db, access.who)
@@ -111,6 +114,7 @@ def home(request: Request, access: SignedIn, db: DB) -> Response:
 # --- site dashboard ------------------------------------------------------------------------
 
 
+@router.get("/sites/{code}")
 def site_page(
     request: Request,
     code: str,
@@ -159,6 +163,7 @@ def site_page(
 # --- KPI chart and records -----------------------------------------------------------------
 
 
+@router.get("/sites/{code}/kpis/{kpi_id}")
 def kpi_page(
     request: Request,
     code: str,
@@ -194,6 +199,7 @@ def kpi_page(
     )
 
 
+@router.get("/sites/{code}/kpis/{kpi_id}/records")
 def kpi_records_page(
     request: Request,
     code: str,
@@ -290,6 +296,7 @@ def _imports_page(
     )
 
 
+@router.get("/sites/{code}/imports")
 def imports_page(request: Request, code: str, access: SiteRead, db: DB) -> Response:
     """The site's import batches, newest first, and (for those who may) the upload form."""
     site = access.site
@@ -298,6 +305,7 @@ def imports_page(request: Request, code: str, access: SiteRead, db: DB) -> Respo
     return _imports_page(request, db, access.who, site, batch=batch)
 
 
+@router.post("/sites/{code}/imports")
 def import_file(
     request: Request,
     code: str,
@@ -359,6 +367,7 @@ def import_file(
 # --- benchmark -----------------------------------------------------------------------------
 
 
+@router.get("/benchmark")
 def benchmark_page(
     request: Request,
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))],
@@ -497,6 +506,7 @@ def _record_level(
     return None
 
 
+@router.post("/assessments/{assessment_id}/ratings")
 def rate_question(
     request: Request,
     assessment_id: str,
@@ -550,6 +560,7 @@ def rate_question(
     )
 
 
+@router.post("/assessments/{assessment_id}/consensus")
 def record_question_consensus(
     request: Request,
     assessment_id: str,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import suppress
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
-from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -26,72 +25,14 @@ from qmm.auth.signing import sign
 from qmm.db import database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
-from qmm.web.continuity_pages import (
-    agreement_add,
-    agreement_joint_drill,
-    agreement_review,
-    continuity_page,
-    drill_action_done,
-    drill_plan,
-    drill_run,
-    level_record,
-    scenario_add,
-    trigger_add,
-)
 from qmm.web.decision_pages import (
-    decision_add,
-    decision_edit,
-    decision_export,
-    decision_log,
-    decision_new,
-    decision_page,
-    decision_sign,
-    decision_supersede,
     signing_error,
 )
 from qmm.web.deps import DB, Settings
-from qmm.web.evidence_pages import (
-    evidence_add,
-    evidence_attach,
-    evidence_download,
-    evidence_edit,
-    evidence_index,
-    evidence_item,
-    evidence_map,
-    evidence_new,
-    evidence_retire,
-)
-from qmm.web.export_pages import ratings_export, site_export
 from qmm.web.history import changes
 from qmm.web.insight_pages import (
     assessment_workspace,
-    benchmark_page,
-    home,
-    import_file,
-    imports_page,
-    kpi_page,
-    kpi_records_page,
-    rate_question,
-    record_question_consensus,
-    site_page,
 )
-from qmm.web.plan_pages import (
-    action_complete,
-    action_edit,
-    action_reopen,
-    plan_approve,
-    plan_generate,
-    plan_list,
-    plan_page,
-)
-from qmm.web.program_pages import (
-    meeting_hold,
-    objective_add,
-    program_page,
-    roadblock_raise,
-    roadblock_remove,
-)
-from qmm.web.report_pages import site_report
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -107,10 +48,13 @@ from qmm.web.security import (
 )
 from qmm.web.templating import render
 
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
 Public = Annotated[Access, Depends(public)]
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 
 
+@router.get("/healthz", response_class=JSONResponse)
 def healthz(_access: Public, db: DB) -> JSONResponse:
     """Liveness for load balancers: the app answers and its database does too."""
     if not database_answers(db):
@@ -147,6 +91,7 @@ def _login_page(
     return response
 
 
+@router.get("/login")
 def login_form(
     request: Request,
     _access: Public,
@@ -166,6 +111,7 @@ def _end_previous_session(request: Request, db: Session) -> None:
         end_web_session(db, web_session=resolve_web_session(db, secret=secret))
 
 
+@router.post("/login")
 def login(
     request: Request,
     _access: Public,
@@ -210,6 +156,7 @@ def login(
     return response
 
 
+@router.post("/logout")
 def logout(request: Request, access: SignedIn, db: DB, settings: Settings) -> Response:
     """End the browser session on the server, then forget the cookie."""
     web_session = access.who.web_session
@@ -223,6 +170,7 @@ def logout(request: Request, access: SignedIn, db: DB, settings: Settings) -> Re
 # --- assessments ----------------------------------------------------------------------------
 
 
+@router.get("/assessments/{assessment_id}")
 def assessment_page(
     request: Request,
     assessment_id: str,
@@ -241,6 +189,7 @@ def assessment_page(
     )
 
 
+@router.post("/assessments/{assessment_id}/sign")
 def sign_assessment(
     request: Request,
     assessment_id: str,
@@ -278,6 +227,7 @@ def sign_assessment(
 # --- audit history -------------------------------------------------------------------------
 
 
+@router.get("/audit/{table_name}/{record_id}")
 def audit_history(
     request: Request,
     table_name: str,
@@ -308,6 +258,7 @@ def audit_history(
 # --- account -------------------------------------------------------------------------------
 
 
+@router.get("/account/password")
 def password_form(request: Request, access: SignedIn) -> Response:
     """The form to change one's own password."""
     return render(
@@ -320,6 +271,7 @@ def password_form(request: Request, access: SignedIn) -> Response:
     )
 
 
+@router.post("/account/password")
 def password_change(
     request: Request,
     access: SignedIn,
@@ -360,77 +312,3 @@ def password_change(
         changed=not errors,
         status_code=422 if errors else 200,
     )
-
-
-def add_routes(app: FastAPI) -> None:
-    """The pages, in one table; each endpoint declares its permission through its guard."""
-    pages: list[tuple[str, str, Callable[..., Any]]] = [
-        ("GET", "/healthz", healthz),
-        ("GET", "/login", login_form),
-        ("POST", "/login", login),
-        ("POST", "/logout", logout),
-        ("GET", "/", home),
-        ("GET", "/benchmark", benchmark_page),
-        ("GET", "/sites/{code}", site_page),
-        ("GET", "/sites/{code}/kpis/{kpi_id}", kpi_page),
-        ("GET", "/sites/{code}/kpis/{kpi_id}/records", kpi_records_page),
-        ("GET", "/sites/{code}/imports", imports_page),
-        ("POST", "/sites/{code}/imports", import_file),
-        ("GET", "/sites/{code}/evidence", evidence_index),
-        ("POST", "/sites/{code}/evidence", evidence_add),
-        ("GET", "/sites/{code}/evidence/new", evidence_new),  # before {ref}: "new" is no ref
-        ("GET", "/sites/{code}/evidence/{ref}", evidence_item),
-        ("POST", "/sites/{code}/evidence/{ref}/edit", evidence_edit),
-        ("POST", "/sites/{code}/evidence/{ref}/map", evidence_map),
-        ("POST", "/sites/{code}/evidence/{ref}/files", evidence_attach),
-        ("POST", "/sites/{code}/evidence/{ref}/retire", evidence_retire),
-        ("GET", "/sites/{code}/evidence/{ref}/files/{file_id}", evidence_download),
-        ("GET", "/sites/{code}/decisions", decision_log),
-        ("POST", "/sites/{code}/decisions", decision_add),
-        ("GET", "/sites/{code}/decisions/new", decision_new),  # before {ref}, like evidence
-        ("GET", "/sites/{code}/decisions/export", decision_export),
-        ("GET", "/sites/{code}/decisions/{ref}", decision_page),
-        ("POST", "/sites/{code}/decisions/{ref}/edit", decision_edit),
-        ("POST", "/sites/{code}/decisions/{ref}/supersede", decision_supersede),
-        ("POST", "/sites/{code}/decisions/{ref}/sign", decision_sign),
-        ("GET", "/sites/{code}/program", program_page),
-        ("POST", "/sites/{code}/program/objectives", objective_add),
-        ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold", meeting_hold),
-        ("POST", "/sites/{code}/program/forum", roadblock_raise),
-        ("POST", "/sites/{code}/program/forum/{item_id}/remove", roadblock_remove),
-        ("GET", "/sites/{code}/plans", plan_list),
-        ("POST", "/sites/{code}/plans", plan_generate),
-        ("GET", "/sites/{code}/plans/{ref}", plan_page),
-        ("POST", "/sites/{code}/plans/{ref}/approve", plan_approve),
-        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/edit", action_edit),
-        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/done", action_complete),
-        ("POST", "/sites/{code}/plans/{ref}/actions/{number}/reopen", action_reopen),
-        ("GET", "/sites/{code}/continuity", continuity_page),
-        ("POST", "/sites/{code}/continuity/scenarios", scenario_add),
-        ("POST", "/sites/{code}/continuity/triggers", trigger_add),
-        ("POST", "/sites/{code}/continuity/triggers/{trigger_id}/levels", level_record),
-        ("POST", "/sites/{code}/continuity/drills", drill_plan),
-        ("POST", "/sites/{code}/continuity/drills/{drill_id}/run", drill_run),
-        ("POST", "/sites/{code}/continuity/actions/{action_id}/done", drill_action_done),
-        ("POST", "/sites/{code}/continuity/agreements", agreement_add),
-        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/review", agreement_review),
-        ("POST", "/sites/{code}/continuity/agreements/{agreement_id}/drill", agreement_joint_drill),
-        ("GET", "/assessments/{assessment_id}", assessment_page),
-        ("POST", "/assessments/{assessment_id}/ratings", rate_question),
-        ("POST", "/assessments/{assessment_id}/consensus", record_question_consensus),
-        ("POST", "/assessments/{assessment_id}/sign", sign_assessment),
-        ("GET", "/audit/{table_name}/{record_id}", audit_history),
-        ("GET", "/sites/{code}/exports/{export}", site_export),
-        ("GET", "/sites/{code}/report", site_report),
-        ("GET", "/assessments/{assessment_id}/export", ratings_export),
-        ("GET", "/account/password", password_form),
-        ("POST", "/account/password", password_change),
-    ]
-    for method, path, endpoint in pages:
-        app.add_api_route(
-            path,
-            endpoint,
-            methods=[method],
-            include_in_schema=False,
-            response_class=JSONResponse if endpoint is healthz else HTMLResponse,
-        )

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, cast
 
-from fastapi import Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -49,6 +49,8 @@ from qmm.web.evidence_pages import sentences, sub_element_names
 from qmm.web.forms import Converted, Day, FormText, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, ProgramManage, RecordSign, SiteRead
 from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 REF_PATTERN: Final = re.compile(r"PLAN-\d{1,12}", re.IGNORECASE)
 NUMBER_PATTERN: Final = re.compile(r"[0-9]{1,9}")
@@ -184,6 +186,7 @@ def _list_page(
     )
 
 
+@router.get("/sites/{code}/plans")
 def plan_list(request: Request, code: str, access: SiteRead, db: DB) -> Response:
     """The site's plans, newest first: status, start, day N of 90, actions done."""
     assert access.site is not None
@@ -212,6 +215,7 @@ class PlanForm(WebForm):
     supersede: str = ""
 
 
+@router.post("/sites/{code}/plans")
 def plan_generate(
     request: Request,
     code: str,
@@ -418,6 +422,7 @@ def _plan_page(
     )
 
 
+@router.get("/sites/{code}/plans/{ref}")
 def plan_page(
     request: Request,
     code: str,
@@ -504,6 +509,7 @@ def _action_form(
     )
 
 
+@router.post("/sites/{code}/plans/{ref}/actions/{number}/edit")
 def action_edit(
     request: Request,
     code: str,
@@ -531,6 +537,7 @@ def action_edit(
     )
 
 
+@router.post("/sites/{code}/plans/{ref}/approve")
 def plan_approve(
     request: Request,
     code: str,
@@ -559,6 +566,7 @@ def plan_approve(
     return RedirectResponse(_after(site, plan, "approved", "signatures"), status_code=303)
 
 
+@router.post("/sites/{code}/plans/{ref}/actions/{number}/done")
 def action_complete(
     request: Request,
     code: str,
@@ -586,6 +594,7 @@ def action_complete(
     )
 
 
+@router.post("/sites/{code}/plans/{ref}/actions/{number}/reopen")
 def action_reopen(
     request: Request,
     code: str,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 
-from fastapi import Form, Request
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -37,6 +38,8 @@ from qmm.web.evidence_pages import sentences
 from qmm.web.forms import Converted, Day, Lines, Refs, TextOrNone, WebForm, find_id, submit
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 DONE: Final = {
     "objective": "The objective was published.",
@@ -96,6 +99,7 @@ def _page(
     )
 
 
+@router.get("/sites/{code}/program")
 def program_page(
     request: Request, code: str, access: SiteRead, db: DB, store: Store, done: str | None = None
 ) -> Response:
@@ -182,6 +186,7 @@ class RemovalForm(WebForm):
     resolution: str = ""
 
 
+@router.post("/sites/{code}/program/objectives")
 def objective_add(
     request: Request,
     code: str,
@@ -218,6 +223,7 @@ def objective_add(
     )
 
 
+@router.post("/sites/{code}/program/meetings/{meeting_id}/hold")
 def meeting_hold(
     request: Request,
     code: str,
@@ -247,6 +253,7 @@ def meeting_hold(
     )
 
 
+@router.post("/sites/{code}/program/forum")
 def roadblock_raise(
     request: Request,
     code: str,
@@ -271,6 +278,7 @@ def roadblock_raise(
     )
 
 
+@router.post("/sites/{code}/program/forum/{item_id}/remove")
 def roadblock_remove(
     request: Request,
     code: str,

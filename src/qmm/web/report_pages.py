@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Final
 
-from fastapi import Query
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
@@ -17,6 +18,8 @@ from qmm.reports.render import REPORT_FORMATS, check_format, render_report
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import download_name
 from qmm.web.security import SiteRead
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 #: The report is one document with its styles inline and no script: allow exactly that.
 REPORT_POLICY: Final = (
@@ -34,6 +37,7 @@ def _day(text: str | None, name: str) -> date | None:
         raise InvalidInput(f"{name} {text!r} must be a date as YYYY-MM-DD") from None
 
 
+@router.get("/sites/{code}/report")
 def site_report(
     code: str,
     access: SiteRead,
