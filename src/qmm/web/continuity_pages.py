@@ -6,8 +6,6 @@ to add scenarios, triggers and agreements. Each view parses, calls the service, 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any, Final, cast
 
 from fastapi import APIRouter, Form, Request
@@ -20,42 +18,31 @@ from qmm.errors import Conflict, NotFound
 from qmm.events.store import EventStore
 from qmm.models import (
     ContinuityScenario,
-    Drill,
-    DrillAction,
-    InventoryTrigger,
     Site,
     SupplierAgreement,
     utcnow,
 )
+from qmm.presentation.continuity import amount, continuity_view
 from qmm.presentation.kpis import SMALL_N
 from qmm.program.common import InvalidProgramInput
 from qmm.program.continuity import (
-    action_overdue,
     add_scenario,
     add_trigger,
     complete_drill_action,
-    drill_state,
     get_drill,
     get_drill_action,
     get_scenario,
     get_trigger,
-    list_drills,
-    list_scenarios,
-    list_triggers,
     plan_drill,
     record_drill_run,
     record_level,
-    trigger_state,
 )
 from qmm.program.steering import ActionInput
 from qmm.program.suppliers import (
-    SupplierStatus,
     add_agreement,
     get_agreement,
-    list_agreements,
     record_joint_drill,
     record_review,
-    supplier_status,
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
@@ -65,20 +52,8 @@ from qmm.web.templating import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-#: A record id in a URL: digits only, short enough for any database's integer.
 #: How many action rows the drill-run form offers.
 ACTION_ROWS: Final = 3
-TRIGGER_LABELS: Final = {
-    "breached": ("BREACH: below the minimum", "⚠", "bad"),
-    "ok": ("At or above the minimum", "✔", "ok"),
-    "no_level": ("No level recorded", "○", "muted"),
-}
-DRILL_LABELS: Final = {
-    "planned": ("Planned", "○", "muted"),
-    "overdue": ("Overdue: not run", "⚠", "bad"),
-    "met": ("Target met", "✔", "ok"),
-    "missed": ("Target MISSED", "✖", "bad"),
-}
 DONE: Final = {
     "scenario": "The scenario was added.",
     "trigger": "The inventory trigger was set.",
@@ -90,141 +65,6 @@ DONE: Final = {
     "agreement": "The supplier agreement was added.",
     "action": "The drill action was recorded as done.",
 }
-
-
-# ---------------------------------------------------------------------------- reading forms
-
-
-# ---------------------------------------------------------------------------- what the page shows
-
-
-@dataclass(frozen=True)
-class Mark:
-    """A state in words, with an icon and a tone so colour is never the only cue."""
-
-    label: str
-    icon: str
-    tone: str
-
-
-@dataclass(frozen=True)
-class TriggerRow:
-    trigger: InventoryTrigger
-    state: str
-    mark: Mark
-
-
-@dataclass(frozen=True)
-class ActionRow:
-    action: DrillAction
-    overdue: bool
-
-
-@dataclass(frozen=True)
-class DrillRow:
-    drill: Drill
-    state: str
-    mark: Mark
-    target_hours: float
-    actions: list[ActionRow]
-
-
-@dataclass(frozen=True)
-class AgreementRow:
-    agreement: SupplierAgreement
-    status: SupplierStatus
-    flags: list[Mark]
-
-
-@dataclass(frozen=True)
-class ContinuityView:
-    """Everything the continuity page and API show for a site on a day, computed once."""
-
-    today: date
-    scenarios: list[ContinuityScenario]
-    triggers: list[TriggerRow]
-    drills: list[DrillRow]
-    agreements: list[AgreementRow]
-
-    @property
-    def breached(self) -> list[TriggerRow]:
-        return [t for t in self.triggers if t.state == "breached"]
-
-    @property
-    def missed(self) -> list[DrillRow]:
-        return [d for d in self.drills if d.state == "missed"]
-
-    @property
-    def not_run(self) -> list[DrillRow]:
-        return [d for d in self.drills if d.state == "overdue"]
-
-    @property
-    def overdue_actions(self) -> list[ActionRow]:
-        return [a for d in self.drills for a in d.actions if a.overdue]
-
-    @property
-    def overdue_agreements(self) -> list[AgreementRow]:
-        return [a for a in self.agreements if a.status.overdue]
-
-
-def agreement_flags(status: SupplierStatus) -> list[Mark]:
-    """What needs attention on an agreement, in words; "Up to date" when nothing does."""
-    flags = [
-        Mark(label, icon, "bad")
-        for wanted, label, icon in (
-            (status.review_overdue, "Maturity review overdue", "⚠"),
-            (status.drill_overdue, "Joint drill overdue", "⚠"),
-            (status.expired, "Expired", "✖"),
-            (status.expiring_soon, "Expiring soon", "⚠"),
-            (status.supplier_scar_below_target, "SCARs closed late (below target)", "✖"),
-        )
-        if wanted
-    ]
-    return flags or [Mark("Up to date", "✔", "ok")]
-
-
-def continuity_view(db: Session, site: Site, today: date, store: EventStore) -> ContinuityView:
-    """Everything the page shows, computed once."""
-    triggers = []
-    for trigger in list_triggers(db, site=site):
-        state = trigger_state(trigger)
-        triggers.append(TriggerRow(trigger, state, Mark(*TRIGGER_LABELS[state])))
-    drills = []
-    for drill in list_drills(db, site=site):
-        state = drill_state(drill, today=today)
-        drills.append(
-            DrillRow(
-                drill,
-                state,
-                Mark(*DRILL_LABELS[state]),
-                (
-                    drill.target_hours
-                    if drill.target_hours is not None
-                    else drill.scenario.recovery_target_hours
-                ),
-                [ActionRow(a, action_overdue(a, today=today)) for a in drill.actions],
-            )
-        )
-    agreements = []
-    for agreement in list_agreements(db, site=site):
-        status = supplier_status(db, agreement=agreement, today=today, store=store)
-        agreements.append(AgreementRow(agreement, status, agreement_flags(status)))
-    return ContinuityView(  # what needs attention first; otherwise the services' order
-        today=today,
-        scenarios=list_scenarios(db, site=site),
-        triggers=sorted(triggers, key=lambda t: t.state != "breached"),
-        drills=drills,
-        agreements=sorted(agreements, key=lambda a: not a.status.overdue),
-    )
-
-
-def amount(value: float | None) -> str:
-    """A level or a number of hours as people write it: 95,000 or 1.5."""
-    if value is None:
-        return "none"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.6g}" if abs(value) >= 1000 else f"{value:g}"
 
 
 def _page(
