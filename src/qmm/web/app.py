@@ -24,10 +24,12 @@ from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
 from qmm.web import (
     api,
+    assessment_pages,
     continuity_pages,
     decision_pages,
     evidence_pages,
     export_pages,
+    import_pages,
     insight_pages,
     pages,
     plan_pages,
@@ -264,6 +266,8 @@ def add_area(app: FastAPI, router: APIRouter) -> None:
 PAGE_AREAS: Final = (
     pages,
     insight_pages,
+    import_pages,
+    assessment_pages,
     evidence_pages,
     decision_pages,
     program_pages,

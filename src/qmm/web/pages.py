@@ -1,4 +1,5 @@
-"""Server-rendered pages: sign-in, the page table, signing, audit history, password."""
+"""The app's own pages: the health check, signing in and out, a record's audit history and
+changing one's password."""
 
 from __future__ import annotations
 
@@ -21,18 +22,11 @@ from qmm.auth.sessions import (
     resolve_web_session,
     start_web_session,
 )
-from qmm.auth.signing import sign
 from qmm.db import database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
-from qmm.web.decision_pages import (
-    signing_error,
-)
 from qmm.web.deps import DB, Settings
 from qmm.web.history import changes
-from qmm.web.insight_pages import (
-    assessment_workspace,
-)
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -165,63 +159,6 @@ def logout(request: Request, access: SignedIn, db: DB, settings: Settings) -> Re
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, request=request, settings=settings)
     return response
-
-
-# --- assessments ----------------------------------------------------------------------------
-
-
-@router.get("/assessments/{assessment_id}")
-def assessment_page(
-    request: Request,
-    assessment_id: str,
-    access: Annotated[
-        Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
-    ],
-    db: DB,
-    signed: bool = False,
-    rated: str | None = None,
-    agreed: str | None = None,
-) -> Response:
-    """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
-    assert access.assessment is not None
-    return assessment_workspace(
-        request, db, access.who, access.assessment, signed=signed, rated=rated, agreed=agreed
-    )
-
-
-@router.post("/assessments/{assessment_id}/sign")
-def sign_assessment(
-    request: Request,
-    assessment_id: str,
-    access: Annotated[Access, Depends(require(Permission.record_sign, assessment="assessment_id"))],
-    db: DB,
-    password: Annotated[str, Form()] = "",
-    meaning: Annotated[str, Form()] = "",
-) -> Response:
-    """Sign the assessment as it is now; a wrong password is refused and counts toward lockout."""
-    assessment = access.assessment
-    assert assessment is not None
-    principal = access.who
-    try:
-        error = signing_error(
-            meaning,
-            password,
-            lambda: sign(
-                db,
-                user=principal.user,
-                password=password,
-                meaning=meaning,
-                record_type="assessment",
-                record_id=str(assessment.id),
-            ),
-        )
-    except InvalidInput as exc:
-        error = str(exc).capitalize() + "."
-    if error is not None:
-        return assessment_workspace(
-            request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422
-        )
-    return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)
 
 
 # --- audit history -------------------------------------------------------------------------

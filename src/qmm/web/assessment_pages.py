@@ -1,0 +1,309 @@
+"""The assessment workspace: questions with their anchors, ratings and consensus, the roll-up,
+agreement between assessors and signatures. Each view parses, calls services, renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.assessment.scoring import AssessmentScores
+from qmm.assessment.service import (
+    compute_scores,
+    get_question,
+    record_consensus,
+    record_rating,
+)
+from qmm.audit.signatures import signatures_for
+from qmm.auth.permissions import Permission
+from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.auth.signing import sign
+from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.framework.service import load_tree
+from qmm.models import Assessment, AssessmentStatus, SignatureMeaning
+from qmm.web.decision_pages import (
+    signing_error,
+)
+from qmm.web.deps import DB
+from qmm.web.evidence_pages import workspace_evidence
+from qmm.web.forms import parse_refs
+from qmm.web.security import (
+    Access,
+    Principal,
+    require,
+)
+from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+MEANINGS: Final = [m.value for m in SignatureMeaning]
+SCORE_CHOICES: Final = ("1", "2", "3", "4", "5", "na")
+
+
+def _read_only_reason(db: Session, principal: Principal, assessment: Assessment) -> str | None:
+    """Why this person cannot rate here, in words; None when they can."""
+    if not principal.may(db, Permission.assessment_rate, assessment=assessment):
+        return "You can read this assessment; your role does not let you rate it."
+    if assessment.status != AssessmentStatus.open.value:
+        return "This assessment is closed; its ratings can no longer change."
+    if not any(m.user_id == principal.user.id for m in assessment.team):
+        return "You are not on this assessment's team, so you cannot rate it; the lead can add you."
+    return None
+
+
+def assessment_workspace(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    assessment: Assessment,
+    *,
+    sign_error: str | None = None,
+    meaning: str = "",
+    signed: bool = False,
+    rated: str | None = None,
+    rating_error: dict[str, Any] | None = None,
+    agreed: str | None = None,
+    consensus_error: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The workspace: questions by sub-element with anchors, ratings, roll-up and sign-off."""
+    scores: AssessmentScores = compute_scores(db, assessment=assessment)
+    framework = load_tree(db, framework_id=assessment.framework_id)
+    signatures = signatures_for(db, record_type="assessment", record_id=str(assessment.id))
+    rated_count = sum(1 for q in scores.questions.values() if q.consensus_source != "unrated")
+    me = principal.user.username
+    mine = {
+        code: next((r for r in q.ratings if r.assessor == me), None)
+        for code, q in scores.questions.items()
+    }
+    read_only = _read_only_reason(db, principal, assessment)
+    focus = (rating_error or consensus_error or {}).get("question") or rated or agreed
+    open_sub_elements = {
+        q.sub_element for code, q in scores.questions.items() if code == focus
+    } or {
+        next(
+            (q.sub_element for q in scores.questions.values() if q.consensus_source == "unrated"),
+            "",
+        )
+    }
+    return render(
+        request,
+        "assessment.html",
+        principal=principal,
+        title=f"{assessment.title} ({assessment.site.code})",
+        assessment=assessment,
+        framework=framework,
+        scores=scores,
+        rated=rated_count,
+        my_rated=sum(1 for r in mine.values() if r is not None),
+        mine=mine,
+        read_only=read_only,
+        open_sub_elements=open_sub_elements,
+        rated_question=rated if rated in scores.questions else None,
+        rating_error=rating_error,
+        agreed_question=agreed if agreed in scores.questions else None,
+        consensus_error=consensus_error,
+        is_lead=read_only is None
+        and any(m.user_id == principal.user.id and m.role == "lead" for m in assessment.team),
+        signatures=signatures,
+        invalid_signatures=sum(1 for s in signatures if not s.valid),
+        can_sign=principal.may(db, Permission.record_sign, assessment=assessment),
+        can_audit=principal.may(db, Permission.audit_read, site=assessment.site),
+        meanings=MEANINGS,
+        meaning=meaning,
+        sign_error=sign_error,
+        signed=signed and any(s.username == me for s in signatures),
+        max_failed_logins=MAX_FAILED_LOGINS,
+        score_choices=SCORE_CHOICES,
+        level_names={str(k): v for k, v in (framework.level_names or {}).items()},
+        **workspace_evidence(db, assessment),
+        breadcrumbs=[("Sites", "/"), (assessment.site.code, f"/sites/{assessment.site.code}")],
+        status_code=status_code,
+    )
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """Why a rating or a consensus was not recorded, and the field it concerns."""
+
+    message: str
+    field: str
+    status: int
+
+
+def _record_level(
+    score: str,
+    rationale: str,
+    *,
+    choose: str,
+    explain: str,
+    record: Callable[[int | None], object],
+) -> _Refusal | None:
+    """Check a level and its rationale as typed, then record them; what stopped it, if anything."""
+    if score not in SCORE_CHOICES:
+        return _Refusal(choose, "score", 422)
+    if not rationale.strip():
+        return _Refusal(explain, "rationale", 422)
+    try:
+        record(None if score == "na" else int(score))
+    except (InvalidInput, NotFound, Conflict) as exc:
+        return _Refusal(str(exc).capitalize() + ".", "score", exc.status_code)
+    return None
+
+
+@router.post("/assessments/{assessment_id}/ratings")
+def rate_question(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_rate, assessment="assessment_id"))
+    ],
+    db: DB,
+    question: Annotated[str, Form()] = "",
+    score: Annotated[str, Form()] = "",
+    rationale: Annotated[str, Form()] = "",
+    evidence: Annotated[str, Form()] = "",
+    evidence_ref: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Record the person's rating of one question, then show the page again with new scores."""
+    assessment = access.assessment
+    assert assessment is not None
+    principal = access.who
+    refusal = _record_level(
+        score,
+        rationale,
+        choose="Choose a level from 1 to 5, or not applicable.",
+        explain="Write the rationale: what evidence supports this level.",
+        record=lambda level: record_rating(
+            db,
+            assessment=assessment,
+            question=get_question(db, assessment=assessment, code=question),
+            assessor=principal.user,
+            score=level,
+            rationale=rationale,
+            evidence_refs=parse_refs(evidence_ref, evidence),
+        ),
+    )
+    if refusal is not None:
+        typed = {
+            "question": question,
+            "score": score,
+            "rationale": rationale,
+            "evidence": evidence,
+            "evidence_ref": evidence_ref or [],
+        }
+        return assessment_workspace(
+            request,
+            db,
+            principal,
+            assessment,
+            rating_error={**typed, "message": refusal.message, "field": refusal.field},
+            status_code=refusal.status,
+        )
+    return RedirectResponse(
+        f"/assessments/{assessment.id}?rated={question}#q-{question}", status_code=303
+    )
+
+
+@router.post("/assessments/{assessment_id}/consensus")
+def record_question_consensus(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_rate, assessment="assessment_id"))
+    ],
+    db: DB,
+    question: Annotated[str, Form()] = "",
+    score: Annotated[str, Form()] = "",
+    rationale: Annotated[str, Form()] = "",
+) -> Response:
+    """Record the lead's consensus for one question, then show the page again with new scores."""
+    assessment = access.assessment
+    assert assessment is not None
+    principal = access.who
+    refusal = _record_level(
+        score,
+        rationale,
+        choose="Choose the agreed level from 1 to 5, or not applicable.",
+        explain="Write why the team agreed this level.",
+        record=lambda level: record_consensus(
+            db,
+            assessment=assessment,
+            question=get_question(db, assessment=assessment, code=question),
+            lead=principal.user,
+            score=level,
+            rationale=rationale,
+        ),
+    )
+    if refusal is not None:
+        typed = {"question": question, "score": score, "rationale": rationale}
+        return assessment_workspace(
+            request,
+            db,
+            principal,
+            assessment,
+            consensus_error={**typed, "message": refusal.message, "field": refusal.field},
+            status_code=refusal.status,
+        )
+    return RedirectResponse(
+        f"/assessments/{assessment.id}?agreed={question}#q-{question}", status_code=303
+    )
+
+
+@router.get("/assessments/{assessment_id}")
+def assessment_page(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
+    ],
+    db: DB,
+    signed: bool = False,
+    rated: str | None = None,
+    agreed: str | None = None,
+) -> Response:
+    """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
+    assert access.assessment is not None
+    return assessment_workspace(
+        request, db, access.who, access.assessment, signed=signed, rated=rated, agreed=agreed
+    )
+
+
+@router.post("/assessments/{assessment_id}/sign")
+def sign_assessment(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[Access, Depends(require(Permission.record_sign, assessment="assessment_id"))],
+    db: DB,
+    password: Annotated[str, Form()] = "",
+    meaning: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign the assessment as it is now; a wrong password is refused and counts toward lockout."""
+    assessment = access.assessment
+    assert assessment is not None
+    principal = access.who
+    try:
+        error = signing_error(
+            meaning,
+            password,
+            lambda: sign(
+                db,
+                user=principal.user,
+                password=password,
+                meaning=meaning,
+                record_type="assessment",
+                record_id=str(assessment.id),
+            ),
+        )
+    except InvalidInput as exc:
+        error = str(exc).capitalize() + "."
+    if error is not None:
+        return assessment_workspace(
+            request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422
+        )
+    return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)

@@ -1,0 +1,139 @@
+"""Importing eQMS extracts on a site's page: the batches so far, and an upload checked whole
+through the importer's own pipeline (qmm.events.uploads)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from qmm.auth.permissions import Permission
+from qmm.errors import InvalidInput
+from qmm.events.uploads import (
+    accepted_suffixes,
+    batch_of_site,
+    batches_of,
+    import_upload,
+    problems_of,
+    profile_names,
+    record_type_names,
+)
+from qmm.models import ImportBatch, Site
+from qmm.web.deps import DB, Store
+from qmm.web.security import (
+    Access,
+    Principal,
+    SiteRead,
+    require,
+)
+from qmm.web.templating import render
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+
+def _imports_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    site: Site,
+    *,
+    batch: ImportBatch | None = None,
+    error: str | None = None,
+    problems: list[Any] | None = None,
+    problem_total: int = 0,
+    record_type: str = "",
+    profile: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "imports.html",
+        principal=principal,
+        title=f"Imports for {site.code}",
+        site=site,
+        batch=batch,
+        error=error,
+        problems=problems or [],
+        problem_total=problem_total,
+        batches=batches_of(db, site=site),
+        record_types=record_type_names(),
+        profiles=profile_names(),
+        suffixes=accepted_suffixes(),
+        record_type=record_type,
+        profile=profile,
+        max_mb=request.app.state.web_settings.max_upload_bytes // (1024 * 1024),
+        can_import=principal.may(db, Permission.site_manage, site=site),
+        breadcrumbs=[("Sites", "/"), (site.code, f"/sites/{site.code}")],
+        status_code=status_code,
+    )
+
+
+@router.get("/sites/{code}/imports")
+def imports_page(request: Request, code: str, access: SiteRead, db: DB) -> Response:
+    """The site's import batches, newest first, and (for those who may) the upload form."""
+    site = access.site
+    assert site is not None
+    batch = batch_of_site(db, site=site, batch_id=request.query_params.get("batch", ""))
+    return _imports_page(request, db, access.who, site, batch=batch)
+
+
+@router.post("/sites/{code}/imports")
+def import_file(
+    request: Request,
+    code: str,
+    access: Annotated[Access, Depends(require(Permission.site_manage, site="code"))],
+    db: DB,
+    store: Store,
+    record_type: Annotated[str, Form()] = "",
+    profile: Annotated[str, Form()] = "",
+    upload: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Import one extract for this site; any bad row stores nothing and every error is listed."""
+    site = access.site
+    assert site is not None
+    principal = access.who
+    if upload is None or not upload.filename:
+        return _imports_page(
+            request,
+            db,
+            principal,
+            site,
+            error="Choose the extract file to upload.",
+            record_type=record_type,
+            profile=profile,
+            status_code=422,
+        )
+    try:
+        batch = import_upload(
+            db,
+            store=store,
+            site=site,
+            file_name=upload.filename,
+            content=upload.file,
+            record_type=record_type,
+            profile=profile or None,
+        )
+    except InvalidInput as exc:
+        problems, total = problems_of(exc)
+        message = (
+            f"{upload.filename}: {total} problem{'s' if total != 1 else ''} found; "
+            "nothing was stored. Correct the rows below in the extract and upload it again."
+            if problems
+            else str(exc)
+        )
+        return _imports_page(
+            request,
+            db,
+            principal,
+            site,
+            error=message,
+            problems=problems,
+            problem_total=total,
+            record_type=record_type,
+            profile=profile,
+            status_code=422,
+        )
+    return RedirectResponse(f"/sites/{site.code}/imports?batch={batch.id}", status_code=303)
