@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
-from qmm.errors import Conflict, NotFound
+from qmm.errors import Conflict
 from qmm.events.store import EventStore
 from qmm.models import (
-    ContinuityScenario,
     Site,
     SupplierAgreement,
     utcnow,
@@ -46,7 +45,18 @@ from qmm.program.suppliers import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.forms import Day, Lines, Number, Rows, WebForm, YesNo, find_id, form_day, submit
+from qmm.web.forms import (
+    Day,
+    Lines,
+    Number,
+    Rows,
+    WebForm,
+    YesNo,
+    find_id,
+    form_day,
+    linked_record,
+    submit,
+)
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
@@ -303,16 +313,14 @@ def trigger_add(
     site = access.site
     assert site is not None
     problems: dict[str, str] = {}
-    guarded: ContinuityScenario | None = None
-    if form.scenario.strip() and "scenario" not in form.nul_problems():
-        try:
-            guarded = get_scenario(
-                db,
-                site=site,
-                scenario_id=find_id(form.scenario.strip(), what="scenario", site=site),
-            )
-        except NotFound as exc:
-            problems["scenario"] = str(exc)
+    guarded = linked_record(
+        form,
+        "scenario",
+        problems,
+        what="scenario",
+        site=site,
+        get=lambda found: get_scenario(db, site=site, scenario_id=found),
+    )
     return _submit(
         request,
         access,
@@ -371,19 +379,15 @@ def drill_plan(
     site = access.site
     assert site is not None
     problems: dict[str, str] = {}
-    drilled: ContinuityScenario | None = None
-    if "scenario" not in form.nul_problems():
-        if not form.scenario.strip():
-            problems["scenario"] = "choose the scenario to drill"
-        else:
-            try:
-                drilled = get_scenario(
-                    db,
-                    site=site,
-                    scenario_id=find_id(form.scenario.strip(), what="scenario", site=site),
-                )
-            except NotFound as exc:
-                problems["scenario"] = str(exc)
+    drilled = linked_record(
+        form,
+        "scenario",
+        problems,
+        what="scenario",
+        site=site,
+        get=lambda found: get_scenario(db, site=site, scenario_id=found),
+        required="choose the scenario to drill",
+    )
 
     def plan(fields: dict[str, Any]) -> object:
         assert drilled is not None

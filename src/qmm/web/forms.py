@@ -137,6 +137,32 @@ class WebForm(BaseModel):
         return fields
 
 
+def linked_record(
+    form: WebForm,
+    field: str,
+    problems: dict[str, str],
+    *,
+    what: str,
+    site: Site,
+    get: Callable[[int], Stored],
+    required: str | None = None,
+) -> Stored | None:
+    """The record a form field names by id (None when left empty, or when it is not found:
+    then the problem is added under the field, as is `required` when it is given and empty)."""
+    typed = str(getattr(form, field)).strip()
+    if field in form.nul_problems():
+        return None
+    if not typed:
+        if required is not None:
+            problems[field] = required
+        return None
+    try:
+        return get(find_id(typed, what=what, site=site))
+    except NotFound as exc:
+        problems[field] = str(exc)
+        return None
+
+
 def service_problems(
     session: Session, problems: Mapping[str, str], store: Callable[[], object]
 ) -> dict[str, str]:

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
-from qmm.errors import NotFound
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import KPIS
-from qmm.models import QualityObjective, Site, utcnow
+from qmm.models import Site, utcnow
 from qmm.presentation.program import overview
 from qmm.program.forum import (
     get_forum_item,
@@ -35,7 +34,17 @@ from qmm.program.steering import (
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
-from qmm.web.forms import Converted, Day, Lines, Refs, TextOrNone, WebForm, find_id, submit
+from qmm.web.forms import (
+    Converted,
+    Day,
+    Lines,
+    Refs,
+    TextOrNone,
+    WebForm,
+    find_id,
+    linked_record,
+    submit,
+)
 from qmm.web.security import Access, Principal, ProgramManage, SiteRead
 from qmm.web.templating import render
 
@@ -199,16 +208,14 @@ def objective_add(
     site = access.site
     assert site is not None
     problems: dict[str, str] = {}
-    parent: QualityObjective | None = None
-    if form.parent.strip() and "parent" not in form.nul_problems():
-        try:
-            parent = get_objective(
-                db,
-                site=site,
-                objective_id=find_id(form.parent.strip(), what="objective", site=site),
-            )
-        except NotFound as exc:
-            problems["parent"] = str(exc)
+    parent = linked_record(
+        form,
+        "parent",
+        problems,
+        what="objective",
+        site=site,
+        get=lambda found: get_objective(db, site=site, objective_id=found),
+    )
     return _submit(
         request,
         access,
