@@ -202,3 +202,14 @@ def test_damaged_sheet_xml_is_refused(session: Session, store: EventStore, tmp_p
     path = rewrite_sheets(capa_workbook(tmp_path), lambda xml: xml.replace("</sheetData>", ""))
     message = refused(session, store, path)
     assert "not a readable .xlsx workbook" in message
+
+
+def test_a_refusal_names_an_upload_by_its_own_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_limit(monkeypatch, "QMM_XLSX_MAX_UNPACKED_BYTES", 10_000_000)
+    bomb = with_padding(capa_workbook(tmp_path / "qmm-upload-x"), 20 << 20)
+    with pytest.raises(InvalidInput) as caught:
+        validate_file(bomb, record_type="capa", shown_as="capa.xlsx")
+    assert str(caught.value).startswith("capa.xlsx: the workbook unpacks to ")
+    assert str(tmp_path) not in str(caught.value)

@@ -37,6 +37,7 @@ from qmm.events.store import (
     quote_text,
 )
 from qmm.events.workbooks import (
+    RefusedWorkbook,
     WorkbookLimits,
     check_cells,
     open_workbook,
@@ -1067,9 +1068,29 @@ def validate_file(
     profile: Profile | None = None,
     sheet: str | None = None,
     progress: ProgressLike | None = None,
+    shown_as: str | None = None,
 ) -> ValidatedFile:
-    """Check one file (or one sheet of a workbook) without storing anything."""
+    """Check one file (or one sheet of a workbook) without storing anything.
+
+    `shown_as` names the file in a refusal of the whole file, as an upload's own name rather
+    than the temporary path it was saved under.
+    """
     path = Path(path)
+    try:
+        return _validate_file(path, record_type, profile, sheet, progress)
+    except RefusedWorkbook as exc:
+        if shown_as is None:
+            raise
+        raise RefusedWorkbook(shown_as, exc.reason) from None
+
+
+def _validate_file(
+    path: Path,
+    record_type: str | None,
+    profile: Profile | None,
+    sheet: str | None,
+    progress: ProgressLike | None,
+) -> ValidatedFile:
     if sheet is not None:
         if record_type is None:
             raise InvalidInput(f"{path}: give the record type of sheet {sheet!r}")
