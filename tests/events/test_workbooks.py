@@ -213,3 +213,18 @@ def test_a_refusal_names_an_upload_by_its_own_name(
         validate_file(bomb, record_type="capa", shown_as="capa.xlsx")
     assert str(caught.value).startswith("capa.xlsx: the workbook unpacks to ")
     assert str(tmp_path) not in str(caught.value)
+
+
+def test_entities_that_expand_without_end_are_refused(
+    session: Session, store: EventStore, tmp_path: Path
+) -> None:
+    entities = '<!ENTITY a0 "lol">' + "".join(
+        f'<!ENTITY a{n} "{f"&a{n - 1};" * 10}">' for n in range(1, 10)
+    )
+
+    def laughs(xml: str) -> str:
+        xml = f"<?xml version='1.0'?><!DOCTYPE worksheet [{entities}]>{xml}"
+        return xml.replace("<t>CAPA-1</t>", "<t>&a9;</t>", 1)
+
+    message = refused(session, store, rewrite_sheets(capa_workbook(tmp_path), laughs))
+    assert "not a readable .xlsx workbook" in message
