@@ -36,6 +36,25 @@ class Settings(BaseSettings):
         description="Largest file, in bytes, that can be attached to an evidence item.",
     )
 
+    xlsx_max_unpacked_bytes: int = Field(
+        default=1 << 30,
+        gt=0,
+        description="Largest total unpacked size, in bytes, of an .xlsx workbook to import; a "
+        "larger one is refused before it is read.",
+    )
+    xlsx_max_ratio: int = Field(
+        default=100,
+        gt=0,
+        description="Most times a part of an .xlsx workbook (over 4 MiB unpacked) may unpack "
+        "beyond its packed size; a part compressed more is refused as a zip bomb.",
+    )
+    xlsx_max_cells: int = Field(
+        default=25_000_000,
+        gt=0,
+        description="Most cells (rows times columns) a sheet of an .xlsx workbook may hold to be "
+        "imported; a larger extract imports as CSV or Parquet.",
+    )
+
     @property
     def evidence_dir(self) -> Path:
         """Where attached evidence files live, named by their SHA-256."""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+import re
+import struct
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +111,73 @@ def write_xlsx(
         for row in rows:
             sheet.append([None if v == "" else v for v in row])
     workbook.save(path)
+    return path
+
+
+def rewrite_sheets(path: Path, change: Callable[[str], str]) -> Path:
+    """Rewrite the XML of every worksheet of a workbook in place, keeping its other parts."""
+    with zipfile.ZipFile(path) as source:
+        parts = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in parts:
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                data = change(data.decode()).encode()
+            target.writestr(info, data)
+    return path
+
+
+def with_stale_dimension(path: Path, ref: str) -> Path:
+    """The workbook with its sheets' <dimension> set to `ref`, as exporters that never update
+    it leave it."""
+    dimension = re.compile(r'<dimension ref="[^"]*"\s*/>')
+    return rewrite_sheets(path, lambda xml: dimension.sub(f'<dimension ref="{ref}"/>', xml, 1))
+
+
+def with_padding(path: Path, size: int, name: str = "xl/media/padding.bin") -> Path:
+    """Add a part of `size` zero bytes: a small file that unpacks to far more (a zip bomb)."""
+    chunk = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open(name, "w") as part,
+    ):
+        for start in range(0, size, len(chunk)):
+            part.write(chunk[: size - start])
+    return path
+
+
+def with_declared_size(path: Path, name: str, size: int) -> Path:
+    """The workbook with one part's declared unpacked size forged to `size` bytes."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo(name).header_offset
+    struct.pack_into("<I", data, local + 22, size)
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:
+        length = struct.unpack_from("<H", data, entry + 28)[0]
+        if data[entry + 46 : entry + 46 + length] == name.encode():
+            struct.pack_into("<I", data, entry + 24, size)
+        entry = data.find(b"PK\x01\x02", entry + 46)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def with_duplicate_part(path: Path, name: str, content: bytes) -> Path:
+    """Add a second part under a name the workbook already has, which readers resolve apart."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of the duplicate name
+        with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(name, content)
+    return path
+
+
+def without_part(path: Path, name: str) -> Path:
+    """The workbook with one of its parts left out, as a damaged copy would be."""
+    with zipfile.ZipFile(path) as source:
+        parts = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in parts:
+            if info.filename != name:
+                target.writestr(info, data)
     return path
 
 

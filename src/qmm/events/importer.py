@@ -36,6 +36,14 @@ from qmm.events.store import (
     quote_ident,
     quote_text,
 )
+from qmm.events.workbooks import (
+    RefusedWorkbook,
+    WorkbookLimits,
+    check_cells,
+    open_workbook,
+    sheet_rows,
+    worksheet_of,
+)
 from qmm.models import ImportBatch
 
 FORMATS: Final = {
@@ -210,18 +218,8 @@ def _check_type(name: str, where: str) -> str:
 
 
 def _sheet_names(path: Path) -> list[str]:
-    import openpyxl  # type: ignore[import-untyped,unused-ignore]
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-        raise InvalidFile(
-            str(path), [RowProblem(1, "", "", f"not a readable .xlsx workbook ({exc})")]
-        ) from None
-    try:
+    with open_workbook(path) as workbook:
         return [str(n) for n in workbook.sheetnames]
-    finally:
-        workbook.close()
 
 
 def sources_of(path: Path, record_type: str | None = None) -> list[Source]:
@@ -500,23 +498,16 @@ def _cell_text(value: Any, kind: ColumnType | None) -> str | None:
 def _read_xlsx(
     path: Path, sheet: str | None, kinds: Callable[[list[str]], list[ColumnType | None]]
 ) -> TextTable:
-    """One sheet; its row numbers are the sheet's own, and empty rows are skipped."""
-    import openpyxl  # type: ignore[import-untyped,unused-ignore]
-
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
-        raise InvalidFile(
-            str(path), [RowProblem(1, "", "", f"not a readable .xlsx workbook ({exc})")]
-        ) from None
-    try:
-        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+    """One sheet, read whole; its row numbers are the sheet's own, and empty rows are skipped."""
+    limits = WorkbookLimits.from_settings()
+    with open_workbook(path, data_only=True) as workbook:
+        worksheet = worksheet_of(path, workbook, sheet)
         header: list[str] = []
         header_row = 0
         values: list[list[str | None]] = []
         rows: list[int] = []
         column_kinds: list[ColumnType | None] = []
-        for number, cells in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        for number, cells in sheet_rows(path, worksheet):
             if not header:
                 if any(c is not None and str(c).strip() for c in cells):
                     header = ["" if c is None else str(c).strip() for c in cells]
@@ -531,6 +522,7 @@ def _read_xlsx(
             if not any(texts):
                 continue
             if len(texts) > len(header):
+                check_cells(path, worksheet.title, len(texts) * (len(rows) + 1), limits)
                 for _ in range(len(header), len(texts)):
                     header.append("")
                     column_kinds.append(None)
@@ -539,8 +531,7 @@ def _read_xlsx(
             for column, text in zip(values, texts, strict=True):
                 column.append(text)
             rows.append(number)
-    finally:
-        workbook.close()
+            check_cells(path, worksheet.title, len(header) * len(rows), limits)
     if not header:
         raise InvalidFile(str(path), [RowProblem(1, "", "", "the sheet is empty: no header row")])
     return TextTable(
@@ -1077,9 +1068,29 @@ def validate_file(
     profile: Profile | None = None,
     sheet: str | None = None,
     progress: ProgressLike | None = None,
+    shown_as: str | None = None,
 ) -> ValidatedFile:
-    """Check one file (or one sheet of a workbook) without storing anything."""
+    """Check one file (or one sheet of a workbook) without storing anything.
+
+    `shown_as` names the file in a refusal of the whole file, as an upload's own name rather
+    than the temporary path it was saved under.
+    """
     path = Path(path)
+    try:
+        return _validate_file(path, record_type, profile, sheet, progress)
+    except RefusedWorkbook as exc:
+        if shown_as is None:
+            raise
+        raise RefusedWorkbook(shown_as, exc.reason) from None
+
+
+def _validate_file(
+    path: Path,
+    record_type: str | None,
+    profile: Profile | None,
+    sheet: str | None,
+    progress: ProgressLike | None,
+) -> ValidatedFile:
     if sheet is not None:
         if record_type is None:
             raise InvalidInput(f"{path}: give the record type of sheet {sheet!r}")
