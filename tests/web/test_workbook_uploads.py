@@ -76,6 +76,7 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused(
     text = " ".join(page.text.split())
     assert "The file was not imported" in text
     assert "capa.xlsx" in text
+    assert "qmm-upload-" not in text, "the refusal names the upload, not its temporary path"
     assert "more than the limit of 10,000,000 bytes" in text
     assert "nothing was stored" in text
 
@@ -87,6 +88,7 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused(
     )
     assert api.status_code == 422
     assert "more than the limit of 10,000,000 bytes" in api.json()["detail"]
+    assert api.json()["detail"].startswith("capa.xlsx")
     assert batches(db) == before
     listed = client.get("/sites/SITE-A/imports")
     assert "capa.csv" in listed.text

@@ -103,7 +103,7 @@ def import_upload(
             shutil.copyfileobj(content, handle, length=1024 * 1024)
         if path.stat().st_size == 0:
             raise InvalidInput(f"{name}: the file is empty; choose the extract file again")
-        validated = validate_file(path, record_type=record_type, profile=loaded)
+        validated = validate_file(path, record_type=record_type, profile=loaded, shown_as=name)
         problems = _other_site_problems(validated.table, site.code)
         if problems:
             raise InvalidFile(name, problems)
