@@ -47,8 +47,10 @@ from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
 from qmm.web.forms import (
     Day,
+    Handling,
     Lines,
     Number,
+    ProgramForms,
     Rows,
     WebForm,
     YesNo,
@@ -57,7 +59,7 @@ from qmm.web.forms import (
     linked_record,
     submit,
 )
-from qmm.web.security import Access, Principal, ProgramManage, SiteRead
+from qmm.web.security import Principal, SiteRead
 from qmm.web.templating import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -126,10 +128,7 @@ def _after(site: Site, done: str, anchor: str) -> str:
 
 
 def _submit(
-    request: Request,
-    access: Access,
-    db: Session,
-    store: EventStore,
+    page: Handling,
     form: WebForm,
     *,
     name: str,
@@ -143,19 +142,18 @@ def _submit(
     """Submit one of the page's forms; on a problem the page shows again with it open, each
     problem next to its field (service keys mapped by `fields`). The service runs on trial when
     this boundary found a problem first, unless `trial` is off (a drill run writes a file)."""
-    site = access.site
-    assert site is not None
+    site = page.site
 
     def again(values: dict[str, Any], errors: dict[str, str]) -> Response:
         shown = {
             f"{name}-{(fields or {}).get(k, k.replace('.', '_'))}": v for k, v in errors.items()
         }
         return _page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
-            store,
+            page.store,
             form=name,
             values=values,
             errors=shown,
@@ -168,7 +166,7 @@ def _submit(
         then=lambda _: _after(site, done, anchor),
         again=again,
         problems=problems,
-        trial=db if trial else None,
+        trial=page.db if trial else None,
     )
 
 
@@ -273,28 +271,21 @@ class AgreementForm(WebForm):
 
 @router.post("/sites/{code}/continuity/triggers/{trigger_id}/levels")
 def level_record(
-    request: Request,
     code: str,
     trigger_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[LevelForm, Form()],
 ) -> Response:
     """Record a counted inventory level for one of the site's triggers."""
-    site = access.site
-    assert site is not None
+    site = page.site
     trigger = get_trigger(
-        db, site=site, trigger=find_id(trigger_id, what="inventory trigger", site=site)
+        page.db, site=site, trigger=find_id(trigger_id, what="inventory trigger", site=site)
     )
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name=f"level-{trigger.id}",
-        save=lambda fields: record_level(db, trigger=trigger, **fields),
+        save=lambda fields: record_level(page.db, trigger=trigger, **fields),
         done="level",
         anchor="triggers",
     )
@@ -302,16 +293,12 @@ def level_record(
 
 @router.post("/sites/{code}/continuity/triggers")
 def trigger_add(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[TriggerForm, Form()],
 ) -> Response:
     """Set a minimum-inventory trigger for a material, optionally with its current level."""
-    site = access.site
-    assert site is not None
+    site = page.site
     problems: dict[str, str] = {}
     guarded = linked_record(
         form,
@@ -319,16 +306,13 @@ def trigger_add(
         problems,
         what="scenario",
         site=site,
-        get=lambda found: get_scenario(db, site=site, scenario_id=found),
+        get=lambda found: get_scenario(page.db, site=site, scenario_id=found),
     )
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="trigger",
-        save=lambda fields: add_trigger(db, site=site, **{**fields, "scenario": guarded}),
+        save=lambda fields: add_trigger(page.db, site=site, **{**fields, "scenario": guarded}),
         done="trigger",
         anchor="triggers",
         problems=problems,
@@ -340,24 +324,17 @@ def trigger_add(
 
 @router.post("/sites/{code}/continuity/scenarios")
 def scenario_add(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[ScenarioForm, Form()],
 ) -> Response:
     """Record a risk to supply: what fails, likelihood and impact, backups, recovery steps."""
-    site = access.site
-    assert site is not None
+    site = page.site
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="scenario",
-        save=lambda fields: add_scenario(db, site=site, **fields),
+        save=lambda fields: add_scenario(page.db, site=site, **fields),
         done="scenario",
         anchor="scenarios",
     )
@@ -368,16 +345,12 @@ def scenario_add(
 
 @router.post("/sites/{code}/continuity/drills")
 def drill_plan(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[DrillPlanForm, Form()],
 ) -> Response:
     """Plan a drill of a scenario, with a supplier for a joint drill."""
-    site = access.site
-    assert site is not None
+    site = page.site
     problems: dict[str, str] = {}
     drilled = linked_record(
         form,
@@ -385,7 +358,7 @@ def drill_plan(
         problems,
         what="scenario",
         site=site,
-        get=lambda found: get_scenario(db, site=site, scenario_id=found),
+        get=lambda found: get_scenario(page.db, site=site, scenario_id=found),
         required="choose the scenario to drill",
     )
 
@@ -393,7 +366,7 @@ def drill_plan(
         assert drilled is not None
         try:
             return plan_drill(
-                db,
+                page.db,
                 site=site,
                 scenario=drilled,
                 planned_on=fields["planned_on"],
@@ -403,10 +376,7 @@ def drill_plan(
             raise InvalidProgramInput({"planned_on": str(exc)}) from exc
 
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="plan",
         save=plan,
@@ -439,30 +409,23 @@ def _actions(
 
 @router.post("/sites/{code}/continuity/drills/{drill_id}/run")
 def drill_run(
-    request: Request,
     code: str,
     drill_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[DrillRunForm, Form()],
 ) -> Response:
     """Record a drill run against its scenario's recovery-time target; the report is filed."""
-    site = access.site
-    assert site is not None
-    drill = get_drill(db, site=site, drill_id=find_id(drill_id, what="drill", site=site))
+    site = page.site
+    drill = get_drill(page.db, site=site, drill_id=find_id(drill_id, what="drill", site=site))
     if drill.run_on is not None:
         raise Conflict(f"drill {drill.id} was run on {drill.run_on}; a drill is run once")
     actions, _typed, rows_of = _actions(form.action_title, form.action_owner, form.action_due_on)
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name=f"run-{drill.id}",
         save=lambda fields: record_drill_run(
-            db,
+            page.db,
             drill=drill,
             run_on=fields["run_on"],
             achieved_hours=fields["achieved_hours"],
@@ -481,40 +444,33 @@ def drill_run(
 
 @router.post("/sites/{code}/continuity/actions/{action_id}/done")
 def drill_action_done(
-    request: Request,
     code: str,
     action_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[ActionDoneForm, Form()],
 ) -> Response:
     """Record an action from a drill's lessons as done; done already is refused on the page."""
-    site = access.site
-    assert site is not None
+    site = page.site
     action = get_drill_action(
-        db, site=site, action_id=find_id(action_id, what="drill action", site=site)
+        page.db, site=site, action_id=find_id(action_id, what="drill action", site=site)
     )
     name = f"action-{action.id}"
     try:
         return _submit(
-            request,
-            access,
-            db,
-            store,
+            page,
             form,
             name=name,
-            save=lambda fields: complete_drill_action(db, action=action, **fields),
+            save=lambda fields: complete_drill_action(page.db, action=action, **fields),
             done="action",
             anchor="drills",
         )
     except Conflict as exc:  # its form is gone, so the refusal sits on the action's row
         return _page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
-            store,
+            page.store,
             form=name,
             values=form.typed(),
             errors={name: str(exc)},
@@ -522,17 +478,16 @@ def drill_action_done(
         )
 
 
-def _agreement(site: Site, db: Session, agreement_id: str) -> SupplierAgreement:
+def _agreement(page: Handling, agreement_id: str) -> SupplierAgreement:
     return get_agreement(
-        db, site=site, agreement=find_id(agreement_id, what="supplier agreement", site=site)
+        page.db,
+        site=page.site,
+        agreement=find_id(agreement_id, what="supplier agreement", site=page.site),
     )
 
 
 def _agreement_cycle(
-    request: Request,
-    access: Access,
-    db: Session,
-    store: EventStore,
+    page: Handling,
     agreement_id: str,
     form: WebForm,
     *,
@@ -541,15 +496,10 @@ def _agreement_cycle(
     record: Callable[[SupplierAgreement, dict[str, Any]], object],
 ) -> Response:
     """Record a review or joint drill held with a supplier on a day; one form, two cycles."""
-    site = access.site
-    assert site is not None
-    agreement = _agreement(site, db, agreement_id)
+    agreement = _agreement(page, agreement_id)
     [field] = type(form).model_fields
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name=f"{prefix}-{agreement.id}",
         save=lambda fields: record(agreement, fields),
@@ -561,72 +511,53 @@ def _agreement_cycle(
 
 @router.post("/sites/{code}/continuity/agreements/{agreement_id}/review")
 def agreement_review(
-    request: Request,
     code: str,
     agreement_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[ReviewForm, Form()],
 ) -> Response:
     """Record a periodic maturity review held with the supplier."""
     return _agreement_cycle(
-        request,
-        access,
-        db,
-        store,
+        page,
         agreement_id,
         form,
         prefix="review",
         stored="last_review_on",
-        record=lambda agreement, fields: record_review(db, agreement=agreement, **fields),
+        record=lambda agreement, fields: record_review(page.db, agreement=agreement, **fields),
     )
 
 
 @router.post("/sites/{code}/continuity/agreements/{agreement_id}/drill")
 def agreement_joint_drill(
-    request: Request,
     code: str,
     agreement_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[JointDrillForm, Form()],
 ) -> Response:
     """Record a joint drill held with the supplier."""
     return _agreement_cycle(
-        request,
-        access,
-        db,
-        store,
+        page,
         agreement_id,
         form,
         prefix="jointdrill",
         stored="last_drill_on",
-        record=lambda agreement, fields: record_joint_drill(db, agreement=agreement, **fields),
+        record=lambda agreement, fields: record_joint_drill(page.db, agreement=agreement, **fields),
     )
 
 
 @router.post("/sites/{code}/continuity/agreements")
 def agreement_add(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[AgreementForm, Form()],
 ) -> Response:
     """Record a supplier quality agreement with its review and joint-drill cycles."""
-    site = access.site
-    assert site is not None
+    site = page.site
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="agreement",
-        save=lambda fields: add_agreement(db, site=site, **fields),
+        save=lambda fields: add_agreement(page.db, site=site, **fields),
         done="agreement",
         anchor="suppliers",
     )

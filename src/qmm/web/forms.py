@@ -10,16 +10,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Final, TypeVar
 
-from fastapi import Form
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.errors import InvalidFields, NotFound
+from qmm.events.store import EventStore
 from qmm.evidence.service import normal_ref
 from qmm.models import Site
 from qmm.text_rules import nul_problems
+from qmm.web.deps import DB, Store
+from qmm.web.security import Access, Principal, ProgramManage
 
 _LINES: Final = re.compile(r"\r?\n")
 _REF_SPLIT: Final = re.compile(r"[,;\n]+")
@@ -135,6 +138,34 @@ class WebForm(BaseModel):
                     value = mark.to_service(value)
             fields[name] = value
         return fields
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What a site's form handler works with: the request, the guard's answer, session, store."""
+
+    request: Request
+    access: Access
+    db: Session
+    store: EventStore
+
+    @property
+    def site(self) -> Site:
+        assert self.access.site is not None
+        return self.access.site
+
+    @property
+    def who(self) -> Principal:
+        return self.access.who
+
+
+def _program_forms(request: Request, access: ProgramManage, db: DB, store: Store) -> Handling:
+    """A program form's surroundings, once the user may manage the site's program."""
+    return Handling(request, access, db, store)
+
+
+#: The surroundings of a form that changes a site's program (objectives, plans, continuity...).
+ProgramForms = Annotated[Handling, Depends(_program_forms)]
 
 
 def linked_record(
