@@ -44,10 +44,19 @@ from qmm.program.plan import (
     update_action,
 )
 from qmm.web.decision_pages import MEANINGS, signing_error
-from qmm.web.deps import DB, Store
+from qmm.web.deps import DB
 from qmm.web.evidence_pages import sentences, sub_element_names
-from qmm.web.forms import Converted, Day, FormText, TextOrNone, WebForm, submit
-from qmm.web.security import Access, Principal, ProgramManage, RecordSign, SiteRead
+from qmm.web.forms import (
+    Converted,
+    Day,
+    FormText,
+    Handling,
+    ProgramForms,
+    TextOrNone,
+    WebForm,
+    submit,
+)
+from qmm.web.security import Principal, RecordSign, SiteRead
 from qmm.web.templating import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -217,21 +226,17 @@ class PlanForm(WebForm):
 
 @router.post("/sites/{code}/plans")
 def plan_generate(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[PlanForm, Form()],
 ) -> Response:
     """Draft a plan from an assessment; any problem stores nothing and keeps what was typed."""
-    site = access.site
-    assert site is not None
+    site = page.site
     problems: dict[str, str] = {}
     source: Assessment | None = None
     if "assessment" not in form.nul_problems():
         try:
-            source = _source_assessment(db, site, form.assessment)
+            source = _source_assessment(page.db, site, form.assessment)
         except NotFound as exc:
             problems["assessment"] = str(exc)
 
@@ -239,9 +244,9 @@ def plan_generate(
         values: dict[str, Any], errors: dict[str, str], refusal: str | None = None
     ) -> Response:
         return _list_page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
             values=values,
             errors=errors,
@@ -253,11 +258,11 @@ def plan_generate(
         return submit(
             form,
             store=lambda fields: generate_plan(
-                db,
+                page.db,
                 assessment=cast(Assessment, source),
                 owner=fields["owner"],
                 start_on=fields["start_on"],
-                store=store,
+                store=page.store,
                 supersede=fields["supersede"] == "yes",
             ),
             then=lambda plan: f"/sites/{site.code}/plans/{plan.ref}?done=generated",
@@ -476,9 +481,7 @@ class ActionReopenForm(WebForm):
 
 
 def _action_form(
-    request: Request,
-    access: Access,
-    db: Session,
+    page: Handling,
     plan: ReadinessPlan,
     action: PlanAction,
     form: WebForm,
@@ -488,17 +491,16 @@ def _action_form(
     done: str,
 ) -> Response:
     """Run one action form: store and go back to the action, or show the plan with problems."""
-    site = access.site
-    assert site is not None
+    site = page.site
     fid = f"{prefix}-{action.number}"
     return submit(
         form,
         store=save,
         then=lambda _: _after(site, plan, done, f"action-{action.number}"),
         again=lambda values, errors: _plan_page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
             plan,
             form=fid,
@@ -511,28 +513,23 @@ def _action_form(
 
 @router.post("/sites/{code}/plans/{ref}/actions/{number}/edit")
 def action_edit(
-    request: Request,
     code: str,
     ref: str,
     number: str,
-    access: ProgramManage,
-    db: DB,
+    page: ProgramForms,
     form: Annotated[ActionEditForm, Form()],
 ) -> Response:
     """Change a draft's action (title, owner, due day); an approved plan is refused (409)."""
-    site = access.site
-    assert site is not None
-    plan = find_plan(db, site, ref)
-    action = find_action(db, plan, number)
+    site = page.site
+    plan = find_plan(page.db, site, ref)
+    action = find_action(page.db, plan, number)
     return _action_form(
-        request,
-        access,
-        db,
+        page,
         plan,
         action,
         form,
         prefix="edit",
-        save=lambda fields: update_action(db, action=action, **fields),
+        save=lambda fields: update_action(page.db, action=action, **fields),
         done="updated",
     )
 
@@ -568,55 +565,45 @@ def plan_approve(
 
 @router.post("/sites/{code}/plans/{ref}/actions/{number}/done")
 def action_complete(
-    request: Request,
     code: str,
     ref: str,
     number: str,
-    access: ProgramManage,
-    db: DB,
+    page: ProgramForms,
     form: Annotated[ActionDoneForm, Form()],
 ) -> Response:
     """Mark an approved plan's action done on a day not in the future, with a note."""
-    site = access.site
-    assert site is not None
-    plan = find_plan(db, site, ref)
-    action = find_action(db, plan, number)
+    site = page.site
+    plan = find_plan(page.db, site, ref)
+    action = find_action(page.db, plan, number)
     return _action_form(
-        request,
-        access,
-        db,
+        page,
         plan,
         action,
         form,
         prefix="done",
-        save=lambda fields: complete_action(db, action=action, **fields),
+        save=lambda fields: complete_action(page.db, action=action, **fields),
         done="completed",
     )
 
 
 @router.post("/sites/{code}/plans/{ref}/actions/{number}/reopen")
 def action_reopen(
-    request: Request,
     code: str,
     ref: str,
     number: str,
-    access: ProgramManage,
-    db: DB,
+    page: ProgramForms,
     form: Annotated[ActionReopenForm, Form()],
 ) -> Response:
     """Open a done action again (it was not really done), with why."""
-    site = access.site
-    assert site is not None
-    plan = find_plan(db, site, ref)
-    action = find_action(db, plan, number)
+    site = page.site
+    plan = find_plan(page.db, site, ref)
+    action = find_action(page.db, plan, number)
     return _action_form(
-        request,
-        access,
-        db,
+        page,
         plan,
         action,
         form,
         prefix="reopen",
-        save=lambda fields: reopen_action(db, action=action, **fields),
+        save=lambda fields: reopen_action(page.db, action=action, **fields),
         done="reopened",
     )

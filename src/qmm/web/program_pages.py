@@ -37,7 +37,9 @@ from qmm.web.evidence_pages import sentences
 from qmm.web.forms import (
     Converted,
     Day,
+    Handling,
     Lines,
+    ProgramForms,
     Refs,
     TextOrNone,
     WebForm,
@@ -45,7 +47,7 @@ from qmm.web.forms import (
     linked_record,
     submit,
 )
-from qmm.web.security import Access, Principal, ProgramManage, SiteRead
+from qmm.web.security import Principal, SiteRead
 from qmm.web.templating import render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -118,10 +120,7 @@ def program_page(
 
 
 def _submit(
-    request: Request,
-    access: Access,
-    db: Session,
-    store: EventStore,
+    page: Handling,
     form: WebForm,
     *,
     name: str,
@@ -132,18 +131,17 @@ def _submit(
     typed: Mapping[str, str] | None = None,
 ) -> Response:
     """Submit one of the page's forms; on a problem the page shows again with it open."""
-    site = access.site
-    assert site is not None
+    site = page.site
     return submit(
         form,
         store=save,
         then=lambda _: f"/sites/{site.code}/program?done={done}#{anchor}",
         again=lambda values, errors: _page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
-            store,
+            page.store,
             form=name,
             values=values,
             errors={f"{name}-{k}": v for k, v in errors.items()},
@@ -197,16 +195,12 @@ class RemovalForm(WebForm):
 
 @router.post("/sites/{code}/program/objectives")
 def objective_add(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[ObjectiveForm, Form()],
 ) -> Response:
     """Publish a site-wide objective measured by a KPI, or cascade one to a role."""
-    site = access.site
-    assert site is not None
+    site = page.site
     problems: dict[str, str] = {}
     parent = linked_record(
         form,
@@ -214,16 +208,13 @@ def objective_add(
         problems,
         what="objective",
         site=site,
-        get=lambda found: get_objective(db, site=site, objective_id=found),
+        get=lambda found: get_objective(page.db, site=site, objective_id=found),
     )
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="objective",
-        save=lambda fields: add_objective(db, site=site, **{**fields, "parent": parent}),
+        save=lambda fields: add_objective(page.db, site=site, **{**fields, "parent": parent}),
         done="objective",
         anchor="objectives",
         problems=problems,
@@ -232,28 +223,21 @@ def objective_add(
 
 @router.post("/sites/{code}/program/meetings/{meeting_id}/hold")
 def meeting_hold(
-    request: Request,
     code: str,
     meeting_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[MeetingForm, Form()],
 ) -> Response:
     """Record that a planned steering meeting was held; its minutes become evidence."""
-    site = access.site
-    assert site is not None
+    site = page.site
     meeting = get_meeting(
-        db, site=site, meeting_id=find_id(meeting_id, what="steering meeting", site=site)
+        page.db, site=site, meeting_id=find_id(meeting_id, what="steering meeting", site=site)
     )
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name=f"meeting-{meeting.id}",
-        save=lambda fields: hold_meeting(db, meeting=meeting, **fields),
+        save=lambda fields: hold_meeting(page.db, meeting=meeting, **fields),
         done="meeting",
         anchor="steering",
         typed={"meeting": meeting_id},
@@ -262,24 +246,17 @@ def meeting_hold(
 
 @router.post("/sites/{code}/program/forum")
 def roadblock_raise(
-    request: Request,
     code: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[RoadblockForm, Form()],
 ) -> Response:
     """Raise a roadblock at the stop-and-fix forum, with the leader who owns removing it."""
-    site = access.site
-    assert site is not None
+    site = page.site
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name="roadblock",
-        save=lambda fields: raise_roadblock(db, site=site, **fields),
+        save=lambda fields: raise_roadblock(page.db, site=site, **fields),
         done="raised",
         anchor="forum",
     )
@@ -287,26 +264,21 @@ def roadblock_raise(
 
 @router.post("/sites/{code}/program/forum/{item_id}/remove")
 def roadblock_remove(
-    request: Request,
     code: str,
     item_id: str,
-    access: ProgramManage,
-    db: DB,
-    store: Store,
+    page: ProgramForms,
     form: Annotated[RemovalForm, Form()],
 ) -> Response:
     """Record that a roadblock was removed, when and how."""
-    site = access.site
-    assert site is not None
-    item = get_forum_item(db, site=site, item_id=find_id(item_id, what="forum item", site=site))
+    site = page.site
+    item = get_forum_item(
+        page.db, site=site, item_id=find_id(item_id, what="forum item", site=site)
+    )
     return _submit(
-        request,
-        access,
-        db,
-        store,
+        page,
         form,
         name=f"remove-{item.id}",
-        save=lambda fields: remove_roadblock(db, item=item, **fields),
+        save=lambda fields: remove_roadblock(page.db, item=item, **fields),
         done="removed",
         anchor="forum",
     )
