@@ -51,6 +51,7 @@ from qmm.web.forms import (
     FormText,
     Lines,
     Picked,
+    ProgramForms,
     Refs,
     WebForm,
     YesNo,
@@ -333,18 +334,15 @@ def decision_new(request: Request, code: str, access: ProgramManage, db: DB) -> 
 
 
 @router.post("/sites/{code}/decisions")
-def decision_add(
-    request: Request, code: str, access: ProgramManage, db: DB, form: DecisionFields
-) -> Response:
+def decision_add(code: str, page: ProgramForms, form: DecisionFields) -> Response:
     """Log a draft under the next DEC-nnnn; any problem stores nothing and keeps what was typed."""
-    site = access.site
-    assert site is not None
+    site = page.site
     return submit(
         form,
-        store=lambda fields: add_decision(db, site=site, **fields),
+        store=lambda fields: add_decision(page.db, site=site, **fields),
         then=lambda entry: f"/sites/{site.code}/decisions/{entry.ref}?done=added",
         again=lambda values, errors: _new_page(
-            request, db, access.who, site, values=values, errors=errors, status_code=422
+            page.request, page.db, page.who, site, values=values, errors=errors, status_code=422
         ),
     )
 
@@ -426,25 +424,22 @@ def decision_page(
 
 
 @router.post("/sites/{code}/decisions/{ref}/edit")
-def decision_edit(
-    request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
-) -> Response:
+def decision_edit(code: str, ref: str, page: ProgramForms, form: DecisionFields) -> Response:
     """Change a draft; a signed decision is refused (409): supersede it instead."""
-    site = access.site
-    assert site is not None
-    entry = find_decision(db, site, ref)
+    site = page.site
+    entry = find_decision(page.db, site, ref)
     if entry.is_signed:
         raise Conflict(
             f"{entry.ref} is signed and can no longer be changed; supersede it from its page"
         )
     return submit(
         form,
-        store=lambda fields: update_decision(db, decision=entry, changes=fields),
+        store=lambda fields: update_decision(page.db, decision=entry, changes=fields),
         then=lambda _: f"/sites/{site.code}/decisions/{entry.ref}?done=updated",
         again=lambda values, errors: _decision_page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
             entry,
             form="edit",
@@ -456,21 +451,18 @@ def decision_edit(
 
 
 @router.post("/sites/{code}/decisions/{ref}/supersede")
-def decision_supersede(
-    request: Request, code: str, ref: str, access: ProgramManage, db: DB, form: DecisionFields
-) -> Response:
+def decision_supersede(code: str, ref: str, page: ProgramForms, form: DecisionFields) -> Response:
     """Draft a new entry that replaces a signed one (it counts once the new entry is signed)."""
-    site = access.site
-    assert site is not None
-    entry = find_decision(db, site, ref)
+    site = page.site
+    entry = find_decision(page.db, site, ref)
     return submit(
         form,
-        store=lambda fields: supersede_decision(db, decision=entry, changes=fields),
+        store=lambda fields: supersede_decision(page.db, decision=entry, changes=fields),
         then=lambda successor: f"/sites/{site.code}/decisions/{successor.ref}?done=superseded",
         again=lambda values, errors: _decision_page(
-            request,
-            db,
-            access.who,
+            page.request,
+            page.db,
+            page.who,
             site,
             entry,
             form="supersede",
