@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from qmm.audit.trail import audited_tables
 from qmm.errors import NotFound
 from qmm.models import Assessment, Base, Site
+from qmm.record_ids import parse_record_id
 
 AUDITED_TABLES: Final = frozenset(t.name for t in audited_tables())
 
@@ -32,14 +33,6 @@ def _mapped_class(table: str) -> type[Any] | None:
     return None
 
 
-def _record_id(record_id: str | None) -> int | None:
-    """A record id of ASCII digits within a database integer's range; anything else is none."""
-    if record_id is None or not record_id.isascii() or not record_id.isdigit():
-        return None
-    number = int(record_id)
-    return number if number < 2**63 else None
-
-
 def audit_scope(
     session: Session, *, table: str | None, record_id: str | None
 ) -> tuple[Site | None, Assessment | None]:
@@ -48,7 +41,7 @@ def audit_scope(
         return None, None
     if table not in AUDITED_TABLES:
         raise NotFound(f"no audited table {table!r}; audited: {', '.join(sorted(AUDITED_TABLES))}")
-    number = _record_id(record_id)
+    number = parse_record_id(record_id)
     if number is None:
         return None, None
     model = _mapped_class(table)
@@ -72,7 +65,7 @@ def audit_scope(
 
 def record_label(session: Session, *, table: str, record_id: str) -> str:
     """A human name for the record whose history is shown, when we know one."""
-    number = _record_id(record_id)
+    number = parse_record_id(record_id)
     if number is not None:
         if table == "sites" and (site := session.get(Site, number)) is not None:
             return f"site {site.code} ({site.name})"

@@ -22,6 +22,7 @@ from qmm.events.profiles import list_profiles, load_profile
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import ROW, EventStore
 from qmm.models import ImportBatch, Site
+from qmm.record_ids import parse_record_id
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._#-]+")
 
@@ -133,9 +134,10 @@ def batches_of(session: Session, *, site: Site, limit: int = 50) -> Sequence[Imp
 
 def batch_of_site(session: Session, *, site: Site, batch_id: str) -> ImportBatch | None:
     """The batch a page names by id, if it holds records of the site; anything else is none."""
-    if not batch_id.isascii() or not batch_id.isdigit() or int(batch_id) >= 2**63:
+    number = parse_record_id(batch_id)
+    if number is None:
         return None
-    found = session.get(ImportBatch, int(batch_id))
+    found = session.get(ImportBatch, number)
     return found if found is not None and site.code in (found.sites or []) else None
 
 

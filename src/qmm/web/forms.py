@@ -20,6 +20,7 @@ from qmm.errors import InvalidFields, NotFound
 from qmm.events.store import EventStore
 from qmm.evidence.service import normal_ref
 from qmm.models import Site
+from qmm.record_ids import parse_record_id
 from qmm.text_rules import nul_problems
 from qmm.web.deps import DB, Store
 from qmm.web.security import Access, Principal, ProgramManage
@@ -33,14 +34,12 @@ FormText = Annotated[str, Form()]
 FormList = Annotated[list[str] | None, Form()]
 
 
-_RECORD_ID: Final = re.compile(r"[0-9]{1,18}")
-
-
 def find_id(text: str, *, what: str, site: Site) -> int:
     """A record id from a URL or a form: ASCII digits within range, anything else not found."""
-    if not _RECORD_ID.fullmatch(text):
+    number = parse_record_id(text)
+    if number is None:
         raise NotFound(f"no {what} {text!r} at {site.code}")
-    return int(text)
+    return number
 
 
 def form_lines(text: str) -> list[str]:

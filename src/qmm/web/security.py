@@ -37,6 +37,7 @@ from qmm.models import (
     WebSession,
     utcnow,
 )
+from qmm.record_ids import parse_record_id
 from qmm.sites.service import get_site, list_sites
 from qmm.web.deps import DB, WebSettings
 
@@ -308,9 +309,10 @@ def _param(request: Request, name: str) -> str | None:
 
 def assessment_by_param(db: Session, value: str | None) -> Assessment:
     """The assessment a path parameter names; anything but a number is simply not found."""
-    if value is None or not value.isdigit():
+    number = parse_record_id(value)
+    if number is None:
         raise NotFound(f"no assessment {value!r}")
-    return get_assessment(db, assessment_id=int(value))
+    return get_assessment(db, assessment_id=number)
 
 
 def readable_sites(db: Session, principal: Principal) -> list[Site]:
