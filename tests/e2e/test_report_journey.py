@@ -13,8 +13,9 @@ def test_the_dashboard_opens_the_report_and_its_pdf(page: Any) -> None:
     page.goto("/sites/SITE-A")
     blocked: list[str] = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
-    page.locator("main").get_by_role("link", name="HTML").click()
-    page.wait_for_load_state("networkidle")
+    # Building the report takes seconds of CPU; a busy machine must not fail the journey.
+    page.locator("main").get_by_role("link", name="HTML").click(timeout=90_000)
+    page.wait_for_load_state("networkidle", timeout=90_000)
     assert "/sites/SITE-A/report?assessment=" in page.url
     assert page.get_by_role("heading", name="1. Executive summary").is_visible()
     heading = page.get_by_role("heading", level=2).first
@@ -28,7 +29,6 @@ def test_the_dashboard_opens_the_report_and_its_pdf(page: Any) -> None:
     screenshot(page, "12-readiness-report")
 
     pdf_link = page.url.replace("/report?", "/report?format=pdf&")
-    # Printing 40-odd pages takes seconds of CPU; a busy machine must not fail the journey.
     response = page.request.get(pdf_link, timeout=90_000)
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
