@@ -14,3 +14,13 @@ def drop_protection(session: Session) -> None:
     else:
         connection.execute(text("DROP TRIGGER audit_entries_no_update"))
         connection.execute(text("DROP TRIGGER audit_entries_no_delete"))
+
+
+def drop_signature_protection(session: Session) -> None:
+    """Drop the triggers that forbid changing or deleting signatures (rolled back with the test)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("DROP TRIGGER signatures_immutable ON signatures"))
+    else:
+        connection.execute(text("DROP TRIGGER signatures_no_update"))
+        connection.execute(text("DROP TRIGGER signatures_no_delete"))
