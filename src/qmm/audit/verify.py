@@ -363,12 +363,13 @@ def _check_checkpoints(
             and checkpoint.sink_line <= replaced_upto
         )
 
-    current = [c for c in sealed.values() if not replaced(c)]
-    superseded = len(sealed) - len(current)
-    if superseded:
+    candidates = [c for c in sealed.values() if replaced(c)]
+    excused = _disagreeing(session, candidates, entries) if candidates else set()
+    current = [c for c in sealed.values() if c.seal not in excused]
+    if excused:
         report.notes.append(
-            f"{superseded} checkpoint(s) in the sink were written before a restore replaced the "
-            "database, and are not checked against it"
+            f"{len(excused)} checkpoint(s) in the sink were written before a restore replaced "
+            "the database, and disagree with it as expected"
         )
     _check_heads(current, entries, report)
     _check_signatures(session, current, entries, report)
@@ -423,6 +424,28 @@ def _check_sink_holds_the_table(
         )
     if len(missing) > SHOWN:
         report.problems.append(f"... and {len(missing) - SHOWN} more checkpoint(s) not in the sink")
+
+
+def _disagreeing(
+    session: Session, checkpoints: list[_Sealed], entries: list[AuditEntry]
+) -> set[str]:
+    """The seals of the checkpoints whose head or signatures the database no longer holds."""
+    by_id = {e.id: e for e in entries}
+    digests = signature_digests(session, [int(c.content["signatures_upto"]) for c in checkpoints])
+    found = set()
+    for checkpoint in checkpoints:
+        entry = by_id.get(checkpoint.entry_id)
+        head_holds = not checkpoint.entry_id or (
+            entry is not None and entry.entry_hash == checkpoint.content["entry_hash"]
+        )
+        count, digest = digests[int(checkpoint.content["signatures_upto"])]
+        signatures_hold = (count, digest) == (
+            int(checkpoint.content["signatures_count"]),
+            checkpoint.content["signatures_digest"],
+        )
+        if not (head_holds and signatures_hold):
+            found.add(checkpoint.seal)
+    return found
 
 
 def _check_heads(
