@@ -182,7 +182,7 @@ class TestSignatures:
     ) -> None:
         with attacker.begin() as connection:
             drop_every_guard(connection)
-            connection.execute(text("UPDATE signatures SET record_hash = 'f' || record_hash"))
+            connection.execute(text("UPDATE signatures SET record_hash = :h"), {"h": "e" * 64})
 
             def append_update(entries: list[Entry]) -> list[Entry]:
                 last = entries[-1]
@@ -192,7 +192,7 @@ class TestSignatures:
                     "table_name": "signatures",
                     "record_id": "1",
                     "old_values": None,
-                    "new_values": {"record_hash": "forged"},
+                    "new_values": {"record_hash": "e" * 64},
                 }
                 return [*entries, forged]
 
