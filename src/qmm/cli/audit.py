@@ -163,7 +163,8 @@ def _print_checkpoints(report: VerificationReport) -> None:
         number = f"#{newest['id']} " if newest["id"] else ""
         console.print(
             f"Checked against {report.checkpoints} checkpoint(s); the newest, "
-            f"{number}({newest['reason']}, {str(newest['created_at'])[:16]} UTC), "
+            f"{number}({newest['reason']}, {str(newest['created_at'])[:16].replace('T', ' ')} "
+            "UTC), "
             f"sealed entry #{newest['entry_id']}.",
             highlight=False,
         )
