@@ -94,23 +94,23 @@ def _describe(entry: dict[str, object]) -> str:
 @app.command("verify")
 def verify(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
-    checkpoint: bool = typer.Option(
-        True,
-        "--checkpoint/--no-checkpoint",
-        help="Seal the verified head with a new keyed checkpoint (the default).",
+    no_checkpoint: bool = typer.Option(
+        False,
+        "--no-checkpoint",
+        help="Only check: write no checkpoint (by default an intact trail is sealed by one).",
     ),
     after_restore: bool = typer.Option(
         False,
         "--after-restore",
-        help="The database was restored from a backup: checkpoints in the sink but not in the "
-        "database belong to the history it replaced; the new checkpoint records that.",
+        help="The database was restored from a backup: sink checkpoints of the history it "
+        "replaced are not held against it; the new checkpoint records that.",
     ),
 ) -> None:
     """Check the chain, every record and every checkpoint; non-zero exit on damage."""
     with boundary() as session:
         report = verify_trail(session, after_restore=after_restore)
     sealed: dict[str, object] | None = None
-    if report.ok and checkpoint:
+    if report.ok and not no_checkpoint:
         reason = "verify after a restore" if after_restore else "verify"
         with boundary(writer=True) as session:
             sealed = _sealed_summary(
