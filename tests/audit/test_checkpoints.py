@@ -80,7 +80,10 @@ class TestTheDailyCheckpoint:
         started: list[threading.Event] = []
         served: list[str] = []
 
-        def start(interval: float = serve_module.CHECKPOINT_CHECK_SECONDS) -> threading.Event:
+        def start(
+            interval: float = serve_module.CHECKPOINT_CHECK_SECONDS,
+            first: float = serve_module.CHECKPOINT_FIRST_CHECK_SECONDS,
+        ) -> threading.Event:
             started.append(threading.Event())
             return started[-1]
 
@@ -93,8 +96,8 @@ class TestTheDailyCheckpoint:
         [stop] = started
         assert stop.is_set()  # the checking thread is told to stop when the server stops
 
-    def test_the_checking_thread_seals_at_once_and_stops_when_told(self, engine: Engine) -> None:
-        stop = serve_module.start_daily_checkpoints(interval=3600)
+    def test_the_checking_thread_seals_and_stops_when_told(self, engine: Engine) -> None:
+        stop = serve_module.start_daily_checkpoints(interval=3600, first=0)
         try:
             for _ in range(100):
                 with Session(engine) as session:
