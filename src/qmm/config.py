@@ -55,6 +55,27 @@ class Settings(BaseSettings):
         "imported; a larger extract imports as CSV or Parquet.",
     )
 
+    checkpoint_key_file: Path | None = Field(
+        default=None,
+        description="The secret key that seals audit checkpoints (kept out of the database, "
+        "mode 0600, created on first use); default: data_dir/audit-checkpoint.key.",
+    )
+    checkpoint_sink: Path | None = Field(
+        default=None,
+        description="The append-only file every audit checkpoint is also written to (one JSON "
+        "line each; put it on write-once storage); default: data_dir/audit-checkpoints.jsonl.",
+    )
+
+    @property
+    def checkpoint_key_path(self) -> Path:
+        """Where the key that seals audit checkpoints lives."""
+        return self.checkpoint_key_file or self.data_dir / "audit-checkpoint.key"
+
+    @property
+    def checkpoint_sink_path(self) -> Path:
+        """The append-only file of audit checkpoints outside the database."""
+        return self.checkpoint_sink or self.data_dir / "audit-checkpoints.jsonl"
+
     @property
     def evidence_dir(self) -> Path:
         """Where attached evidence files live, named by their SHA-256."""

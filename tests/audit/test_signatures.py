@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 import qmm
@@ -29,6 +30,7 @@ from qmm.auth.signing import sign
 from qmm.errors import Forbidden, InvalidInput, Unauthenticated
 from qmm.models import AuditEntry, Signature
 from qmm.program import decisions, plan
+from tampering import drop_signature_protection
 
 PASSWORD = "correct horse battery"
 
@@ -150,6 +152,39 @@ class TestInvalidation:
         assert [s.valid for s in statuses] == [False, True]
 
 
+class TestTheDatabaseGuardsSignatures:
+    """A signature is never changed or deleted: database triggers refuse even raw SQL."""
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "DELETE FROM signatures WHERE id = :i",
+            "UPDATE signatures SET record_hash = 'f' || substr(record_hash, 2) WHERE id = :i",
+            "UPDATE signatures SET printed_name = 'Mallory' WHERE id = :i",
+        ],
+    )
+    def test_raw_sql_cannot_delete_or_change_a_signature(
+        self, session, signed_setup, statement: str
+    ) -> None:
+        alice, assessment = signed_setup
+        signature = sign_it(session, alice, assessment)
+        with (
+            pytest.raises(DBAPIError, match="signatures are never changed or deleted"),
+            session.begin_nested(),
+        ):
+            session.execute(text(statement), {"i": signature.id})
+        session.expire_all()
+        [status] = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
+        assert status.valid
+
+    def test_the_application_cannot_delete_a_signature(self, session, signed_setup) -> None:
+        alice, assessment = signed_setup
+        signature = sign_it(session, alice, assessment)
+        session.delete(signature)
+        with pytest.raises(DBAPIError, match="never changed or deleted"), session.begin_nested():
+            session.flush()
+
+
 def fresh_interpreter(script: str) -> str:
     """Run a script in a new Python process (nothing imported yet) and return its output."""
     src = str(Path(qmm.__file__).resolve().parent.parent)
@@ -224,6 +259,7 @@ class TestSignableKinds:
     ) -> None:
         alice, assessment = signed_setup
         signature = sign_it(session, alice, assessment)
+        drop_signature_protection(session)  # only an attacker with the database's own rights
         session.execute(
             text("UPDATE signatures SET record_type = 'capa' WHERE id = :i"), {"i": signature.id}
         )

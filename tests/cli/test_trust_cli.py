@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from qmm.cli.main import app
@@ -169,6 +170,29 @@ class TestSignatures:
             "FMEA seen",
         )
         assert "INVALID" in qmm("assess", "signatures", "1", code=1)
+
+    def test_a_signature_row_cannot_be_deleted_or_repointed_in_sql(self, workspace: str) -> None:
+        qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")
+        qmm("assess", "create", "--site", "SITE-A", "--title", "FY26", "--lead", "alice")
+        qmm(
+            "assess",
+            "sign",
+            "1",
+            "--user",
+            "alice",
+            "--meaning",
+            "approved",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+        for statement in (
+            "DELETE FROM signatures WHERE id = 1",
+            "UPDATE signatures SET record_hash = 'f' || substr(record_hash, 2) WHERE id = 1",
+        ):
+            with pytest.raises(DBAPIError, match="signatures are never changed or deleted"):
+                sql(workspace, statement)
+        [signature] = json.loads(qmm("assess", "signatures", "1", "--format", "json"))
+        assert signature["valid"] is True
 
     def test_a_wrong_password_does_not_sign(self, workspace: str) -> None:
         qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, event, insert, inspect, select, text
+from sqlalchemy import Connection, Table, event, insert, inspect, select, text
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
@@ -24,7 +24,9 @@ GENESIS_HASH: Final = "0" * 64
 # Any 64-bit number unique to this purpose: serialises chain appends on PostgreSQL.
 CHAIN_LOCK_KEY: Final = 0x514D4D4155444954
 
-NOT_AUDITED: Final = frozenset({"audit_entries", "login_attempts", "web_sessions"})
+# The trail itself, its checkpoints (which seal it), and browser sessions (a cookie's lifetime).
+# Sign-in attempts are audited: deleting one behind the application's back shows.
+NOT_AUDITED: Final = frozenset({"audit_entries", "audit_checkpoints", "web_sessions"})
 # Columns that change on every sign-in or use: kept in login_attempts, not in the trail.
 VOLATILE: Final[dict[str, frozenset[str]]] = {
     "users": frozenset({"failed_logins", "locked_until"}),
@@ -35,6 +37,10 @@ REDACTED: Final[dict[str, frozenset[str]]] = {
     "users": frozenset({"password_hash"}),
     "api_tokens": frozenset({"token_hash"}),
 }
+
+
+#: One change to append: action, table, record id, old values, new values.
+Change = tuple[str, Table, str, dict[str, Any] | None, dict[str, Any] | None]
 
 
 def is_audited(table_name: str) -> bool:
@@ -227,7 +233,7 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
-    changes: list[tuple[str, Table, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    changes: list[Change] = []
     for obj in session.new:
         table = _table_of(obj)
         if table is not None:
@@ -248,20 +254,40 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
     append_entries(session, changes)
 
 
-def append_entries(
-    session: Session,
-    changes: list[tuple[str, Table, str, dict[str, Any] | None, dict[str, Any] | None]],
-) -> None:
+def append_entries(session: Session, changes: list[Change]) -> None:
     """Append entries to the chain, holding the chain's lock until the transaction ends."""
-    connection = session.connection()
+    actor: Actor = session.info.get("audit_actor") or system_actor()
+    _append(session.connection(), changes, actor=actor, why=session.info.get("audit_reason"))
+
+
+def record_existing_rows(connection: Connection, table: Table, *, actor: Actor, why: str) -> int:
+    """Bring rows written before their table was audited into the trail, as created now.
+
+    For a migration that starts auditing a table; returns how many entries were appended.
+    """
+    pk = [c.name for c in table.primary_key.columns]
+    changes: list[Change] = []
+    for row in connection.execute(select(table).order_by(*table.primary_key.columns)).mappings():
+        values = {
+            column: canonical_value(table.name, column, row[column])
+            for column in audited_columns(table)
+        }
+        record_id = "/".join(str(row[c]) for c in pk)
+        changes.append(("create", table, record_id, None, values))
+    if changes:
+        _append(connection, changes, actor=actor, why=why)
+    return len(changes)
+
+
+def _append(
+    connection: Connection, changes: list[Change], *, actor: Actor, why: str | None
+) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     last = connection.execute(
         select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
     ).first()
     last_id, prev = (last[0], last[1]) if last else (0, GENESIS_HASH)
-    actor: Actor = session.info.get("audit_actor") or system_actor()
-    why: str | None = session.info.get("audit_reason")
     recorded_at = utcnow()
     rows = []
     # Sort for a stable order within one flush: table dependency order, then record id.

@@ -42,7 +42,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from qmm import __version__
-from qmm.audit.verify import VerificationReport, verify
+from qmm.audit.verify import VerificationReport, seal_verified_head, verify
 from qmm.db import _engines, make_engine
 from qmm.errors import Conflict, InvalidInput, NotFound, QMMError
 from qmm.migrate import alembic_config, current_revision, head_revision, upgrade
@@ -100,6 +100,9 @@ class AuditSummary(BaseModel):
     records: int = Field(ge=0)
     head_hash: str
     problems: list[str]
+    #: The seal of the audit checkpoint that sealed the copy's head in the checkpoint sink
+    #: (None: the copy did not verify, or was of an older schema).
+    checkpoint_seal: str | None = None
 
 
 class FolderSummary(BaseModel):
@@ -312,9 +315,10 @@ def _snapshot(database: Path, copy: Path) -> None:
 
 
 def _inspect_snapshot(
-    snapshot: Path, database: Path, scratch: Path
-) -> tuple[str, VerificationReport]:
-    """The copy's schema revision and what audit verify finds in it."""
+    snapshot: Path, database: Path, scratch: Path, *, seal_as: str
+) -> tuple[str, VerificationReport, str | None]:
+    """The copy's schema revision, what audit verify finds in it, and the seal of the checkpoint
+    that then seals its head in the sink (none for a copy that fails or needed upgrading)."""
     engine = make_engine(f"sqlite:///{snapshot}")
     try:
         revision = current_revision(engine)
@@ -341,10 +345,13 @@ def _inspect_snapshot(
             upgrade(engine)
         with Session(engine) as session:
             report = verify(session)
+            seal = None
+            if report.ok and checked == snapshot:
+                seal = seal_verified_head(session, report, reason=seal_as, in_database=False).seal
     finally:
         engine.dispose()
     _settle(snapshot, timeout=10)
-    return revision, report
+    return revision, report, seal
 
 
 def _event_files(events_dir: Path) -> list[Path]:
@@ -435,7 +442,9 @@ def create_backup(
         scratch = Path(scratch_name)
         snapshot = scratch / DATABASE
         _snapshot(database, snapshot)
-        revision, report = _inspect_snapshot(snapshot, database, scratch)
+        revision, report, checkpoint = _inspect_snapshot(
+            snapshot, database, scratch, seal_as=f"backup to {target.name}"
+        )
         if not report.ok and not allow_unverified:
             shown = "\n".join(f"  - {p}" for p in report.problems[:5])
             more = len(report.problems) - 5
@@ -506,6 +515,7 @@ def create_backup(
                     records=report.records,
                     head_hash=report.head_hash,
                     problems=report.problems,
+                    checkpoint_seal=checkpoint,
                 ),
                 events=FolderSummary(present=present[EVENTS], files=counts[EVENTS]),
                 evidence=FolderSummary(present=present[EVIDENCE], files=counts[EVIDENCE]),
@@ -865,6 +875,27 @@ def _check_head(session: Session, manifest: Manifest, report: VerificationReport
         )
 
 
+def _accept_replaced_history(
+    session: Session, manifest: Manifest, source: Path
+) -> VerificationReport | None:
+    """When only checkpoints of the history the restore replaced disagree, record the restore.
+
+    A checkpoint in the sink notes how many sink lines came before it, so later verifications
+    check only the restored history; None when anything else is wrong. The restored database
+    itself is left exactly as the backup holds it.
+    """
+    session.rollback()
+    report = verify(session, after_restore=True)
+    _check_head(session, manifest, report)
+    if not report.ok:
+        return None
+    seal_verified_head(
+        session, report, reason=f"restore of {source.name}", after_restore=True, in_database=False
+    )
+    session.rollback()
+    return report
+
+
 def restore_backup(
     *,
     source: Path,
@@ -930,6 +961,8 @@ def restore_backup(
         with Session(engine) as session:
             report = verify(session)
             _check_head(session, manifest, report)
+            if not report.ok:
+                report = _accept_replaced_history(session, manifest, source) or report
     finally:
         engine.dispose()
     return RestoreResult(

@@ -7,6 +7,11 @@ from datetime import UTC, datetime, time, timedelta
 import typer
 
 from qmm.audit.service import audit_log, entry_to_json
+from qmm.audit.verify import (
+    VerificationReport,
+    rotate_checkpoint_key,
+    seal_verified_head,
+)
 from qmm.audit.verify import verify as verify_trail
 from qmm.cli.common import (
     OutputFormat,
@@ -17,6 +22,7 @@ from qmm.cli.common import (
     print_json,
     print_table,
 )
+from qmm.models import AuditCheckpoint
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 
@@ -88,18 +94,43 @@ def _describe(entry: dict[str, object]) -> str:
 @app.command("verify")
 def verify(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+    no_checkpoint: bool = typer.Option(
+        False,
+        "--no-checkpoint",
+        help="Only check: write no checkpoint (by default an intact trail is sealed by one).",
+    ),
+    after_restore: bool = typer.Option(
+        False,
+        "--after-restore",
+        help="The database was restored from a backup: sink checkpoints of the history it "
+        "replaced are not held against it; the new checkpoint records that.",
+    ),
 ) -> None:
-    """Check the hash chain and every record against its last entry; non-zero exit on damage."""
+    """Check the chain, every record and every checkpoint; non-zero exit on damage."""
     with boundary() as session:
-        report = verify_trail(session)
+        report = verify_trail(session, after_restore=after_restore)
+    sealed: dict[str, object] | None = None
+    if report.ok and not no_checkpoint:
+        reason = "verify after a restore" if after_restore else "verify"
+        with boundary(writer=True) as session:
+            sealed = _sealed_summary(
+                seal_verified_head(session, report, reason=reason, after_restore=after_restore)
+            )
     if fmt is OutputFormat.json:
-        print_json(report.to_json())
+        print_json({**report.to_json(), "checkpoint_written": sealed})
     elif report.ok:
         console.print(
             f"Audit trail intact: {report.entries} entries, {report.records} records match "
             f"their last entry; head {report.head_hash}.",
             highlight=False,
         )
+        _print_checkpoints(report)
+        if sealed:
+            console.print(
+                f"Checkpoint #{sealed['id']} written: seals entry #{sealed['entry_id']} and "
+                f"{sealed['signatures']} signature(s) with key {sealed['key_id']}.",
+                highlight=False,
+            )
     else:
         err_console.print(
             f"[bold red]Audit trail damaged:[/] {len(report.problems)} problem(s) in "
@@ -107,6 +138,67 @@ def verify(
             highlight=False,
         )
         for problem in report.problems:
-            err_console.print(f"- {problem}", highlight=False, markup=False)
+            shown = problem[2:] if problem.startswith("- ") else problem
+            indent = "    " if problem.startswith("- ") else ""
+            err_console.print(f"{indent}- {shown}", highlight=False, markup=False)
+        _print_checkpoints(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _sealed_summary(checkpoint: AuditCheckpoint) -> dict[str, object]:
+    return {
+        "id": checkpoint.id,
+        "created_at": checkpoint.created_at.isoformat(),
+        "entry_id": checkpoint.entry_id,
+        "entry_hash": checkpoint.entry_hash,
+        "signatures": checkpoint.signatures_count,
+        "key_id": checkpoint.key_id,
+    }
+
+
+def _print_checkpoints(report: VerificationReport) -> None:
+    newest = report.newest_checkpoint
+    if newest:
+        number = f"#{newest['id']} " if newest["id"] else ""
+        console.print(
+            f"Checked against {report.checkpoints} checkpoint(s); the newest, "
+            f"{number}({newest['reason']}, {str(newest['created_at'])[:16].replace('T', ' ')} "
+            "UTC), "
+            f"sealed entry #{newest['entry_id']}.",
+            highlight=False,
+        )
+    for note in report.notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Retire the checkpoint key for a new one, once the trail verifies with the old one."""
+    with boundary() as session:
+        report = verify_trail(session)
+    if not report.ok:
+        err_console.print(
+            "[bold red]Error:[/] the audit trail does not verify, so the key is not rotated; "
+            "see `qmm audit verify`.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    with boundary(writer=True) as session:
+        written, retired = rotate_checkpoint_key(session, report)
+        sealed = _sealed_summary(written)
+    if fmt is OutputFormat.json:
+        print_json({"retired_key_file": str(retired), "checkpoint_written": sealed})
+        return
+    console.print(
+        f"The old key is kept as {retired}: keep it, it checks the checkpoints it sealed.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Checkpoint #{sealed['id']} written with the new key {sealed['key_id']}: seals entry "
+        f"#{sealed['entry_id']} and {sealed['signatures']} signature(s).",
+        highlight=False,
+    )

@@ -113,6 +113,13 @@ def backup(
             highlight=False,
             soft_wrap=True,
         )
+    if audit.checkpoint_seal is not None:
+        console.print(
+            f"Audit checkpoint written to the checkpoint sink: seals the copy's head "
+            f"(seal {audit.checkpoint_seal[:16]}...)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def restore(
@@ -183,5 +190,7 @@ def restore(
             )
             for problem in report.problems:
                 err_console.print(f"- {problem}", highlight=False, markup=False)
+        for note in report.notes:
+            console.print(f"Note: {note}", highlight=False, markup=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.service import authorize, find_user, get_user
-from qmm.db import unit_of_work
+from qmm.db import begin_writing, unit_of_work
 from qmm.errors import Forbidden, NotFound, QMMError
 from qmm.models import Assessment, Site
 
@@ -79,10 +79,15 @@ def authorize_actor(
 
 
 @contextmanager
-def boundary() -> Iterator[Session]:
-    """A unit of work that commits on success; a user error prints clearly and exits non-zero."""
+def boundary(*, writer: bool = False) -> Iterator[Session]:
+    """A unit of work that commits on success; a user error prints clearly and exits non-zero.
+
+    WRITER takes the write lock first (SQLite), for work that reads and then writes.
+    """
     try:
         with unit_of_work() as session:
+            if writer:
+                begin_writing(session)
             set_actor(session, acting_actor(session))
             yield session
     except QMMError as exc:

@@ -9,7 +9,13 @@ from qmm.models.assessment import (
     Rating,
     TeamRole,
 )
-from qmm.models.audit import AuditAction, AuditEntry, Signature, SignatureMeaning
+from qmm.models.audit import (
+    AuditAction,
+    AuditCheckpoint,
+    AuditEntry,
+    Signature,
+    SignatureMeaning,
+)
 from qmm.models.base import Base, utcnow
 from qmm.models.events import ImportBatch
 from qmm.models.evidence import (
@@ -47,6 +53,7 @@ __all__ = [
     "AssessmentMember",
     "AssessmentStatus",
     "AuditAction",
+    "AuditCheckpoint",
     "AuditEntry",
     "Base",
     "ConsensusScore",

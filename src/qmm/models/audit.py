@@ -62,3 +62,31 @@ class Signature(Base):
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship()
+
+
+class AuditCheckpoint(Base):
+    """A keyed seal of the trail's head and of every signature, so a re-sealed chain shows.
+
+    The seal is an HMAC with a key kept outside the database (qmm.audit.checkpoints); each
+    checkpoint is also appended to a sink file outside the database.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(String(200))
+    #: The sealed head: the newest entry's id (0 for an empty trail) and its chain hash.
+    entry_id: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    #: The first 16 hex digits of each entry's hash from sealed_from to entry_id, so verify can
+    #: name the first entry that differs from what was sealed.
+    sealed_from: Mapped[int] = mapped_column(Integer)
+    sealed_hashes: Mapped[str] = mapped_column(Text)
+    signatures_upto: Mapped[int] = mapped_column(Integer)
+    signatures_count: Mapped[int] = mapped_column(Integer)
+    signatures_digest: Mapped[str] = mapped_column(String(64))
+    #: Set by a restore: sink lines before this many are of a history the restore replaced.
+    sink_lines_before: Mapped[int | None] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(16))
+    seal: Mapped[str] = mapped_column(String(64), unique=True)
