@@ -70,6 +70,19 @@ class TestUsers:
             "alice"
         ]
 
+    def test_an_unlock_is_kept_in_the_audit_trail_with_who_and_why(self, workspace: str) -> None:
+        qmm("user", "add", "root", "--name", "Root Admin")
+        qmm("user", "grant", "root", "administrator")
+        said = qmm("--as", "root", "user", "unlock", "alice", "--reason", "locked out at audit")
+        assert "Unlocked sign-in for alice" in said
+        [entry] = json.loads(qmm("audit", "log", "--table", "sign_in_unlocks", "--format", "json"))
+        assert (entry["action"], entry["actor"], entry["reason"]) == (
+            "create",
+            "root",
+            "locked out at audit",
+        )
+        assert "no user 'mallory'" in qmm("user", "unlock", "mallory", "--reason", "x", code=2)
+
     def test_changes_are_recorded_as_the_acting_user(self, workspace: str) -> None:
         qmm("--as", "alice", "site", "add", "SITE-C", "--name", "Lakeshore")
         [entry] = json.loads(
