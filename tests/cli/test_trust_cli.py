@@ -113,6 +113,21 @@ class TestTokens:
         qmm("token", "revoke", str(token["id"]), "--reason", "rotated")
         assert json.loads(qmm("token", "list", "--format", "json"))[0]["revoked"] is True
 
+    def test_a_disabled_users_tokens_are_not_listed_as_active(self, workspace: str) -> None:
+        qmm("token", "create", "--user", "alice", "--name", "export", "--scope", "read")
+        qmm("user", "disable", "alice", "--reason", "left the company")
+        [token] = json.loads(qmm("token", "list", "--format", "json"))
+        assert (token["revoked"], token["state"]) == (False, "user disabled")
+        table = qmm("token", "list")
+        assert "user disabled" in table
+        assert "active" not in table
+
+    def test_a_new_password_revokes_the_users_tokens(self, workspace: str) -> None:
+        qmm("token", "create", "--user", "alice", "--name", "export", "--scope", "read")
+        qmm("user", "passwd", "alice", "--password-stdin", input="another good phrase\n")
+        [token] = json.loads(qmm("token", "list", "--format", "json"))
+        assert (token["revoked"], token["state"]) == (True, "revoked")
+
     def test_a_bad_scope_is_refused(self, workspace: str) -> None:
         assert "scope 'admin'" in qmm(
             "token", "create", "--user", "alice", "--name", "x", "--scope", "admin", code=2

@@ -22,6 +22,7 @@ from qmm.auth.permissions import (
     Permission,
     role_allows,
 )
+from qmm.auth.sessions import revoke_user_tokens
 from qmm.auth.throttle import FREE_FAILURES, LOCKED, sign_in_state
 from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from qmm.models import (
@@ -88,7 +89,10 @@ def list_users(session: Session) -> Sequence[User]:
 
 
 def set_password(session: Session, *, user: User, password: str) -> User:
-    """Set a new password (an administrator's reset, or the user's own change)."""
+    """Set a new password (an administrator's reset, or the user's own change).
+
+    The user's API tokens are revoked: whoever knew the old password may have made one.
+    """
     check_password_rules(password, username=user.username)
     if verify_password(user.password_hash, password):
         raise InvalidInput("the new password must differ from the current one")
@@ -96,6 +100,7 @@ def set_password(session: Session, *, user: User, password: str) -> User:
     user.password_changed_at = utcnow()
     user.failed_logins = 0
     user.locked_until = None
+    revoke_user_tokens(session, user=user)
     session.flush()
     return user
 
