@@ -22,6 +22,7 @@ from qmm.auth.service import (
     grant_role,
     list_users,
     revoke_grant,
+    set_password,
     visible_site_ids,
 )
 from qmm.auth.sessions import (
@@ -33,6 +34,7 @@ from qmm.auth.sessions import (
     resolve_web_session,
     revoke_api_token,
     start_web_session,
+    token_state,
 )
 from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from qmm.models import LoginAttempt, utcnow
@@ -283,6 +285,36 @@ class TestPasswordChangeHardening:
             change_password(
                 session, user=user, current_password=PASSWORD, new_password="another good phrase"
             )
+
+    def test_a_new_password_revokes_the_users_api_tokens(self, session) -> None:
+        user = create_user(session, username="dan", full_name="Dan", password=PASSWORD)
+        other = create_user(session, username="eve", full_name="Eve", password=PASSWORD)
+        changed, _ = create_api_token(session, user=user, name="nightly", scope="read")
+        reset, _ = create_api_token(session, user=other, name="nightly", scope="read")
+        change_password(
+            session, user=user, current_password=PASSWORD, new_password="another good phrase"
+        )
+        set_password(session, user=other, password="an administrators reset")
+        for plain in (changed, reset):
+            with pytest.raises(Unauthenticated):
+                resolve_api_token(session, plain=plain)
+        fresh, _ = create_api_token(session, user=user, name="after", scope="read")
+        assert resolve_api_token(session, plain=fresh).user is user
+
+    def test_a_tokens_state_tells_why_it_is_refused(self, session) -> None:
+        user = create_user(session, username="dan", full_name="Dan", password=PASSWORD)
+        _, live = create_api_token(session, user=user, name="live", scope="read")
+        _, old = create_api_token(session, user=user, name="old", scope="read", days=1)
+        _, gone = create_api_token(session, user=user, name="gone", scope="read")
+        revoke_api_token(session, token_id=gone.id)
+        later = utcnow() + timedelta(days=2)
+        assert [token_state(t, now=later) for t in (live, old, gone)] == [
+            "active",
+            "expired",
+            "revoked",
+        ]
+        disable_user(session, user=user)
+        assert token_state(live, now=later) == "user disabled"
 
     def test_other_sessions_end_but_the_current_one_stays(self, session) -> None:
         alice = create_alice(session)

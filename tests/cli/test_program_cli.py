@@ -506,6 +506,49 @@ class TestPlanCommands:
         statuses = {r["ref"]: r["status"] for r in as_json("plan", "list", "SITE-A")}
         assert statuses == {"PLAN-0001": "superseded", "PLAN-0002": "approved"}
 
+    def test_an_acting_user_limited_to_one_assessment_sees_no_plan_of_another(
+        self, workspace: str, tmp_path: Path
+    ) -> None:
+        rated_assessment(tmp_path)  # assessment 1
+        qmm("assess", "create", "--site", "SITE-A", "--title", "FY27 self", "--lead", "alice")
+        qmm(
+            "assess",
+            "rate",
+            "2",
+            "--question",
+            "data_excellence.q1",
+            "--assessor",
+            "alice",
+            "--score",
+            "3",
+            "--rationale",
+            "owner named",
+        )
+        qmm("plan", "generate", "SITE-A", *GENERATE, "--assessment", "1")  # PLAN-0001
+        qmm("plan", "generate", "SITE-A", *GENERATE, "--assessment", "2")  # PLAN-0002
+        qmm("user", "add", "olga", "--name", "Olga Outside")
+        qmm(
+            "user",
+            "grant",
+            "olga",
+            "assessor",
+            "--site",
+            "SITE-A",
+            "--assessment",
+            "1",
+            "--days",
+            "9",
+        )
+        as_olga = ("--as", "olga", "plan")
+        assert [p["ref"] for p in as_json(*as_olga, "list", "SITE-A")] == ["PLAN-0001"]
+        hidden = qmm(*as_olga, "show", "SITE-A", "PLAN-0002", code=2)
+        missing = qmm(*as_olga, "show", "SITE-A", "PLAN-0999", code=2)
+        assert hidden.replace("0002", "0999") == missing
+        unreadable = qmm(*as_olga, "compare", "SITE-A", "PLAN-0001", "--assessment", "2", code=2)
+        nowhere = qmm(*as_olga, "compare", "SITE-A", "PLAN-0001", "--assessment", "99", code=2)
+        assert unreadable.replace(" 2;", " 99;") == nowhere
+        assert as_json("plan", "show", "SITE-A", "PLAN-0002")["ref"] == "PLAN-0002"  # operator
+
     def test_bad_input_is_named(self, workspace: str, tmp_path: Path) -> None:
         assert "no assessment yet" in qmm("plan", "generate", "SITE-A", *GENERATE, code=2)
         qmm("assess", "create", "--site", "SITE-A", "--title", "Empty", "--lead", "alice")

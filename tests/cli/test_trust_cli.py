@@ -71,6 +71,19 @@ class TestUsers:
             "alice"
         ]
 
+    def test_an_unlock_is_kept_in_the_audit_trail_with_who_and_why(self, workspace: str) -> None:
+        qmm("user", "add", "root", "--name", "Root Admin")
+        qmm("user", "grant", "root", "administrator")
+        said = qmm("--as", "root", "user", "unlock", "alice", "--reason", "locked out at audit")
+        assert "Unlocked sign-in for alice" in said
+        [entry] = json.loads(qmm("audit", "log", "--table", "sign_in_unlocks", "--format", "json"))
+        assert (entry["action"], entry["actor"], entry["reason"]) == (
+            "create",
+            "root",
+            "locked out at audit",
+        )
+        assert "no user 'mallory'" in qmm("user", "unlock", "mallory", "--reason", "x", code=2)
+
     def test_changes_are_recorded_as_the_acting_user(self, workspace: str) -> None:
         qmm("--as", "alice", "site", "add", "SITE-C", "--name", "Lakeshore")
         [entry] = json.loads(
@@ -100,6 +113,21 @@ class TestTokens:
         assert plain not in json.dumps(token)
         qmm("token", "revoke", str(token["id"]), "--reason", "rotated")
         assert json.loads(qmm("token", "list", "--format", "json"))[0]["revoked"] is True
+
+    def test_a_disabled_users_tokens_are_not_listed_as_active(self, workspace: str) -> None:
+        qmm("token", "create", "--user", "alice", "--name", "export", "--scope", "read")
+        qmm("user", "disable", "alice", "--reason", "left the company")
+        [token] = json.loads(qmm("token", "list", "--format", "json"))
+        assert (token["revoked"], token["state"]) == (False, "user disabled")
+        table = qmm("token", "list")
+        assert "user disabled" in table
+        assert "active" not in table
+
+    def test_a_new_password_revokes_the_users_tokens(self, workspace: str) -> None:
+        qmm("token", "create", "--user", "alice", "--name", "export", "--scope", "read")
+        qmm("user", "passwd", "alice", "--password-stdin", input="another good phrase\n")
+        [token] = json.loads(qmm("token", "list", "--format", "json"))
+        assert (token["revoked"], token["state"]) == (True, "revoked")
 
     def test_a_bad_scope_is_refused(self, workspace: str) -> None:
         assert "scope 'admin'" in qmm(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -137,6 +138,43 @@ class TestTheSignInForm:
         assert not any(a.succeeded for a in recorded)
         assert recorded[-2].reason == "wrong password; locked"
         assert recorded[-1].reason == "locked"
+
+
+class TestNobodyLocksAnyoneOut:
+    """The back-off is per address: an anonymous client elsewhere cannot lock the admin out."""
+
+    def test_an_anonymous_client_at_another_address_cannot_lock_the_admin_out(
+        self, app: FastAPI, rollback: None
+    ) -> None:
+        with (
+            TestClient(app, follow_redirects=False, client=("203.0.113.66", 40000)) as attacker,
+            TestClient(app, follow_redirects=False, client=("192.0.2.10", 50000)) as admin,
+        ):
+            token = login_form_token(attacker)
+            for _ in range(3 * MAX_FAILED_LOGINS):
+                guessed = post_login(attacker, "root", "guess-guess-guess", token=token)
+                assert guessed.status_code == 401
+            assert "locked" in post_login(attacker, "root", password_of("root"), token=token).text
+            signed_in = post_login(admin, "root", password_of("root"))
+            assert signed_in.status_code == 303
+            assert SESSION_COOKIE in admin.cookies
+
+    def test_a_locked_unknown_name_reads_as_a_locked_real_one(
+        self, app: FastAPI, rollback: None
+    ) -> None:
+        told = []
+        for n, username in enumerate(("viewer-a", "no-such-person")):
+            with TestClient(app, client=(f"203.0.113.{n + 1}", 40000)) as someone:
+                token = login_form_token(someone)
+                for _ in range(MAX_FAILED_LOGINS):
+                    post_login(someone, username, "guess-guess-guess", token=token)
+                refused = post_login(someone, username, "guess-guess-guess", token=token)
+                assert refused.status_code == 401
+                text = refused.text.replace(username, "<name>")
+                text = re.sub(r'name="csrf_token" value="[^"]+"', "<csrf>", text)
+                told.append(re.sub(r"\b\d\d:\d\d(:\d\d)?\b", "<time>", text))
+        assert told[0] == told[1]
+        assert "locked" in told[0]
 
 
 class TestWhereTheyLand:

@@ -97,11 +97,16 @@ def create_assessment(
     return assessment
 
 
+def no_such_assessment(assessment_id: int) -> NotFound:
+    """The one answer for an assessment that is not there, or that the asker may not read."""
+    return NotFound(f"no assessment {assessment_id}; `qmm assess list` shows them")
+
+
 def get_assessment(session: Session, *, assessment_id: int) -> Assessment:
     """Find an assessment by id."""
     assessment = session.get(Assessment, assessment_id)
     if assessment is None:
-        raise NotFound(f"no assessment {assessment_id}; `qmm assess list` shows them")
+        raise no_such_assessment(assessment_id)
     return assessment
 
 

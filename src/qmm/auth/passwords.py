@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -27,12 +28,33 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+#: A hash of a random secret per set of hasher parameters: what a missing hash is checked against.
+_dummy_hashes: dict[tuple[object, ...], str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash nobody knows the password of, made by the hasher in use (so it costs the same)."""
+    key = (
+        _hasher.type,
+        _hasher.time_cost,
+        _hasher.memory_cost,
+        _hasher.parallelism,
+        _hasher.hash_len,
+        _hasher.salt_len,
+    )
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = _hasher.hash(secrets.token_urlsafe(32))
+    return _dummy_hashes[key]
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when the password matches; never raises for a wrong or malformed hash."""
-    if not password_hash:
-        return False
+    """True when the password matches; never raises for a wrong or malformed hash.
+
+    Without a hash (an unknown user, no password set) the password is still checked, against a
+    dummy hash of the same cost, so the time taken does not tell whether the account exists.
+    """
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

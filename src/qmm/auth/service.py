@@ -1,10 +1,10 @@
-"""People, their credentials and roles: sign-in with lockout, grants scoped to sites, checks."""
+"""People, their credentials and roles: sign-in with back-off, grants scoped to sites, checks."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from sqlalchemy import select
@@ -22,12 +22,22 @@ from qmm.auth.permissions import (
     Permission,
     role_allows,
 )
+from qmm.auth.sessions import revoke_user_tokens
+from qmm.auth.throttle import FREE_FAILURES, LOCKED, sign_in_state
 from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from qmm.models import Assessment, LoginAttempt, Role, RoleGrant, Site, User, utcnow
+from qmm.models import (
+    Assessment,
+    LoginAttempt,
+    Role,
+    RoleGrant,
+    Site,
+    User,
+    utcnow,
+)
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,79}$")
-MAX_FAILED_LOGINS: Final = 5
-LOCKOUT: Final = timedelta(minutes=15)
+#: Failures in a row (at one address, for one username) before sign-in backs off.
+MAX_FAILED_LOGINS: Final = FREE_FAILURES
 WRONG_CREDENTIALS: Final = "unknown username or wrong password"
 
 
@@ -79,7 +89,10 @@ def list_users(session: Session) -> Sequence[User]:
 
 
 def set_password(session: Session, *, user: User, password: str) -> User:
-    """Set a new password (an administrator's reset, or the user's own change)."""
+    """Set a new password (an administrator's reset, or the user's own change).
+
+    The user's API tokens are revoked: whoever knew the old password may have made one.
+    """
     check_password_rules(password, username=user.username)
     if verify_password(user.password_hash, password):
         raise InvalidInput("the new password must differ from the current one")
@@ -87,6 +100,7 @@ def set_password(session: Session, *, user: User, password: str) -> User:
     user.password_changed_at = utcnow()
     user.failed_logins = 0
     user.locked_until = None
+    revoke_user_tokens(session, user=user)
     session.flush()
     return user
 
@@ -124,12 +138,13 @@ def _record_attempt(
     channel: str,
     source: str | None,
     reason: str | None = None,
+    at: datetime | None = None,
 ) -> None:
     session.add(
         LoginAttempt(
             username=username[:200],
             user_id=user.id if user else None,
-            attempted_at=utcnow(),
+            attempted_at=at or utcnow(),
             succeeded=succeeded,
             channel=channel,
             source=source,
@@ -146,10 +161,17 @@ def authenticate(
     password: str,
     channel: str = "web",
     source: str | None = None,
+    now: datetime | None = None,
 ) -> User:
-    """Check a username and password; five failures in a row lock the account for a while."""
+    """Check a username and password, the same way whether or not the account exists.
+
+    Every attempt checks one argon2 hash (a dummy one for an unknown user or a missing password)
+    and every refusal reads the same, so neither the time nor the words tell who exists. Failures
+    slow down later attempts by username and client address (`qmm.auth.throttle`): somebody
+    elsewhere cannot lock an account out.
+    """
+    moment = now or utcnow()
     user = session.scalar(select(User).where(User.username == username))
-    now = utcnow()
 
     def attempt(succeeded: bool, reason: str | None = None) -> None:
         _record_attempt(
@@ -160,26 +182,24 @@ def authenticate(
             channel=channel,
             source=source,
             reason=reason,
+            at=moment,
         )
 
-    if user is None:
-        attempt(False, "unknown user")
-        raise Unauthenticated(WRONG_CREDENTIALS)
-    if not user.is_active:
-        attempt(False, "disabled")
-        raise Unauthenticated(WRONG_CREDENTIALS)
-    if user.locked_until is not None and user.locked_until > now:
-        attempt(False, "locked")
-        raise Unauthenticated(
-            f"account locked after {MAX_FAILED_LOGINS} failed sign-ins; try again after "
-            f"{user.locked_until:%H:%M} UTC or ask an administrator to reset the password"
+    state = sign_in_state(session, username=username, source=source, user=user, now=moment)
+    if state.not_before is not None:
+        attempt(False, LOCKED)
+        raise Unauthenticated(held_back_message(state.not_before))
+    matches = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not user.is_active or not matches:
+        reason = (
+            "unknown user"
+            if user is None
+            else ("disabled" if not user.is_active else "wrong password")
         )
-    if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        reason = "wrong password"
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            reason = "wrong password; locked"
+        if user is not None:
+            user.failed_logins += 1
+        if state.failures_in_a_row + 1 >= MAX_FAILED_LOGINS:
+            reason += "; locked"
         attempt(False, reason)
         raise Unauthenticated(WRONG_CREDENTIALS)
     user.failed_logins = 0
@@ -188,6 +208,14 @@ def authenticate(
         user.password_hash = hash_password(password)
     attempt(True)
     return user
+
+
+def held_back_message(not_before: datetime) -> str:
+    """The words for an attempt refused while held back: the same for every username."""
+    return (
+        "sign-in is locked for a while after repeated failures from here; try again after "
+        f"{not_before:%H:%M:%S} UTC, or ask an administrator to unlock the account"
+    )
 
 
 def grant_role(

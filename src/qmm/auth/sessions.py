@@ -158,6 +158,30 @@ def revoke_api_token(session: Session, *, token_id: int) -> ApiToken:
     return token
 
 
+def revoke_user_tokens(session: Session, *, user: User) -> int:
+    """Revoke every live token of a user (after a new password, say); how many were revoked."""
+    revoked = 0
+    for token in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = utcnow()
+        revoked += 1
+    session.flush()
+    return revoked
+
+
+def token_state(token: ApiToken, *, now: datetime | None = None) -> str:
+    """Whether a token is accepted now, in words: active, or why it is refused."""
+    moment = now or utcnow()
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= moment:
+        return "expired"
+    if not token.user.is_active:
+        return "user disabled"
+    return "active"
+
+
 def list_api_tokens(session: Session, *, user: User | None = None) -> Sequence[ApiToken]:
     query = select(ApiToken).order_by(ApiToken.id)
     if user is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import Operator, Reader, UserReader
 from qmm.auth.service import authorize, find_user, get_user
 from qmm.db import begin_writing, unit_of_work
 from qmm.errors import Forbidden, NotFound, QMMError
@@ -59,6 +60,18 @@ def acting_actor(session: Session) -> Actor:
             f"acting user {username!r} (--as or {ACTING_USER_ENV}) is not an active user"
         )
     return Actor(label=user.username, user_id=user.id)
+
+
+def acting_reader(session: Session) -> Reader:
+    """Whose reading scope a command keeps: the acting user's (--as / QMM_USER), else the
+    operator's, who reads everything."""
+    actor = session.info.get("audit_actor")
+    if actor is None or actor.user_id is None:
+        return Operator()
+    user = find_user(session, user_id=actor.user_id)
+    if user is None:
+        raise Forbidden(f"acting user {actor.label} is unknown")
+    return UserReader(user)
 
 
 def authorize_actor(

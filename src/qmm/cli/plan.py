@@ -6,12 +6,14 @@ from datetime import date
 from typing import Any
 
 import typer
+from sqlalchemy.orm import Session
 
-from qmm.assessment.service import get_assessment, latest_assessment
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import latest_readable_assessment, readable_assessment
 from qmm.auth.service import get_user
 from qmm.cli.common import (
     OutputFormat,
+    acting_reader,
     boundary,
     console,
     fail,
@@ -22,21 +24,22 @@ from qmm.cli.common import (
     read_password,
 )
 from qmm.cli.program_common import optional_day, site_for
-from qmm.models import utcnow
+from qmm.errors import NotFound
+from qmm.models import ReadinessPlan, Site, utcnow
 from qmm.program.plan import (
     DAYS,
     WORKSTREAMS,
     approve_plan,
     compare_plan,
     complete_action,
-    current_plan,
+    current_readable_plan,
     end_on,
     generate_plan,
     get_action,
-    get_plan,
-    list_plans,
+    get_readable_plan,
     plan_progress,
     plan_to_json,
+    readable_plans,
     reopen_action,
     update_action,
 )
@@ -56,6 +59,11 @@ AS_OF = typer.Option(None, "--as-of", help="The day to measure on, YYYY-MM-DD; d
 
 def _today(text: str | None) -> date:
     return optional_day(text, option="--as-of") or utcnow().date()
+
+
+def _readable_plan(session: Session, site: Site, ref: str) -> ReadinessPlan:
+    """The site's plan by ref, if the acting user may read its assessment; else not found."""
+    return get_readable_plan(session, reader=acting_reader(session), site=site, ref=ref)
 
 
 def _render_actions(title: str, actions: list[dict[str, Any]]) -> None:
@@ -97,10 +105,11 @@ def generate(
     today = _today(as_of)
     with boundary() as session:
         the_site = site_for(session, site, Permission.program_manage)
+        reader = acting_reader(session)
         source = (
-            get_assessment(session, assessment_id=assessment)
+            readable_assessment(session, reader=reader, assessment_id=assessment)
             if assessment is not None
-            else latest_assessment(session, site=the_site)
+            else latest_readable_assessment(session, reader=reader, site=the_site)
         )
         if source.site_id != the_site.id:
             fail(f"assessment {source.id} is of {source.site.code}, not of {site}")
@@ -130,7 +139,7 @@ def show(site: str = SITE, ref: str = REF, fmt: OutputFormat = FORMAT) -> None:
     """A plan with its actions, baseline and checked signatures."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        data = plan_to_json(session, get_plan(session, site=the_site, ref=ref))
+        data = plan_to_json(session, _readable_plan(session, the_site, ref))
     if fmt is OutputFormat.json:
         print_json(data)
         return
@@ -177,7 +186,7 @@ def approve(
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        plan = get_plan(session, site=the_site, ref=ref)
+        plan = _readable_plan(session, the_site, ref)
         approve_plan(
             session,
             plan=plan,
@@ -208,7 +217,7 @@ def edit(
         fail("nothing to change; give --title, --owner or --due-day")
     with boundary() as session:
         the_site = site_for(session, site, Permission.program_manage)
-        plan = get_plan(session, site=the_site, ref=ref)
+        plan = _readable_plan(session, the_site, ref)
         update_action(session, action=get_action(session, plan=plan, number=number), **changes)
     console.print(f"Changed {site} {ref.upper()} action {number}.")
 
@@ -225,7 +234,7 @@ def done(
     done_on = parse_day(on, option="--on")
     with boundary() as session:
         the_site = site_for(session, site, Permission.program_manage)
-        plan = get_plan(session, site=the_site, ref=ref)
+        plan = _readable_plan(session, the_site, ref)
         complete_action(
             session,
             action=get_action(session, plan=plan, number=number),
@@ -245,7 +254,7 @@ def reopen(
     """Open a done action again."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.program_manage)
-        plan = get_plan(session, site=the_site, ref=ref)
+        plan = _readable_plan(session, the_site, ref)
         reopen_action(session, action=get_action(session, plan=plan, number=number), note=note)
     console.print(f"{site} {ref.upper()} action {number} is open again.")
 
@@ -262,10 +271,14 @@ def progress(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         plan = (
-            get_plan(session, site=the_site, ref=ref)
+            _readable_plan(session, the_site, ref)
             if ref
-            else current_plan(session, site=the_site, today=today)
+            else current_readable_plan(
+                session, reader=acting_reader(session), site=the_site, today=today
+            )
         )
+        if plan is None:
+            raise NotFound(f"{the_site.code} has no readiness plan; `qmm plan generate` drafts one")
         data = plan_progress(session, plan=plan, today=today).to_json()
     if fmt is OutputFormat.json:
         print_json(data)
@@ -301,11 +314,12 @@ def compare(
     """The plan's baseline against a later assessment, the plan's sub-elements first."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        plan = get_plan(session, site=the_site, ref=ref)
+        plan = _readable_plan(session, the_site, ref)
+        reader = acting_reader(session)
         later = (
-            get_assessment(session, assessment_id=assessment)
+            readable_assessment(session, reader=reader, assessment_id=assessment)
             if assessment is not None
-            else latest_assessment(session, site=the_site)
+            else latest_readable_assessment(session, reader=reader, site=the_site)
         )
         rows = [c.to_json() for c in compare_plan(session, plan=plan, assessment=later)]
         later_id = later.id
@@ -344,7 +358,7 @@ def list_(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
                 "actions": len(p.actions),
                 "done": sum(1 for a in p.actions if a.status == "done"),
             }
-            for p in list_plans(session, site=the_site)
+            for p in readable_plans(session, reader=acting_reader(session), site=the_site)
         ]
     if fmt is OutputFormat.json:
         print_json(rows)

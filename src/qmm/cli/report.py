@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import Permission
-from qmm.cli.common import authorize_actor, boundary, console, fail, parse_day
+from qmm.cli.common import acting_reader, authorize_actor, boundary, console, fail, parse_day
 from qmm.metrics.engine import today
 from qmm.metrics.service import event_store
 from qmm.reports.exports import write_file
@@ -74,6 +74,7 @@ def report(
             assessment_id=assessment.id,
             as_of=day,
             since=start,
+            reader=acting_reader(session),
         )
         progress.update(task, advance=1, description="Writing the HTML")
         html = report_html(built)

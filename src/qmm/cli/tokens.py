@@ -8,7 +8,7 @@ import typer
 
 from qmm.audit.trail import reason as audit_reason
 from qmm.auth.service import get_user
-from qmm.auth.sessions import create_api_token, list_api_tokens, revoke_api_token
+from qmm.auth.sessions import create_api_token, list_api_tokens, revoke_api_token, token_state
 from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
 from qmm.sites.service import get_site
 
@@ -69,6 +69,7 @@ def list_(
                 "site_ids": t.site_ids,
                 "expires_at": t.expires_at.isoformat() if t.expires_at else None,
                 "revoked": t.revoked_at is not None,
+                "state": token_state(t),
             }
             for t in list_api_tokens(session, user=user)
         ]
@@ -86,7 +87,7 @@ def list_(
                 r["prefix"],
                 r["scope"],
                 (r["expires_at"] or "never")[:10],
-                "revoked" if r["revoked"] else "active",
+                r["state"],
             ]
             for r in rows
         ],

@@ -20,6 +20,7 @@ from qmm.auth.service import (
     revoke_grant,
     set_password,
 )
+from qmm.auth.throttle import unlock_sign_in
 from qmm.cli.common import (
     OutputFormat,
     boundary,
@@ -182,6 +183,17 @@ def disable(
         console.print(f"Disabled {username}.")
 
 
+@app.command("unlock")
+def unlock(
+    username: str = typer.Argument(..., help="The user."),
+    why: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+) -> None:
+    """Lift a user's sign-in back-off at every address (the unlock is in the audit trail)."""
+    with boundary() as session, audit_reason(session, why):
+        unlock_sign_in(session, user=get_user(session, username=username))
+        console.print(f"Unlocked sign-in for {username}.")
+
+
 @app.command("passwd")
 def passwd(
     username: str = typer.Argument(..., help="The user."),
@@ -189,7 +201,7 @@ def passwd(
         False, "--password-stdin", help="Read the new password from standard input."
     ),
 ) -> None:
-    """Set a user's password (also clears a lockout)."""
+    """Set a user's password (also lifts a sign-in back-off)."""
     password = read_password(
         from_stdin=password_stdin, prompt="New password", confirm=not password_stdin
     )

@@ -44,7 +44,15 @@ from qmm.models.program import (
     SupplierAgreement,
 )
 from qmm.models.site import Site, SiteType
-from qmm.models.user import ApiToken, LoginAttempt, Role, RoleGrant, User, WebSession
+from qmm.models.user import (
+    ApiToken,
+    LoginAttempt,
+    Role,
+    RoleGrant,
+    SignInUnlock,
+    User,
+    WebSession,
+)
 
 __all__ = [
     "ApiToken",
@@ -82,6 +90,7 @@ __all__ = [
     "ReadinessPlanStatus",
     "Role",
     "RoleGrant",
+    "SignInUnlock",
     "Signature",
     "SignatureMeaning",
     "Site",

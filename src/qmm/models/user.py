@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qmm.models.base import Base, UTCDateTime, utcnow
@@ -63,6 +63,11 @@ class LoginAttempt(Base):
     """Every sign-in attempt, failed or not: the record behind a lockout."""
 
     __tablename__ = "login_attempts"
+    # The back-off reads the recent attempts of a username and of an address.
+    __table_args__ = (
+        Index("ix_login_attempts_username_attempted_at", "username", "attempted_at"),
+        Index("ix_login_attempts_source_attempted_at", "source", "attempted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(200))
@@ -72,6 +77,16 @@ class LoginAttempt(Base):
     channel: Mapped[str] = mapped_column(String(20))
     source: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(String(100))
+
+
+class SignInUnlock(Base):
+    """An administrator lifting an account's sign-in back-off: kept, and in the audit trail."""
+
+    __tablename__ = "sign_in_unlocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    unlocked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebSession(Base):

@@ -6,13 +6,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final, Protocol
+from typing import Final
 
 from sqlalchemy.orm import Session
 
 from qmm.assessment.scoring import AssessmentScores
-from qmm.assessment.service import compute_scores, latest_assessment, list_assessments
+from qmm.assessment.service import compute_scores, list_assessments
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import Reader, latest_readable_assessment
 from qmm.benchmark.cohort import FDA_COHORT_CITATION, MAX_SCORE, MIN_SCORE
 from qmm.benchmark.service import load_cohort
 from qmm.benchmark.statistics import CohortSummary, Placement, place_scores, summarise_cohort
@@ -22,19 +23,6 @@ from qmm.models import Assessment, AssessmentStatus, Site
 
 COHORT_NAME: Final = "FDA 2024 cohort"
 COHORT_SOURCE: Final = FDA_COHORT_CITATION
-
-
-class Reader(Protocol):
-    """Whoever reads the figures (the signed-in principal): only what they may read is scored."""
-
-    def may(
-        self,
-        db: Session,
-        permission: Permission,
-        *,
-        site: Site | None = None,
-        assessment: Assessment | None = None,
-    ) -> bool: ...
 
 
 @lru_cache(maxsize=1)
@@ -145,14 +133,12 @@ def portfolio(session: Session, sites: Sequence[Site], reader: Reader) -> list[P
 
 
 def shown_assessment(db: Session, reader: Reader, site: Site) -> Assessment | None:
-    """The assessment the dashboard answers from: the latest closed one, else the latest."""
+    """The assessment the dashboard answers from: the latest closed, else the latest, of those
+    the reader may read."""
     try:
-        assessment = latest_assessment(db, site=site)
+        return latest_readable_assessment(db, reader=reader, site=site)
     except NotFound:
         return None
-    if not reader.may(db, Permission.assessment_read, assessment=assessment):
-        return None
-    return assessment
 
 
 def benchmark_placements(

@@ -9,7 +9,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
-from qmm.errors import NotFound
+from qmm.auth.scope import Reader
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
 from qmm.models import QualityObjective, ReadinessPlan, Site
@@ -17,7 +17,7 @@ from qmm.presentation.formatting import format_value
 from qmm.program.engagement import EngagementPeriod, engagement_summary
 from qmm.program.forum import ForumSummary, forum_summary
 from qmm.program.objectives import ObjectiveStatus, list_objectives, objective_status
-from qmm.program.plan import PlanProgress, current_plan, plan_progress
+from qmm.program.plan import PlanProgress, current_readable_plan, plan_progress
 from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
 
 #: Each objective state's label, symbol and tone: the state is never told by colour alone.
@@ -79,8 +79,10 @@ class Overview:
     progress: PlanProgress | None
 
 
-def overview(db: Session, site: Site, today: date, store: EventStore) -> Overview:
-    """Everything the overview shows, computed once."""
+def overview(
+    db: Session, site: Site, today: date, store: EventStore, *, reader: Reader
+) -> Overview:
+    """Everything the overview shows, computed once; the plan only if the reader may read it."""
     rows = []
     for parent, children in list_objectives(db, site=site):
         status = objective_status(db, objective=parent, today=today, store=store)
@@ -113,11 +115,7 @@ def overview(db: Session, site: Site, today: date, store: EventStore) -> Overvie
                 planned[0].id if planned else None,
             )
         )
-    plan: ReadinessPlan | None
-    try:
-        plan = current_plan(db, site=site, today=today)
-    except NotFound:
-        plan = None
+    plan = current_readable_plan(db, reader=reader, site=site, today=today)
     return Overview(
         objectives=rows,
         cadences=cadences,

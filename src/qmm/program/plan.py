@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qmm.assessment.scoring import SubElementScore
-from qmm.assessment.service import compute_scores
+from qmm.assessment.service import compute_scores, get_assessment
 from qmm.audit.signatures import (
     SignableKind,
     SignableRecord,
@@ -24,6 +24,7 @@ from qmm.audit.signatures import (
     signatures_for,
 )
 from qmm.audit.trail import canonical_value
+from qmm.auth.scope import Reader, may_read_assessment
 from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.events.store import EventStore
@@ -808,8 +809,33 @@ def get_plan(session: Session, *, site: Site, ref: str) -> ReadinessPlan:
         select(ReadinessPlan).where(ReadinessPlan.site_id == site.id, ReadinessPlan.ref == wanted)
     )
     if found is None:
-        raise NotFound(f"no plan {wanted} at {site.code}; `qmm plan list {site.code}` lists them")
+        raise no_such_plan(site, wanted)
     return found
+
+
+def no_such_plan(site: Site, ref: str) -> NotFound:
+    """The one answer for a plan that is not there, or that the asker may not read."""
+    return NotFound(f"no plan {ref} at {site.code}; `qmm plan list {site.code}` lists them")
+
+
+def may_read_plan(session: Session, *, reader: Reader, plan: ReadinessPlan) -> bool:
+    """A plan carries its assessment's scores (baseline, low-score actions): read it with them."""
+    source = get_assessment(session, assessment_id=plan.assessment_id)
+    return may_read_assessment(session, reader=reader, assessment=source)
+
+
+def readable_plans(session: Session, *, reader: Reader, site: Site) -> list[ReadinessPlan]:
+    """The site's plans, newest first, that the reader may read."""
+    plans = list_plans(session, site=site)
+    return [p for p in plans if may_read_plan(session, reader=reader, plan=p)]
+
+
+def get_readable_plan(session: Session, *, reader: Reader, site: Site, ref: str) -> ReadinessPlan:
+    """A plan by ref if the reader may read it; otherwise exactly the answer for no such plan."""
+    plan = get_plan(session, site=site, ref=ref)
+    if not may_read_plan(session, reader=reader, plan=plan):
+        raise no_such_plan(site, plan.ref)
+    return plan
 
 
 def get_plan_by_id(session: Session, *, record_id: str) -> ReadinessPlan:
@@ -837,6 +863,17 @@ def list_plans(session: Session, *, site: Site) -> Sequence[ReadinessPlan]:
         .where(ReadinessPlan.site_id == site.id)
         .order_by(ReadinessPlan.number.desc())
     ).all()
+
+
+def current_readable_plan(
+    session: Session, *, reader: Reader, site: Site, today: date
+) -> ReadinessPlan | None:
+    """The running approved plan, else the newest, of those the reader may read; or None."""
+    running = running_plan(session, site, today)
+    if running is not None and may_read_plan(session, reader=reader, plan=running):
+        return running
+    plans = readable_plans(session, reader=reader, site=site)
+    return plans[0] if plans else None
 
 
 def current_plan(session: Session, *, site: Site, today: date) -> ReadinessPlan:

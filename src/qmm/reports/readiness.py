@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from qmm.assessment.scoring import OVERALL_LABEL, AssessmentScores, SubElementScore
 from qmm.assessment.service import compute_scores, get_assessment, list_assessments
 from qmm.audit.signatures import SignatureStatus, record_hash, signatures_for
+from qmm.auth.scope import Reader, latest_readable_assessment, readable_assessment
 from qmm.benchmark.cohort import FDA_COHORT_CITATION
 from qmm.benchmark.statistics import Placement
 from qmm.errors import InvalidInput, NotFound
@@ -47,7 +48,7 @@ from qmm.presentation.maturity import (
 )
 from qmm.program.continuity import breaches, drill_state, list_drills
 from qmm.program.decisions import decision_status, list_decisions
-from qmm.program.plan import PlanProgress, list_plans, plan_progress
+from qmm.program.plan import PlanProgress, list_plans, plan_progress, readable_plans
 from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
 
 #: How far back the decision log, steering record and drills reach when no start is given.
@@ -174,15 +175,26 @@ class ReadinessReport:
         return tuple(k for k in self.kpis if k.tile.met is False)
 
 
-def choose_assessment(session: Session, *, site: Site, assessment_id: int | None) -> Assessment:
-    """The assessment asked for (it must be the site's), else the latest closed, else the latest."""
+def choose_assessment(
+    session: Session, *, site: Site, assessment_id: int | None, reader: Reader | None = None
+) -> Assessment:
+    """The assessment asked for (it must be the site's), else the latest closed, else the latest.
+
+    With a reader, only assessments they may read are chosen; any other is answered as missing.
+    """
     if assessment_id is not None:
-        assessment = get_assessment(session, assessment_id=assessment_id)
+        assessment = (
+            get_assessment(session, assessment_id=assessment_id)
+            if reader is None
+            else readable_assessment(session, reader=reader, assessment_id=assessment_id)
+        )
         if assessment.site_id != site.id:
             raise InvalidInput(
                 f"assessment {assessment_id} is of site {assessment.site.code}, not {site.code}"
             )
         return assessment
+    if reader is not None:
+        return latest_readable_assessment(session, reader=reader, site=site)
     assessments = list(list_assessments(session, site=site))
     if not assessments:
         raise NotFound(
@@ -266,8 +278,14 @@ def _drills(session: Session, site: Site, since: date, as_of: date) -> tuple[Dri
     return tuple(rows)
 
 
-def _plan(session: Session, site: Site, as_of: date) -> PlanSection | None:
-    plans = [p for p in list_plans(session, site=site) if p.generated_on <= as_of]
+def _plan(session: Session, site: Site, as_of: date, reader: Reader | None) -> PlanSection | None:
+    """The newest approved plan by the day (else the newest), of those the reader may read."""
+    shown = (
+        list_plans(session, site=site)
+        if reader is None
+        else readable_plans(session, reader=reader, site=site)
+    )
+    plans = [p for p in shown if p.generated_on <= as_of]
     if not plans:
         return None
     approved = [p for p in plans if p.status != "draft"]
@@ -414,11 +432,15 @@ def build_report(
     as_of: date,
     since: date | None = None,
     generated_at: datetime | None = None,
+    reader: Reader | None = None,
 ) -> ReadinessReport:
-    """Gather the report for a site as of a day; nothing is written."""
+    """Gather the report for a site as of a day; nothing is written.
+
+    With a reader, the report holds only the assessments and plans they may read.
+    """
     moment = generated_at or datetime.now(UTC)
     start = check_period(as_of, since, today=moment.astimezone(UTC).date())
-    assessment = choose_assessment(session, site=site, assessment_id=assessment_id)
+    assessment = choose_assessment(session, site=site, assessment_id=assessment_id, reader=reader)
     scores = compute_scores(session, assessment=assessment)
     overall = overall_of(scores)
     placement = placement_of(scores)
@@ -430,7 +452,7 @@ def build_report(
     )
     drills = _drills(session, site, start, as_of)
     breached = tuple(breaches(session, site=site))
-    plan = _plan(session, site, as_of)
+    plan = _plan(session, site, as_of, reader)
     return ReadinessReport(
         site=site,
         assessment=assessment,

@@ -1032,7 +1032,7 @@ def api_program(
     site = access.site
     assert site is not None
     today = utcnow().date()
-    view = overview(db, site, today, store)
+    view = overview(db, site, today, store, reader=access.who)
     objectives = [
         ObjectiveOut.model_validate(
             {

@@ -21,10 +21,10 @@ from qmm.program.plan import (
     end_on,
     get_action,
     is_overdue,
-    list_plans,
     plan_day,
     plan_progress,
     plan_to_json,
+    readable_plans,
     reopen_action,
 )
 from qmm.web.api_schemas import NOTHING_CHANGED, ProblemsOut
@@ -190,7 +190,7 @@ def api_list_plans(code: str, access: SiteRead, db: DB) -> list[PlanSummaryOut]:
             total=len(p.actions),
             path=f"/sites/{site.code}/plans/{p.ref}",
         )
-        for p in list_plans(db, site=site)
+        for p in readable_plans(db, reader=access.who, site=site)
     ]
 
 
@@ -199,7 +199,7 @@ def api_get_plan(code: str, ref: str, access: SiteRead, db: DB) -> PlanOut:
     """One plan by its ref (PLAN-0001): actions, baseline, checked signatures, progress today."""
     site = access.site
     assert site is not None
-    plan = find_plan(db, site, ref)
+    plan = find_plan(db, access.who, site, ref)
     today = utcnow().date()
     progress = plan_progress(db, plan=plan, today=today)
     data: dict[str, Any] = plan_to_json(db, plan)
@@ -227,7 +227,7 @@ def api_complete_action(
     """Mark an approved plan's action done; 409 for a draft or an action done already."""
     site = access.site
     assert site is not None
-    action = get_action(db, plan=find_plan(db, site, ref), number=number)
+    action = get_action(db, plan=find_plan(db, access.who, site, ref), number=number)
     try:
         complete_action(db, action=action, done_on=body.done_on, note=body.note)
     except InvalidProgramInput as exc:
@@ -246,7 +246,7 @@ def api_reopen_action(
     """Open a done action again; 409 when it is not done."""
     site = access.site
     assert site is not None
-    action = get_action(db, plan=find_plan(db, site, ref), number=number)
+    action = get_action(db, plan=find_plan(db, access.who, site, ref), number=number)
     try:
         reopen_action(db, action=action, note=body.note)
     except InvalidProgramInput as exc:

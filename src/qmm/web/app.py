@@ -57,6 +57,9 @@ SECURITY_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+#: Sent on answers to requests that came over TLS (directly, or through a trusted proxy whose
+#: X-Forwarded-Proto uvicorn has turned into the scheme): keep using https for a year.
+HSTS: Final = "max-age=31536000"
 GENERIC_ERROR: Final = "Something went wrong on our side; nothing was saved. Try again later."
 TITLES: Final = {
     400: "The request could not be understood",
@@ -88,6 +91,7 @@ class SecurityHeadersMiddleware:
             return
         started = False
         path: str = scope.get("path", "")
+        over_tls = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -98,6 +102,8 @@ class SecurityHeadersMiddleware:
                     # A response with a policy of its own (the self-contained report) keeps it.
                     if name != "Content-Security-Policy" or name not in headers:
                         headers[name] = value
+                if over_tls:
+                    headers["Strict-Transport-Security"] = HSTS
                 if not path.startswith("/static/") and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
             await send(message)

@@ -16,9 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from qmm.assessment.service import get_assessment, latest_assessment, list_assessments
+from qmm.assessment.service import get_assessment
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import (
+    latest_readable_assessment,
+    readable_assessment,
+    readable_assessments,
+)
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
@@ -34,11 +39,12 @@ from qmm.program.plan import (
     end_on,
     generate_plan,
     get_action,
-    get_plan,
+    get_readable_plan,
     is_overdue,
-    list_plans,
+    may_read_plan,
     plan_day,
     plan_progress,
+    readable_plans,
     reopen_action,
     running_plan,
     update_action,
@@ -83,11 +89,11 @@ DONE: Final = {
 }
 
 
-def find_plan(db: Session, site: Site, ref: str) -> ReadinessPlan:
-    """The site's plan by ref; anything not shaped like PLAN-nnnn is simply not found."""
+def find_plan(db: Session, principal: Principal, site: Site, ref: str) -> ReadinessPlan:
+    """The site's plan by ref, if its assessment may be read; else, or if misshapen, not found."""
     if not REF_PATTERN.fullmatch(ref.strip()):
         raise NotFound(f"no plan {ref!r} at {site.code}; refs look like PLAN-0001")
-    return get_plan(db, site=site, ref=ref)
+    return get_readable_plan(db, reader=principal, site=site, ref=ref)
 
 
 def find_action(db: Session, plan: ReadinessPlan, number: str) -> PlanAction:
@@ -129,10 +135,18 @@ class PlanRow:
     running: bool
 
 
-def _rows(db: Session, site: Site, today: date) -> list[PlanRow]:
+def _running(db: Session, principal: Principal, site: Site, today: date) -> ReadinessPlan | None:
+    """The running plan, when the person may read it (it shows its assessment's scores)."""
     running = running_plan(db, site, today)
+    if running is None or not may_read_plan(db, reader=principal, plan=running):
+        return None
+    return running
+
+
+def _rows(db: Session, principal: Principal, site: Site, today: date) -> list[PlanRow]:
+    running = _running(db, principal, site, today)
     rows = []
-    for plan in list_plans(db, site=site):
+    for plan in readable_plans(db, reader=principal, site=site):
         label, icon, tone = STATUS_LABELS.get(plan.status, (plan.status, "○", "muted"))
         rows.append(
             PlanRow(
@@ -161,10 +175,10 @@ def _list_page(
     status_code: int = 200,
 ) -> Response:
     today = utcnow().date()
-    running = running_plan(db, site, today)
-    assessments = list_assessments(db, site=site)
+    running = _running(db, principal, site, today)
+    assessments = readable_assessments(db, reader=principal, site=site)
     try:
-        default_assessment = str(latest_assessment(db, site=site).id)
+        default_assessment = str(latest_readable_assessment(db, reader=principal, site=site).id)
     except NotFound:
         default_assessment = ""
     shown = {
@@ -182,7 +196,7 @@ def _list_page(
         site=site,
         today=today,
         days=DAYS,
-        rows=_rows(db, site, today),
+        rows=_rows(db, principal, site, today),
         running=running,
         running_end=end_on(running) if running is not None else None,
         assessments=[(str(a.id), _assessment_label(a)) for a in assessments],
@@ -202,13 +216,13 @@ def plan_list(request: Request, code: str, access: SiteRead, db: DB) -> Response
     return _list_page(request, db, access.who, access.site)
 
 
-def _source_assessment(db: Session, site: Site, wanted: str) -> Assessment:
-    """The assessment a plan answers: the one chosen, else the site's latest."""
+def _source_assessment(db: Session, principal: Principal, site: Site, wanted: str) -> Assessment:
+    """The assessment a plan answers: the one chosen, else the latest; one the person may read."""
     if not wanted.strip():
-        return latest_assessment(db, site=site)
+        return latest_readable_assessment(db, reader=principal, site=site)
     if not NUMBER_PATTERN.fullmatch(wanted.strip()):
         raise NotFound(f"there is no assessment {wanted!r}; choose one of the list")
-    found = get_assessment(db, assessment_id=int(wanted))
+    found = readable_assessment(db, reader=principal, assessment_id=int(wanted))
     if found.site_id != site.id:
         raise NotFound(f"assessment {wanted} is not an assessment of {site.code}")
     return found
@@ -236,7 +250,7 @@ def plan_generate(
     source: Assessment | None = None
     if "assessment" not in form.nul_problems():
         try:
-            source = _source_assessment(page.db, site, form.assessment)
+            source = _source_assessment(page.db, page.who, site, form.assessment)
         except NotFound as exc:
             problems["assessment"] = str(exc)
 
@@ -332,22 +346,23 @@ class Comparison:
     error: str | None
 
 
-def _compare(db: Session, plan: ReadinessPlan, wanted: str) -> Comparison:
+def _compare(db: Session, principal: Principal, plan: ReadinessPlan, wanted: str) -> Comparison:
+    """The plan against the assessment asked for; one the person may not read is not there."""
     if not wanted.strip():
         return Comparison("", None, [], None)
     try:
         if not NUMBER_PATTERN.fullmatch(wanted.strip()):
             raise InvalidInput(f"there is no assessment {wanted!r}; choose one of the list")
-        later = get_assessment(db, assessment_id=int(wanted))
+        later = readable_assessment(db, reader=principal, assessment_id=int(wanted))
         changes = compare_plan(db, plan=plan, assessment=later)
     except (NotFound, InvalidInput) as exc:
         return Comparison(wanted, None, [], _sentence(str(exc)))
     return Comparison(wanted, later, [_change_row(c) for c in changes], None)
 
 
-def _successor(db: Session, plan: ReadinessPlan) -> ReadinessPlan | None:
-    """The approved plan that replaced this one, if any."""
-    for other in list_plans(db, site=plan.site):
+def _successor(db: Session, principal: Principal, plan: ReadinessPlan) -> ReadinessPlan | None:
+    """The approved plan that replaced this one, if any the person may read."""
+    for other in readable_plans(db, reader=principal, site=plan.site):
         if other.supersedes_id == plan.id and other.is_approved:
             return other
     return None
@@ -375,13 +390,13 @@ def _plan_page(
     by_workstream: dict[str, list[ActionRow]] = {w: [] for w in WORKSTREAMS}
     for row in rows:
         by_workstream.setdefault(row.action.workstream, []).append(row)
-    comparison = _compare(db, plan, compare)
+    comparison = _compare(db, principal, plan, compare)
     signatures = signatures_for(db, record_type=RECORD_TYPE, record_id=str(plan.id))
     may_manage = principal.may(db, Permission.program_manage, site=site)
     label, icon, tone = STATUS_LABELS.get(plan.status, (plan.status, "○", "muted"))
     later = [
         (str(a.id), _assessment_label(a))
-        for a in list_assessments(db, site=site)
+        for a in readable_assessments(db, reader=principal, site=site)
         if a.id != plan.assessment_id
     ]
     if comparison.error is not None and status_code == 200:
@@ -399,7 +414,7 @@ def _plan_page(
         status_label=label,
         status_icon=icon,
         status_tone=tone,
-        successor=_successor(db, plan) if plan.status == "superseded" else None,
+        successor=_successor(db, principal, plan) if plan.status == "superseded" else None,
         progress=progress,
         workstreams=[(key, WORKSTREAMS.get(key, key), r) for key, r in by_workstream.items() if r],
         names=sub_element_names(get_assessment(db, assessment_id=plan.assessment_id).framework),
@@ -440,7 +455,7 @@ def plan_page(
     """One plan by workstream: actions, progress, baseline, comparison and signatures."""
     site = access.site
     assert site is not None
-    plan = find_plan(db, site, ref)
+    plan = find_plan(db, access.who, site, ref)
     return _plan_page(request, db, access.who, site, plan, done=done, compare=compare)
 
 
@@ -521,7 +536,7 @@ def action_edit(
 ) -> Response:
     """Change a draft's action (title, owner, due day); an approved plan is refused (409)."""
     site = page.site
-    plan = find_plan(page.db, site, ref)
+    plan = find_plan(page.db, page.who, site, ref)
     action = find_action(page.db, plan, number)
     return _action_form(
         page,
@@ -548,7 +563,7 @@ def plan_approve(
     site = access.site
     assert site is not None
     principal = access.who
-    plan = find_plan(db, site, ref)
+    plan = find_plan(db, access.who, site, ref)
     error = signing_error(
         meaning,
         password,
@@ -573,7 +588,7 @@ def action_complete(
 ) -> Response:
     """Mark an approved plan's action done on a day not in the future, with a note."""
     site = page.site
-    plan = find_plan(page.db, site, ref)
+    plan = find_plan(page.db, page.who, site, ref)
     action = find_action(page.db, plan, number)
     return _action_form(
         page,
@@ -596,7 +611,7 @@ def action_reopen(
 ) -> Response:
     """Open a done action again (it was not really done), with why."""
     site = page.site
-    plan = find_plan(page.db, site, ref)
+    plan = find_plan(page.db, page.who, site, ref)
     action = find_action(page.db, plan, number)
     return _action_form(
         page,

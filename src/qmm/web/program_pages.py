@@ -96,7 +96,7 @@ def _page(
         title=f"Program of {site.code}",
         site=site,
         today=today,
-        view=overview(db, site, today, store),
+        view=overview(db, site, today, store, reader=principal),
         done=DONE.get(done or ""),
         form=form,
         values=values or {},
