@@ -374,10 +374,6 @@ def test_the_dashboard_answers_from_the_latest_assessment_the_reader_may_read(
 # --- what the guards in qmm.web.security still tell (for the lead to change there) ------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qmm.web.security.Guard answers 403 naming the site for an unreadable assessment",
-)
 def test_an_unreadable_assessment_page_is_answered_as_a_missing_one(
     client: TestClient, db: Session, world: World, scoped: Scoped
 ) -> None:
@@ -390,10 +386,6 @@ def test_an_unreadable_assessment_page_is_answered_as_a_missing_one(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qmm.web.security.audit_scope scopes a readiness plan by its site, not its assessment",
-)
 def test_the_history_of_a_plan_from_an_unreadable_assessment_is_refused(
     client: TestClient, db: Session, world: World, scoped: Scoped
 ) -> None:

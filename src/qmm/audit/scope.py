@@ -59,6 +59,9 @@ def audit_scope(
         parent = AUDIT_PARENT[table]
         record = getattr(record, parent)
         table = record.__table__.name
+    owner = getattr(record, "assessment_id", None)  # a plan answers one assessment
+    if isinstance(owner, int) and (assessment := session.get(Assessment, owner)) is not None:
+        return assessment.site, assessment
     site = getattr(record, "site", None)
     return (site, None) if isinstance(site, Site) else (None, None)
 

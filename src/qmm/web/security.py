@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
-from qmm.assessment.service import get_assessment
+from qmm.assessment.service import get_assessment, no_such_assessment
 from qmm.audit.scope import audit_scope
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
@@ -383,6 +383,8 @@ class Guard:
             where = f" at {site.code}"
         elif requirement.where is Where.assessment:
             assessment = assessment_by_param(db, _param(request, requirement.params[0]))
+            if not principal.may(db, Permission.assessment_read, assessment=assessment):
+                raise no_such_assessment(assessment.id)  # no word of its site or existence
             allowed = principal.may(db, permission, assessment=assessment)
             where = f" on assessment {assessment.id} of {assessment.site.code}"
         elif requirement.where is Where.audit_record:
