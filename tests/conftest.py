@@ -45,6 +45,20 @@ def is_postgres() -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Hash test passwords at argon2id's lowest cost: thousands of sign-ins, not 0.5 s each.
+
+    The `qmm` processes tests start inherit it. tests/auth/test_passwords.py checks that every
+    installation keeps the standard cost.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QMM_PASSWORD_HASH_COST", "cheap")
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep files written by module- and session-scoped fixtures out of the user's data folder.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field
@@ -34,6 +35,12 @@ class Settings(BaseSettings):
         default=25 * 1024 * 1024,
         gt=0,
         description="Largest file, in bytes, that can be attached to an evidence item.",
+    )
+
+    password_hash_cost: Literal["standard", "cheap"] = Field(
+        default="standard",
+        description="Argon2id cost of new password hashes: 'standard' (3 passes, 64 MiB, 4 lanes) "
+        "for every installation; 'cheap' (1 pass, 8 KiB, 1 lane) only for test suites.",
     )
 
     @property
