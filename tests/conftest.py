@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,24 @@ def _drop_postgres_database(db_url: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def _copy_postgres_database(template_url: str) -> str:
+    """A new database that starts as a copy of the template (no one may be connected to it)."""
+    url = make_url(template_url)
+    name = f"qmm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _forget_engine(url: str) -> None:
+    """Close the process-wide engine of a URL, so its database can be copied or dropped."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def is_postgres() -> bool:
@@ -126,22 +145,74 @@ def session(engine: Engine) -> Iterator[Session]:
     connection.close()
 
 
-@pytest.fixture
-def cli_database(
-    qmm_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+@pytest.fixture(scope="session")
+def initialised_template(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
 ) -> Iterator[str]:
-    """Point the `qmm` command at an empty database of its own, on the backend under test."""
+    """A database as `qmm init` leaves it, built once per test process, for tests to copy.
+
+    Migrating and publishing the framework takes seconds; a copy takes milliseconds.
+    """
+    from typer.testing import CliRunner
+
+    from qmm.cli.main import app
+
     if is_postgres():
         url = _fresh_postgres_database(database_url)
     else:
-        url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'initialised.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QMM_DATA_DIR", str(tmp_path_factory.mktemp("template-data")))
+        patch.setenv("QMM_DATABASE_URL", url)
+        get_settings.cache_clear()
+        result = CliRunner().invoke(app, ["init"])
+        assert result.exit_code == 0, result.output + str(result.exception or "")
+        _forget_engine(url)
+    get_settings.cache_clear()
+    if not is_postgres():
+        database = Path(make_url(url).database or "")
+        leftovers = [p.name for p in database.parent.iterdir() if p != database]
+        assert leftovers == [], f"the template is not one closed file: {leftovers}"
+    yield url
+    if is_postgres():
+        _drop_postgres_database(url)
+
+
+def _point_qmm_at(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("QMM_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("QMM_DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
-    engine = _engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    _forget_engine(url)
     get_settings.cache_clear()
     if is_postgres():
         _drop_postgres_database(url)
+
+
+@pytest.fixture
+def cli_database(
+    qmm_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, initialised_template: str
+) -> Iterator[str]:
+    """Point the `qmm` command at a database of its own, as `qmm init` leaves it.
+
+    It is a copy of the process's template (the same backend): `qmm init` on it is a repeat.
+    """
+    if is_postgres():
+        url = _copy_postgres_database(initialised_template)
+    else:
+        copy = tmp_path / "cli.sqlite3"
+        shutil.copyfile(make_url(initialised_template).database or "", copy)
+        url = f"sqlite:///{copy}"
+    yield from _point_qmm_at(url, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def empty_cli_database(
+    qmm_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Iterator[str]:
+    """Point the `qmm` command at an empty database of its own, for what starts from nothing."""
+    if is_postgres():
+        url = _fresh_postgres_database(database_url)
+    else:
+        url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    yield from _point_qmm_at(url, tmp_path, monkeypatch)
