@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -19,6 +20,42 @@ from qmm.framework.service import install_default
 from qmm.migrate import upgrade
 
 TEST_DATABASE_URL = os.environ.get("QMM_TEST_DATABASE_URL", "")
+
+#: Work units that take longest (a shared module or session fixture, a browser, a server), sent
+#: to the workers first under `pytest -n ... --dist loadfile` so that none is left to run alone
+#: at the end. A unit missing from the list only starts later; nothing else depends on it.
+SLOWEST_FIRST = (
+    "tests/e2e",
+    "tests/reports/test_report_pdf.py",
+    "tests/metrics/test_spark.py",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadfile`: one file per work unit, the browser tests all in one unit.
+
+    A file's module fixtures are then built once, and one `qmm serve` and one Chromium serve
+    every browser test. The slowest units go first.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesSlowestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not getattr(self, "_ordered", False):
+                self._ordered = True
+                rank = {scope: i for i, scope in enumerate(SLOWEST_FIRST)}
+                order = sorted(self.workqueue, key=lambda s: rank.get(s, len(rank)))
+                self.workqueue = type(self.workqueue)((s, self.workqueue[s]) for s in order)
+            super()._assign_work_unit(node)
+
+    return FilesSlowestFirst(config, log)
 
 
 def _fresh_postgres_database(base_url: str) -> str:
