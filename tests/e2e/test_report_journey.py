@@ -13,7 +13,8 @@ def test_the_dashboard_opens_the_report_and_its_pdf(page: Any) -> None:
     page.goto("/sites/SITE-A")
     blocked: list[str] = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
-    page.locator("main").get_by_role("link", name="HTML").click()
+    # The report (HTML and PDF) is built on request: on a busy machine, longer than a page's 15 s.
+    page.locator("main").get_by_role("link", name="HTML").click(timeout=90_000)
     page.wait_for_load_state("networkidle")
     assert "/sites/SITE-A/report?assessment=" in page.url
     assert page.get_by_role("heading", name="1. Executive summary").is_visible()
@@ -28,7 +29,7 @@ def test_the_dashboard_opens_the_report_and_its_pdf(page: Any) -> None:
     screenshot(page, "12-readiness-report")
 
     pdf_link = page.url.replace("/report?", "/report?format=pdf&")
-    response = page.request.get(pdf_link)
+    response = page.request.get(pdf_link, timeout=90_000)
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.body().startswith(b"%PDF-")
