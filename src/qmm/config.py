@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field
@@ -75,6 +76,12 @@ class Settings(BaseSettings):
     def checkpoint_sink_path(self) -> Path:
         """The append-only file of audit checkpoints outside the database."""
         return self.checkpoint_sink or self.data_dir / "audit-checkpoints.jsonl"
+
+    password_hash_cost: Literal["standard", "cheap"] = Field(
+        default="standard",
+        description="Argon2id cost of new password hashes: 'standard' (3 passes, 64 MiB, 4 lanes) "
+        "for every installation; 'cheap' (1 pass, 8 KiB, 1 lane) only for test suites.",
+    )
 
     @property
     def evidence_dir(self) -> Path:

@@ -7,7 +7,6 @@ import math
 from typing import ClassVar
 
 import pytest
-from scipy import stats
 
 from qmm.benchmark.cohort import CohortSite, read_cohort_csv, shipped_fda_cohort_path
 from qmm.benchmark.statistics import (
@@ -241,6 +240,8 @@ class TestFdaCohort:
         assert fda.icc1 == pytest.approx(icc)
         assert fda.within_site_variance_mean == pytest.approx(ms_within)
         f_obs = ms_between / ms_within
+        from scipy import stats  # here: importing SciPy takes a second of every worker's collection
+
         f_lo = f_obs / stats.f.ppf(0.975, n - 1, n * (k - 1))
         f_hi = f_obs * stats.f.ppf(0.975, n * (k - 1), n - 1)
         assert fda.icc1_interval == pytest.approx(
@@ -267,6 +268,8 @@ class TestFdaCohort:
         alpha = 1 - ms_residual / ms_sites
         assert fda.cronbach_alpha == pytest.approx(alpha)
         df1, df2 = n - 1, (n - 1) * (k - 1)
+        from scipy import stats  # here: importing SciPy takes a second of every worker's collection
+
         assert fda.cronbach_alpha_interval == pytest.approx(
             (
                 1 - (1 - alpha) * stats.f.ppf(0.975, df1, df2),

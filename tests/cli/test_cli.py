@@ -60,7 +60,8 @@ def initialised(cli_database: str) -> str:
 
 
 class TestInit:
-    def test_init_is_repeatable(self, initialised: str) -> None:
+    def test_init_is_repeatable(self, empty_cli_database: str) -> None:
+        assert "Default framework: qmm-default@1" in qmm("init")
         assert "qmm-default@1" in qmm("init")
         frameworks = json.loads(qmm("framework", "list", "--format", "json"))
         assert [f["ref"] for f in frameworks] == ["qmm-default@1"]
@@ -280,7 +281,7 @@ class TestBenchmark:
 
 
 class TestDemo:
-    def test_demo_loads_three_sites_and_is_idempotent(self, cli_database: str) -> None:
+    def test_demo_loads_three_sites_and_is_idempotent(self, empty_cli_database: str) -> None:
         first = qmm("demo")
         assert "SITE-C" in first
         assessments = json.loads(qmm("assess", "list", "--format", "json"))

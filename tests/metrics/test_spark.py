@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from datetime import date
+from importlib.util import find_spec
 from typing import Any
 
 import ibis
@@ -20,7 +21,13 @@ from metrics.support import assert_same_values
 from qmm.metrics.engine import KPIValue, compile_sql, compute, records
 from qmm.metrics.kpis import REGISTRY
 
-pyspark = pytest.importorskip("pyspark")
+#: CI sets QMM_REQUIRE_SPARK=1: there a missing PySpark or Java fails the lane, never skips it.
+REQUIRED = os.environ.get("QMM_REQUIRE_SPARK", "") not in ("", "0")
+if REQUIRED:
+    assert find_spec("pyspark") is not None, "QMM_REQUIRE_SPARK is set but PySpark is missing"
+    assert shutil.which("java") or os.environ.get("JAVA_HOME"), "QMM_REQUIRE_SPARK: no Java"
+elif find_spec("pyspark") is None:  # PySpark itself is imported by the fixtures, when they run
+    pytest.skip("could not import 'pyspark'", allow_module_level=True)
 
 pytestmark = [
     pytest.mark.spark,
