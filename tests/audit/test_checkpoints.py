@@ -202,9 +202,9 @@ class TestSignInAttempts:
             session.execute(text(statement))
 
     def test_attempts_recorded_before_the_upgrade_are_brought_under_the_trail(
-        self, cli_database: str
+        self, empty_cli_database: str
     ) -> None:
-        config = alembic_config(cli_database)
+        config = alembic_config(empty_cli_database)
         engine = get_engine()
         with engine.begin() as connection:
             config.attributes["connection"] = connection

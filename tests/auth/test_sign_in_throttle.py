@@ -92,7 +92,7 @@ def measured_hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
     stored hashes, an unknown user would cost more or less than a real one, and this would show.
     """
     hasher = CountingHasher(time_cost=2, memory_cost=32 * 1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", hasher)
+    monkeypatch.setattr(passwords, "_hasher", lambda: hasher)
     return hasher
 
 

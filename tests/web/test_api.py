@@ -87,9 +87,10 @@ class TestTokens:
     ) -> None:
         headers = bearer(world.site_b_token)  # the administrator's, limited to SITE-B
         assert client.get("/api/sites/SITE-A", headers=headers).status_code == 403
-        assert (
-            client.get(f"/api/assessments/{world.assessment_a}", headers=headers).status_code == 403
-        )
+        # An assessment out of the token's reach is answered as a missing one (issue 17, M1).
+        hidden = client.get(f"/api/assessments/{world.assessment_a}", headers=headers)
+        assert hidden.status_code == 404
+        assert f"no assessment {world.assessment_a}" in hidden.json()["detail"]
         assert client.get("/api/sites/SITE-B", headers=headers).status_code == 200
         assert [s["code"] for s in client.get("/api/sites", headers=headers).json()] == ["SITE-B"]
         new_site = {"code": "SITE-Q", "name": "Quay"}

@@ -146,7 +146,10 @@ class TestRatingsExport:
     ) -> None:
         sign_in(client, db, world, "lead-b")
         response = client.get(f"/assessments/{world.assessment_a}/export")
-        assert response.status_code == 403
+        # Answered as a missing assessment: no word of its site or existence (issue 17, M1).
+        assert response.status_code == 404
+        assert f"no assessment {world.assessment_a}" in response.text
+        assert "SITE-A" not in response.text
 
     def test_an_unknown_assessment_or_format_is_refused(
         self, client: TestClient, db: Session, world: World
