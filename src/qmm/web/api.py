@@ -16,15 +16,10 @@ from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.errors import Forbidden, InvalidInput, NotFound
 from qmm.events.uploads import batches_of, import_upload, problems_of
-from qmm.evidence.service import (
-    InvalidEvidence,
-    add_evidence,
-    coverage,
-    coverage_to_json,
-    list_evidence,
-)
+from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
+from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
 from qmm.metrics.engine import KPIValue, compute
-from qmm.models import EvidenceItem, ImportBatch, utcnow
+from qmm.models import ImportBatch, utcnow
 from qmm.presentation.kpis import (
     KPIRequest,
     check_group,
@@ -43,30 +38,19 @@ from qmm.presentation.program import overview
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, decision_to_json, list_decisions
 from qmm.program.objectives import objective_to_json
-from qmm.sites.service import create_site, get_site, site_to_json
+from qmm.sites.schemas import SiteIn, SiteOut
+from qmm.sites.service import create_site, get_site
 from qmm.web import api_continuity, api_plans
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
-from qmm.web.evidence_pages import find_item, is_overdue
+from qmm.web.evidence_pages import find_item
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 
 router = APIRouter(tags=["api"])
 
 Period = Literal["month", "quarter", "year"]
-
-
-class SiteIn(BaseModel):
-    """A site to register; the service checks the code, FEI and type and says what is wrong."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    code: str
-    name: str
-    fei: str | None = None
-    site_type: str | None = None
-    headcount: int | None = None
 
 
 class RatingIn(BaseModel):
@@ -80,97 +64,6 @@ class RatingIn(BaseModel):
     evidence: list[str] = Field(default_factory=list)
 
 
-class EvidenceIn(BaseModel):
-    """An evidence item to add (files are attached in the web app or with `qmm evidence`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str
-    kind: str
-    owner: str
-    effective_on: date
-    review_by: date | None = None
-    link: str | None = None
-    eqms_id: str | None = None
-    description: str = ""
-    sub_elements: list[str] = Field(default_factory=list)
-
-    @field_validator("title", "kind", "owner", "link", "eqms_id", "description", "sub_elements")
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL characters fit in no database column; refuse them by field."""
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("must not contain a NUL character")
-        return value
-
-
-class EvidenceFileOut(BaseModel):
-    """A file attached to an evidence item, and where to download it."""
-
-    id: int
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    download: str
-
-
-class EvidenceOut(BaseModel):
-    """An evidence item of a site's index; `overdue` when its review-by date has passed."""
-
-    ref: str
-    site: str
-    title: str
-    kind: str
-    link: str | None
-    eqms_id: str | None
-    owner: str
-    effective_on: date
-    review_by: date | None
-    overdue: bool
-    description: str
-    sub_elements: list[str]
-    files: list[EvidenceFileOut]
-    created_at: datetime
-    created_by: str
-    retired_at: datetime | None
-    retired_reason: str | None
-
-    @classmethod
-    def of(cls, item: EvidenceItem) -> EvidenceOut:
-        base = f"/sites/{item.site.code}/evidence/{item.ref}/files"
-        return cls(
-            ref=item.ref,
-            site=item.site.code,
-            title=item.title,
-            kind=item.kind,
-            link=item.link,
-            eqms_id=item.eqms_id,
-            owner=item.owner,
-            effective_on=item.effective_on,
-            review_by=item.review_by,
-            overdue=is_overdue(item, utcnow().date()),
-            description=item.description or "",
-            sub_elements=item.sub_element_codes,
-            files=[
-                EvidenceFileOut(
-                    id=f.id,
-                    filename=f.filename,
-                    content_type=f.content_type,
-                    size=f.size,
-                    sha256=f.sha256,
-                    download=f"{base}/{f.id}",
-                )
-                for f in item.files
-            ],
-            created_at=item.created_at,
-            created_by=item.created_by,
-            retired_at=item.retired_at,
-            retired_reason=item.retired_reason,
-        )
-
-
 class EvidenceRefusedOut(BaseModel):
     """An item that was not added: what is wrong with each field; nothing was stored."""
 
@@ -179,60 +72,6 @@ class EvidenceRefusedOut(BaseModel):
 
 
 EVIDENCE_REFUSED: Final = refused_with(EvidenceRefusedOut, "Nothing was stored; problems by field")
-
-
-class CodeNameOut(BaseModel):
-    """A sub-element by code and name."""
-
-    code: str
-    name: str
-
-
-class OverdueOut(BaseModel):
-    """A current item whose review-by date has passed."""
-
-    ref: str
-    title: str
-    owner: str
-    review_by: str
-
-
-class UnsupportedRatingOut(BaseModel):
-    """A current rating of 3 or more that cites no current item of the site's index."""
-
-    rating: int
-    question: str
-    sub_element: str
-    assessor: str
-    score: int
-    refs: list[str]
-    unknown_refs: list[str]
-    retired_refs: list[str]
-
-
-class CoverageOut(BaseModel):
-    """An assessment's evidence coverage against its site's current index."""
-
-    assessment: int
-    site: str
-    framework: str
-    today: str
-    sub_elements: int
-    sub_elements_without_evidence: list[CodeNameOut]
-    overdue_reviews: list[OverdueOut]
-    unsupported_ratings: list[UnsupportedRatingOut]
-    unknown_refs: list[str]
-
-
-class SiteOut(BaseModel):
-    """A site's public fields."""
-
-    code: str
-    name: str
-    fei: str | None
-    duns: str | None
-    site_type: str | None
-    headcount: int | None
 
 
 class RatingOut(BaseModel):
@@ -412,19 +251,19 @@ class BenchmarkOut(BaseModel):
 @router.get("/api/sites", response_model=list[SiteOut])
 def api_list_sites(
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))], db: DB
-) -> list[dict[str, Any]]:
+) -> list[SiteOut]:
     """The sites the caller may read (further limited by the token's sites)."""
-    return [site_to_json(site) for site in readable_sites(db, access.who)]
+    return [SiteOut.of(site) for site in readable_sites(db, access.who)]
 
 
 @router.get("/api/sites/{code}", response_model=SiteOut)
 def api_get_site(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
-) -> dict[str, Any]:
+) -> SiteOut:
     """One site's public fields."""
     assert access.site is not None
-    return site_to_json(access.site)
+    return SiteOut.of(access.site)
 
 
 @router.post("/api/sites", status_code=201, response_model=SiteOut)
@@ -432,17 +271,9 @@ def api_create_site(
     body: SiteIn,
     access: Annotated[Access, Depends(require(Permission.site_manage, every_site=True))],
     db: DB,
-) -> dict[str, Any]:
+) -> SiteOut:
     """Register a site; administrators only, since a new site has no site-level roles yet."""
-    site = create_site(
-        db,
-        code=body.code,
-        name=body.name,
-        fei=body.fei,
-        site_type=body.site_type,
-        headcount=body.headcount,
-    )
-    return site_to_json(site)
+    return SiteOut.of(create_site(db, **body.model_dump()))
 
 
 @router.get("/api/assessments/{assessment_id}")
@@ -738,7 +569,8 @@ def api_list_evidence(
         sub_element=sub_element or None,
         include_retired=include_retired,
     )
-    return [EvidenceOut.of(item) for item in items]
+    today = utcnow().date()
+    return [EvidenceOut.of(item, today=today) for item in items]
 
 
 @router.get("/api/sites/{code}/evidence/{ref}", response_model=EvidenceOut)
@@ -750,7 +582,7 @@ def api_get_evidence(
 ) -> EvidenceOut:
     """One evidence item of the site by its ref (EV-0001), retired ones included."""
     assert access.site is not None
-    return EvidenceOut.of(find_item(db, access.site, ref))
+    return EvidenceOut.of(find_item(db, access.site, ref), today=utcnow().date())
 
 
 @router.post(
@@ -784,7 +616,8 @@ def api_add_evidence(
     except InvalidEvidence as exc:
         refused = EvidenceRefusedOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
-    return JSONResponse(EvidenceOut.of(item).model_dump(mode="json"), status_code=201)
+    created = EvidenceOut.of(item, today=utcnow().date())
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
 
 
 @router.get("/api/assessments/{assessment_id}/evidence-coverage", response_model=CoverageOut)
@@ -797,7 +630,7 @@ def api_evidence_coverage(
 ) -> CoverageOut:
     """Sub-elements without evidence, overdue reviews, unsupported ratings and unknown refs."""
     assert access.assessment is not None
-    return CoverageOut(**coverage_to_json(coverage(db, assessment=access.assessment)))
+    return CoverageOut.of(coverage(db, assessment=access.assessment))
 
 
 # --- the program: decisions and the overview ---------------------------------------------
