@@ -465,8 +465,8 @@ class TestPlanCommands:
         assert "Signed SITE-A PLAN-0001 (approved); it is approved." in approve_plan("PLAN-0001")
         qmm("--as", "alice", "plan", "done", "SITE-A", "PLAN-0001", "1", "--on", "2026-11-21")
         progress = as_json("plan", "progress", "SITE-A", "--as-of", "2026-12-20")
-        assert (progress["plan"], progress["day"], progress["done"]) == ("PLAN-0001", 28, 1)
-        assert [a["number"] for a in progress["overdue_actions"]] == [2, 3]
+        assert (progress["ref"], progress["day"], progress["done"]) == ("PLAN-0001", 28, 1)
+        assert progress["overdue_actions"] == [2, 3]
         assert "day 28 of 90" in qmm("plan", "progress", "SITE-A", "--as-of", "2026-12-20")
         qmm("plan", "reopen", "SITE-A", "PLAN-0001", "1", "--note", "Owner left")
         assert as_json("plan", "show", "SITE-A", "PLAN-0001")["actions"][0]["status"] == "open"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from conftest import _drop_postgres_database, _fresh_postgres_database, is_postgres
-from factories import create_evidence, create_site_a, tiny_pdf
+from factories import (
+    create_assessment_of,
+    create_decision,
+    create_evidence,
+    create_site_a,
+    create_tiny_framework,
+    tiny_pdf,
+)
+from qmm.assessment.service import get_question, record_rating
 from qmm.auth.service import create_user, grant_role
 from qmm.auth.sessions import create_api_token
 from qmm.cli.main import app as cli
@@ -27,9 +35,14 @@ from qmm.db import _engines, make_engine, unit_of_work
 from qmm.events.store import EventStore
 from qmm.framework.service import install_default
 from qmm.migrate import upgrade
+from qmm.models import utcnow
+from qmm.program.decisions import sign_decision
+from qmm.program.plan import approve_plan, generate_plan
 from qmm.web.app import create_app
+from web.support import CAPA_COLUMNS, capa_rows, csv_bytes
 
 runner = CliRunner()
+PASSWORD = "Quiet-River-Stone-42!"
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,31 @@ def _store_records(url: str) -> str:
             review_by=date(2026, 4, 1),
             files=[("sop.pdf", tiny_pdf())],
         )
-        root = create_user(session, username="root", full_name="Root Admin")
+        root = create_user(session, username="root", full_name="Root Admin", password=PASSWORD)
         grant_role(session, user=root, role="administrator", site=None)
         token, _ = create_api_token(session, user=root, name="shape", scope="read")
+        assessment = create_assessment_of(
+            session, site, root, root, framework=create_tiny_framework(session, code="shape")
+        )
+        record_rating(
+            session,
+            assessment=assessment,
+            question=get_question(session, assessment=assessment, code="m1.q1"),
+            assessor=root,
+            score=4,
+            rationale="Management review minutes seen",
+            evidence_refs=["EV-0001"],
+        )
+        sign_decision(
+            session, decision=create_decision(session, site), user=root, password=PASSWORD
+        )
+        plan = generate_plan(
+            session,
+            assessment=assessment,
+            owner="Site Director",
+            start_on=utcnow().date() - timedelta(days=10),
+        )
+        approve_plan(session, plan=plan, user=root, password=PASSWORD)
     return token
 
 
@@ -141,3 +176,47 @@ class TestOneShape:
         assert shapes.cli("evidence", "list", "--site", "SITE-A") == shapes.api(
             "/api/sites/SITE-A/evidence"
         )
+
+    def test_an_assessment_with_its_scores(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("assess", "scores", "1")
+        from_api = shapes.api("/api/assessments/1")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert shapes.cli("assess", "list") == [from_api["assessment"]]
+        assert shapes.cli("assess", "signatures", "1") == from_api["signatures"]
+
+    def test_audit_entries(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("audit", "log", "--table", "sites")
+        from_api = shapes.api("/api/audit?table=sites")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert from_cli[0]["new_values"]["code"] == "SITE-A"
+
+    def test_an_import_batch(self, shapes: Shapes, tmp_path: Path) -> None:
+        extract = tmp_path / "capa.csv"
+        extract.write_bytes(csv_bytes(CAPA_COLUMNS, capa_rows(months=1, per_month=3)))
+        [from_cli] = shapes.cli("import", str(extract))
+        listed = shapes.api("/api/sites/SITE-A/imports")
+        [from_api] = [b for b in listed if b["id"] == from_cli["id"]]
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert (from_cli["rows"], from_cli["rows_new"]) == (3, 3)
+
+    def test_a_decision(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("decision", "show", "SITE-A", "DEC-0001")
+        from_api = shapes.api("/api/sites/SITE-A/decisions/DEC-0001")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert (from_cli["chain"], from_cli["signatures"][0]["valid"]) == (["DEC-0001"], True)
+        assert shapes.cli("decision", "list", "SITE-A") == [from_api]
+        exported = runner.invoke(cli, ["decision", "export", "SITE-A", "--format", "json"])
+        assert json.loads(exported.output) == [from_api]
+
+    def test_a_plan_with_its_actions_and_progress(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("plan", "show", "SITE-A", "PLAN-0001")
+        from_api = shapes.api("/api/sites/SITE-A/plans/PLAN-0001")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert from_cli["progress"]["day"] == 11
+        assert shapes.cli("plan", "progress", "SITE-A", "PLAN-0001") == from_api["progress"]
+        assert shapes.cli("plan", "list", "SITE-A") == shapes.api("/api/sites/SITE-A/plans")

@@ -7,19 +7,22 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from qmm.assessment.schemas import AssessmentScoresOut, RatingIn, RatingOut
 from qmm.assessment.service import compute_scores, get_question, record_rating
-from qmm.audit.service import audit_log, entry_to_json
+from qmm.audit.schemas import AuditEntryOut
+from qmm.audit.service import audit_log
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.errors import Forbidden, InvalidInput, NotFound
-from qmm.events.uploads import batches_of, import_upload, problems_of
+from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
+from qmm.events.uploads import batches_of, import_upload
 from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
 from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
 from qmm.metrics.engine import KPIValue, compute
-from qmm.models import ImportBatch, utcnow
+from qmm.models import utcnow
 from qmm.presentation.kpis import (
     KPIRequest,
     check_group,
@@ -36,8 +39,10 @@ from qmm.presentation.maturity import (
 )
 from qmm.presentation.program import overview
 from qmm.program.common import InvalidProgramInput
-from qmm.program.decisions import add_decision, decision_to_json, list_decisions
+from qmm.program.decisions import add_decision, list_decisions
 from qmm.program.objectives import objective_to_json
+from qmm.program.schemas.decisions import DecisionIn, DecisionOut
+from qmm.program.schemas.plans import PlanProgressOut
 from qmm.sites.schemas import SiteIn, SiteOut
 from qmm.sites.service import create_site, get_site
 from qmm.web import api_continuity, api_plans
@@ -53,17 +58,6 @@ router = APIRouter(tags=["api"])
 Period = Literal["month", "quarter", "year"]
 
 
-class RatingIn(BaseModel):
-    """One rating by the authenticated user: a score of 1 to 5, or null for not applicable."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    question: str
-    score: Annotated[int, Field(ge=1, le=5)] | None
-    rationale: str
-    evidence: list[str] = Field(default_factory=list)
-
-
 class EvidenceRefusedOut(BaseModel):
     """An item that was not added: what is wrong with each field; nothing was stored."""
 
@@ -72,20 +66,6 @@ class EvidenceRefusedOut(BaseModel):
 
 
 EVIDENCE_REFUSED: Final = refused_with(EvidenceRefusedOut, "Nothing was stored; problems by field")
-
-
-class RatingOut(BaseModel):
-    """A rating as stored: who, what, and when (UTC)."""
-
-    id: int
-    assessment: int
-    question: str
-    assessor: str
-    score: int | None
-    not_applicable: bool
-    rationale: str
-    evidence: list[str]
-    recorded_at: datetime
 
 
 class KPIValueOut(BaseModel):
@@ -138,57 +118,6 @@ class ControlChartOut(BaseModel):
     lcl: list[float | None]
     ucl: list[float | None]
     signals: list[SignalOut]
-
-
-class ImportBatchOut(BaseModel):
-    """One imported file: its rows compared with the records already stored."""
-
-    id: int
-    record_type: str
-    source_name: str
-    source_sha256: str
-    profile: str | None
-    rows: int
-    rows_new: int
-    rows_changed: int
-    rows_unchanged: int
-    sites: list[str]
-    imported_by: str
-    imported_at: datetime
-
-    @classmethod
-    def of(cls, batch: ImportBatch) -> ImportBatchOut:
-        return cls(
-            id=batch.id,
-            record_type=batch.record_type,
-            source_name=batch.source_name,
-            source_sha256=batch.source_sha256,
-            profile=batch.profile,
-            rows=batch.rows,
-            rows_new=batch.rows_new,
-            rows_changed=batch.rows_changed,
-            rows_unchanged=batch.rows_unchanged,
-            sites=list(batch.sites or []),
-            imported_by=batch.imported_by,
-            imported_at=batch.imported_at,
-        )
-
-
-class RowProblemOut(BaseModel):
-    """One problem in one row of a refused file (the header is row 1)."""
-
-    row: int
-    column: str
-    value: str
-    reason: str
-
-
-class ImportRefusedOut(BaseModel):
-    """A refused import: nothing was stored; every problem found is listed."""
-
-    detail: str
-    problems: list[RowProblemOut]
-    problems_total: int
 
 
 IMPORT_REFUSED: Final = refused_with(ImportRefusedOut, "Nothing was stored; every problem listed")
@@ -283,23 +212,15 @@ def api_get_assessment(
         Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
     ],
     db: DB,
-) -> dict[str, Any]:
+) -> AssessmentScoresOut:
     """The assessment's scores, agreement and progress, with every signature's validity."""
     assessment = access.assessment
     assert assessment is not None
-    data = compute_scores(db, assessment=assessment).to_json()
-    data["assessment"] = {
-        "id": assessment.id,
-        "site": assessment.site.code,
-        "title": assessment.title,
-        "status": assessment.status,
-        "framework": assessment.framework.ref,
-    }
-    data["signatures"] = [
-        s.to_json()
-        for s in signatures_for(db, record_type="assessment", record_id=str(assessment.id))
-    ]
-    return data
+    return AssessmentScoresOut.of(
+        assessment,
+        compute_scores(db, assessment=assessment),
+        signatures_for(db, record_type="assessment", record_id=str(assessment.id)),
+    )
 
 
 @router.post("/api/assessments/{assessment_id}/ratings", status_code=201)
@@ -323,17 +244,7 @@ def api_record_rating(
         rationale=body.rationale,
         evidence_refs=body.evidence,
     )
-    return RatingOut(
-        id=rating.id,
-        assessment=assessment.id,
-        question=body.question,
-        assessor=access.who.user.username,
-        score=rating.score,
-        not_applicable=rating.not_applicable,
-        rationale=rating.rationale,
-        evidence=list(rating.evidence_refs),
-        recorded_at=rating.recorded_at,
-    )
+    return RatingOut.of(rating)
 
 
 @router.get("/api/audit")
@@ -345,10 +256,10 @@ def api_audit(
     table: str | None = None,
     record_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryOut]:
     """Audit entries of one site's record, or (administrators) of any table, record or all."""
     return [
-        entry_to_json(entry)
+        AuditEntryOut.of(entry)
         for entry in audit_log(db, table_name=table, record_id=record_id, limit=limit)
     ]
 
@@ -524,13 +435,7 @@ def api_import(
             profile=profile or None,
         )
     except InvalidInput as exc:
-        problems, total = problems_of(exc)
-        refused = ImportRefusedOut(
-            detail=str(exc).split("\n", 1)[0] if problems else str(exc),
-            problems=[RowProblemOut(**vars(p)) for p in problems],
-            problems_total=total,
-        )
-        return JSONResponse(refused.model_dump(), status_code=422)
+        return JSONResponse(ImportRefusedOut.of(exc).model_dump(), status_code=422)
     return JSONResponse(ImportBatchOut.of(batch).model_dump(mode="json"), status_code=201)
 
 
@@ -636,88 +541,6 @@ def api_evidence_coverage(
 # --- the program: decisions and the overview ---------------------------------------------
 
 
-class DecisionIn(BaseModel):
-    """A decision to log as a draft (sign it in the web app or with `qmm decision sign`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str
-    context: str
-    options: list[str]
-    decision: str
-    quality_won: bool
-    trade_off: str
-    rationale: str
-    owner: str
-    decided_on: date
-    sub_elements: list[str] = Field(default_factory=list)
-    record_links: list[str] = Field(default_factory=list)
-    kpis: list[str] = Field(default_factory=list)
-    evidence_refs: list[str] = Field(default_factory=list)
-
-    @field_validator(
-        "title",
-        "context",
-        "options",
-        "decision",
-        "trade_off",
-        "rationale",
-        "owner",
-        "sub_elements",
-        "record_links",
-        "kpis",
-        "evidence_refs",
-    )
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL characters fit in no database column; refuse them by field."""
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("must not contain a NUL character")
-        return value
-
-
-class SignatureOut(BaseModel):
-    """A signature, checked against the record as it is now (`valid`)."""
-
-    id: int
-    printed_name: str
-    username: str
-    meaning: str
-    signed_at: str
-    record_hash: str
-    valid: bool
-
-
-class DecisionOut(BaseModel):
-    """A decision of the log: draft, signed (frozen, filed as evidence) or superseded."""
-
-    ref: str
-    site: str
-    status: str
-    title: str
-    context: str
-    options: list[str]
-    decision: str
-    quality_won: bool
-    trade_off: str
-    rationale: str
-    owner: str
-    decided_on: str
-    sub_elements: list[str]
-    record_links: list[str]
-    kpis: list[str]
-    evidence_refs: list[str]
-    supersedes: str | None
-    superseded_by: str | None
-    signed_at: str | None
-    evidence_item: str | None
-    created_at: str | None
-    created_by: str
-    path: str
-    signatures: list[SignatureOut]
-
-
 class ObjectiveStatusOut(BaseModel):
     state: Literal["on_target", "off_target", "no_data", "not_measured"]
     value: float | None
@@ -786,11 +609,7 @@ class ProgramOut(BaseModel):
     objectives: list[ObjectiveOut]
     cadences: list[CadenceOut]
     forum: ForumOut
-    plan: dict[str, Any] | None
-
-
-def _decision_out(db: Any, decision: Any) -> DecisionOut:
-    return DecisionOut.model_validate(decision_to_json(db, decision))
+    plan: PlanProgressOut | None
 
 
 @router.get("/api/sites/{code}/decisions", response_model=list[DecisionOut])
@@ -817,7 +636,7 @@ def api_list_decisions(
         quality_won=quality_won,
         status=status,
     )
-    return [_decision_out(db, d) for d in found]
+    return [DecisionOut.of(db, d) for d in found]
 
 
 @router.get("/api/sites/{code}/decisions/{ref}", response_model=DecisionOut)
@@ -829,7 +648,7 @@ def api_get_decision(
 ) -> DecisionOut:
     """One decision by its ref (DEC-0001), with its status, chain neighbours and signatures."""
     assert access.site is not None
-    return _decision_out(db, find_decision(db, access.site, ref))
+    return DecisionOut.of(db, find_decision(db, access.site, ref))
 
 
 @router.post(
@@ -851,7 +670,7 @@ def api_add_decision(
     except InvalidProgramInput as exc:
         refused = ProblemsOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
-    return JSONResponse(_decision_out(db, entry).model_dump(mode="json"), status_code=201)
+    return JSONResponse(DecisionOut.of(db, entry).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/api/sites/{code}/program", response_model=ProgramOut)
@@ -905,9 +724,7 @@ def api_program(
         median_days_to_removal=view.forum.median_days_to_removal,
         mean_days_to_removal=view.forum.mean_days_to_removal,
     )
-    plan = None
-    if view.plan is not None and view.progress is not None:
-        plan = {"ref": view.plan.ref, **view.progress.to_json()}
+    plan = PlanProgressOut.of(view.progress) if view.progress is not None else None
     return ProgramOut(
         site=site.code,
         today=today,
