@@ -19,11 +19,14 @@ from typer.testing import CliRunner
 
 from conftest import _drop_postgres_database, _fresh_postgres_database, is_postgres
 from factories import (
+    create_agreement,
     create_assessment_of,
     create_decision,
     create_evidence,
+    create_scenario,
     create_site_a,
     create_tiny_framework,
+    create_trigger,
     tiny_pdf,
 )
 from qmm.assessment.service import get_question, record_rating
@@ -36,6 +39,7 @@ from qmm.events.store import EventStore
 from qmm.framework.service import install_default
 from qmm.migrate import upgrade
 from qmm.models import utcnow
+from qmm.program.continuity import plan_drill, record_level
 from qmm.program.decisions import sign_decision
 from qmm.program.plan import approve_plan, generate_plan
 from qmm.web.app import create_app
@@ -100,6 +104,17 @@ def _store_records(url: str) -> str:
             start_on=utcnow().date() - timedelta(days=10),
         )
         approve_plan(session, plan=plan, user=root, password=PASSWORD)
+        scenario = create_scenario(session, site)
+        trigger = create_trigger(session, site, scenario=scenario)
+        record_level(session, trigger=trigger, level=12000, recorded_on=date(2026, 10, 1))
+        plan_drill(
+            session,
+            site=site,
+            scenario=scenario,
+            planned_on=date(2026, 10, 15),
+            supplier="Brightseal Elastomers Inc.",
+        )
+        create_agreement(session, site)
     return token
 
 
@@ -115,7 +130,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> It
         _environment(patch, url, folder / "data")
         token = _store_records(url)
         engine = _engines[url] if url in _engines else make_engine(url)
-        with TestClient(create_app(engine, store=EventStore(folder / "events"))) as client:
+        with TestClient(create_app(engine, store=EventStore.from_settings())) as client:
             yield Workspace(url, folder / "data", token, client)
     engine = _engines.pop(url, None)
     if engine is not None:
@@ -220,3 +235,21 @@ class TestOneShape:
         assert from_cli["progress"]["day"] == 11
         assert shapes.cli("plan", "progress", "SITE-A", "PLAN-0001") == from_api["progress"]
         assert shapes.cli("plan", "list", "SITE-A") == shapes.api("/api/sites/SITE-A/plans")
+
+    def test_continuity_scenarios_triggers_and_drills(self, shapes: Shapes) -> None:
+        from_api = shapes.api("/api/sites/SITE-A/continuity")
+        for command, part in (("scenarios", "scenarios"), ("triggers", "triggers")):
+            from_cli = shapes.cli("continuity", command, "SITE-A")
+            assert keys(from_cli) == keys(from_api[part])
+            assert from_cli == from_api[part]
+        assert shapes.cli("continuity", "breaches", "SITE-A") == from_api["triggers"]
+        assert shapes.cli("continuity", "drills", "SITE-A") == from_api["drills"]
+        assert from_api["triggers"][0]["levels"][0]["level"] == 12000
+        assert from_api["drills"][0]["state"] == "overdue"
+
+    def test_a_supplier_agreement(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("supplier", "list", "SITE-A")
+        from_api = shapes.api("/api/sites/SITE-A/suppliers")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert shapes.cli("supplier", "status", "SITE-A", "1") == from_api[0]
