@@ -41,7 +41,10 @@ from qmm.migrate import upgrade
 from qmm.models import utcnow
 from qmm.program.continuity import plan_drill, record_level
 from qmm.program.decisions import sign_decision
+from qmm.program.forum import raise_roadblock, remove_roadblock
+from qmm.program.objectives import add_objective
 from qmm.program.plan import approve_plan, generate_plan
+from qmm.program.steering import set_up_cadence
 from qmm.web.app import create_app
 from web.support import CAPA_COLUMNS, capa_rows, csv_bytes
 
@@ -115,6 +118,43 @@ def _store_records(url: str) -> str:
             supplier="Brightseal Elastomers Inc.",
         )
         create_agreement(session, site)
+        goal = add_objective(
+            session,
+            site=site,
+            title="CAPAs effective",
+            owner="Site Quality Head",
+            published_on=date(2026, 1, 5),
+            kpi="capa_effectiveness",
+            target=0.8,
+        )
+        add_objective(
+            session,
+            site=site,
+            title="Verify every CAPA",
+            owner="QA Lead",
+            published_on=date(2026, 1, 5),
+            role="qa_specialist",
+            what_good_looks_like="Effectiveness checked on time",
+            parent=goal,
+        )
+        set_up_cadence(
+            session,
+            site=site,
+            name="Quality steering",
+            chair="Site Quality Head",
+            cadence_days=30,
+            first_meeting_on=date(2026, 1, 15),
+        )
+        for text, raised in (("Checklist too long", 5), ("Label printer jams", 20)):
+            item = raise_roadblock(
+                session,
+                site=site,
+                roadblock=text,
+                raised_by="Operator, line 2",
+                raised_on=date(2026, 1, raised),
+                owner="Production Manager",
+            )
+        remove_roadblock(session, item=item, removed_on=date(2026, 1, 25), resolution="Fixed")
     return token
 
 
@@ -253,3 +293,21 @@ class TestOneShape:
         assert keys(from_cli) == keys(from_api)
         assert from_cli == from_api
         assert shapes.cli("supplier", "status", "SITE-A", "1") == from_api[0]
+
+    def test_objectives_steering_and_the_forum_as_the_program_shows_them(
+        self, shapes: Shapes
+    ) -> None:
+        program = shapes.api("/api/sites/SITE-A/program")
+        objectives = shapes.cli("objective", "list", "SITE-A")
+        assert keys(objectives) == keys(program["objectives"])
+        assert objectives == program["objectives"]
+        assert objectives[0]["children"][0]["status"]["state"] == "not_measured"
+        cadences = shapes.cli("steering", "status", "SITE-A")
+        assert keys(cadences) == keys(program["cadences"])
+        assert cadences == program["cadences"]
+        forum = shapes.cli("forum", "summary", "SITE-A")
+        assert keys(forum) == keys(program["forum"])
+        assert forum == program["forum"]
+        assert shapes.cli("forum", "list", "SITE-A", "--open") == forum["open_items"]
+        assert (forum["removed"], forum["open_items"][0]["roadblock"]) == (1, "Checklist too long")
+        assert program["plan"] == shapes.cli("plan", "progress", "SITE-A")

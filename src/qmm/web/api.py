@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from qmm.assessment.schemas import AssessmentScoresOut, RatingIn, RatingOut
@@ -37,12 +37,10 @@ from qmm.presentation.maturity import (
     cohort_caveat,
     fda_cohort,
 )
-from qmm.presentation.program import overview
+from qmm.presentation.schemas import ProgramOut
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, list_decisions
-from qmm.program.objectives import objective_to_json
 from qmm.program.schemas.decisions import DecisionIn, DecisionOut
-from qmm.program.schemas.plans import PlanProgressOut
 from qmm.sites.schemas import SiteIn, SiteOut
 from qmm.sites.service import create_site, get_site
 from qmm.web import api_continuity, api_plans
@@ -541,77 +539,6 @@ def api_evidence_coverage(
 # --- the program: decisions and the overview ---------------------------------------------
 
 
-class ObjectiveStatusOut(BaseModel):
-    state: Literal["on_target", "off_target", "no_data", "not_measured"]
-    value: float | None
-    period: str | None
-    numerator: int | None
-    denominator: int | None
-    target: float | None
-    direction: str | None
-
-
-class ObjectiveOut(BaseModel):
-    """A quality objective with its KPI status; role-level ones say what good looks like."""
-
-    id: int
-    parent: int | None
-    title: str
-    owner: str
-    role: str | None
-    what_good_looks_like: str
-    kpi: str | None
-    kpi_group: str | None
-    target: float | None
-    period: str
-    published_on: str
-    status: ObjectiveStatusOut | None
-    children: list[ObjectiveOut] = Field(default_factory=list)
-
-
-class CadenceOut(BaseModel):
-    """A steering cadence: when it meets next, and what is overdue."""
-
-    id: int
-    name: str
-    chair: str
-    cadence_days: int
-    next_planned_on: date | None
-    last_held_on: date | None
-    overdue_meetings: list[date]
-    open_actions: int
-    overdue_actions: int
-
-
-class ForumItemOut(BaseModel):
-    id: int
-    roadblock: str
-    raised_by: str
-    raised_on: date
-    owner: str
-    age_days: int
-
-
-class ForumOut(BaseModel):
-    """Open roadblocks with their age, and time to removal over the removed ones."""
-
-    open_items: list[ForumItemOut]
-    removed: int
-    median_days_to_removal: float | None
-    mean_days_to_removal: float | None
-
-
-class ProgramOut(BaseModel):
-    """Where a site's program stands on a day."""
-
-    site: str
-    today: date
-    objectives: list[ObjectiveOut]
-    cadences: list[CadenceOut]
-    forum: ForumOut
-    plan: PlanProgressOut | None
-
-
 @router.get("/api/sites/{code}/decisions", response_model=list[DecisionOut])
 def api_list_decisions(
     code: str,
@@ -683,56 +610,7 @@ def api_program(
     """Objectives with their KPI status, steering cadences, the forum and the running plan."""
     site = access.site
     assert site is not None
-    today = utcnow().date()
-    view = overview(db, site, today, store)
-    objectives = [
-        ObjectiveOut.model_validate(
-            {
-                **objective_to_json(row.objective, row.status),
-                "children": [objective_to_json(c) for c in row.children],
-            }
-        )
-        for row in view.objectives
-    ]
-    cadences = [
-        CadenceOut(
-            id=c.id,
-            name=c.name,
-            chair=c.chair,
-            cadence_days=c.cadence_days,
-            next_planned_on=c.status.next_planned_on,
-            last_held_on=c.status.last_held_on,
-            overdue_meetings=[m.planned_on for m in c.status.overdue_meetings],
-            open_actions=len(c.status.open_actions),
-            overdue_actions=len(c.status.overdue_actions),
-        )
-        for c in view.cadences
-    ]
-    forum = ForumOut(
-        open_items=[
-            ForumItemOut(
-                id=i.id,
-                roadblock=i.roadblock,
-                raised_by=i.raised_by,
-                raised_on=i.raised_on,
-                owner=i.owner,
-                age_days=age,
-            )
-            for i, age in view.forum.open_items
-        ],
-        removed=view.forum.removed,
-        median_days_to_removal=view.forum.median_days_to_removal,
-        mean_days_to_removal=view.forum.mean_days_to_removal,
-    )
-    plan = PlanProgressOut.of(view.progress) if view.progress is not None else None
-    return ProgramOut(
-        site=site.code,
-        today=today,
-        objectives=objectives,
-        cadences=cadences,
-        forum=forum,
-        plan=plan,
-    )
+    return ProgramOut.of(db, site, today=utcnow().date(), store=store)
 
 
 @router.get("/api/openapi.json", include_in_schema=False)
