@@ -311,3 +311,17 @@ class TestOneShape:
         assert shapes.cli("forum", "list", "SITE-A", "--open") == forum["open_items"]
         assert (forum["removed"], forum["open_items"][0]["roadblock"]) == (1, "Checklist too long")
         assert program["plan"] == shapes.cli("plan", "progress", "SITE-A")
+
+    def test_kpi_values_and_a_control_chart(self, shapes: Shapes, tmp_path: Path) -> None:
+        extract = tmp_path / "capa.csv"
+        extract.write_bytes(csv_bytes(CAPA_COLUMNS, capa_rows(months=12, per_month=10)))
+        shapes.cli("import", str(extract))
+        which = ("--kpi", "capa_effectiveness", "--site", "SITE-A")
+        values = shapes.cli("metrics", *which, "--period", "quarter")
+        assert values == shapes.api("/api/kpis?kpi=capa_effectiveness&site=SITE-A&period=quarter")
+        assert len(values) == 4
+        chart = shapes.cli("metrics", "chart", *which)
+        from_api = shapes.api("/api/sites/SITE-A/kpis/capa_effectiveness/chart")
+        assert keys(chart) == keys(from_api)
+        assert chart == from_api
+        assert (chart["kind"], chart["target"], chart["mr_center"]) == ("p", 0.9, None)

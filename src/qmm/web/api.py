@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from datetime import date
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from qmm.assessment.schemas import AssessmentScoresOut, RatingIn, RatingOut
@@ -21,7 +20,8 @@ from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
 from qmm.events.uploads import batches_of, import_upload
 from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
 from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
-from qmm.metrics.engine import KPIValue, compute
+from qmm.metrics.engine import compute
+from qmm.metrics.schemas import ControlChartOut, KPIRecordsOut, KPIValueOut
 from qmm.models import utcnow
 from qmm.presentation.kpis import (
     KPIRequest,
@@ -32,12 +32,11 @@ from qmm.presentation.kpis import (
 )
 from qmm.presentation.maturity import (
     COHORT_SOURCE,
-    PlacedSite,
     benchmark_placements,
     cohort_caveat,
     fda_cohort,
 )
-from qmm.presentation.schemas import ProgramOut
+from qmm.presentation.schemas import BenchmarkOut, ProgramOut, SitePlacementOut
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, list_decisions
 from qmm.program.schemas.decisions import DecisionIn, DecisionOut
@@ -54,125 +53,7 @@ from qmm.web.templating import render
 router = APIRouter(tags=["api"])
 
 Period = Literal["month", "quarter", "year"]
-
-
-class EvidenceRefusedOut(BaseModel):
-    """An item that was not added: what is wrong with each field; nothing was stored."""
-
-    detail: str
-    problems: dict[str, str]
-
-
-EVIDENCE_REFUSED: Final = refused_with(EvidenceRefusedOut, "Nothing was stored; problems by field")
-
-
-class KPIValueOut(BaseModel):
-    """One KPI value, with the numerator and denominator behind it (the data contract's form)."""
-
-    kpi: str
-    site: str
-    period: str
-    group: str | None
-    value: float | None
-    numerator: int | None
-    denominator: int | None
-
-    @classmethod
-    def of(cls, value: KPIValue) -> KPIValueOut:
-        return cls(**value.to_dict())
-
-
-class KPIRecordsOut(BaseModel):
-    """The records behind one KPI value; each record's `role` says how it counts."""
-
-    kpi: str
-    site: str
-    period: str
-    group: str | None
-    value: KPIValueOut | None
-    records: list[dict[str, Any]]
-
-
-class SignalOut(BaseModel):
-    """A Nelson-rule signal and the points (indexes into the chart's labels) it covers."""
-
-    rule: int
-    description: str
-    indexes: list[int]
-
-
-class ControlChartOut(BaseModel):
-    """A KPI's control chart: per period the value, centre line and limits, and the signals."""
-
-    kpi: str
-    site: str
-    group: str | None
-    period: Period
-    kind: Literal["p", "xmr"]
-    target: float | None
-    labels: list[str]
-    values: list[float | None]
-    center: list[float | None]
-    lcl: list[float | None]
-    ucl: list[float | None]
-    signals: list[SignalOut]
-
-
 IMPORT_REFUSED: Final = refused_with(ImportRefusedOut, "Nothing was stored; every problem listed")
-
-
-class AreaPlacementOut(BaseModel):
-    """A score's place in the cohort, with the uncertainty of the cohort mean."""
-
-    score: float
-    rank: int
-    of: int
-    percentile: float
-    cohort_mean: float
-    cohort_mean_interval: tuple[float, float]
-
-
-class SitePlacementOut(BaseModel):
-    """A site's latest assessment placed in the FDA 2024 cohort (null when it cannot be)."""
-
-    site: str
-    assessment: int | None
-    practice_areas: dict[str, AreaPlacementOut] | None
-    overall: AreaPlacementOut | None
-    overall_label: str
-    reason: str | None
-
-    @classmethod
-    def of(cls, row: PlacedSite) -> SitePlacementOut:
-        placement = row.placement
-        reason = None
-        if placement is None:
-            reason = (
-                "no assessment yet"
-                if row.assessment is None
-                else "not every practice area has a score yet"
-            )
-        return cls(
-            site=row.site.code,
-            assessment=row.assessment.id if row.assessment is not None else None,
-            practice_areas={
-                c: AreaPlacementOut(**p.to_json()) for c, p in placement.practice_areas.items()
-            }
-            if placement
-            else None,
-            overall=AreaPlacementOut(**placement.overall.to_json()) if placement else None,
-            overall_label="computed by QMM Workbench, not by FDA",
-            reason=reason,
-        )
-
-
-class BenchmarkOut(BaseModel):
-    """The FDA 2024 cohort's statistics and the caller's sites placed in it."""
-
-    cohort_source: str
-    cohort: dict[str, Any]
-    sites: list[SitePlacementOut]
-    caveat: str
 
 
 @router.get("/api/sites", response_model=list[SiteOut])
@@ -337,16 +218,8 @@ def api_kpi_records(
         ),
         None,
     )
-    return KPIRecordsOut(
-        kpi=definition.id,
-        site=access.site.code,
-        period=label,
-        group=picked,
-        value=KPIValueOut.of(value) if value is not None else None,
-        records=[
-            {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in r.items()}
-            for r in rows
-        ],
+    return KPIRecordsOut.of(
+        rows, kpi=definition.id, site=access.site.code, period=label, group=picked, value=value
     )
 
 
@@ -376,20 +249,13 @@ def api_kpi_chart(
             + (f" ({picked})" if picked else "")
             + "; import the site's extracts first"
         )
-    chart = series.chart
-    return ControlChartOut(
+    return ControlChartOut.of(
+        series.chart,
         kpi=definition.id,
         site=access.site.code,
         group=picked,
         period=period,
-        kind=chart.kind,
         target=definition.target(picked),
-        labels=list(chart.labels),
-        values=list(chart.values),
-        center=list(chart.center),
-        lcl=list(chart.lcl),
-        ucl=list(chart.ucl),
-        signals=[SignalOut(**s.to_json()) for s in chart.signals],
     )
 
 
@@ -492,7 +358,7 @@ def api_get_evidence(
     "/api/sites/{code}/evidence",
     status_code=201,
     response_model=EvidenceOut,
-    responses=EVIDENCE_REFUSED,
+    responses=NOTHING_STORED,
 )
 def api_add_evidence(
     code: str,
@@ -517,7 +383,7 @@ def api_add_evidence(
             sub_elements=body.sub_elements,
         )
     except InvalidEvidence as exc:
-        refused = EvidenceRefusedOut(detail=str(exc), problems=exc.problems)
+        refused = ProblemsOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
     created = EvidenceOut.of(item, today=utcnow().date())
     return JSONResponse(created.model_dump(mode="json"), status_code=201)
