@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from conftest import _drop_postgres_database, _fresh_postgres_database, is_postgres
@@ -212,6 +213,15 @@ def keys(data: Any) -> Any:
     if isinstance(data, list):
         return [keys(data[0])] if data else []
     return None
+
+
+def test_each_shape_has_one_name_in_the_openapi_document() -> None:
+    # Two models of one name in different areas would be told apart by their module path.
+    names = create_app(create_engine("sqlite://")).openapi()["components"]["schemas"]
+    assert [n for n in names if n.startswith("qmm__")] == []
+    assert {"SiteOut", "EvidenceOut", "DecisionOut", "PlanOut", "TriggerOut", "CadenceOut"} <= set(
+        names
+    )
 
 
 class TestOneShape:

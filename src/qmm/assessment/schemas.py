@@ -110,7 +110,7 @@ class QuestionScoreOut(BaseModel):
     ratings: dict[str, int | None]
 
 
-class AgreementOut(BaseModel):
+class RaterAgreementOut(BaseModel):
     """Inter-rater agreement, the statistic used and why, and the questions to calibrate."""
 
     statistic: str
@@ -132,7 +132,7 @@ class StrengthOut(BaseModel):
     evidence: list[str]
 
 
-class ProgressOut(BaseModel):
+class RatingProgressOut(BaseModel):
     questions_total: int
     rated_by: dict[str, int]
 
@@ -146,10 +146,10 @@ class AssessmentScoresOut(BaseModel):
     practice_areas: dict[str, PracticeAreaScoreOut]
     sub_elements: dict[str, SubElementScoreOut]
     questions: dict[str, QuestionScoreOut]
-    agreement: AgreementOut
+    agreement: RaterAgreementOut
     strengths: list[StrengthOut]
     opportunities: list[StrengthOut]
-    progress: ProgressOut
+    progress: RatingProgressOut
     signatures: list[SignatureOut]
 
     @classmethod
