@@ -184,7 +184,7 @@ class TestAssess:
         )
         assert "Recorded 3 rating(s)" in qmm("assess", "import-ratings", "1", str(path))
         scores = json.loads(qmm("assess", "scores", "1", "--format", "json"))
-        assert scores["framework"] == "qmm-default@1"
+        assert scores["assessment"]["framework"] == "qmm-default@1"
         assert scores["questions"][q1]["consensus"] == 3
         assert scores["questions"][q1]["spread"] == 2
         assert scores["questions"][q1]["needs_calibration"] is True

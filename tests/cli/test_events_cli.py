@@ -33,7 +33,7 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
     qmm("init")
     imported = json.loads(qmm("import", str(extracts), "--format", "json"))
     assert {b["record_type"] for b in imported} >= {"capa", "deviation", "em_sample"}
-    assert all(b["rows"] == b["new"] for b in imported)
+    assert all(b["rows"] == b["rows_new"] for b in imported)
 
     values = json.loads(
         qmm(
@@ -105,7 +105,7 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
     assert csv_text.splitlines()[0] == ",".join(CONTRACT_KEYS)
 
     again = json.loads(qmm("import", str(extracts / "capa.csv"), "--format", "json"))
-    assert again[0]["unchanged"] == again[0]["rows"]
+    assert again[0]["rows_unchanged"] == again[0]["rows"]
 
 
 def test_a_bad_file_imports_nothing_and_lists_every_error(

@@ -465,8 +465,8 @@ class TestPlanCommands:
         assert "Signed SITE-A PLAN-0001 (approved); it is approved." in approve_plan("PLAN-0001")
         qmm("--as", "alice", "plan", "done", "SITE-A", "PLAN-0001", "1", "--on", "2026-11-21")
         progress = as_json("plan", "progress", "SITE-A", "--as-of", "2026-12-20")
-        assert (progress["plan"], progress["day"], progress["done"]) == ("PLAN-0001", 28, 1)
-        assert [a["number"] for a in progress["overdue_actions"]] == [2, 3]
+        assert (progress["ref"], progress["day"], progress["done"]) == ("PLAN-0001", 28, 1)
+        assert progress["overdue_actions"] == [2, 3]
         assert "day 28 of 90" in qmm("plan", "progress", "SITE-A", "--as-of", "2026-12-20")
         qmm("plan", "reopen", "SITE-A", "PLAN-0001", "1", "--note", "Owner left")
         assert as_json("plan", "show", "SITE-A", "PLAN-0001")["actions"][0]["status"] == "open"
@@ -688,7 +688,8 @@ class TestSteeringCommands:
             "2026-10-01",
         )
         late = as_json("steering", "status", "SITE-A", "--as-of", "2026-10-05")[0]
-        assert (late["overdue"], late["overdue_meetings"]) == (True, [1])
+        assert (late["overdue"], late["overdue_meeting_ids"]) == (True, [1])
+        assert late["overdue_meetings"] == ["2026-10-01"]
         output = qmm(
             "steering",
             "hold",
@@ -712,14 +713,12 @@ class TestSteeringCommands:
         assert "minutes filed as evidence item" in output
         [cadence] = as_json("steering", "status", "SITE-A", "--as-of", "2026-10-25")
         assert cadence["next_planned_on"] == "2026-11-05"
-        assert cadence["overdue_actions"] == [1]
+        assert (cadence["overdue_action_ids"], cadence["overdue_actions"]) == ([1], 1)
         held = cadence["meetings"][0]
         assert (held["decisions"], held["attendees"]) == (["DEC-0001"], ["Alice", "Bob"])
         qmm("steering", "action-done", "SITE-A", "1", "--on", "2026-10-19")
-        assert (
-            as_json("steering", "status", "SITE-A", "--as-of", "2026-10-25")[0]["overdue_actions"]
-            == []
-        )
+        [kept] = as_json("steering", "status", "SITE-A", "--as-of", "2026-10-25")
+        assert (kept["overdue_action_ids"], kept["overdue_actions"]) == ([], 0)
         assert "Planned meeting 3 on 2026-12-01" in qmm(
             "steering", "plan", "SITE-A", "1", "--on", "2026-12-01"
         )
@@ -790,7 +789,7 @@ class TestForumCommands:
         assert still["roadblock"] == "Label printer"
         summary = as_json("forum", "summary", "SITE-A", "--as-of", "2026-10-20")
         assert (summary["removed"], summary["median_days_to_removal"]) == (1, 4.0)
-        assert summary["open"][0]["age_days"] == 10
+        assert summary["open_items"][0]["age_days"] == 10
         assert "1 open, 1 removed" in qmm("forum", "summary", "SITE-A", "--as-of", "2026-10-20")
 
     def test_bad_input_is_named_and_nothing_stored(self, workspace: str) -> None:

@@ -36,7 +36,6 @@ from qmm.program.continuity import (
     complete_drill_action,
     drill_actions,
     drill_state,
-    drill_to_json,
     get_scenario,
     get_trigger,
     list_drills,
@@ -45,10 +44,10 @@ from qmm.program.continuity import (
     record_drill_run,
     record_level,
     trigger_state,
-    trigger_to_json,
     update_scenario,
     update_trigger,
 )
+from qmm.program.schemas.continuity import DrillOut, TriggerOut
 from qmm.program.steering import ActionInput
 
 TODAY = date(2026, 11, 20)
@@ -185,9 +184,9 @@ class TestInventoryTriggers:
             (30000, date(2026, 11, 10)),
             (18000, date(2026, 11, 10)),
         ]
-        history = trigger_to_json(trigger, history=True)["levels"]
+        history = TriggerOut.of(trigger).model_dump(mode="json")["levels"]
         assert [h["level"] for h in history] == [12000, 30000, 18000]
-        assert trigger_to_json(trigger)["state"] == "breached"
+        assert TriggerOut.of(trigger).model_dump(mode="json")["state"] == "breached"
 
     @pytest.mark.parametrize(
         ("fields", "field", "message"),
@@ -370,7 +369,7 @@ class TestDrills:
         assert "Joint drill with supplier: Brightseal Elastomers Inc." in text
         assert "Pre-authorise call-off (Supply Chain Lead, due 2026-11-30)" in text
         assert "  2. Release safety stock" in text
-        assert drill_to_json(session, drill, today=TODAY)["evidence_item"] == item.ref
+        assert DrillOut.of(session, drill, today=TODAY).evidence_item == item.ref
 
     def test_an_internal_drill_is_not_supplier_evidence(self, session, site) -> None:
         scenario = create_scenario(session, site)
@@ -418,7 +417,7 @@ class TestDrills:
         drill = plan_drill(session, site=site, scenario=scenario, planned_on=TODAY)
         assert drill_state(drill, today=TODAY) == "planned"
         assert drill_state(drill, today=date(2026, 11, 21)) == "overdue"
-        assert drill_to_json(session, drill, today=TODAY)["target_hours"] == 72
+        assert DrillOut.of(session, drill, today=TODAY).target_hours == 72
 
     def test_planning_refuses_a_duplicate_and_another_sites_scenario(self, session, site) -> None:
         scenario = create_scenario(session, site)

@@ -20,7 +20,6 @@ from qmm.models import Decision, EvidenceItem, User
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import (
     decision_status,
-    export_decisions,
     get_decision,
     list_decisions,
     sign_decision,
@@ -28,6 +27,7 @@ from qmm.program.decisions import (
     supersession_chain,
     update_decision,
 )
+from qmm.program.schemas.decisions import export_decisions
 
 PASSWORD = "correct horse battery"
 

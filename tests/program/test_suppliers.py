@@ -16,8 +16,8 @@ from qmm.events.importer import import_files
 from qmm.events.store import EventStore
 from qmm.models import Site, SupplierAgreement, utcnow
 from qmm.program.common import InvalidProgramInput
+from qmm.program.schemas.suppliers import AgreementOut
 from qmm.program.suppliers import (
-    agreement_to_json,
     get_agreement,
     list_agreements,
     months_after,
@@ -248,7 +248,7 @@ class TestScarTimeliness:
             0,
             1,
         )
-        data = agreement_to_json(agreement, status)["status"]
+        data = AgreementOut.of(agreement, status).model_dump(mode="json")["status"]
         assert data["supplier_scar_on_time"]["denominator"] == 3
         assert data["site_scar_on_time"]["period"] == "2026-Q4"
 

@@ -7,13 +7,14 @@ from sqlalchemy.orm import Session
 
 from factories import create_site_a
 from qmm.errors import Conflict, InvalidInput, NotFound
-from qmm.sites.service import create_site, get_site, list_sites, site_to_json
+from qmm.sites.schemas import SiteOut
+from qmm.sites.service import create_site, get_site, list_sites
 
 
 class TestCreateSite:
     def test_it_registers_a_site(self, session: Session) -> None:
         create_site_a(session)
-        assert site_to_json(get_site(session, code="SITE-A")) == {
+        assert SiteOut.of(get_site(session, code="SITE-A")).model_dump(mode="json") == {
             "code": "SITE-A",
             "name": "Riverside Sterile",
             "fei": "3001234567",
@@ -40,6 +41,14 @@ class TestCreateSite:
             "headcount 0",
         ):
             assert fragment in message
+        assert list_sites(session) == []
+
+    def test_a_nul_character_in_the_name_or_duns_is_refused(self, session: Session) -> None:
+        # The API takes a site's DUNS too; neither database stores a NUL character.
+        with pytest.raises(InvalidInput) as caught:
+            create_site(session, code="SITE-N", name="River\x00side", duns="12\x0034")
+        assert "name contains a NUL character" in str(caught.value)
+        assert "duns contains a NUL character" in str(caught.value)
         assert list_sites(session) == []
 
     def test_an_unknown_site_is_not_found(self, session: Session) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,21 +37,3 @@ def audit_log(
         query = query.order_by(None).order_by(AuditEntry.id.desc()).limit(limit)
         return list(reversed(session.scalars(query).all()))
     return session.scalars(query).all()
-
-
-def entry_to_json(entry: AuditEntry) -> dict[str, Any]:
-    """An entry as plain data, hashes included so a reader can check the chain."""
-    return {
-        "id": entry.id,
-        "recorded_at": entry.recorded_at.isoformat(),
-        "actor": entry.actor,
-        "actor_id": entry.actor_id,
-        "action": entry.action,
-        "table": entry.table_name,
-        "record_id": entry.record_id,
-        "old_values": entry.old_values,
-        "new_values": entry.new_values,
-        "reason": entry.reason,
-        "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
-    }

@@ -150,17 +150,6 @@ class SignatureStatus:
             f"{state}"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "printed_name": self.printed_name,
-            "username": self.username,
-            "meaning": self.meaning,
-            "signed_at": self.signed_at.isoformat(),
-            "record_hash": self.record_hash,
-            "valid": self.valid,
-        }
-
 
 def signatures_for(session: Session, *, record_type: str, record_id: str) -> list[SignatureStatus]:
     """Every signature on a record, each checked against the record as it is now.

@@ -6,10 +6,10 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from textwrap import shorten
-from typing import Any
 
 import typer
 
+from qmm.assessment.schemas import AssessmentOut, AssessmentScoresOut
 from qmm.assessment.scoring import OVERALL_LABEL, AssessmentScores
 from qmm.assessment.service import (
     close_assessment,
@@ -25,6 +25,7 @@ from qmm.assessment.service import (
     record_consensus,
     record_rating,
 )
+from qmm.audit.schemas import SignatureOut
 from qmm.audit.signatures import SignatureStatus, signatures_for
 from qmm.auth.service import get_user
 from qmm.auth.signing import sign
@@ -98,17 +99,8 @@ def list_(
 ) -> None:
     """List assessments, newest first."""
     with boundary() as session:
-        rows: list[dict[str, Any]] = [
-            {
-                "id": a.id,
-                "site": a.site.code,
-                "kind": a.kind,
-                "title": a.title,
-                "framework": a.framework.ref,
-                "status": a.status,
-                "started_on": a.started_on.isoformat(),
-                "team": [f"{m.user.username} ({m.role})" for m in a.team],
-            }
+        rows = [
+            AssessmentOut.of(a)
             for a in list_assessments(session, site=get_site(session, code=site) if site else None)
         ]
     if fmt is OutputFormat.json:
@@ -119,14 +111,14 @@ def list_(
         ["id", "site", "kind", "title", "framework", "status", "started", "team"],
         [
             [
-                r["id"],
-                r["site"],
-                r["kind"],
-                r["title"],
-                r["framework"],
-                r["status"],
-                r["started_on"],
-                ", ".join(r["team"]),
+                r.id,
+                r.site,
+                r.kind,
+                r.title,
+                r.framework,
+                r.status,
+                r.started_on.isoformat(),
+                ", ".join(r.team),
             ]
             for r in rows
         ],
@@ -249,20 +241,14 @@ def scores(
         assessment = get_assessment(session, assessment_id=assessment_id)
         result = compute_scores(session, assessment=assessment)
         signed = signatures_for(session, record_type="assessment", record_id=str(assessment.id))
-        meta = {
-            "assessment": assessment.id,
-            "site": assessment.site.code,
-            "title": assessment.title,
-            "kind": assessment.kind,
-            "status": assessment.status,
-            "framework": assessment.framework.ref,
-        }
+        shown = AssessmentScoresOut.of(assessment, result, signed)
     if fmt is OutputFormat.json:
-        print_json({**meta, **result.to_json(), "signatures": [x.to_json() for x in signed]})
+        print_json(shown)
         return
+    meta = shown.assessment
     console.print(
-        f"[bold]{meta['site']}[/] assessment {meta['assessment']} '{meta['title']}' "
-        f"({meta['kind']}, {meta['status']}, {meta['framework']})",
+        f"[bold]{meta.site}[/] assessment {meta.id} '{meta.title}' "
+        f"({meta.kind}, {meta.status}, {meta.framework})",
         highlight=False,
     )
     render_scores(result, level)
@@ -446,7 +432,7 @@ def signatures(
         get_assessment(session, assessment_id=assessment_id)
         signed = signatures_for(session, record_type="assessment", record_id=str(assessment_id))
     if fmt is OutputFormat.json:
-        print_json([x.to_json() for x in signed])
+        print_json([SignatureOut.of(x) for x in signed])
         return
     render_signatures(signed)
     if any(not x.valid for x in signed):

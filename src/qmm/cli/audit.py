@@ -6,7 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import typer
 
-from qmm.audit.service import audit_log, entry_to_json
+from qmm.audit.schemas import AuditEntryOut
+from qmm.audit.service import audit_log
 from qmm.audit.verify import (
     VerificationReport,
     rotate_checkpoint_key,
@@ -47,7 +48,7 @@ def log(
     end = _day_start(until, "--until")
     with boundary() as session:
         entries = [
-            entry_to_json(e)
+            AuditEntryOut.of(e)
             for e in audit_log(
                 session,
                 table_name=table,
@@ -66,25 +67,23 @@ def log(
         ["#", "when (UTC)", "who", "action", "record", "change", "reason"],
         [
             [
-                e["id"],
-                e["recorded_at"][:19].replace("T", " "),
-                e["actor"],
-                e["action"],
-                f"{e['table']} #{e['record_id']}",
+                e.id,
+                e.recorded_at[:19].replace("T", " "),
+                e.actor,
+                e.action,
+                f"{e.table} #{e.record_id}",
                 _describe(e),
-                e["reason"] or "",
+                e.reason or "",
             ]
             for e in entries
         ],
     )
 
 
-def _describe(entry: dict[str, object]) -> str:
-    old = entry["old_values"] or {}
-    new = entry["new_values"] or {}
-    assert isinstance(old, dict)
-    assert isinstance(new, dict)
-    if entry["action"] == "update":
+def _describe(entry: AuditEntryOut) -> str:
+    old = entry.old_values or {}
+    new = entry.new_values or {}
+    if entry.action == "update":
         return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in new)
     values = new or old
     shown = ", ".join(f"{k}={v!r}" for k, v in list(values.items())[:4])

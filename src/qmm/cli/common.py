@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
@@ -115,8 +116,15 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def print_json(data: Any) -> None:
-    """Write JSON to stdout exactly, without rich's wrapping or highlighting."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Write JSON to stdout exactly, without rich's wrapping or highlighting; a record's schema
+    prints the same JSON the API returns for it."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return str(value)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -17,7 +17,6 @@ from qmm.program.continuity import (
     breaches,
     check_drill_state,
     complete_drill_action,
-    drill_to_json,
     get_drill,
     get_drill_action,
     get_scenario,
@@ -28,9 +27,8 @@ from qmm.program.continuity import (
     plan_drill,
     record_drill_run,
     record_level,
-    scenario_to_json,
-    trigger_to_json,
 )
+from qmm.program.schemas.continuity import DrillOut, ScenarioOut, TriggerOut
 from qmm.program.steering import ActionInput
 
 app = typer.Typer(
@@ -123,7 +121,10 @@ def scenarios(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
     """The site's risk scenarios, highest risk first."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        rows = [scenario_to_json(s) for s in list_scenarios(session, site=the_site)]
+        rows = [
+            ScenarioOut.of(s).model_dump(mode="json")
+            for s in list_scenarios(session, site=the_site)
+        ]
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -206,7 +207,9 @@ def triggers(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
     """The site's minimum-inventory triggers with their current level and state."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        rows = [trigger_to_json(t) for t in list_triggers(session, site=the_site)]
+        rows = [
+            TriggerOut.of(t).model_dump(mode="json") for t in list_triggers(session, site=the_site)
+        ]
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -234,7 +237,7 @@ def level(
             level=parse_number(value, option="--level"),  # type: ignore[arg-type]
             recorded_on=optional_day(recorded_on, option="--recorded-on") or utc_today(),
         )
-        data = trigger_to_json(found, history=True)
+        data = TriggerOut.of(found).model_dump(mode="json")
     if fmt is OutputFormat.json:
         print_json(data)
         return
@@ -257,7 +260,7 @@ def breaches_(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
     """Triggers whose current level is below the minimum (equal is not a breach)."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        rows = [trigger_to_json(t) for t in breaches(session, site=the_site)]
+        rows = [TriggerOut.of(t).model_dump(mode="json") for t in breaches(session, site=the_site)]
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -312,7 +315,7 @@ def drill_run(
             lessons=lessons,  # type: ignore[arg-type]
             actions=actions,
         )
-        data = drill_to_json(session, found, today=utc_today())
+        data = DrillOut.of(session, found, today=utc_today()).model_dump(mode="json")
     console.print(
         f"Drill {data['id']}: {data['achieved_hours']:g} h against a target of "
         f"{data['target_hours']:g} h, {'met' if data['met'] else 'MISSED'}; "
@@ -333,7 +336,10 @@ def drills(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         check_drill_state(state)
-        rows = [drill_to_json(session, d, today=day) for d in list_drills(session, site=the_site)]
+        rows = [
+            DrillOut.of(session, d, today=day).model_dump(mode="json")
+            for d in list_drills(session, site=the_site)
+        ]
     rows = [r for r in rows if state is None or r["state"] == state]
     if fmt is OutputFormat.json:
         print_json(rows)

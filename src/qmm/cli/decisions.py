@@ -22,15 +22,13 @@ from qmm.cli.program_common import optional_day, parse_yes_no, site_for
 from qmm.program.decisions import (
     STATUSES,
     add_decision,
-    decision_to_json,
-    export_decisions,
     get_decision,
     list_decisions,
     sign_decision,
     supersede_decision,
-    supersession_chain,
     update_decision,
 )
+from qmm.program.schemas.decisions import DecisionOut, export_decisions
 
 app = typer.Typer(
     help="The decision log: what was decided, the trade-off, why; signed, then superseded.",
@@ -76,7 +74,7 @@ def _fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _render(data: dict[str, Any], chain: list[str]) -> None:
+def _render(data: dict[str, Any]) -> None:
     rows = [
         ["ref", data["ref"]],
         ["status", data["status"]],
@@ -96,7 +94,7 @@ def _render(data: dict[str, Any], chain: list[str]) -> None:
         ["supersedes", data["supersedes"] or "-"],
         ["superseded by", data["superseded_by"] or "-"],
         ["evidence item", data["evidence_item"] or "-"],
-        ["chain", " -> ".join(chain)],
+        ["chain", " -> ".join(data["chain"])],
     ]
     print_table(f"{data['site']} {data['ref']}", ["field", "value"], rows)
     if not data["signatures"]:
@@ -291,7 +289,7 @@ def sign_(
             password=password,
             meaning=meaning,
         )
-        data = decision_to_json(session, entry)
+        data = DecisionOut.of(session, entry).model_dump(mode="json")
     console.print(
         f"Signed {site} {data['ref']} ({meaning}); filed as evidence {data['evidence_item']}.",
         highlight=False,
@@ -331,7 +329,7 @@ def list_(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         found = list_decisions(session, site=the_site, status=status, **filters)
-        rows = [decision_to_json(session, d) for d in found]
+        rows = [DecisionOut.of(session, d).model_dump(mode="json") for d in found]
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -364,12 +362,11 @@ def show(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         entry = get_decision(session, site=the_site, ref=ref)
-        data = decision_to_json(session, entry)
-        chain = [d.ref for d in supersession_chain(session, decision=entry)]
+        data = DecisionOut.of(session, entry).model_dump(mode="json")
     if fmt is OutputFormat.json:
-        print_json({**data, "chain": chain})
+        print_json(data)
         return
-    _render(data, chain)
+    _render(data)
     if any(not s["valid"] for s in data["signatures"]):
         raise typer.Exit(1)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +21,7 @@ from qmm.cli.common import (
 from qmm.db import is_lock_timeout
 from qmm.events.importer import import_files
 from qmm.events.profiles import list_profiles
+from qmm.events.schemas import ImportBatchOut
 from qmm.metrics.service import event_store
 
 #: Attempts at an import that found the SQLite database changed under it before writing.
@@ -41,7 +41,7 @@ def import_(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
-    rows: list[dict[str, Any]] = []
+    rows: list[ImportBatchOut] = []
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         try:
             rows = _import_once(paths, record_type, profile)
@@ -69,14 +69,14 @@ def import_(
         ["batch", "type", "file", "rows", "new", "changed", "unchanged", "sha256"],
         [
             [
-                r["batch"],
-                r["record_type"],
-                r["source"],
-                r["rows"],
-                r["new"],
-                r["changed"],
-                r["unchanged"],
-                r["sha256"][:12],
+                r.id,
+                r.record_type,
+                r.source_name,
+                r.rows,
+                r.rows_new,
+                r.rows_changed,
+                r.rows_unchanged,
+                r.source_sha256[:12],
             ]
             for r in rows
         ],
@@ -85,7 +85,7 @@ def import_(
 
 def _import_once(
     paths: list[Path], record_type: str | None, profile: str | None
-) -> list[dict[str, Any]]:
+) -> list[ImportBatchOut]:
     """One attempt at the whole import, committed at its end; the rows to print."""
     progress = Progress(
         TextColumn("{task.description}"),
@@ -103,21 +103,7 @@ def _import_once(
             store=event_store(),
             progress=progress,
         )
-        return [
-            {
-                "batch": b.id,
-                "record_type": b.record_type,
-                "source": b.source_name,
-                "sha256": b.source_sha256,
-                "rows": b.rows,
-                "new": b.rows_new,
-                "changed": b.rows_changed,
-                "unchanged": b.rows_unchanged,
-                "sites": b.sites,
-                "imported_by": b.imported_by,
-            }
-            for b in batches
-        ]
+        return [ImportBatchOut.of(b) for b in batches]
 
 
 def profiles() -> None:

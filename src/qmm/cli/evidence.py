@@ -24,20 +24,19 @@ from qmm.cli.common import (
 from qmm.config import get_settings
 from qmm.errors import QMMError
 from qmm.evidence.bundle import export_bundle, verify_bundle
+from qmm.evidence.schemas import CoverageOut, EvidenceOut
 from qmm.evidence.service import (
     KINDS,
     add_evidence,
     attach_file,
     coverage,
-    coverage_to_json,
-    evidence_to_json,
     get_evidence,
     list_evidence,
     map_evidence,
     retire_evidence,
     update_evidence,
 )
-from qmm.models import Site
+from qmm.models import Site, utcnow
 from qmm.sites.service import get_site
 
 app = typer.Typer(
@@ -72,28 +71,28 @@ def _read(path: Path) -> tuple[str, bytes]:
         raise
 
 
-def _show(item: dict[str, Any]) -> None:
+def _show(item: EvidenceOut) -> None:
     rows = [
-        ["ref", item["ref"]],
-        ["title", item["title"]],
-        ["kind", item["kind"]],
-        ["link", item["link"] or "-"],
-        ["eQMS id", item["eqms_id"] or "-"],
-        ["owner", item["owner"]],
-        ["effective", item["effective_on"]],
-        ["review by", item["review_by"] or "-"],
-        ["sub-elements", ", ".join(item["sub_elements"]) or "-"],
-        ["description", item["description"] or "-"],
-        ["added", f"{item['created_at']} by {item['created_by']}"],
+        ["ref", item.ref],
+        ["title", item.title],
+        ["kind", item.kind],
+        ["link", item.link or "-"],
+        ["eQMS id", item.eqms_id or "-"],
+        ["owner", item.owner],
+        ["effective", item.effective_on.isoformat()],
+        ["review by", item.review_by.isoformat() if item.review_by else "-"],
+        ["sub-elements", ", ".join(item.sub_elements) or "-"],
+        ["description", item.description or "-"],
+        ["added", f"{item.created_at.isoformat()} by {item.created_by}"],
     ]
-    if item["retired_at"]:
-        rows.append(["retired", f"{item['retired_at']}: {item['retired_reason']}"])
-    print_table(f"{item['site']} {item['ref']}", ["field", "value"], rows)
-    if item["files"]:
+    if item.retired_at:
+        rows.append(["retired", f"{item.retired_at.isoformat()}: {item.retired_reason}"])
+    print_table(f"{item.site} {item.ref}", ["field", "value"], rows)
+    if item.files:
         print_table(
             "Files",
             ["file", "type", "bytes", "sha256"],
-            [[f["filename"], f["content_type"], f["size"], f["sha256"]] for f in item["files"]],
+            [[f.filename, f.content_type, f.size, f.sha256] for f in item.files],
         )
 
 
@@ -155,9 +154,10 @@ def list_(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """List the site's evidence items, current ones unless --retired."""
+    today = utcnow().date()
     with boundary() as session:
         items = [
-            evidence_to_json(i)
+            EvidenceOut.of(i, today=today)
             for i in list_evidence(
                 session,
                 site=_site(session, site, Permission.site_read),
@@ -174,13 +174,13 @@ def list_(
         ["ref", "title", "kind", "owner", "review by", "sub-el.", "files"],
         [
             [
-                f"{i['ref']} (retired)" if i["retired_at"] else i["ref"],
-                i["title"],
-                i["kind"],
-                i["owner"],
-                i["review_by"] or "-",
-                len(i["sub_elements"]),
-                len(i["files"]),
+                f"{i.ref} (retired)" if i.retired_at else i.ref,
+                i.title,
+                i.kind,
+                i.owner,
+                i.review_by.isoformat() if i.review_by else "-",
+                len(i.sub_elements),
+                len(i.files),
             ]
             for i in items
         ],
@@ -200,8 +200,9 @@ def show(
 ) -> None:
     """Show one evidence item with its link, sub-elements and files."""
     with boundary() as session:
-        item = evidence_to_json(
-            get_evidence(session, site=_site(session, site, Permission.site_read), ref=ref)
+        item = EvidenceOut.of(
+            get_evidence(session, site=_site(session, site, Permission.site_read), ref=ref),
+            today=utcnow().date(),
         )
     if fmt is OutputFormat.json:
         print_json(item)
@@ -329,49 +330,49 @@ def coverage_(
             assessment = get_assessment(session, assessment_id=assessment_id)
             if assessment.site_id != where.id:
                 fail(f"assessment {assessment_id} is not an assessment of {site}")
-        result = coverage_to_json(coverage(session, assessment=assessment, today=day))
+        result = CoverageOut.of(coverage(session, assessment=assessment, today=day))
     if fmt is OutputFormat.json:
         print_json(result)
         return
     console.print(
-        f"Assessment {result['assessment']} of {result['site']} ({result['framework']}), "
-        f"as of {result['today']}",
+        f"Assessment {result.assessment} of {result.site} ({result.framework}), "
+        f"as of {result.today}",
         highlight=False,
     )
-    gaps = result["sub_elements_without_evidence"]
-    covered = result["sub_elements"] - len(gaps)
-    console.print(f"{covered}/{result['sub_elements']} sub-elements have current evidence.")
+    gaps = result.sub_elements_without_evidence
+    covered = result.sub_elements - len(gaps)
+    console.print(f"{covered}/{result.sub_elements} sub-elements have current evidence.")
     if gaps:
         print_table(
             "Sub-elements without evidence",
             ["code", "name"],
-            [[g["code"], g["name"]] for g in gaps],
+            [[g.code, g.name] for g in gaps],
         )
-    if result["overdue_reviews"]:
+    if result.overdue_reviews:
         print_table(
             "Overdue reviews",
             ["ref", "title", "owner", "review by"],
-            [[o["ref"], o["title"], o["owner"], o["review_by"]] for o in result["overdue_reviews"]],
+            [[o.ref, o.title, o.owner, o.review_by] for o in result.overdue_reviews],
         )
-    if result["unsupported_ratings"]:
+    if result.unsupported_ratings:
         print_table(
             "Ratings of 3 or more without current evidence",
             ["question", "assessor", "score", "cited", "not in the index", "retired"],
             [
                 [
-                    r["question"],
-                    r["assessor"],
-                    r["score"],
-                    ", ".join(r["refs"]) or "-",
-                    ", ".join(r["unknown_refs"]) or "-",
-                    ", ".join(r["retired_refs"]) or "-",
+                    r.question,
+                    r.assessor,
+                    r.score,
+                    ", ".join(r.refs) or "-",
+                    ", ".join(r.unknown_refs) or "-",
+                    ", ".join(r.retired_refs) or "-",
                 ]
-                for r in result["unsupported_ratings"]
+                for r in result.unsupported_ratings
             ],
         )
-    if result["unknown_refs"]:
+    if result.unknown_refs:
         console.print(
-            f"Cited refs not in the index: {', '.join(result['unknown_refs'])}", highlight=False
+            f"Cited refs not in the index: {', '.join(result.unknown_refs)}", highlight=False
         )
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
 import typer
 
 from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
 from qmm.cli.program_common import optional_day, site_for
-from qmm.models import ForumItem, utcnow
+from qmm.models import utcnow
 from qmm.program.forum import (
     days_to_removal,
     forum_summary,
@@ -19,6 +16,7 @@ from qmm.program.forum import (
     raise_roadblock,
     remove_roadblock,
 )
+from qmm.program.schemas.steering import ForumItemOut, ForumOut
 
 app = typer.Typer(
     help="The stop-and-fix forum: roadblocks raised and the leaders who remove them.",
@@ -28,20 +26,6 @@ app = typer.Typer(
 SITE = typer.Argument(..., help="Site code, e.g. SITE-A.")
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table or json.")
 AS_OF = typer.Option(None, "--as-of", help="The day to measure on, YYYY-MM-DD; default today.")
-
-
-def _item_json(item: ForumItem, today: date | None = None) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "roadblock": item.roadblock,
-        "raised_by": item.raised_by,
-        "raised_on": item.raised_on.isoformat(),
-        "owner": item.owner,
-        "removed_on": item.removed_on.isoformat() if item.removed_on else None,
-        "resolution": item.resolution,
-        "days_to_removal": days_to_removal(item),
-        **({"age_days": (today - item.raised_on).days} if today is not None else {}),
-    }
 
 
 @app.command("raise")
@@ -98,8 +82,10 @@ def list_(
     """The site's roadblocks, oldest raised first."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
+        today = utcnow().date()
         rows = [
-            _item_json(i) for i in list_forum_items(session, site=the_site, open_only=open_only)
+            ForumItemOut.of(i, today=today).model_dump(mode="json")
+            for i in list_forum_items(session, site=the_site, open_only=open_only)
         ]
     if fmt is OutputFormat.json:
         print_json(rows)
@@ -130,29 +116,23 @@ def summary(site: str = SITE, as_of: str | None = AS_OF, fmt: OutputFormat = FOR
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         found = forum_summary(session, site=the_site, today=today)
-        data: dict[str, Any] = {
-            "today": today.isoformat(),
-            "open": [_item_json(i, today) for i, _ in found.open_items],
-            "removed": found.removed,
-            "median_days_to_removal": found.median_days_to_removal,
-            "mean_days_to_removal": found.mean_days_to_removal,
-        }
+        data = ForumOut.of(found, today=today).model_dump(mode="json")
     if fmt is OutputFormat.json:
         print_json(data)
         return
     median, mean = data["median_days_to_removal"], data["mean_days_to_removal"]
     console.print(
-        f"{site}: {len(data['open'])} open, {data['removed']} removed; days to removal: "
+        f"{site}: {len(data['open_items'])} open, {data['removed']} removed; days to removal: "
         f"median {'-' if median is None else f'{median:g}'}, "
         f"mean {'-' if mean is None else f'{mean:.1f}'}.",
         highlight=False,
     )
-    if data["open"]:
+    if data["open_items"]:
         print_table(
             f"Open roadblocks on {today}",
             ["id", "raised", "age (days)", "roadblock", "owner"],
             [
                 [r["id"], r["raised_on"], r["age_days"], r["roadblock"], r["owner"]]
-                for r in data["open"]
+                for r in data["open_items"]
             ],
         )

@@ -16,6 +16,7 @@ from qmm.cli.common import boundary, console, fail, parse_day, print_json, print
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
+from qmm.metrics.schemas import ControlChartOut, KPIValueOut
 from qmm.metrics.service import kpi_series, open_tables
 from qmm.presentation.charts import vega_lite_spec
 from qmm.spreadsheet_text import neutralise
@@ -84,7 +85,7 @@ def metrics(
             end=end,
             as_of=_as_of(as_of),
         )
-    rows = [v.to_dict() for v in values]
+    rows = [KPIValueOut.of(v).model_dump(mode="json") for v in values]
     if fmt is MetricsFormat.json:
         sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
         return
@@ -171,7 +172,16 @@ def chart(
         )
         series = kpi_series(values, kpi=kpi, site=site, group=group)
     if fmt == "json":
-        print_json({"kpi": kpi, "site": site, "group": group, **series.chart.to_json()})
+        print_json(
+            ControlChartOut.of(
+                series.chart,
+                kpi=kpi,
+                site=site,
+                group=group,
+                period=period.value,
+                target=definition.target(group),
+            )
+        )
         return
     if fmt == "vega":
         print_json(vega_lite_spec(series.chart, f"{definition.name}, {site}", definition.unit))

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, console, parse_day, print_json, print_table
 from qmm.cli.program_common import optional_day, site_for
-from qmm.models import utcnow
+from qmm.models import QualityObjective, utcnow
 from qmm.program.engagement import engagement_summary
 from qmm.program.objectives import (
     PERIODS,
     add_objective,
+    children_of,
     get_objective,
     list_objectives,
     objective_status,
-    objective_to_json,
     retire_objective,
 )
+from qmm.program.schemas.steering import ObjectiveOut
 
 app = typer.Typer(
     help="Quality objectives: measured by a KPI, cascaded by role to what good looks like.",
@@ -34,6 +38,20 @@ AS_OF = typer.Option(None, "--as-of", help="The day to measure on, YYYY-MM-DD; d
 
 def _today(text: str | None) -> date:
     return optional_day(text, option="--as-of") or utcnow().date()
+
+
+def _objective(
+    session: Session,
+    objective: QualityObjective,
+    children: Sequence[QualityObjective],
+    today: date,
+) -> dict[str, Any]:
+    """An objective and its role-level children, each with its status on the day."""
+    return ObjectiveOut.of(
+        objective,
+        objective_status(session, objective=objective, today=today),
+        [ObjectiveOut.of(c, objective_status(session, objective=c, today=today)) for c in children],
+    ).model_dump(mode="json")
 
 
 def _value(value: float | None) -> str:
@@ -99,15 +117,7 @@ def list_(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         tree = [
-            {
-                **objective_to_json(
-                    parent, objective_status(session, objective=parent, today=today)
-                ),
-                "children": [
-                    objective_to_json(c, objective_status(session, objective=c, today=today))
-                    for c in children
-                ],
-            }
+            _objective(session, parent, children, today)
             for parent, children in list_objectives(
                 session, site=the_site, role=role, include_retired=include_retired
             )
@@ -150,7 +160,8 @@ def status(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         found = get_objective(session, site=the_site, objective_id=objective)
-        data = objective_to_json(found, objective_status(session, objective=found, today=today))
+        children = [c for c in children_of(session, objective=found) if c.retired_on is None]
+        data = _objective(session, found, children, today)
     if fmt is OutputFormat.json:
         print_json(data)
         return

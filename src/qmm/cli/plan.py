@@ -33,16 +33,15 @@ from qmm.program.plan import (
     compare_plan,
     complete_action,
     current_readable_plan,
-    end_on,
     generate_plan,
     get_action,
     get_readable_plan,
     plan_progress,
-    plan_to_json,
     readable_plans,
     reopen_action,
     update_action,
 )
+from qmm.program.schemas.plans import PlanActionOut, PlanOut, PlanProgressOut, PlanSummaryOut
 
 app = typer.Typer(
     help="The 90-day readiness plan: generated from an assessment, approved, then tracked.",
@@ -121,7 +120,7 @@ def generate(
             today=today,
             supersede=supersede,
         )
-        data = plan_to_json(session, plan)
+        data = PlanOut.of(session, plan, today=today).model_dump(mode="json")
     if fmt is OutputFormat.json:
         print_json(data)
         return
@@ -139,7 +138,8 @@ def show(site: str = SITE, ref: str = REF, fmt: OutputFormat = FORMAT) -> None:
     """A plan with its actions, baseline and checked signatures."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        data = plan_to_json(session, _readable_plan(session, the_site, ref))
+        plan = _readable_plan(session, the_site, ref)
+        data = PlanOut.of(session, plan, today=utcnow().date()).model_dump(mode="json")
     if fmt is OutputFormat.json:
         print_json(data)
         return
@@ -279,12 +279,16 @@ def progress(
         )
         if plan is None:
             raise NotFound(f"{the_site.code} has no readiness plan; `qmm plan generate` drafts one")
-        data = plan_progress(session, plan=plan, today=today).to_json()
+        found = plan_progress(session, plan=plan, today=today)
+        data = PlanProgressOut.of(found).model_dump(mode="json")
+        overdue = [
+            PlanActionOut.of(a, today=today).model_dump(mode="json") for a in found.overdue_actions
+        ]
     if fmt is OutputFormat.json:
         print_json(data)
         return
     print_table(
-        f"{site} {data['plan']} ({data['status']}): day {data['day']} of {DAYS} on {data['today']}",
+        f"{site} {data['ref']} ({data['status']}): day {data['day']} of {DAYS} on {data['today']}",
         ["workstream", "done", "open", "overdue"],
         [[w["name"], w["done"], w["open"], w["overdue"]] for w in data["workstreams"]]
         + [
@@ -296,8 +300,8 @@ def progress(
             ]
         ],
     )
-    if data["overdue_actions"]:
-        _render_actions("Overdue", data["overdue_actions"])
+    if overdue:
+        _render_actions("Overdue", overdue)
     else:
         console.print("Nothing overdue.")
 
@@ -347,17 +351,9 @@ def list_(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
     """The site's plans, newest first."""
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
+        today = utcnow().date()
         rows = [
-            {
-                "ref": p.ref,
-                "status": p.status,
-                "owner": p.owner,
-                "assessment": p.assessment_id,
-                "start_on": p.start_on.isoformat(),
-                "end_on": end_on(p).isoformat(),
-                "actions": len(p.actions),
-                "done": sum(1 for a in p.actions if a.status == "done"),
-            }
+            PlanSummaryOut.of(p, today=today).model_dump(mode="json")
             for p in readable_plans(session, reader=acting_reader(session), site=the_site)
         ]
     if fmt is OutputFormat.json:
@@ -373,7 +369,7 @@ def list_(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
                 r["owner"],
                 r["assessment"],
                 f"{r['start_on']} to {r['end_on']}",
-                f"{r['done']}/{r['actions']}",
+                f"{r['done']}/{r['total']}",
             ]
             for r in rows
         ],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
-from qmm.sites.service import create_site, list_sites, site_to_json
+from qmm.sites.schemas import SiteOut
+from qmm.sites.service import create_site, list_sites
 
 app = typer.Typer(help="Register and list manufacturing sites.", no_args_is_help=True)
 
@@ -41,12 +42,12 @@ def list_(
 ) -> None:
     """List the sites."""
     with boundary() as session:
-        sites = [site_to_json(s) for s in list_sites(session)]
+        sites = [SiteOut.of(s) for s in list_sites(session)]
     if fmt is OutputFormat.json:
         print_json(sites)
         return
     print_table(
         "Sites",
         ["code", "name", "FEI", "type", "headcount"],
-        [[s["code"], s["name"], s["fei"], s["site_type"], s["headcount"]] for s in sites],
+        [[s.code, s.name, s.fei, s.site_type, s.headcount] for s in sites],
     )

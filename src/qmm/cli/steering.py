@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
 import typer
 
 from qmm.auth.permissions import Permission
@@ -18,7 +15,8 @@ from qmm.cli.common import (
     print_table,
 )
 from qmm.cli.program_common import optional_day, site_for
-from qmm.models import SteeringAction, SteeringCadence, SteeringMeeting, utcnow
+from qmm.models import utcnow
+from qmm.program.schemas.steering import CadenceOut
 from qmm.program.steering import (
     ActionInput,
     cadence_status,
@@ -48,50 +46,6 @@ def _action(text: str) -> ActionInput:
     if len(parts) != 3:
         fail(f"--action {text!r} must be TITLE|OWNER|YYYY-MM-DD")
     return ActionInput(parts[0], parts[1], parse_day(parts[2], option="--action due date"))
-
-
-def _action_json(action: SteeringAction, today: date) -> dict[str, Any]:
-    return {
-        "id": action.id,
-        "meeting": action.meeting_id,
-        "title": action.title,
-        "owner": action.owner,
-        "due_on": action.due_on.isoformat(),
-        "done_on": action.done_on.isoformat() if action.done_on else None,
-        "overdue": action.done_on is None and action.due_on < today,
-    }
-
-
-def _meeting_json(meeting: SteeringMeeting, today: date) -> dict[str, Any]:
-    return {
-        "id": meeting.id,
-        "planned_on": meeting.planned_on.isoformat(),
-        "held_on": meeting.held_on.isoformat() if meeting.held_on else None,
-        "overdue": meeting.held_on is None and meeting.planned_on < today,
-        "attendees": list(meeting.attendees),
-        "agenda": list(meeting.agenda),
-        "minutes": meeting.minutes,
-        "decisions": list(meeting.decision_refs),
-        "evidence_item": meeting.evidence_item_id,
-        "actions": [_action_json(a, today) for a in meeting.actions],
-    }
-
-
-def _cadence_json(session: Any, cadence: SteeringCadence, today: date) -> dict[str, Any]:
-    status = cadence_status(session, cadence=cadence, today=today)
-    return {
-        "id": cadence.id,
-        "name": cadence.name,
-        "chair": cadence.chair,
-        "cadence_days": cadence.cadence_days,
-        "next_planned_on": status.next_planned_on.isoformat() if status.next_planned_on else None,
-        "last_held_on": status.last_held_on.isoformat() if status.last_held_on else None,
-        "overdue": status.overdue,
-        "overdue_meetings": [m.id for m in status.overdue_meetings],
-        "open_actions": len(status.open_actions),
-        "overdue_actions": [a.id for a in status.overdue_actions],
-        "meetings": [_meeting_json(m, today) for m in cadence.meetings],
-    }
 
 
 @app.command("cadence")
@@ -193,7 +147,11 @@ def status(site: str = SITE, as_of: str | None = AS_OF, fmt: OutputFormat = FORM
     today = optional_day(as_of, option="--as-of") or utcnow().date()
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
-        data = [_cadence_json(session, c, today) for c in list_cadences(session, site=the_site)]
+        cadences = [
+            CadenceOut.of(c, cadence_status(session, cadence=c, today=today), today=today)
+            for c in list_cadences(session, site=the_site)
+        ]
+        data = [c.model_dump(mode="json") for c in cadences]
     if fmt is OutputFormat.json:
         print_json(data)
         return

@@ -10,11 +10,13 @@ from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
 from qmm.cli.continuity import as_of_day, parse_number, parse_whole
 from qmm.cli.program_common import optional_day, parse_yes_no, site_for, utc_today
+from qmm.program.schemas.suppliers import AgreementOut
 from qmm.program.suppliers import (
     add_agreement,
-    agreement_to_json,
     get_agreement,
     list_agreements,
+    next_drill_on,
+    next_review_on,
     record_joint_drill,
     record_review,
     supplier_status,
@@ -109,7 +111,9 @@ def list_(site: str = SITE, today: str | None = TODAY, fmt: OutputFormat = FORMA
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         rows = [
-            agreement_to_json(a, supplier_status(session, agreement=a, today=day))
+            AgreementOut.of(a, supplier_status(session, agreement=a, today=day)).model_dump(
+                mode="json"
+            )
             for a in list_agreements(session, site=the_site)
         ]
     if fmt is OutputFormat.json:
@@ -145,7 +149,9 @@ def status(
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
         found = get_agreement(session, site=the_site, agreement=agreement)
-        data = agreement_to_json(found, supplier_status(session, agreement=found, today=day))
+        data = AgreementOut.of(
+            found, supplier_status(session, agreement=found, today=day)
+        ).model_dump(mode="json")
     if fmt is OutputFormat.json:
         print_json(data)
         return
@@ -196,10 +202,8 @@ def review(
         record_review(
             session, agreement=found, reviewed_on=optional_day(on, option="--on") or utc_today()
         )
-        data = agreement_to_json(found)
-    console.print(
-        f"Recorded the maturity review of {data['supplier']}; next due {data['next_review_on']}."
-    )
+        supplier, due = found.supplier, next_review_on(found)
+    console.print(f"Recorded the maturity review of {supplier}; next due {due}.")
 
 
 @app.command("drill")
@@ -215,7 +219,5 @@ def drill(
         record_joint_drill(
             session, agreement=found, drilled_on=optional_day(on, option="--on") or utc_today()
         )
-        data = agreement_to_json(found)
-    console.print(
-        f"Recorded the joint drill with {data['supplier']}; next due {data['next_drill_on']}."
-    )
+        supplier, due = found.supplier, next_drill_on(found)
+    console.print(f"Recorded the joint drill with {supplier}; next due {due}.")

@@ -652,7 +652,7 @@ def _coverage_now(session: Session, *, assessment: Assessment, day: date) -> Evi
     count = sum(len(pa.sub_elements) for pa in framework.practice_areas)
     overdue = tuple(
         sorted(
-            (i for i in current if i.review_by is not None and i.review_by < day),
+            (i for i in current if review_overdue(i, day)),
             key=lambda i: (i.review_by or day, i.number),
         )
     )
@@ -700,69 +700,12 @@ def _coverage_now(session: Session, *, assessment: Assessment, day: date) -> Evi
     )
 
 
-# ---------------------------------------------------------------------------- output
+# ---------------------------------------------------------------------------- reading
 
 
-def evidence_to_json(item: EvidenceItem) -> dict[str, Any]:
-    """An item as plain JSON for the CLI and the API."""
-    return {
-        "ref": item.ref,
-        "site": item.site.code,
-        "title": item.title,
-        "kind": item.kind,
-        "link": item.link,
-        "eqms_id": item.eqms_id,
-        "owner": item.owner,
-        "effective_on": item.effective_on.isoformat(),
-        "review_by": item.review_by.isoformat() if item.review_by else None,
-        "description": item.description,
-        "sub_elements": item.sub_element_codes,
-        "files": [
-            {
-                "filename": f.filename,
-                "content_type": f.content_type,
-                "size": f.size,
-                "sha256": f.sha256,
-            }
-            for f in item.files
-        ],
-        "created_at": item.created_at.isoformat(),
-        "created_by": item.created_by,
-        "retired_at": item.retired_at.isoformat() if item.retired_at else None,
-        "retired_reason": item.retired_reason,
-    }
-
-
-def coverage_to_json(result: EvidenceCoverage) -> dict[str, Any]:
-    """A coverage result as plain JSON."""
-    return {
-        "assessment": result.assessment_id,
-        "site": result.site_code,
-        "framework": result.framework_ref,
-        "today": result.today.isoformat(),
-        "sub_elements": result.sub_element_count,
-        "sub_elements_without_evidence": [
-            {"code": code, "name": name} for code, name in result.sub_elements_without_evidence
-        ],
-        "overdue_reviews": [
-            {"ref": i.ref, "title": i.title, "owner": i.owner, "review_by": str(i.review_by)}
-            for i in result.overdue_reviews
-        ],
-        "unsupported_ratings": [
-            {
-                "rating": r.rating_id,
-                "question": r.question_code,
-                "sub_element": r.sub_element_code,
-                "assessor": r.assessor,
-                "score": r.score,
-                "refs": list(r.refs),
-                "unknown_refs": list(r.unknown_refs),
-                "retired_refs": list(r.retired_refs),
-            }
-            for r in result.unsupported_ratings
-        ],
-        "unknown_refs": list(result.unknown_refs),
-    }
+def review_overdue(item: EvidenceItem, today: date) -> bool:
+    """A current item whose review-by date has passed."""
+    return item.retired_at is None and item.review_by is not None and item.review_by < today
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from qmm.auth.scope import Reader
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
-from qmm.models import QualityObjective, ReadinessPlan, Site
+from qmm.models import QualityObjective, ReadinessPlan, Site, SteeringCadence
 from qmm.presentation.formatting import format_value
 from qmm.program.engagement import EngagementPeriod, engagement_summary
 from qmm.program.forum import ForumSummary, forum_summary
@@ -65,6 +65,7 @@ class CadenceRow:
     cadence_days: int
     status: CadenceStatus
     next_meeting_id: int | None
+    cadence: SteeringCadence
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def overview(
                 cadence.cadence_days,
                 kept,
                 planned[0].id if planned else None,
+                cadence,
             )
         )
     plan = current_readable_plan(db, reader=reader, site=site, today=today)

@@ -571,95 +571,11 @@ def action_overdue(action: DrillAction, *, today: date) -> bool:
     return action.done_on is None and action.due_on < today
 
 
-# ---------------------------------------------------------------------------- output
-
-
-def scenario_to_json(scenario: ContinuityScenario) -> dict[str, Any]:
-    return {
-        "id": scenario.id,
-        "site": scenario.site.code,
-        "title": scenario.title,
-        "what_fails": scenario.what_fails,
-        "likelihood": scenario.likelihood,
-        "impact": scenario.impact,
-        "risk": scenario.risk,
-        "products": list(scenario.products),
-        "suppliers": list(scenario.suppliers),
-        "backup_strategy": scenario.backup_strategy,
-        "backup_suppliers": list(scenario.backup_suppliers),
-        "recovery_steps": list(scenario.recovery_steps),
-        "recovery_target_hours": scenario.recovery_target_hours,
-        "owner": scenario.owner,
-        "reviewed_on": scenario.reviewed_on.isoformat(),
-    }
-
-
-def trigger_to_json(trigger: InventoryTrigger, *, history: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": trigger.id,
-        "site": trigger.site.code,
-        "material": trigger.material,
-        "unit": trigger.unit,
-        "minimum_level": trigger.minimum_level,
-        "current_level": trigger.current_level,
-        "level_recorded_on": (
-            trigger.level_recorded_on.isoformat() if trigger.level_recorded_on else None
-        ),
-        "state": trigger_state(trigger),
-        "breached": trigger.breached,
-        "shortfall": trigger.shortfall,
-        "scenario": trigger.scenario_id,
-    }
-    if history:
-        data["levels"] = [
-            {
-                "level": lv.level,
-                "recorded_on": lv.recorded_on.isoformat(),
-                "recorded_by": lv.recorded_by,
-            }
-            for lv in trigger.levels
-        ]
-    return data
-
-
-def action_to_json(action: DrillAction, *, today: date) -> dict[str, Any]:
-    return {
-        "id": action.id,
-        "drill": action.drill_id,
-        "title": action.title,
-        "owner": action.owner,
-        "due_on": action.due_on.isoformat(),
-        "done_on": action.done_on.isoformat() if action.done_on else None,
-        "overdue": action_overdue(action, today=today),
-    }
-
-
-def drill_to_json(session: Session, drill: Drill, *, today: date) -> dict[str, Any]:
-    evidence = (
-        session.get(EvidenceItem, drill.evidence_item_id)
-        if drill.evidence_item_id is not None
-        else None
-    )
-    return {
-        "id": drill.id,
-        "site": drill.site.code,
-        "scenario": drill.scenario_id,
-        "scenario_title": drill.scenario.title,
-        "supplier": drill.supplier,
-        "planned_on": drill.planned_on.isoformat(),
-        "run_on": drill.run_on.isoformat() if drill.run_on else None,
-        "achieved_hours": drill.achieved_hours,
-        "target_hours": (
-            drill.target_hours
-            if drill.target_hours is not None
-            else drill.scenario.recovery_target_hours
-        ),
-        "met": drill.met,
-        "state": drill_state(drill, today=today),
-        "lessons": drill.lessons,
-        "actions": [action_to_json(a, today=today) for a in drill.actions],
-        "evidence_item": evidence.ref if evidence is not None else None,
-    }
+def drill_evidence(session: Session, *, drill: Drill) -> EvidenceItem | None:
+    """The evidence item the drill's report was filed as, once it was run."""
+    if drill.evidence_item_id is None:
+        return None
+    return session.get(EvidenceItem, drill.evidence_item_id)
 
 
 def check_drill_state(state: str | None) -> None:

@@ -6,9 +6,6 @@ trade-offs, so every entry names the trade-off, is signed, and becomes an eviden
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Final
@@ -20,7 +17,6 @@ from qmm.audit.signatures import (
     SignableKind,
     SignableRecord,
     register_signable,
-    signatures_for,
 )
 from qmm.audit.trail import canonical_json, canonical_value
 from qmm.auth.signing import sign
@@ -33,7 +29,6 @@ from qmm.evidence.service import (
 )
 from qmm.models import Decision, DecisionStatus, EvidenceItem, Signature, Site, User, utcnow
 from qmm.program.common import SHORT, Problems, actor_label, check_fields
-from qmm.spreadsheet_text import neutralise
 
 REF_PREFIX: Final = "DEC-"
 RECORD_TYPE: Final = "decision"
@@ -57,27 +52,6 @@ EDITABLE: Final = frozenset(
     }
 )
 STATUSES: Final = tuple(s.value for s in DecisionStatus)
-EXPORT_COLUMNS: Final = (
-    "ref",
-    "status",
-    "decided_on",
-    "title",
-    "owner",
-    "quality_won",
-    "trade_off",
-    "decision",
-    "rationale",
-    "context",
-    "options",
-    "sub_elements",
-    "kpis",
-    "evidence_refs",
-    "record_links",
-    "supersedes",
-    "superseded_by",
-    "signed_at",
-    "evidence_item",
-)
 
 
 def app_path(decision: Decision) -> str:
@@ -428,54 +402,6 @@ def decision_text(decision: Decision) -> str:
     lines.append("Signed content (canonical JSON):")
     lines.append(canonical_json(decision_content(decision)))
     return "\n".join(lines) + "\n"
-
-
-def decision_to_json(session: Session, decision: Decision) -> dict[str, Any]:
-    """A decision as plain data, with its status, chain neighbours and checked signatures."""
-    successor = successor_of(session, decision=decision)
-    evidence = signed_copy(session, decision=decision)
-    return {
-        **decision_content(decision),
-        "id": decision.id,
-        "status": decision_status(session, decision=decision).value,
-        "superseded_by": successor.ref if successor is not None else None,
-        "signed_at": canonical_value("", "", decision.signed_at),
-        "evidence_item": evidence.ref if evidence is not None else None,
-        "created_at": canonical_value("", "", decision.created_at),
-        "path": app_path(decision),
-        "signatures": [
-            s.to_json()
-            for s in signatures_for(session, record_type=RECORD_TYPE, record_id=str(decision.id))
-        ],
-    }
-
-
-def export_decisions(session: Session, *, decisions: Sequence[Decision], fmt: str) -> str:
-    """The decisions as CSV (one row each, lists joined by ' | ') or as a JSON array."""
-    rows = [decision_to_json(session, d) for d in decisions]
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    if fmt != "csv":
-        raise InvalidInput(f"export format {fmt!r} is not one of csv, json")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*EXPORT_COLUMNS, "signatures"])
-    for row in rows:
-        cells = []
-        for column in EXPORT_COLUMNS:
-            value = row[column]
-            if isinstance(value, list):
-                value = " | ".join(value)
-            elif isinstance(value, bool):
-                value = "yes" if value else "no"
-            cells.append("" if value is None else neutralise(str(value)))
-        signatures = " | ".join(
-            f"{s['meaning']} by {s['printed_name']} at {s['signed_at']}"
-            f"{'' if s['valid'] else ' (INVALID)'}"
-            for s in row["signatures"]
-        )
-        writer.writerow([*cells, neutralise(signatures)])
-    return out.getvalue()
 
 
 # ---------------------------------------------------------------------------- signable

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,17 +32,6 @@ class ObjectiveStatus:
     denominator: int | None
     target: float | None
     direction: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "value": self.value,
-            "period": self.period,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-            "target": self.target,
-            "direction": self.direction,
-        }
 
 
 def add_objective(
@@ -226,25 +215,3 @@ def objective_status(
         objective.target,
         objective.direction,
     )
-
-
-def objective_to_json(
-    objective: QualityObjective, status: ObjectiveStatus | None = None
-) -> dict[str, Any]:
-    return {
-        "id": objective.id,
-        "site": objective.site.code,
-        "parent": objective.parent_id,
-        "title": objective.title,
-        "owner": objective.owner,
-        "role": objective.role,
-        "what_good_looks_like": objective.what_good_looks_like,
-        "kpi": objective.kpi,
-        "kpi_group": objective.kpi_group,
-        "target": objective.target,
-        "direction": objective.direction,
-        "period": objective.period,
-        "published_on": objective.published_on.isoformat(),
-        "retired_on": objective.retired_on.isoformat() if objective.retired_on else None,
-        "status": status.to_json() if status is not None else None,
-    }

@@ -21,7 +21,6 @@ from qmm.audit.signatures import (
     SignableKind,
     SignableRecord,
     register_signable,
-    signatures_for,
 )
 from qmm.audit.trail import canonical_value
 from qmm.auth.scope import Reader, may_read_assessment
@@ -668,30 +667,6 @@ class PlanProgress:
     def total(self) -> int:
         return sum(w.total for w in self.workstreams)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "plan": self.plan_ref,
-            "status": self.status,
-            "today": self.today.isoformat(),
-            "day": self.day,
-            "of": DAYS,
-            "start_on": self.start_on.isoformat(),
-            "end_on": self.end_on.isoformat(),
-            "done": self.done,
-            "total": self.total,
-            "workstreams": [
-                {
-                    "workstream": w.workstream,
-                    "name": w.name,
-                    "done": w.done,
-                    "open": w.open,
-                    "overdue": w.overdue,
-                }
-                for w in self.workstreams
-            ],
-            "overdue_actions": [action_to_json(a) for a in self.overdue_actions],
-        }
-
 
 def is_overdue(action: PlanAction, today: date) -> bool:
     """Open past its due date (due today is not overdue)."""
@@ -885,47 +860,6 @@ def current_plan(session: Session, *, site: Site, today: date) -> ReadinessPlan:
     if not plans:
         raise NotFound(f"{site.code} has no readiness plan; `qmm plan generate` drafts one")
     return plans[0]
-
-
-def action_to_json(action: PlanAction) -> dict[str, Any]:
-    return {
-        "number": action.number,
-        "title": action.title,
-        "workstream": action.workstream,
-        "owner": action.owner,
-        "due_day": action.due_day,
-        "due_on": action.due_on.isoformat(),
-        "sub_element": action.sub_element,
-        "evidence": action.evidence,
-        "evidence_kind": action.evidence_kind,
-        "source": action.source,
-        "source_detail": action.source_detail,
-        "status": action.status,
-        "done_on": action.done_on.isoformat() if action.done_on else None,
-        "note": action.note,
-    }
-
-
-def plan_to_json(session: Session, plan: ReadinessPlan) -> dict[str, Any]:
-    return {
-        "site": plan.site.code,
-        "ref": plan.ref,
-        "status": plan.status,
-        "assessment": plan.assessment_id,
-        "generated_on": plan.generated_on.isoformat(),
-        "start_on": plan.start_on.isoformat(),
-        "end_on": end_on(plan).isoformat(),
-        "owner": plan.owner,
-        "approved_at": plan.approved_at.isoformat() if plan.approved_at else None,
-        "supersedes": plan.supersedes.ref if plan.supersedes else None,
-        "created_by": plan.created_by,
-        "baseline": dict(sorted(plan.baseline.items())),
-        "actions": [action_to_json(a) for a in plan.actions],
-        "signatures": [
-            s.to_json()
-            for s in signatures_for(session, record_type=RECORD_TYPE, record_id=str(plan.id))
-        ],
-    }
 
 
 # ---------------------------------------------------------------------------- signable

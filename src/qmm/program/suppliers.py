@@ -54,15 +54,6 @@ class ScarTimeliness:
     period: str | None = None
     open_overdue: int | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-            "period": self.period,
-            "open_overdue": self.open_overdue,
-        }
-
 
 @dataclass(frozen=True)
 class SupplierStatus:
@@ -95,22 +86,6 @@ class SupplierStatus:
             and self.scar_target is not None
             and scar.value < self.scar_target
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "today": self.today.isoformat(),
-            "next_review_on": self.next_review_on.isoformat(),
-            "review_overdue": self.review_overdue,
-            "next_drill_on": self.next_drill_on.isoformat(),
-            "drill_overdue": self.drill_overdue,
-            "expired": self.expired,
-            "expiring_soon": self.expiring_soon,
-            "overdue": self.overdue,
-            "scar_target": self.scar_target,
-            "site_scar_on_time": self.site_scar.to_json() if self.site_scar else None,
-            "supplier_scar_on_time": self.supplier_scar.to_json() if self.supplier_scar else None,
-            "supplier_scar_below_target": self.supplier_scar_below_target,
-        }
 
 
 def months_after(day: date, months: int) -> date:
@@ -431,27 +406,3 @@ def supplier_status(
         supplier_scar=supplier_scar(session, agreement=agreement, today=today, store=store),
         scar_target=get_kpi(SCAR_KPI).target(None),
     )
-
-
-def agreement_to_json(
-    agreement: SupplierAgreement, status: SupplierStatus | None = None
-) -> dict[str, Any]:
-    return {
-        "id": agreement.id,
-        "site": agreement.site.code,
-        "supplier": agreement.supplier,
-        "signed_on": agreement.signed_on.isoformat(),
-        "expires_on": agreement.expires_on.isoformat() if agreement.expires_on else None,
-        "response_hours": agreement.response_hours,
-        "data_format": agreement.data_format,
-        "participates_in_risk_reviews": agreement.participates_in_risk_reviews,
-        "review_every_months": agreement.review_every_months,
-        "last_review_on": (
-            agreement.last_review_on.isoformat() if agreement.last_review_on else None
-        ),
-        "next_review_on": next_review_on(agreement).isoformat(),
-        "drill_every_months": agreement.drill_every_months,
-        "last_drill_on": agreement.last_drill_on.isoformat() if agreement.last_drill_on else None,
-        "next_drill_on": next_drill_on(agreement).isoformat(),
-        "status": status.to_json() if status is not None else None,
-    }

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Site, SiteType
+from qmm.text_rules import nul_problems
 
 SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
 FEI = re.compile(r"^\d{7,10}$")
@@ -50,7 +51,7 @@ def create_site(
     """Register a site under a unique code."""
     problems = validate_site_fields(
         code=code, name=name, fei=fei, site_type=site_type, headcount=headcount
-    )
+    ) + list(nul_problems({"name": name, "duns": duns}).values())
     if problems:
         raise InvalidInput("; ".join(problems))
     if session.scalar(select(Site).where(Site.code == code)) is not None:
@@ -85,15 +86,3 @@ def site_code(session: Session, *, site_id: int) -> str | None:
 def list_sites(session: Session) -> Sequence[Site]:
     """All sites, by code."""
     return session.scalars(select(Site).order_by(Site.code)).all()
-
-
-def site_to_json(site: Site) -> dict[str, object]:
-    """The public fields of a site."""
-    return {
-        "code": site.code,
-        "name": site.name,
-        "fei": site.fei,
-        "duns": site.duns,
-        "site_type": site.site_type,
-        "headcount": site.headcount,
-    }

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Final, Literal
+from datetime import date
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
+from qmm.assessment.schemas import AssessmentScoresOut, RatingIn, RatingOut
 from qmm.assessment.service import compute_scores, get_question, record_rating
-from qmm.audit.service import audit_log, entry_to_json
+from qmm.audit.schemas import AuditEntryOut
+from qmm.audit.service import audit_log
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.errors import Forbidden, InvalidInput, NotFound
-from qmm.events.uploads import batches_of, import_upload, problems_of
-from qmm.evidence.service import (
-    InvalidEvidence,
-    add_evidence,
-    coverage,
-    coverage_to_json,
-    list_evidence,
-)
-from qmm.metrics.engine import KPIValue, compute
-from qmm.models import EvidenceItem, ImportBatch, utcnow
+from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
+from qmm.events.uploads import batches_of, import_upload
+from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
+from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
+from qmm.metrics.engine import compute
+from qmm.metrics.schemas import ControlChartOut, KPIRecordsOut, KPIValueOut
+from qmm.models import utcnow
 from qmm.presentation.kpis import (
     KPIRequest,
     check_group,
@@ -34,397 +32,46 @@ from qmm.presentation.kpis import (
 )
 from qmm.presentation.maturity import (
     COHORT_SOURCE,
-    PlacedSite,
     benchmark_placements,
     cohort_caveat,
     fda_cohort,
 )
-from qmm.presentation.program import overview
+from qmm.presentation.schemas import BenchmarkOut, ProgramOut, SitePlacementOut
 from qmm.program.common import InvalidProgramInput
-from qmm.program.decisions import add_decision, decision_to_json, list_decisions
-from qmm.program.objectives import objective_to_json
-from qmm.sites.service import create_site, get_site, site_to_json
+from qmm.program.decisions import add_decision, list_decisions
+from qmm.program.schemas.decisions import DecisionIn, DecisionOut
+from qmm.sites.schemas import SiteIn, SiteOut
+from qmm.sites.service import create_site, get_site
 from qmm.web import api_continuity, api_plans
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
-from qmm.web.evidence_pages import find_item, is_overdue
+from qmm.web.evidence_pages import find_item
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 
 router = APIRouter(tags=["api"])
 
 Period = Literal["month", "quarter", "year"]
-
-
-class SiteIn(BaseModel):
-    """A site to register; the service checks the code, FEI and type and says what is wrong."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    code: str
-    name: str
-    fei: str | None = None
-    site_type: str | None = None
-    headcount: int | None = None
-
-
-class RatingIn(BaseModel):
-    """One rating by the authenticated user: a score of 1 to 5, or null for not applicable."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    question: str
-    score: Annotated[int, Field(ge=1, le=5)] | None
-    rationale: str
-    evidence: list[str] = Field(default_factory=list)
-
-
-class EvidenceIn(BaseModel):
-    """An evidence item to add (files are attached in the web app or with `qmm evidence`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str
-    kind: str
-    owner: str
-    effective_on: date
-    review_by: date | None = None
-    link: str | None = None
-    eqms_id: str | None = None
-    description: str = ""
-    sub_elements: list[str] = Field(default_factory=list)
-
-    @field_validator("title", "kind", "owner", "link", "eqms_id", "description", "sub_elements")
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL characters fit in no database column; refuse them by field."""
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("must not contain a NUL character")
-        return value
-
-
-class EvidenceFileOut(BaseModel):
-    """A file attached to an evidence item, and where to download it."""
-
-    id: int
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
-    download: str
-
-
-class EvidenceOut(BaseModel):
-    """An evidence item of a site's index; `overdue` when its review-by date has passed."""
-
-    ref: str
-    site: str
-    title: str
-    kind: str
-    link: str | None
-    eqms_id: str | None
-    owner: str
-    effective_on: date
-    review_by: date | None
-    overdue: bool
-    description: str
-    sub_elements: list[str]
-    files: list[EvidenceFileOut]
-    created_at: datetime
-    created_by: str
-    retired_at: datetime | None
-    retired_reason: str | None
-
-    @classmethod
-    def of(cls, item: EvidenceItem) -> EvidenceOut:
-        base = f"/sites/{item.site.code}/evidence/{item.ref}/files"
-        return cls(
-            ref=item.ref,
-            site=item.site.code,
-            title=item.title,
-            kind=item.kind,
-            link=item.link,
-            eqms_id=item.eqms_id,
-            owner=item.owner,
-            effective_on=item.effective_on,
-            review_by=item.review_by,
-            overdue=is_overdue(item, utcnow().date()),
-            description=item.description or "",
-            sub_elements=item.sub_element_codes,
-            files=[
-                EvidenceFileOut(
-                    id=f.id,
-                    filename=f.filename,
-                    content_type=f.content_type,
-                    size=f.size,
-                    sha256=f.sha256,
-                    download=f"{base}/{f.id}",
-                )
-                for f in item.files
-            ],
-            created_at=item.created_at,
-            created_by=item.created_by,
-            retired_at=item.retired_at,
-            retired_reason=item.retired_reason,
-        )
-
-
-class EvidenceRefusedOut(BaseModel):
-    """An item that was not added: what is wrong with each field; nothing was stored."""
-
-    detail: str
-    problems: dict[str, str]
-
-
-EVIDENCE_REFUSED: Final = refused_with(EvidenceRefusedOut, "Nothing was stored; problems by field")
-
-
-class CodeNameOut(BaseModel):
-    """A sub-element by code and name."""
-
-    code: str
-    name: str
-
-
-class OverdueOut(BaseModel):
-    """A current item whose review-by date has passed."""
-
-    ref: str
-    title: str
-    owner: str
-    review_by: str
-
-
-class UnsupportedRatingOut(BaseModel):
-    """A current rating of 3 or more that cites no current item of the site's index."""
-
-    rating: int
-    question: str
-    sub_element: str
-    assessor: str
-    score: int
-    refs: list[str]
-    unknown_refs: list[str]
-    retired_refs: list[str]
-
-
-class CoverageOut(BaseModel):
-    """An assessment's evidence coverage against its site's current index."""
-
-    assessment: int
-    site: str
-    framework: str
-    today: str
-    sub_elements: int
-    sub_elements_without_evidence: list[CodeNameOut]
-    overdue_reviews: list[OverdueOut]
-    unsupported_ratings: list[UnsupportedRatingOut]
-    unknown_refs: list[str]
-
-
-class SiteOut(BaseModel):
-    """A site's public fields."""
-
-    code: str
-    name: str
-    fei: str | None
-    duns: str | None
-    site_type: str | None
-    headcount: int | None
-
-
-class RatingOut(BaseModel):
-    """A rating as stored: who, what, and when (UTC)."""
-
-    id: int
-    assessment: int
-    question: str
-    assessor: str
-    score: int | None
-    not_applicable: bool
-    rationale: str
-    evidence: list[str]
-    recorded_at: datetime
-
-
-class KPIValueOut(BaseModel):
-    """One KPI value, with the numerator and denominator behind it (the data contract's form)."""
-
-    kpi: str
-    site: str
-    period: str
-    group: str | None
-    value: float | None
-    numerator: int | None
-    denominator: int | None
-
-    @classmethod
-    def of(cls, value: KPIValue) -> KPIValueOut:
-        return cls(**value.to_dict())
-
-
-class KPIRecordsOut(BaseModel):
-    """The records behind one KPI value; each record's `role` says how it counts."""
-
-    kpi: str
-    site: str
-    period: str
-    group: str | None
-    value: KPIValueOut | None
-    records: list[dict[str, Any]]
-
-
-class SignalOut(BaseModel):
-    """A Nelson-rule signal and the points (indexes into the chart's labels) it covers."""
-
-    rule: int
-    description: str
-    indexes: list[int]
-
-
-class ControlChartOut(BaseModel):
-    """A KPI's control chart: per period the value, centre line and limits, and the signals."""
-
-    kpi: str
-    site: str
-    group: str | None
-    period: Period
-    kind: Literal["p", "xmr"]
-    target: float | None
-    labels: list[str]
-    values: list[float | None]
-    center: list[float | None]
-    lcl: list[float | None]
-    ucl: list[float | None]
-    signals: list[SignalOut]
-
-
-class ImportBatchOut(BaseModel):
-    """One imported file: its rows compared with the records already stored."""
-
-    id: int
-    record_type: str
-    source_name: str
-    source_sha256: str
-    profile: str | None
-    rows: int
-    rows_new: int
-    rows_changed: int
-    rows_unchanged: int
-    sites: list[str]
-    imported_by: str
-    imported_at: datetime
-
-    @classmethod
-    def of(cls, batch: ImportBatch) -> ImportBatchOut:
-        return cls(
-            id=batch.id,
-            record_type=batch.record_type,
-            source_name=batch.source_name,
-            source_sha256=batch.source_sha256,
-            profile=batch.profile,
-            rows=batch.rows,
-            rows_new=batch.rows_new,
-            rows_changed=batch.rows_changed,
-            rows_unchanged=batch.rows_unchanged,
-            sites=list(batch.sites or []),
-            imported_by=batch.imported_by,
-            imported_at=batch.imported_at,
-        )
-
-
-class RowProblemOut(BaseModel):
-    """One problem in one row of a refused file (the header is row 1)."""
-
-    row: int
-    column: str
-    value: str
-    reason: str
-
-
-class ImportRefusedOut(BaseModel):
-    """A refused import: nothing was stored; every problem found is listed."""
-
-    detail: str
-    problems: list[RowProblemOut]
-    problems_total: int
-
-
 IMPORT_REFUSED: Final = refused_with(ImportRefusedOut, "Nothing was stored; every problem listed")
-
-
-class AreaPlacementOut(BaseModel):
-    """A score's place in the cohort, with the uncertainty of the cohort mean."""
-
-    score: float
-    rank: int
-    of: int
-    percentile: float
-    cohort_mean: float
-    cohort_mean_interval: tuple[float, float]
-
-
-class SitePlacementOut(BaseModel):
-    """A site's latest assessment placed in the FDA 2024 cohort (null when it cannot be)."""
-
-    site: str
-    assessment: int | None
-    practice_areas: dict[str, AreaPlacementOut] | None
-    overall: AreaPlacementOut | None
-    overall_label: str
-    reason: str | None
-
-    @classmethod
-    def of(cls, row: PlacedSite) -> SitePlacementOut:
-        placement = row.placement
-        reason = None
-        if placement is None:
-            reason = (
-                "no assessment yet"
-                if row.assessment is None
-                else "not every practice area has a score yet"
-            )
-        return cls(
-            site=row.site.code,
-            assessment=row.assessment.id if row.assessment is not None else None,
-            practice_areas={
-                c: AreaPlacementOut(**p.to_json()) for c, p in placement.practice_areas.items()
-            }
-            if placement
-            else None,
-            overall=AreaPlacementOut(**placement.overall.to_json()) if placement else None,
-            overall_label="computed by QMM Workbench, not by FDA",
-            reason=reason,
-        )
-
-
-class BenchmarkOut(BaseModel):
-    """The FDA 2024 cohort's statistics and the caller's sites placed in it."""
-
-    cohort_source: str
-    cohort: dict[str, Any]
-    sites: list[SitePlacementOut]
-    caveat: str
 
 
 @router.get("/api/sites", response_model=list[SiteOut])
 def api_list_sites(
     access: Annotated[Access, Depends(require(Permission.site_read, any_site=True))], db: DB
-) -> list[dict[str, Any]]:
+) -> list[SiteOut]:
     """The sites the caller may read (further limited by the token's sites)."""
-    return [site_to_json(site) for site in readable_sites(db, access.who)]
+    return [SiteOut.of(site) for site in readable_sites(db, access.who)]
 
 
 @router.get("/api/sites/{code}", response_model=SiteOut)
 def api_get_site(
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_read, site="code"))],
-) -> dict[str, Any]:
+) -> SiteOut:
     """One site's public fields."""
     assert access.site is not None
-    return site_to_json(access.site)
+    return SiteOut.of(access.site)
 
 
 @router.post("/api/sites", status_code=201, response_model=SiteOut)
@@ -432,17 +79,9 @@ def api_create_site(
     body: SiteIn,
     access: Annotated[Access, Depends(require(Permission.site_manage, every_site=True))],
     db: DB,
-) -> dict[str, Any]:
+) -> SiteOut:
     """Register a site; administrators only, since a new site has no site-level roles yet."""
-    site = create_site(
-        db,
-        code=body.code,
-        name=body.name,
-        fei=body.fei,
-        site_type=body.site_type,
-        headcount=body.headcount,
-    )
-    return site_to_json(site)
+    return SiteOut.of(create_site(db, **body.model_dump()))
 
 
 @router.get("/api/assessments/{assessment_id}")
@@ -452,23 +91,15 @@ def api_get_assessment(
         Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
     ],
     db: DB,
-) -> dict[str, Any]:
+) -> AssessmentScoresOut:
     """The assessment's scores, agreement and progress, with every signature's validity."""
     assessment = access.assessment
     assert assessment is not None
-    data = compute_scores(db, assessment=assessment).to_json()
-    data["assessment"] = {
-        "id": assessment.id,
-        "site": assessment.site.code,
-        "title": assessment.title,
-        "status": assessment.status,
-        "framework": assessment.framework.ref,
-    }
-    data["signatures"] = [
-        s.to_json()
-        for s in signatures_for(db, record_type="assessment", record_id=str(assessment.id))
-    ]
-    return data
+    return AssessmentScoresOut.of(
+        assessment,
+        compute_scores(db, assessment=assessment),
+        signatures_for(db, record_type="assessment", record_id=str(assessment.id)),
+    )
 
 
 @router.post("/api/assessments/{assessment_id}/ratings", status_code=201)
@@ -492,17 +123,7 @@ def api_record_rating(
         rationale=body.rationale,
         evidence_refs=body.evidence,
     )
-    return RatingOut(
-        id=rating.id,
-        assessment=assessment.id,
-        question=body.question,
-        assessor=access.who.user.username,
-        score=rating.score,
-        not_applicable=rating.not_applicable,
-        rationale=rating.rationale,
-        evidence=list(rating.evidence_refs),
-        recorded_at=rating.recorded_at,
-    )
+    return RatingOut.of(rating)
 
 
 @router.get("/api/audit")
@@ -514,10 +135,10 @@ def api_audit(
     table: str | None = None,
     record_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntryOut]:
     """Audit entries of one site's record, or (administrators) of any table, record or all."""
     return [
-        entry_to_json(entry)
+        AuditEntryOut.of(entry)
         for entry in audit_log(db, table_name=table, record_id=record_id, limit=limit)
     ]
 
@@ -597,16 +218,8 @@ def api_kpi_records(
         ),
         None,
     )
-    return KPIRecordsOut(
-        kpi=definition.id,
-        site=access.site.code,
-        period=label,
-        group=picked,
-        value=KPIValueOut.of(value) if value is not None else None,
-        records=[
-            {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in r.items()}
-            for r in rows
-        ],
+    return KPIRecordsOut.of(
+        rows, kpi=definition.id, site=access.site.code, period=label, group=picked, value=value
     )
 
 
@@ -636,20 +249,13 @@ def api_kpi_chart(
             + (f" ({picked})" if picked else "")
             + "; import the site's extracts first"
         )
-    chart = series.chart
-    return ControlChartOut(
+    return ControlChartOut.of(
+        series.chart,
         kpi=definition.id,
         site=access.site.code,
         group=picked,
         period=period,
-        kind=chart.kind,
         target=definition.target(picked),
-        labels=list(chart.labels),
-        values=list(chart.values),
-        center=list(chart.center),
-        lcl=list(chart.lcl),
-        ucl=list(chart.ucl),
-        signals=[SignalOut(**s.to_json()) for s in chart.signals],
     )
 
 
@@ -693,13 +299,7 @@ def api_import(
             profile=profile or None,
         )
     except InvalidInput as exc:
-        problems, total = problems_of(exc)
-        refused = ImportRefusedOut(
-            detail=str(exc).split("\n", 1)[0] if problems else str(exc),
-            problems=[RowProblemOut(**vars(p)) for p in problems],
-            problems_total=total,
-        )
-        return JSONResponse(refused.model_dump(), status_code=422)
+        return JSONResponse(ImportRefusedOut.of(exc).model_dump(), status_code=422)
     return JSONResponse(ImportBatchOut.of(batch).model_dump(mode="json"), status_code=201)
 
 
@@ -738,7 +338,8 @@ def api_list_evidence(
         sub_element=sub_element or None,
         include_retired=include_retired,
     )
-    return [EvidenceOut.of(item) for item in items]
+    today = utcnow().date()
+    return [EvidenceOut.of(item, today=today) for item in items]
 
 
 @router.get("/api/sites/{code}/evidence/{ref}", response_model=EvidenceOut)
@@ -750,14 +351,14 @@ def api_get_evidence(
 ) -> EvidenceOut:
     """One evidence item of the site by its ref (EV-0001), retired ones included."""
     assert access.site is not None
-    return EvidenceOut.of(find_item(db, access.site, ref))
+    return EvidenceOut.of(find_item(db, access.site, ref), today=utcnow().date())
 
 
 @router.post(
     "/api/sites/{code}/evidence",
     status_code=201,
     response_model=EvidenceOut,
-    responses=EVIDENCE_REFUSED,
+    responses=NOTHING_STORED,
 )
 def api_add_evidence(
     code: str,
@@ -782,9 +383,10 @@ def api_add_evidence(
             sub_elements=body.sub_elements,
         )
     except InvalidEvidence as exc:
-        refused = EvidenceRefusedOut(detail=str(exc), problems=exc.problems)
+        refused = ProblemsOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
-    return JSONResponse(EvidenceOut.of(item).model_dump(mode="json"), status_code=201)
+    created = EvidenceOut.of(item, today=utcnow().date())
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
 
 
 @router.get("/api/assessments/{assessment_id}/evidence-coverage", response_model=CoverageOut)
@@ -797,167 +399,10 @@ def api_evidence_coverage(
 ) -> CoverageOut:
     """Sub-elements without evidence, overdue reviews, unsupported ratings and unknown refs."""
     assert access.assessment is not None
-    return CoverageOut(**coverage_to_json(coverage(db, assessment=access.assessment)))
+    return CoverageOut.of(coverage(db, assessment=access.assessment))
 
 
 # --- the program: decisions and the overview ---------------------------------------------
-
-
-class DecisionIn(BaseModel):
-    """A decision to log as a draft (sign it in the web app or with `qmm decision sign`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str
-    context: str
-    options: list[str]
-    decision: str
-    quality_won: bool
-    trade_off: str
-    rationale: str
-    owner: str
-    decided_on: date
-    sub_elements: list[str] = Field(default_factory=list)
-    record_links: list[str] = Field(default_factory=list)
-    kpis: list[str] = Field(default_factory=list)
-    evidence_refs: list[str] = Field(default_factory=list)
-
-    @field_validator(
-        "title",
-        "context",
-        "options",
-        "decision",
-        "trade_off",
-        "rationale",
-        "owner",
-        "sub_elements",
-        "record_links",
-        "kpis",
-        "evidence_refs",
-    )
-    @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL characters fit in no database column; refuse them by field."""
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("must not contain a NUL character")
-        return value
-
-
-class SignatureOut(BaseModel):
-    """A signature, checked against the record as it is now (`valid`)."""
-
-    id: int
-    printed_name: str
-    username: str
-    meaning: str
-    signed_at: str
-    record_hash: str
-    valid: bool
-
-
-class DecisionOut(BaseModel):
-    """A decision of the log: draft, signed (frozen, filed as evidence) or superseded."""
-
-    ref: str
-    site: str
-    status: str
-    title: str
-    context: str
-    options: list[str]
-    decision: str
-    quality_won: bool
-    trade_off: str
-    rationale: str
-    owner: str
-    decided_on: str
-    sub_elements: list[str]
-    record_links: list[str]
-    kpis: list[str]
-    evidence_refs: list[str]
-    supersedes: str | None
-    superseded_by: str | None
-    signed_at: str | None
-    evidence_item: str | None
-    created_at: str | None
-    created_by: str
-    path: str
-    signatures: list[SignatureOut]
-
-
-class ObjectiveStatusOut(BaseModel):
-    state: Literal["on_target", "off_target", "no_data", "not_measured"]
-    value: float | None
-    period: str | None
-    numerator: int | None
-    denominator: int | None
-    target: float | None
-    direction: str | None
-
-
-class ObjectiveOut(BaseModel):
-    """A quality objective with its KPI status; role-level ones say what good looks like."""
-
-    id: int
-    parent: int | None
-    title: str
-    owner: str
-    role: str | None
-    what_good_looks_like: str
-    kpi: str | None
-    kpi_group: str | None
-    target: float | None
-    period: str
-    published_on: str
-    status: ObjectiveStatusOut | None
-    children: list[ObjectiveOut] = Field(default_factory=list)
-
-
-class CadenceOut(BaseModel):
-    """A steering cadence: when it meets next, and what is overdue."""
-
-    id: int
-    name: str
-    chair: str
-    cadence_days: int
-    next_planned_on: date | None
-    last_held_on: date | None
-    overdue_meetings: list[date]
-    open_actions: int
-    overdue_actions: int
-
-
-class ForumItemOut(BaseModel):
-    id: int
-    roadblock: str
-    raised_by: str
-    raised_on: date
-    owner: str
-    age_days: int
-
-
-class ForumOut(BaseModel):
-    """Open roadblocks with their age, and time to removal over the removed ones."""
-
-    open_items: list[ForumItemOut]
-    removed: int
-    median_days_to_removal: float | None
-    mean_days_to_removal: float | None
-
-
-class ProgramOut(BaseModel):
-    """Where a site's program stands on a day."""
-
-    site: str
-    today: date
-    objectives: list[ObjectiveOut]
-    cadences: list[CadenceOut]
-    forum: ForumOut
-    plan: dict[str, Any] | None
-
-
-def _decision_out(db: Any, decision: Any) -> DecisionOut:
-    return DecisionOut.model_validate(decision_to_json(db, decision))
 
 
 @router.get("/api/sites/{code}/decisions", response_model=list[DecisionOut])
@@ -984,7 +429,7 @@ def api_list_decisions(
         quality_won=quality_won,
         status=status,
     )
-    return [_decision_out(db, d) for d in found]
+    return [DecisionOut.of(db, d) for d in found]
 
 
 @router.get("/api/sites/{code}/decisions/{ref}", response_model=DecisionOut)
@@ -996,7 +441,7 @@ def api_get_decision(
 ) -> DecisionOut:
     """One decision by its ref (DEC-0001), with its status, chain neighbours and signatures."""
     assert access.site is not None
-    return _decision_out(db, find_decision(db, access.site, ref))
+    return DecisionOut.of(db, find_decision(db, access.site, ref))
 
 
 @router.post(
@@ -1018,7 +463,7 @@ def api_add_decision(
     except InvalidProgramInput as exc:
         refused = ProblemsOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
-    return JSONResponse(_decision_out(db, entry).model_dump(mode="json"), status_code=201)
+    return JSONResponse(DecisionOut.of(db, entry).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/api/sites/{code}/program", response_model=ProgramOut)
@@ -1031,58 +476,7 @@ def api_program(
     """Objectives with their KPI status, steering cadences, the forum and the running plan."""
     site = access.site
     assert site is not None
-    today = utcnow().date()
-    view = overview(db, site, today, store, reader=access.who)
-    objectives = [
-        ObjectiveOut.model_validate(
-            {
-                **objective_to_json(row.objective, row.status),
-                "children": [objective_to_json(c) for c in row.children],
-            }
-        )
-        for row in view.objectives
-    ]
-    cadences = [
-        CadenceOut(
-            id=c.id,
-            name=c.name,
-            chair=c.chair,
-            cadence_days=c.cadence_days,
-            next_planned_on=c.status.next_planned_on,
-            last_held_on=c.status.last_held_on,
-            overdue_meetings=[m.planned_on for m in c.status.overdue_meetings],
-            open_actions=len(c.status.open_actions),
-            overdue_actions=len(c.status.overdue_actions),
-        )
-        for c in view.cadences
-    ]
-    forum = ForumOut(
-        open_items=[
-            ForumItemOut(
-                id=i.id,
-                roadblock=i.roadblock,
-                raised_by=i.raised_by,
-                raised_on=i.raised_on,
-                owner=i.owner,
-                age_days=age,
-            )
-            for i, age in view.forum.open_items
-        ],
-        removed=view.forum.removed,
-        median_days_to_removal=view.forum.median_days_to_removal,
-        mean_days_to_removal=view.forum.mean_days_to_removal,
-    )
-    plan = None
-    if view.plan is not None and view.progress is not None:
-        plan = {"ref": view.plan.ref, **view.progress.to_json()}
-    return ProgramOut(
-        site=site.code,
-        today=today,
-        objectives=objectives,
-        cadences=cadences,
-        forum=forum,
-        plan=plan,
-    )
+    return ProgramOut.of(db, site, today=utcnow().date(), store=store, reader=access.who)
 
 
 @router.get("/api/openapi.json", include_in_schema=False)

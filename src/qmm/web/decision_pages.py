@@ -28,7 +28,6 @@ from qmm.program.decisions import (
     STATUSES,
     add_decision,
     decision_status,
-    export_decisions,
     get_decision,
     list_decisions,
     sign_decision,
@@ -38,6 +37,7 @@ from qmm.program.decisions import (
     supersession_chain,
     update_decision,
 )
+from qmm.program.schemas.decisions import export_decisions
 from qmm.text_rules import has_nul, nul_message
 from qmm.web.deps import DB
 from qmm.web.evidence_pages import (

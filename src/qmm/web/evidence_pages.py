@@ -8,7 +8,6 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -37,6 +36,7 @@ from qmm.evidence.service import (
     map_evidence,
     normal_ref,
     retire_evidence,
+    review_overdue,
     site_framework,
     update_evidence,
 )
@@ -76,11 +76,6 @@ _FORM_SPLIT = re.compile(r"[,;\n]+")
 
 
 # --- shared pieces -------------------------------------------------------------------------
-
-
-def is_overdue(item: EvidenceItem, today: date) -> bool:
-    """A current item whose review-by date has passed."""
-    return item.retired_at is None and item.review_by is not None and item.review_by < today
 
 
 def find_item(db: Session, site: Site, ref: str) -> EvidenceItem:
@@ -221,7 +216,7 @@ def index_view(
             (pa.name, se.code, se.name) for pa in grouped for se in pa.sub_elements if not se.items
         ],
         overdue=sorted(
-            (i for i in current if is_overdue(i, today)), key=lambda i: (i.review_by, i.number)
+            (i for i in current if review_overdue(i, today)), key=lambda i: (i.review_by, i.number)
         ),
     )
 
@@ -420,7 +415,7 @@ def _item_page(
         title=f"{item.ref}: {item.title}",
         site=site,
         item=item,
-        overdue=is_overdue(item, today),
+        overdue=review_overdue(item, today),
         framework=framework,
         names=sub_element_names(framework),
         citations=citations_of(
