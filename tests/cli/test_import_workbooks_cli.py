@@ -47,7 +47,7 @@ def test_a_stale_dimension_imports_every_row(cli_database: str, tmp_path: Path, 
     path = with_stale_dimension(capa_workbook(tmp_path), ref)
     [batch] = json.loads(qmm("import", str(path), "--format", "json"))
     assert batch["rows"] == 6
-    assert batch["new"] == 6
+    assert batch["rows_new"] == 6
 
 
 def test_a_workbook_that_unpacks_past_the_limit_is_refused(
