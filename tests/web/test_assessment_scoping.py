@@ -134,7 +134,8 @@ def traces_of_hidden(text: str, scoped: Scoped) -> list[str]:
         rf"assessment #{scoped.hidden}\b",
         rf"\(#{scoped.hidden},",
         rf"\"assessment\":\s*{scoped.hidden}\b",
-        rf"value=\"{scoped.hidden}\"",
+        # a picker's choice; a bare value= could be any number on the page (a plan's due day)
+        rf"<option value=\"{scoped.hidden}\"",
     )
     found.extend(p for p in patterns if re.search(p, text))
     return found
