@@ -79,6 +79,7 @@ SOURCE_LABELS: Final = {
     "low_score": "a low score",
     "missing_evidence": "missing evidence",
     "kpi_off_target": "a KPI off target",
+    "carried_over": "carried over from the plan it supersedes",
 }
 DONE: Final = {
     "generated": "was drafted; check its actions, then approve it by signature",
