@@ -19,7 +19,9 @@ from factories import (
     rate_sub_elements,
 )
 from qmm.audit.signatures import record_hash, signatures_for
+from qmm.audit.trail import Actor, acting
 from qmm.auth.service import create_user, grant_role
+from qmm.auth.signing import SecondPersonRequired
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
@@ -551,3 +553,19 @@ class TestSupersedingCarriesOpenActions:
         assert finished.id not in origins
         assert reopened.id in origins
         assert {a.id for a in running.actions if a.status == "open"} <= origins
+
+
+class TestTwoPersonRule:
+    def test_the_author_of_a_plan_may_not_approve_it(
+        self, session, site, assessment, store, alice
+    ) -> None:
+        bob = create_user(session, username="bob", full_name="Bob Okafor", password=PASSWORD)
+        grant_role(session, user=bob, role="site_quality_lead", site=site)
+        with acting(session, Actor(label="alice", user_id=alice.id)):
+            plan = generate(session, assessment, store)
+        assert plan.created_by == "alice"
+        with pytest.raises(SecondPersonRequired, match="alice drafted PLAN-0001"):
+            approve(session, plan, alice)
+        assert plan.status == "draft"
+        approve(session, plan, bob)
+        assert plan.status == "approved"

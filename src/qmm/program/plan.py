@@ -941,7 +941,12 @@ def current_plan(session: Session, *, site: Site, today: date) -> ReadinessPlan:
 
 def _signable_plan(session: Session, record_id: str) -> SignableRecord:
     plan = get_plan_by_id(session, record_id=record_id)
-    return SignableRecord(plan_content(plan), plan.site)
+    return SignableRecord(
+        plan_content(plan),
+        plan.site,
+        author=plan.created_by,
+        awaiting_approval=not plan.is_approved,
+    )
 
 
 def _plan_signed(session: Session, signature: Signature) -> None:

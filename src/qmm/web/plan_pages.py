@@ -25,6 +25,7 @@ from qmm.auth.scope import (
     readable_assessments,
 )
 from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.auth.signing import second_person_notice
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
 from qmm.program.plan import (
@@ -434,6 +435,9 @@ def _plan_page(
         can_sign=principal.may(db, Permission.record_sign, site=site)
         and plan.status != "superseded"
         and not any(s.username == principal.user.username for s in signatures),
+        second_person=second_person_notice(
+            db, user=principal.user, record_type=RECORD_TYPE, record_id=str(plan.id)
+        ),
         meanings=MEANINGS,
         meaning=meaning,
         sign_error=sign_error,

@@ -33,6 +33,7 @@ def upgrade() -> None:
     op.add_column("plan_actions", sa.Column("carried_from_id", sa.Integer(), nullable=True))
     op.create_foreign_key(FK, "plan_actions", "plan_actions", ["carried_from_id"], ["id"])
 
+
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
