@@ -873,3 +873,21 @@ class TestTwoPersonRule:
         )
         qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
         assert "filed as evidence" in sign("DEC-0001")
+
+
+class TestWorklist:
+    def test_drafts_to_sign_show_to_a_second_person_in_the_apis_shape(self, workspace: str) -> None:
+        qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
+        mine = as_json("--as", "alice", "worklist", "--site", "SITE-A")
+        assert set(mine) == {"as_of", "sites", "overdue", "due", "waiting", "items"}
+        assert mine["items"] == []  # alice drafted it: under the two-person rule she cannot sign
+        theirs = as_json("--as", "bob", "worklist")
+        [item] = theirs["items"]
+        assert (item["kind"], item["state"], item["site"]) == (
+            "draft_signature",
+            "waiting",
+            "SITE-A",
+        )
+        assert item["path"] == "/sites/SITE-A/decisions/DEC-0001#sign-title"
+        assert "awaiting a signature" in qmm("--as", "bob", "worklist")
+        assert "--as-of 'soon'" in qmm("worklist", "--as-of", "soon", code=2)
