@@ -91,6 +91,7 @@ class TestSites:
                 "duns": None,
                 "site_type": "fdf",
                 "headcount": 640,
+                "two_person_rule": True,
             }
         ]
 

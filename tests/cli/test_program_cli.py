@@ -31,7 +31,11 @@ def as_json(*args: str) -> Any:
 def workspace(cli_database: str) -> str:
     qmm("init")
     qmm("site", "add", "SITE-A", "--name", "Riverside")
-    for user, role in (("alice", "site_quality_lead"), ("vera", "viewer")):
+    for user, role in (
+        ("alice", "site_quality_lead"),
+        ("bob", "site_quality_lead"),
+        ("vera", "viewer"),
+    ):
         qmm("user", "add", user, "--name", user.title(), "--password-stdin", input=PASSWORD + "\n")
         qmm("user", "grant", user, role, "--site", "SITE-A")
     return cli_database
@@ -80,12 +84,28 @@ def sign(ref: str, *, code: int = 0, password: str = PASSWORD, user: str = "alic
 class TestDecisionCommands:
     def test_add_sign_show_and_list(self, workspace: str) -> None:
         assert "DEC-0001 (draft)" in qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
-        assert "filed as evidence EV-0001" in sign("DEC-0001")
+        refused = sign("DEC-0001", code=2)
+        assert "two-person rule at SITE-A: alice drafted DEC-0001" in refused
+        assert as_json("decision", "show", "SITE-A", "DEC-0001")["signatures"] == []
+        assert "filed as evidence EV-0001" in sign("DEC-0001", user="bob")
         shown = as_json("decision", "show", "SITE-A", "dec-0001")
         assert shown["status"] == "signed"
         assert shown["chain"] == ["DEC-0001"]
         assert shown["signatures"][0]["valid"] is True
-        assert "Approved by Alice" in qmm("decision", "show", "SITE-A", "DEC-0001")
+        assert "Approved by Bob" in qmm("decision", "show", "SITE-A", "DEC-0001")
+        # Once approved by a second person, the author may add a signature of their own.
+        qmm(
+            "decision",
+            "sign",
+            "SITE-A",
+            "DEC-0001",
+            "--user",
+            "alice",
+            "--meaning",
+            "authored",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
         [row] = as_json("decision", "list", "SITE-A", "--status", "signed")
         assert row["ref"] == "DEC-0001"
 
@@ -462,7 +482,11 @@ class TestPlanCommands:
         low = [a for a in plan["actions"] if a["source"] == "low_score"]
         assert [a["sub_element"] for a in low] == ["data_excellence", "capa_effectiveness"]
         assert plan["actions"][0]["title"] == "Name an executive owner of the QMM program"
-        assert "Signed SITE-A PLAN-0001 (approved); it is approved." in approve_plan("PLAN-0001")
+        assert "may not approve it; a second person" in approve_plan("PLAN-0001", code=2)
+        assert as_json("plan", "show", "SITE-A", "PLAN-0001")["status"] == "draft"
+        assert "Signed SITE-A PLAN-0001 (approved); it is approved." in approve_plan(
+            "PLAN-0001", user="bob"
+        )
         qmm("--as", "alice", "plan", "done", "SITE-A", "PLAN-0001", "1", "--on", "2026-11-21")
         progress = as_json("plan", "progress", "SITE-A", "--as-of", "2026-12-20")
         assert (progress["ref"], progress["day"], progress["done"]) == ("PLAN-0001", 28, 1)
@@ -490,7 +514,7 @@ class TestPlanCommands:
         by_code = {r["sub_element"]: r for r in compared["sub_elements"]}
         assert by_code["data_excellence"]["delta"] == 2
         assert "+2.00" in qmm("plan", "compare", "SITE-A", "PLAN-0001", "--assessment", "2")
-        assert "Approved by Alice" in qmm("plan", "show", "SITE-A", "PLAN-0001")
+        assert "Approved by Bob" in qmm("plan", "show", "SITE-A", "PLAN-0001")
 
     def test_an_approved_plan_blocks_a_new_one_unless_superseded(
         self, workspace: str, tmp_path: Path
@@ -827,3 +851,43 @@ class TestForumCommands:
             "r",
             code=2,
         )
+
+
+class TestTwoPersonRule:
+    def test_an_administrator_turns_it_off_and_the_author_then_signs(self, workspace: str) -> None:
+        qmm("user", "add", "root", "--name", "Root", "--password-stdin", input=PASSWORD + "\n")
+        qmm("user", "grant", "root", "administrator")
+        [site] = as_json("site", "list")
+        assert site["two_person_rule"] is True
+        refused = qmm("--as", "alice", "site", "two-person-rule", "SITE-A", "off", code=2)
+        assert "site:settings" in refused
+        assert "'maybe'" in qmm("site", "two-person-rule", "SITE-A", "maybe", code=2)
+        assert as_json("site", "list")[0]["two_person_rule"] is True
+        assert "is off" in qmm("--as", "root", "site", "two-person-rule", "SITE-A", "off")
+        assert as_json("site", "list")[0]["two_person_rule"] is False
+        entries = as_json("audit", "log", "--table", "sites", "--user", "root")
+        changed = [e for e in entries if e["action"] == "update"][-1]
+        assert (changed["old_values"], changed["new_values"]) == (
+            {"two_person_rule": True},
+            {"two_person_rule": False},
+        )
+        qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
+        assert "filed as evidence" in sign("DEC-0001")
+
+
+class TestWorklist:
+    def test_drafts_to_sign_show_to_a_second_person_in_the_apis_shape(self, workspace: str) -> None:
+        qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
+        mine = as_json("--as", "alice", "worklist", "--site", "SITE-A")
+        assert set(mine) == {"as_of", "sites", "overdue", "due", "waiting", "items"}
+        assert mine["items"] == []  # alice drafted it: under the two-person rule she cannot sign
+        theirs = as_json("--as", "bob", "worklist")
+        [item] = theirs["items"]
+        assert (item["kind"], item["state"], item["site"]) == (
+            "draft_signature",
+            "waiting",
+            "SITE-A",
+        )
+        assert item["path"] == "/sites/SITE-A/decisions/DEC-0001#sign-title"
+        assert "awaiting a signature" in qmm("--as", "bob", "worklist")
+        assert "--as-of 'soon'" in qmm("worklist", "--as-of", "soon", code=2)

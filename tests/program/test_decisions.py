@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from factories import create_decision, create_evidence, create_site_a, create_site_b
 from qmm.audit.signatures import signatures_for
+from qmm.audit.trail import Actor, acting
 from qmm.auth.service import create_user, grant_role
+from qmm.auth.signing import SecondPersonRequired
 from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from qmm.models import Decision, EvidenceItem, User
 from qmm.program.common import InvalidProgramInput
@@ -28,6 +30,7 @@ from qmm.program.decisions import (
     update_decision,
 )
 from qmm.program.schemas.decisions import export_decisions
+from qmm.sites.service import set_two_person_rule
 
 PASSWORD = "correct horse battery"
 
@@ -363,3 +366,43 @@ class TestListAndExport:
     def test_it_refuses_an_unknown_export_format(self, session, site) -> None:
         with pytest.raises(InvalidInput, match="export format 'xml'"):
             export_decisions(session, decisions=[], fmt="xml")
+
+
+class TestTwoPersonRule:
+    """Under the site's two-person rule the author of a decision never approves it alone."""
+
+    @pytest.fixture
+    def bob(self, session: Session, site) -> User:
+        user = create_user(session, username="bob", full_name="Bob Okafor", password=PASSWORD)
+        grant_role(session, user=user, role="site_quality_lead", site=site)
+        return user
+
+    def drafted_by(self, session: Session, site, user: User) -> Decision:
+        with acting(session, Actor(label=user.username, user_id=user.id)):
+            return create_decision(session, site)
+
+    def test_the_author_may_not_sign_their_own_draft(self, session, site, alice, bob) -> None:
+        draft = self.drafted_by(session, site, alice)
+        for meaning in ("approved", "authored", "reviewed"):
+            with pytest.raises(SecondPersonRequired, match="alice drafted DEC-0001"):
+                sign_it(session, draft, alice, meaning=meaning)
+        assert not draft.is_signed
+        assert signatures_for(session, record_type="decision", record_id=str(draft.id)) == []
+        sign_it(session, draft, bob)
+        assert draft.is_signed
+        # Approved by a second person, the author may now add their own (non-approving) one.
+        sign_it(session, draft, alice, meaning="authored")
+        with pytest.raises(SecondPersonRequired):
+            sign_it(session, draft, alice, meaning="approved")
+
+    def test_with_the_rule_off_the_author_signs(self, session, site, alice) -> None:
+        set_two_person_rule(session, site=site, on=False)
+        draft = self.drafted_by(session, site, alice)
+        sign_it(session, draft, alice)
+        assert draft.is_signed
+
+    def test_a_record_drafted_by_the_operator_is_signed_by_anyone(self, session, site, alice):
+        draft = create_decision(session, site)
+        assert draft.created_by.startswith("system:")
+        sign_it(session, draft, alice)
+        assert draft.is_signed

@@ -19,7 +19,9 @@ from factories import (
     rate_sub_elements,
 )
 from qmm.audit.signatures import record_hash, signatures_for
+from qmm.audit.trail import Actor, acting
 from qmm.auth.service import create_user, grant_role
+from qmm.auth.signing import SecondPersonRequired
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
@@ -495,3 +497,75 @@ def test_plans_are_found_by_ref_and_number(session, site, assessment, store) -> 
         get_plan(session, site=site, ref="PLAN-0009")
     with pytest.raises(NotFound, match="has no action 99"):
         get_action(session, plan=plan, number=99)
+
+
+class TestSupersedingCarriesOpenActions:
+    """A superseded plan's open actions move to the new plan; none is dropped silently."""
+
+    @pytest.fixture
+    def running(self, session, assessment, store, alice) -> ReadinessPlan:
+        made = generate(session, assessment, store, today=NOW, start_on=NOW - timedelta(days=40))
+        approve(session, made, alice)
+        for action in made.actions[:3]:
+            complete_action(session, action=action, done_on=NOW, note="done")
+        return made
+
+    def test_every_open_action_is_carried_over(self, session, assessment, store, alice, running):
+        still_open = [a for a in running.actions if a.status == "open"]
+        successor = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
+        carried = [a for a in successor.actions if a.source == "carried_over"]
+        assert sorted(a.carried_from_id for a in carried) == sorted(a.id for a in still_open)
+        origin = {a.id: a for a in still_open}
+        for action in carried:
+            before = origin[action.carried_from_id]
+            assert (action.title, action.owner, action.sub_element) == (
+                before.title,
+                before.owner,
+                before.sub_element,
+            )
+            assert action.source_detail.startswith(f"{running.ref} action {before.number}")
+            assert 1 <= action.due_day <= 90
+        approve(session, successor, alice)
+        assert running.status == "superseded"
+        assert {a.carried_from_id for a in successor.actions if a.status == "open"} >= {
+            a.id for a in still_open
+        }
+
+    def test_an_overdue_action_is_due_on_the_new_plans_first_day(
+        self, session, assessment, store, running
+    ) -> None:
+        overdue = [a for a in running.actions if a.status == "open" and a.due_on < NOW]
+        assert overdue, "the running plan has an overdue action to carry"
+        successor = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
+        by_origin = {a.carried_from_id: a for a in successor.actions}
+        assert all(by_origin[a.id].due_on == NOW for a in overdue)
+
+    def test_an_action_done_after_drafting_is_not_carried_at_approval(
+        self, session, assessment, store, alice, running
+    ) -> None:
+        successor = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
+        finished = next(a for a in running.actions if a.status == "open")
+        complete_action(session, action=finished, done_on=NOW, note="finished meanwhile")
+        reopened = running.actions[0]
+        reopen_action(session, action=reopened, note="not really done")
+        approve(session, successor, alice)
+        origins = {a.carried_from_id for a in successor.actions}
+        assert finished.id not in origins
+        assert reopened.id in origins
+        assert {a.id for a in running.actions if a.status == "open"} <= origins
+
+
+class TestTwoPersonRule:
+    def test_the_author_of_a_plan_may_not_approve_it(
+        self, session, site, assessment, store, alice
+    ) -> None:
+        bob = create_user(session, username="bob", full_name="Bob Okafor", password=PASSWORD)
+        grant_role(session, user=bob, role="site_quality_lead", site=site)
+        with acting(session, Actor(label="alice", user_id=alice.id)):
+            plan = generate(session, assessment, store)
+        assert plan.created_by == "alice"
+        with pytest.raises(SecondPersonRequired, match="alice drafted PLAN-0001"):
+            approve(session, plan, alice)
+        assert plan.status == "draft"
+        approve(session, plan, bob)
+        assert plan.status == "approved"

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from factories import create_site_a
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.sites.schemas import SiteOut
-from qmm.sites.service import create_site, get_site, list_sites
+from qmm.sites.service import create_site, get_site, list_sites, set_two_person_rule
 
 
 class TestCreateSite:
@@ -21,8 +21,19 @@ class TestCreateSite:
             "duns": None,
             "site_type": "fdf",
             "headcount": 640,
+            "two_person_rule": True,
         }
         assert [s.code for s in list_sites(session)] == ["SITE-A"]
+
+    def test_the_two_person_rule_is_on_for_a_new_site_and_can_be_turned_off(
+        self, session: Session
+    ) -> None:
+        site = create_site_a(session)
+        assert site.two_person_rule is True
+        with pytest.raises(InvalidInput, match="on or off"):
+            set_two_person_rule(session, site=site, on="no")  # type: ignore[arg-type]
+        assert site.two_person_rule is True
+        assert set_two_person_rule(session, site=site, on=False).two_person_rule is False
 
     def test_it_refuses_a_duplicate_code(self, session: Session) -> None:
         create_site_a(session)

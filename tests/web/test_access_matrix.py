@@ -189,6 +189,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             FILES: {"upload": ("charter.pdf", tiny_pdf("Council charter"), "application/pdf")},
         },
         ("POST", "/api/sites/{code}/evidence"): new_item,
+        ("PATCH", "/api/sites/{code}/settings"): {"two_person_rule": True},
         ("POST", "/sites/{code}/evidence/{ref}/edit"): {
             **new_item,
             "title": "Management review procedure, revision 2",

@@ -113,6 +113,47 @@ class TestSites:
         assert response.json()["code"] == "SITE-N"
         assert db.scalar(select(Site).where(Site.code == "SITE-N")) is not None
 
+    def test_a_new_site_keeps_the_two_person_rule(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        body = {"code": "SITE-N", "name": "Newport"}
+        made = client.post("/api/sites", json=body, headers=bearer(world.write_tokens["root"]))
+        assert made.json()["two_person_rule"] is True
+
+    def test_only_an_administrator_changes_the_two_person_rule_and_it_is_audited(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        url = "/api/sites/SITE-A/settings"
+        lead = client.patch(
+            url, json={"two_person_rule": False}, headers=bearer(world.write_tokens["lead-a"])
+        )
+        assert lead.status_code == 403
+        assert "site:settings" in lead.json()["detail"]
+        bad = client.patch(
+            url, json={"two_person_rule": "perhaps"}, headers=bearer(world.write_tokens["root"])
+        )
+        assert bad.status_code == 422
+        assert "two_person_rule" in bad.text
+        unknown = client.patch(
+            url, json={"colour": "red"}, headers=bearer(world.write_tokens["root"])
+        )
+        assert unknown.status_code == 422
+        db.expire_all()
+        assert db.get(Site, world.site_a).two_person_rule is True
+        done = client.patch(
+            url, json={"two_person_rule": False}, headers=bearer(world.write_tokens["root"])
+        )
+        assert (done.status_code, done.json()["two_person_rule"]) == (200, False)
+        db.expire_all()
+        assert db.get(Site, world.site_a).two_person_rule is False
+        entry = db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.table_name == "sites", AuditEntry.actor == "root")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None
+        assert entry.new_values == {"two_person_rule": False}
+
     def test_a_duplicate_code_is_a_409_with_the_reason(
         self, client: TestClient, world: World
     ) -> None:

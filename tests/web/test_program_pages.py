@@ -228,7 +228,11 @@ class TestSigning:
         assert moved.status_code == 303
         new = moved.headers["location"].split("?")[0]
         assert new == f"{LOG}/DEC-0002"
-        assert sign(client, new, csrf, "lead-a").status_code == 303
+        own = sign(client, new, csrf, "lead-a")  # lead-a drafted DEC-0002: a second person signs
+        assert own.status_code == 422
+        assert "two-person rule at SITE-A: lead-a drafted DEC-0002" in own.text
+        csrf = sign_in(client, db, world, "contrib-a")
+        assert sign(client, new, csrf, "contrib-a").status_code == 303
         old_page = client.get(old).text
         assert "Superseded" in old_page
         assert f'href="{new}"' in old_page

@@ -22,10 +22,16 @@ from qmm.models import Signature, SignatureMeaning, Site, User, utcnow
 
 @dataclass(frozen=True)
 class SignableRecord:
-    """A record's exact signable content, and the site whose signers may sign it."""
+    """A record's exact signable content, and the site whose signers may sign it.
+
+    `author` (a username) and `awaiting_approval` (the next signature approves it) let the
+    site's two-person rule keep an author from approving their own record.
+    """
 
     content: dict[str, Any]
     site: Site
+    author: str | None = None
+    awaiting_approval: bool = False
 
 
 @dataclass(frozen=True)

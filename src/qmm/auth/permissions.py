@@ -20,6 +20,7 @@ class Permission(StrEnum):
     program_manage = "program:manage"
     audit_read = "audit:read"
     user_manage = "user:manage"
+    site_settings = "site:settings"
 
 
 READ_PERMISSIONS: Final = frozenset(

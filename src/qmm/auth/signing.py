@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from qmm.audit.signatures import check_meaning, record_signature, signable_record
+from qmm.audit.signatures import (
+    SignableRecord,
+    check_meaning,
+    record_signature,
+    signable_record,
+)
 from qmm.auth.permissions import Permission
 from qmm.auth.service import authenticate, authorize
-from qmm.models import Signature, User
+from qmm.errors import Forbidden
+from qmm.models import Signature, SignatureMeaning, User
+
+
+class SecondPersonRequired(Forbidden):
+    """The site's two-person rule: the author of a record may not be the one who approves it."""
+
+
+def check_second_person(record: SignableRecord, *, user: User, meaning: str) -> None:
+    """Refuse the author's approving signature where the site keeps the two-person rule."""
+    if not record.site.two_person_rule or record.author != user.username:
+        return
+    if meaning != SignatureMeaning.approved.value and not record.awaiting_approval:
+        return
+    ref = record.content.get("ref") or "this record"
+    raise SecondPersonRequired(
+        f"two-person rule at {record.site.code}: {user.username} drafted {ref} and may not "
+        "approve it; a second person with the right to sign approves it"
+        + (", after which the author may add a signature" if record.awaiting_approval else "")
+    )
 
 
 def sign(
@@ -24,6 +48,7 @@ def sign(
     authenticate(session, username=user.username, password=password, channel="signature")
     record = signable_record(session, record_type=record_type, record_id=record_id)
     authorize(session, user=user, permission=Permission.record_sign, site=record.site)
+    check_second_person(record, user=user, meaning=meaning)
     return record_signature(
         session,
         signer=user,
@@ -32,3 +57,15 @@ def sign(
         record_id=record_id,
         record=record,
     )
+
+
+def second_person_notice(
+    session: Session, *, user: User, record_type: str, record_id: str
+) -> str | None:
+    """What to tell an author before they try: under the two-person rule, someone else approves."""
+    record = signable_record(session, record_type=record_type, record_id=record_id)
+    try:
+        check_second_person(record, user=user, meaning=SignatureMeaning.approved.value)
+    except SecondPersonRequired as exc:
+        return str(exc)
+    return None

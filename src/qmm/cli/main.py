@@ -11,6 +11,10 @@ from qmm.cli.lazy import LazyCommand, LazyGroup
 
 #: Every command, in the order `qmm --help` lists them, with that listing's line.
 COMMANDS: Final = {
+    "worklist": LazyCommand(
+        "qmm.cli.worklist:worklist",
+        "Needs attention: reviews, plan actions, drafts to sign, meetings, drills, suppliers.",
+    ),
     "engagement": LazyCommand(
         "qmm.cli.objectives:engagement",
         "Suggestions submitted, accepted and days to decision, per period (the seeds' measure).",

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
+from qmm.auth.permissions import Permission
+from qmm.cli.common import (
+    OutputFormat,
+    authorize_actor,
+    boundary,
+    console,
+    fail,
+    print_json,
+    print_table,
+)
 from qmm.sites.schemas import SiteOut
-from qmm.sites.service import create_site, list_sites
+from qmm.sites.service import create_site, get_site, list_sites, set_two_person_rule
 
 app = typer.Typer(help="Register and list manufacturing sites.", no_args_is_help=True)
 
@@ -48,6 +57,26 @@ def list_(
         return
     print_table(
         "Sites",
-        ["code", "name", "FEI", "type", "headcount"],
-        [[s.code, s.name, s.fei, s.site_type, s.headcount] for s in sites],
+        ["code", "name", "FEI", "type", "headcount", "two-person rule"],
+        [
+            [s.code, s.name, s.fei, s.site_type, s.headcount, "on" if s.two_person_rule else "off"]
+            for s in sites
+        ],
     )
+
+
+@app.command("two-person-rule")
+def two_person_rule(
+    code: str = typer.Argument(..., help="The site's code, e.g. SITE-A."),
+    state: str = typer.Argument(..., help="on or off."),
+) -> None:
+    """Turn the site's two-person rule on or off (administrators): an author never approves
+    their own decision or plan; a second person signs."""
+    wanted = state.strip().lower()
+    if wanted not in {"on", "off"}:
+        fail(f"the state is on or off, not {state!r}")
+    with boundary() as session:
+        site = get_site(session, code=code)
+        authorize_actor(session, Permission.site_settings, site=site)
+        set_two_person_rule(session, site=site, on=wanted == "on")
+        console.print(f"The two-person rule at {site.code} is {wanted}.")

@@ -247,8 +247,11 @@ class PlanAction(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     done_on: Mapped[date | None] = mapped_column(Date)
     note: Mapped[str | None] = mapped_column(Text)
+    #: The superseded plan's open action this one carries over, if it is carried.
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("plan_actions.id"))
 
     plan: Mapped[ReadinessPlan] = relationship(back_populates="actions")
+    carried_from: Mapped[PlanAction | None] = relationship(remote_side=[id])
 
 
 class ContinuityScenario(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Integer, String
+from sqlalchemy import CheckConstraint, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qmm.models.base import Base, UTCDateTime, utcnow
@@ -31,3 +31,5 @@ class Site(Base):
     site_type: Mapped[str | None] = mapped_column(String(20))
     headcount: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: A decision or plan is approved by someone other than its author (on unless turned off).
+    two_person_rule: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -409,7 +409,12 @@ def decision_text(decision: Decision) -> str:
 
 def _signable_decision(session: Session, record_id: str) -> SignableRecord:
     decision = get_decision_by_id(session, record_id=record_id)
-    return SignableRecord(decision_content(decision), decision.site)
+    return SignableRecord(
+        decision_content(decision),
+        decision.site,
+        author=decision.created_by,
+        awaiting_approval=not decision.is_signed,
+    )
 
 
 def _decision_signed(session: Session, signature: Signature) -> None:

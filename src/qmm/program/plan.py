@@ -71,7 +71,8 @@ SKELETON_SOURCE: Final = "skeleton"
 LOW_SCORE: Final = "low_score"
 MISSING_EVIDENCE: Final = "missing_evidence"
 KPI_OFF_TARGET: Final = "kpi_off_target"
-SOURCES: Final = (SKELETON_SOURCE, LOW_SCORE, MISSING_EVIDENCE, KPI_OFF_TARGET)
+CARRIED_OVER: Final = "carried_over"
+SOURCES: Final = (SKELETON_SOURCE, LOW_SCORE, MISSING_EVIDENCE, KPI_OFF_TARGET, CARRIED_OVER)
 
 #: A sub-element scoring below this is a low score; at most LOW_SCORES of them get an action.
 LOW_SCORE_BELOW: Final = 3.5
@@ -481,7 +482,69 @@ def generate_plan(
         )
     session.flush()
     session.refresh(plan, ["actions"])
+    carry_open_actions(session, plan=plan)
     return plan
+
+
+def _carried_due_day(plan: ReadinessPlan, origin: PlanAction) -> int:
+    """The new plan's day the carried action keeps its date on; overdue ones are due on day 1."""
+    return min(DAYS, max(1, (origin.due_on - plan.start_on).days + 1))
+
+
+def carry_open_actions(session: Session, *, plan: ReadinessPlan) -> list[PlanAction]:
+    """Bring a draft's carried actions in line with its predecessor's open actions.
+
+    Every action still open in the plan being superseded gets a carried copy (same title,
+    owner, sub-element, evidence); a carried copy whose origin was done meanwhile leaves the
+    draft. Nothing open is ever dropped silently. Returns the carried actions added.
+    """
+    old = plan.supersedes
+    if plan.is_approved or old is None:
+        return []
+    session.refresh(plan, ["actions"])
+    open_origins = {a.id: a for a in old.actions if a.status == "open"}
+    carried = {a.carried_from_id: a for a in plan.actions if a.carried_from_id is not None}
+    for origin_id, action in carried.items():
+        if origin_id not in open_origins:
+            session.delete(action)
+    number = max((a.number for a in plan.actions), default=0)
+    added = []
+    for origin in sorted(open_origins.values(), key=lambda a: (a.due_on, a.number)):
+        if origin.id in carried:
+            continue
+        number += 1
+        due_day = _carried_due_day(plan, origin)
+        detail = f"{old.ref} action {origin.number}, due {origin.due_on}, still open"
+        action = PlanAction(
+            plan_id=plan.id,
+            number=number,
+            title=origin.title,
+            workstream=origin.workstream,
+            owner=origin.owner,
+            due_day=due_day,
+            due_on=plan.start_on + timedelta(days=due_day - 1),
+            sub_element=origin.sub_element,
+            evidence=origin.evidence,
+            evidence_kind=origin.evidence_kind,
+            source=CARRIED_OVER,
+            source_detail=detail + (f"; note: {origin.note}" if origin.note else ""),
+            status="open",
+            carried_from_id=origin.id,
+        )
+        session.add(action)
+        added.append(action)
+    session.flush()
+    session.refresh(plan, ["actions"])
+    return added
+
+
+def uncarried_actions(plan: ReadinessPlan) -> list[PlanAction]:
+    """The predecessor's open actions that this draft does not carry over (none may be left)."""
+    old = plan.supersedes
+    if old is None:
+        return []
+    carried = {a.carried_from_id for a in plan.actions}
+    return [a for a in old.actions if a.status == "open" and a.id not in carried]
 
 
 # ---------------------------------------------------------------------------- editing a draft
@@ -531,8 +594,12 @@ def update_action(session: Session, *, action: PlanAction, **changes: Any) -> Pl
 def approve_plan(
     session: Session, *, plan: ReadinessPlan, user: User, password: str, meaning: str = "approved"
 ) -> Signature:
-    """Approve a draft plan by e-signature (password again); its plan is then frozen."""
+    """Approve a draft plan by e-signature (password again); its plan is then frozen.
+
+    The predecessor's open actions are carried over first, as they stand at approval.
+    """
     _check_approvable(session, plan)
+    carry_open_actions(session, plan=plan)
     return sign(
         session,
         user=user,
@@ -561,6 +628,13 @@ def record_approved(session: Session, *, plan: ReadinessPlan) -> None:
     if plan.is_approved:
         return
     _check_approvable(session, plan)
+    left = uncarried_actions(plan)
+    if left and plan.supersedes is not None:
+        numbers = ", ".join(str(a.number) for a in left)
+        raise Conflict(
+            f"{plan.ref} does not carry over the open actions {numbers} of "
+            f"{plan.supersedes.ref}; approve it from its plan page, which carries them over"
+        )
     plan.status = ReadinessPlanStatus.approved.value
     plan.approved_at = utcnow()
     old = plan.supersedes
@@ -867,7 +941,12 @@ def current_plan(session: Session, *, site: Site, today: date) -> ReadinessPlan:
 
 def _signable_plan(session: Session, record_id: str) -> SignableRecord:
     plan = get_plan_by_id(session, record_id=record_id)
-    return SignableRecord(plan_content(plan), plan.site)
+    return SignableRecord(
+        plan_content(plan),
+        plan.site,
+        author=plan.created_by,
+        awaiting_approval=not plan.is_approved,
+    )
 
 
 def _plan_signed(session: Session, signature: Signature) -> None:

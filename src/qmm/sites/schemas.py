@@ -29,6 +29,7 @@ class SiteOut(BaseModel):
     duns: str | None
     site_type: str | None
     headcount: int | None
+    two_person_rule: bool
 
     @classmethod
     def of(cls, site: Site) -> SiteOut:
@@ -39,4 +40,13 @@ class SiteOut(BaseModel):
             duns=site.duns,
             site_type=site.site_type,
             headcount=site.headcount,
+            two_person_rule=site.two_person_rule,
         )
+
+
+class SiteSettingsIn(BaseModel):
+    """A site's settings an administrator changes (each optional: only what is given changes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    two_person_rule: bool | None = None

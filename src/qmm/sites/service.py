@@ -86,3 +86,16 @@ def site_code(session: Session, *, site_id: int) -> str | None:
 def list_sites(session: Session) -> Sequence[Site]:
     """All sites, by code."""
     return session.scalars(select(Site).order_by(Site.code)).all()
+
+
+def set_two_person_rule(session: Session, *, site: Site, on: bool) -> Site:
+    """Turn the site's two-person rule on or off; the audit trail records who and when.
+
+    Who may change it (administrators) is checked by the face, as for every right.
+    """
+    if not isinstance(on, bool):
+        raise InvalidInput(f"the two-person rule is on or off (yes or no), not {on!r}")
+    if site.two_person_rule != on:
+        site.two_person_rule = on
+        session.flush()
+    return site

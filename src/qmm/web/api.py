@@ -40,8 +40,8 @@ from qmm.presentation.schemas import BenchmarkOut, ProgramOut, SitePlacementOut
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, list_decisions
 from qmm.program.schemas.decisions import DecisionIn, DecisionOut
-from qmm.sites.schemas import SiteIn, SiteOut
-from qmm.sites.service import create_site, get_site
+from qmm.sites.schemas import SiteIn, SiteOut, SiteSettingsIn
+from qmm.sites.service import create_site, get_site, set_two_person_rule
 from qmm.web import api_continuity, api_plans
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
@@ -82,6 +82,21 @@ def api_create_site(
 ) -> SiteOut:
     """Register a site; administrators only, since a new site has no site-level roles yet."""
     return SiteOut.of(create_site(db, **body.model_dump()))
+
+
+@router.patch("/api/sites/{code}/settings", response_model=SiteOut)
+def api_site_settings(
+    code: str,
+    body: SiteSettingsIn,
+    access: Annotated[Access, Depends(require(Permission.site_settings, site="code"))],
+    db: DB,
+) -> SiteOut:
+    """Change a site's settings (administrators): the two-person rule; the audit trail keeps it."""
+    site = access.site
+    assert site is not None
+    if body.two_person_rule is not None:
+        set_two_person_rule(db, site=site, on=body.two_person_rule)
+    return SiteOut.of(site)
 
 
 @router.get("/api/assessments/{assessment_id}")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from qmm.models import utcnow
+from qmm.models import Site, utcnow
 from qmm.program.common import InvalidProgramInput
 from qmm.program.plan import complete_action, get_action, readable_plans, reopen_action
 from qmm.program.schemas.plans import (
@@ -20,10 +20,12 @@ from qmm.program.schemas.plans import (
     PlanOut,
     PlanSummaryOut,
 )
+from qmm.program.schemas.worklist import WorklistOut
+from qmm.program.worklist import worklist
 from qmm.web.api_schemas import NOTHING_CHANGED, ProblemsOut
 from qmm.web.deps import DB
 from qmm.web.plan_pages import find_plan
-from qmm.web.security import ProgramManage, SiteRead
+from qmm.web.security import Principal, ProgramManage, SignedIn, SiteRead, readable_sites
 
 router = APIRouter(tags=["api"])
 
@@ -48,6 +50,33 @@ def api_get_plan(code: str, ref: str, access: SiteRead, db: DB) -> PlanOut:
     site = access.site
     assert site is not None
     return PlanOut.of(db, find_plan(db, access.who, site, ref), today=utcnow().date())
+
+
+def worklist_of(db: DB, principal: Principal, sites: list[Site]) -> WorklistOut:
+    """The signed-in person's worklist at these sites, today (pages and API alike)."""
+    return WorklistOut.of(
+        worklist(
+            db,
+            reader=principal,
+            sites=sites,
+            today=utcnow().date(),
+            username=principal.user.username,
+        )
+    )
+
+
+@router.get("/api/worklist", response_model=WorklistOut)
+def api_worklist(access: SignedIn, db: DB) -> WorklistOut:
+    """Needs attention at every site the caller reads: overdue first, with owners and links."""
+    return worklist_of(db, access.who, readable_sites(db, access.who))
+
+
+@router.get("/api/sites/{code}/worklist", response_model=WorklistOut)
+def api_site_worklist(code: str, access: SiteRead, db: DB) -> WorklistOut:
+    """Needs attention at one site: the same shape as `qmm worklist --site CODE --format json`."""
+    site = access.site
+    assert site is not None
+    return worklist_of(db, access.who, [site])
 
 
 def _refused(exc: InvalidProgramInput) -> Response:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.auth.signing import SecondPersonRequired, second_person_notice
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.evidence.service import site_framework
 from qmm.metrics.catalogue import KPIS
@@ -397,6 +398,9 @@ def _decision_page(
         can_sign=principal.may(db, Permission.record_sign, site=site)
         and not any(s.username == principal.user.username for s in signatures),
         can_audit=principal.may(db, Permission.audit_read, site=site),
+        second_person=second_person_notice(
+            db, user=principal.user, record_type=RECORD_TYPE, record_id=str(entry.id)
+        ),
         meanings=MEANINGS,
         meaning=meaning,
         sign_error=sign_error,
@@ -497,6 +501,8 @@ def signing_error(meaning: str, password: str, sign: Callable[[], object]) -> st
         sign()
     except Unauthenticated as exc:
         return sign_error_text(exc)
+    except SecondPersonRequired as exc:
+        return str(exc)
     return None
 
 

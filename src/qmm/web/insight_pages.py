@@ -42,6 +42,7 @@ from qmm.presentation.maturity import (
     scale_x,
     shown_assessment,
 )
+from qmm.web.api_plans import worklist_of
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import site_coverage
 from qmm.web.security import (
@@ -72,7 +73,7 @@ def chart_helpers() -> dict[str, Any]:
 
 @router.get("/")
 def home(request: Request, access: SignedIn, db: DB) -> Response:
-    """Start page: the sites this person may see, side by side by practice area."""
+    """Start page: what needs attention first, then the sites side by side by practice area."""
     sites = readable_sites(db, access.who)
     return render(
         request,
@@ -80,6 +81,8 @@ def home(request: Request, access: SignedIn, db: DB) -> Response:
         principal=access.who,
         title="Your sites",
         sites=sites,
+        worklist=worklist_of(db, access.who, sites),
+        show_site=len(sites) > 1,
         rows=portfolio(db, sites, access.who),
         overall_band=overall_band(),
         **chart_helpers(),
@@ -128,6 +131,8 @@ def site_page(
         period=chosen,
         periods=CHART_PERIODS,
         evidence_coverage=site_coverage(db, shown),
+        worklist=worklist_of(db, principal, [site]),
+        show_site=False,
         can_audit=principal.may(db, Permission.audit_read, site=site),
         can_import=principal.may(db, Permission.site_manage, site=site),
         breadcrumbs=[("Sites", "/")],

@@ -25,6 +25,7 @@ from qmm.auth.scope import (
     readable_assessments,
 )
 from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.auth.signing import second_person_notice
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.models import Assessment, PlanAction, ReadinessPlan, Site, utcnow
 from qmm.program.plan import (
@@ -79,6 +80,7 @@ SOURCE_LABELS: Final = {
     "low_score": "a low score",
     "missing_evidence": "missing evidence",
     "kpi_off_target": "a KPI off target",
+    "carried_over": "carried over from the plan it supersedes",
 }
 DONE: Final = {
     "generated": "was drafted; check its actions, then approve it by signature",
@@ -433,6 +435,9 @@ def _plan_page(
         can_sign=principal.may(db, Permission.record_sign, site=site)
         and plan.status != "superseded"
         and not any(s.username == principal.user.username for s in signatures),
+        second_person=second_person_notice(
+            db, user=principal.user, record_type=RECORD_TYPE, record_id=str(plan.id)
+        ),
         meanings=MEANINGS,
         meaning=meaning,
         sign_error=sign_error,

@@ -1,0 +1,314 @@
+"""Needs attention: everything due or overdue at the sites a person may read, in one list.
+
+Why one list: reviews, plan actions, drafts to sign, meetings, drills and supplier reviews each
+live on their own page, and nobody is told anything unless they open it. The worklist gathers
+them with an owner, a due date, an age and a link, so the first page after sign-in says what next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qmm.auth.permissions import Permission
+from qmm.auth.scope import Reader
+from qmm.models import (
+    Decision,
+    Drill,
+    EvidenceItem,
+    ReadinessPlan,
+    ReadinessPlanStatus,
+    Site,
+    SteeringAction,
+    SteeringCadence,
+    SteeringMeeting,
+    SupplierAgreement,
+)
+from qmm.program.plan import may_read_plan, running_plan
+from qmm.program.suppliers import next_drill_on, next_review_on
+
+#: Something due within this many days shows as "due"; past its date, as "overdue".
+DUE_WITHIN_DAYS: Final = 14
+OVERDUE: Final = "overdue"
+DUE: Final = "due"
+WAITING: Final = "waiting"
+
+#: What each kind of item is, in words.
+KINDS: Final = {
+    "plan_action": "Plan action",
+    "evidence_review": "Evidence review",
+    "draft_signature": "Draft awaiting a signature",
+    "steering_meeting": "Steering meeting",
+    "steering_action": "Steering action",
+    "drill": "Continuity drill",
+    "supplier_review": "Supplier maturity review",
+    "supplier_drill": "Joint drill with a supplier",
+}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One thing that needs attention: what, where, who owns it, by when, and where to act."""
+
+    kind: str
+    site: str
+    title: str
+    owner: str
+    due_on: date | None
+    state: str
+    age_days: int
+    path: str
+
+    @property
+    def kind_name(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
+class Worklist:
+    """A person's worklist on a day: the items, most overdue first, and the sites it covers."""
+
+    today: date
+    sites: tuple[str, ...]
+    items: tuple[WorkItem, ...]
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for i in self.items if i.state == OVERDUE)
+
+    @property
+    def due(self) -> int:
+        return sum(1 for i in self.items if i.state == DUE)
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for i in self.items if i.state == WAITING)
+
+
+def _dated(
+    kind: str, site: Site, title: str, owner: str, due_on: date, today: date, path: str
+) -> WorkItem | None:
+    """An item with a due date: overdue once past it, due when within the window, else none."""
+    if due_on < today:
+        state = OVERDUE
+    elif due_on <= today + timedelta(days=DUE_WITHIN_DAYS):
+        state = DUE
+    else:
+        return None
+    return WorkItem(kind, site.code, title, owner, due_on, state, (today - due_on).days, path)
+
+
+def _plan_actions(session: Session, reader: Reader, site: Site, today: date) -> list[WorkItem]:
+    plan = running_plan(session, site, today)
+    if plan is None or not may_read_plan(session, reader=reader, plan=plan):
+        return []
+    found = []
+    for action in plan.actions:
+        if action.status != "open":
+            continue
+        item = _dated(
+            "plan_action",
+            site,
+            f"{plan.ref} action {action.number}: {action.title}",
+            action.owner,
+            action.due_on,
+            today,
+            f"/sites/{site.code}/plans/{plan.ref}#action-{action.number}",
+        )
+        if item is not None:
+            found.append(item)
+    return found
+
+
+def _evidence_reviews(session: Session, site: Site, today: date) -> list[WorkItem]:
+    found = []
+    for entry in session.scalars(
+        select(EvidenceItem).where(
+            EvidenceItem.site_id == site.id,
+            EvidenceItem.retired_at.is_(None),
+            EvidenceItem.review_by.is_not(None),
+        )
+    ):
+        assert entry.review_by is not None
+        item = _dated(
+            "evidence_review",
+            site,
+            f"Review {entry.ref}: {entry.title}",
+            entry.owner,
+            entry.review_by,
+            today,
+            f"/sites/{site.code}/evidence/{entry.ref}",
+        )
+        if item is not None:
+            found.append(item)
+    return found
+
+
+def _drafts(
+    session: Session, reader: Reader, site: Site, today: date, username: str | None
+) -> list[WorkItem]:
+    """Drafts this reader could sign: not their own where the two-person rule holds."""
+    if not reader.may(session, Permission.record_sign, site=site):
+        return []
+    found = []
+
+    def mine(author: str) -> bool:
+        return site.two_person_rule and username is not None and author == username
+
+    for decision in session.scalars(
+        select(Decision).where(Decision.site_id == site.id, Decision.signed_at.is_(None))
+    ):
+        if mine(decision.created_by):
+            continue
+        since = decision.created_at.date()
+        found.append(
+            WorkItem(
+                "draft_signature",
+                site.code,
+                f"Sign {decision.ref}: {decision.title}",
+                decision.owner,
+                None,
+                WAITING,
+                (today - since).days,
+                f"/sites/{site.code}/decisions/{decision.ref}#sign-title",
+            )
+        )
+    for plan in session.scalars(
+        select(ReadinessPlan).where(
+            ReadinessPlan.site_id == site.id,
+            ReadinessPlan.status == ReadinessPlanStatus.draft.value,
+        )
+    ):
+        if mine(plan.created_by) or not may_read_plan(session, reader=reader, plan=plan):
+            continue
+        found.append(
+            WorkItem(
+                "draft_signature",
+                site.code,
+                f"Approve {plan.ref}: the 90-day plan from {plan.start_on}",
+                plan.owner,
+                None,
+                WAITING,
+                (today - plan.generated_on).days,
+                f"/sites/{site.code}/plans/{plan.ref}#sign-title",
+            )
+        )
+    return found
+
+
+def _steering(session: Session, site: Site, today: date) -> list[WorkItem]:
+    found: list[WorkItem | None] = []
+    path = f"/sites/{site.code}/program#steering"
+    for meeting in session.scalars(
+        select(SteeringMeeting)
+        .join(SteeringCadence)
+        .where(SteeringCadence.site_id == site.id, SteeringMeeting.held_on.is_(None))
+    ):
+        cadence = meeting.cadence
+        found.append(
+            _dated(
+                "steering_meeting",
+                site,
+                f"Hold {cadence.name} (planned {meeting.planned_on})",
+                cadence.chair,
+                meeting.planned_on,
+                today,
+                path,
+            )
+        )
+    for action in session.scalars(
+        select(SteeringAction)
+        .join(SteeringMeeting)
+        .join(SteeringCadence)
+        .where(SteeringCadence.site_id == site.id, SteeringAction.done_on.is_(None))
+    ):
+        found.append(
+            _dated("steering_action", site, action.title, action.owner, action.due_on, today, path)
+        )
+    return [i for i in found if i is not None]
+
+
+def _continuity(session: Session, site: Site, today: date) -> list[WorkItem]:
+    found: list[WorkItem | None] = []
+    for drill in session.scalars(
+        select(Drill).where(Drill.site_id == site.id, Drill.run_on.is_(None))
+    ):
+        found.append(
+            _dated(
+                "drill",
+                site,
+                f"Run the drill of {drill.scenario.title}",
+                drill.supplier or "the site's continuity lead",
+                drill.planned_on,
+                today,
+                f"/sites/{site.code}/continuity#drill-{drill.id}",
+            )
+        )
+    for agreement in session.scalars(
+        select(SupplierAgreement).where(SupplierAgreement.site_id == site.id)
+    ):
+        path = f"/sites/{site.code}/continuity#agreement-{agreement.id}"
+        found.append(
+            _dated(
+                "supplier_review",
+                site,
+                f"Review the maturity of {agreement.supplier}",
+                agreement.supplier,
+                next_review_on(agreement),
+                today,
+                path,
+            )
+        )
+        found.append(
+            _dated(
+                "supplier_drill",
+                site,
+                f"Run the joint drill with {agreement.supplier}",
+                agreement.supplier,
+                next_drill_on(agreement),
+                today,
+                path,
+            )
+        )
+    return [i for i in found if i is not None]
+
+
+def _order(item: WorkItem) -> tuple[int, int, str, str]:
+    rank = {OVERDUE: 0, WAITING: 1, DUE: 2}[item.state]
+    return (rank, -item.age_days, item.site, item.title)
+
+
+def worklist(
+    session: Session,
+    *,
+    reader: Reader,
+    sites: Iterable[Site],
+    today: date,
+    username: str | None = None,
+) -> Worklist:
+    """What needs attention at the given sites that the reader may read, most overdue first.
+
+    Sites the reader may not read are left out, and so are plans of assessments they may not
+    read; drafts to sign show only to those who may sign them (and, under the two-person rule,
+    not to their author, named by `username`).
+    """
+    readable: Sequence[Site] = [
+        s for s in sites if reader.may(session, Permission.site_read, site=s)
+    ]
+    items: list[WorkItem] = []
+    for site in readable:
+        items += _plan_actions(session, reader, site, today)
+        items += _evidence_reviews(session, site, today)
+        items += _drafts(session, reader, site, today, username)
+        items += _steering(session, site, today)
+        items += _continuity(session, site, today)
+    return Worklist(
+        today=today,
+        sites=tuple(s.code for s in readable),
+        items=tuple(sorted(items, key=_order)),
+    )
