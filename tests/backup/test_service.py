@@ -30,6 +30,7 @@ from qmm.audit.verify import verify
 from qmm.auth.service import create_user
 from qmm.backup import (
     EvidenceDoesNotVerify,
+    StoreDoesNotVerify,
     TrailDoesNotVerify,
     UnsupportedBackend,
     create_backup,
@@ -39,6 +40,8 @@ from qmm.config import get_settings
 from qmm.db import _engines, get_engine, make_engine, unit_of_work
 from qmm.demo.workspace import load_demo
 from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.events.importer import import_files
+from qmm.events.store import EventStore
 from qmm.evidence.files import read_blob
 from qmm.evidence.service import add_evidence
 from qmm.migrate import alembic_config, head_revision, upgrade
@@ -913,3 +916,29 @@ class TestPostgreSQL:
         with pytest.raises(UnsupportedBackend, match="pg_restore") as caught:
             restore_backup(source=tmp_path / "b.tar", database_url=self.URL, data_dir=tmp_path)
         assert "docs/operations.md" in str(caught.value)
+
+
+@sqlite_only
+def test_a_store_whose_data_file_was_rewritten_is_not_sealed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "data")
+    store.data_dir.mkdir()
+    engine = make_engine(store.url)
+    upgrade(engine)
+    extract = tmp_path / "capa.csv"
+    extract.write_text(
+        "capa_id,site,opened_on,due_on,root_cause_category,voe_done_on,voe_result\n"
+        "CAPA-1,SITE-A,2025-01-06,2025-02-06,training,2025-03-02,not_effective\n",
+        encoding="utf-8",
+    )
+    with unit_of_work(engine) as session:
+        [batch] = import_files(session, paths=[extract], store=EventStore(store.events))
+    engine.dispose()
+    assert backup(store, tmp_path / "good.tar").manifest.audit.verified
+    data_file = store.events / batch.store_path
+    data_file.write_bytes(data_file.read_bytes().replace(b"not_effective", b"effective____"))
+    with pytest.raises(StoreDoesNotVerify, match=rf"batch #{batch.id} \(capa.csv\)"):
+        backup(store, tmp_path / "bad.tar")
+    assert not (tmp_path / "bad.tar").exists()
+    kept = backup(store, tmp_path / "kept.tar", allow_unverified=True).manifest.audit
+    assert not kept.verified
+    assert any("event store" in p and "was changed" in p for p in kept.problems)

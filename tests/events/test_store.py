@@ -55,8 +55,15 @@ def test_a_batch_records_the_file_its_hash_who_and_where_its_rows_are(
     audited = session.scalars(
         select(AuditEntry).where(AuditEntry.table_name == "import_batches").order_by(AuditEntry.id)
     ).all()
-    assert [e.action for e in audited] == ["create", "update"]  # then its file's path
-    assert audited[-1].new_values == {"store_path": batch.store_path}
+    assert [e.action for e in audited] == ["create", "update"]  # then its file's path and hash
+    [data_file] = batch.data_files or []
+    assert audited[-1].new_values == {"store_path": batch.store_path, "data_files": [data_file]}
+    stored = (store.directory / batch.store_path).read_bytes()
+    assert data_file == {
+        "path": batch.store_path,
+        "size": len(stored),
+        "sha256": hashlib.sha256(stored).hexdigest(),
+    }
     assert all(e.actor == "user:alice" for e in audited)
     assert verify(session).ok
 
@@ -285,7 +292,8 @@ def test_current_takes_the_highest_batch_per_key_across_many_batches(
     [record] = current(store, session, "capa")
     assert record["due_on"] == date(2025, 2, 4)
     assert len(history(store, session, "capa")) == 4
-    assert session.scalars(select(ImportBatch.rows_changed)).all() == [0, 1, 1, 1]
+    changed = select(ImportBatch.rows_changed).order_by(ImportBatch.id)
+    assert session.scalars(changed).all() == [0, 1, 1, 1]
 
 
 def test_files_of_the_earlier_layout_with_a_batch_column_read_the_same(

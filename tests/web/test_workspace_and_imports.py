@@ -329,6 +329,25 @@ class TestImports:
         assert page.status_code == 422
         assert "Choose the extract file to upload." in page.text
 
+    def test_administrators_see_a_store_that_does_not_verify(
+        self, client: TestClient, db: Session, world: World, store: EventStore
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        done = upload(client, csrf, csv_bytes(CAPA_COLUMNS, capa_rows(months=1, per_month=2)))
+        assert done.status_code == 303
+        batch = db.scalars(select(ImportBatch).order_by(ImportBatch.id.desc())).first()
+        assert batch is not None
+        sign_in(client, db, world, "root")
+        assert "does not verify" not in client.get("/sites/SITE-A/imports").text
+        data_file = store.directory / batch.store_path
+        data_file.write_bytes(data_file.read_bytes() + b"\0")
+        page = client.get("/sites/SITE-A/imports")
+        assert "The event store does not verify" in page.text
+        assert f"batch #{batch.id} (capa.csv)" in page.text
+        sign_in(client, db, world, "lead-a")
+        assert "does not verify" not in client.get("/sites/SITE-A/imports").text
+        data_file.write_bytes(data_file.read_bytes()[:-1])
+
     def test_viewers_see_the_batches_but_no_form(
         self, client: TestClient, db: Session, world: World
     ) -> None:

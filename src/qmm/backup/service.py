@@ -45,6 +45,8 @@ from qmm import __version__
 from qmm.audit.verify import VerificationReport, seal_verified_head, verify
 from qmm.db import _engines, make_engine
 from qmm.errors import Conflict, InvalidInput, NotFound, QMMError
+from qmm.events.integrity import StoreReport, verify_store
+from qmm.events.store import EventStore
 from qmm.migrate import alembic_config, current_revision, head_revision, upgrade
 from qmm.models import AuditEntry
 
@@ -78,6 +80,10 @@ class UnsupportedBackend(QMMError):
 
 class TrailDoesNotVerify(Conflict):
     """The audit trail does not verify, and a backup would carry the damage silently."""
+
+
+class StoreDoesNotVerify(Conflict):
+    """An event store data file differs from its batch's recorded SHA-256, is gone or is extra."""
 
 
 class EvidenceDoesNotVerify(Conflict):
@@ -315,10 +321,11 @@ def _snapshot(database: Path, copy: Path) -> None:
 
 
 def _inspect_snapshot(
-    snapshot: Path, database: Path, scratch: Path, *, seal_as: str
-) -> tuple[str, VerificationReport, str | None]:
-    """The copy's schema revision, what audit verify finds in it, and the seal of the checkpoint
-    that then seals its head in the sink (none for a copy that fails or needed upgrading)."""
+    snapshot: Path, database: Path, scratch: Path, *, seal_as: str, events_dir: Path
+) -> tuple[str, VerificationReport, StoreReport, str | None]:
+    """The copy's schema revision, what audit verify finds in it and in the event store, and
+    the seal of the checkpoint that then seals its head in the sink (none for a copy that fails,
+    whose store does not verify, or that needed upgrading)."""
     engine = make_engine(f"sqlite:///{snapshot}")
     try:
         revision = current_revision(engine)
@@ -345,13 +352,14 @@ def _inspect_snapshot(
             upgrade(engine)
         with Session(engine) as session:
             report = verify(session)
+            store = verify_store(session, EventStore(events_dir))
             seal = None
-            if report.ok and checked == snapshot:
+            if report.ok and store.ok and checked == snapshot:
                 seal = seal_verified_head(session, report, reason=seal_as, in_database=False).seal
     finally:
         engine.dispose()
     _settle(snapshot, timeout=10)
-    return revision, report, seal
+    return revision, report, store, seal
 
 
 def _event_files(events_dir: Path) -> list[Path]:
@@ -442,9 +450,26 @@ def create_backup(
         scratch = Path(scratch_name)
         snapshot = scratch / DATABASE
         _snapshot(database, snapshot)
-        revision, report, checkpoint = _inspect_snapshot(
-            snapshot, database, scratch, seal_as=f"backup to {target.name}"
+        revision, report, store, checkpoint = _inspect_snapshot(
+            snapshot,
+            database,
+            scratch,
+            seal_as=f"backup to {target.name}",
+            events_dir=data_dir / EVENTS,
         )
+        if not store.ok and not allow_unverified:
+            shown = "\n".join(f"  - {p}" for p in store.problems[:5])
+            more = len(store.problems) - 5
+            raise StoreDoesNotVerify(
+                f"the event store at {data_dir / EVENTS} does not verify "
+                f"({len(store.problems)} problem(s)), and a backup must not seal altered "
+                f"records:\n{shown}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\nRun `qmm audit verify` to see them all, restore the files from a backup, "
+                "or back up anyway with --allow-unverified (the manifest then records "
+                "verified: false and the problems)."
+            )
+        report.problems.extend(f"event store: {p}" for p in store.problems)
         if not report.ok and not allow_unverified:
             shown = "\n".join(f"  - {p}" for p in report.problems[:5])
             more = len(report.problems) - 5

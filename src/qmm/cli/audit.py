@@ -23,6 +23,8 @@ from qmm.cli.common import (
     print_json,
     print_table,
 )
+from qmm.events.integrity import StoreReport, verify_store
+from qmm.events.store import EventStore
 from qmm.models import AuditCheckpoint
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -108,6 +110,7 @@ def verify(
     """Check the chain, every record and every checkpoint; non-zero exit on damage."""
     with boundary() as session:
         report = verify_trail(session, after_restore=after_restore)
+        store = verify_store(session, EventStore.from_settings())
     sealed: dict[str, object] | None = None
     if report.ok and not no_checkpoint:
         reason = "verify after a restore" if after_restore else "verify"
@@ -116,7 +119,16 @@ def verify(
                 seal_verified_head(session, report, reason=reason, after_restore=after_restore)
             )
     if fmt is OutputFormat.json:
-        print_json({**report.to_json(), "checkpoint_written": sealed})
+        trail = report.to_json()
+        print_json(
+            {
+                **trail,
+                "ok": report.ok and store.ok,
+                "trail_ok": report.ok,
+                "checkpoint_written": sealed,
+                "event_store": store.to_json(),
+            }
+        )
     elif report.ok:
         console.print(
             f"Audit trail intact: {report.entries} entries, {report.records} records match "
@@ -141,8 +153,29 @@ def verify(
             indent = "    " if problem.startswith("- ") else ""
             err_console.print(f"{indent}- {shown}", highlight=False, markup=False)
         _print_checkpoints(report)
-    if not report.ok:
+    if fmt is not OutputFormat.json:
+        _print_store(store)
+    if not (report.ok and store.ok):
         raise typer.Exit(1)
+
+
+def _print_store(store: StoreReport) -> None:
+    if store.ok:
+        console.print(
+            f"Event store intact: {store.files} data file(s) of {store.batches} import "
+            "batch(es) match their recorded SHA-256.",
+            highlight=False,
+        )
+    else:
+        err_console.print(
+            f"[bold red]Event store damaged:[/] {len(store.problems)} problem(s) in "
+            f"{store.directory}:",
+            highlight=False,
+        )
+        for problem in store.problems:
+            err_console.print(f"- {problem}", highlight=False, markup=False)
+    for note in store.notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
 
 
 def _sealed_summary(checkpoint: AuditCheckpoint) -> dict[str, object]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from qmm.cli.common import boundary, console
 from qmm.config import get_settings
 from qmm.db import get_engine
+from qmm.events.integrity import record_missing_hashes
+from qmm.events.store import EventStore
 from qmm.framework.service import install_default
 from qmm.migrate import current_revision, upgrade
 
@@ -18,9 +20,16 @@ def initialise() -> None:
     with boundary() as session:
         framework = install_default(session)
         ref = framework.ref
+    with boundary(writer=True) as session:
+        hashed = record_missing_hashes(session, EventStore.from_settings())
     console.print(f"App database: {engine.url.render_as_string(hide_password=True)}")
     console.print(f"Schema revision: {current_revision(engine)}")
     console.print(f"Default framework: {ref}")
+    if hashed:
+        console.print(
+            f"Event store: recorded the SHA-256 of the data files of {hashed} earlier import "
+            "batch(es); `qmm audit verify` checks them from now on."
+        )
 
 
 def init() -> None:

@@ -8,6 +8,7 @@ app database, so a crash at any moment leaves the store reading exactly as befor
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -138,6 +139,17 @@ def _fsync_path(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """A file's size and SHA-256, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def actor_label(session: Session) -> str:
     """Who an import is recorded as: the session's audit actor, else the operator."""
     actor = session.info.get("audit_actor") or system_actor()
@@ -251,12 +263,15 @@ class EventStore:
         pending = self._write_pending(rt, changed)
         final: Path | None = None
         try:
+            size, sha256 = file_digest(pending)
             session.add(batch)
             session.flush()
             final = self.batch_path(rt.name, batch.id)
             os.replace(pending, final)
             _fsync_path(final.parent, directory=True)
             batch.store_path = self.relative_path(rt.name, batch.id)
+            # Audited with the batch: `qmm audit verify` re-hashes the file against it.
+            batch.data_files = [{"path": batch.store_path, "size": size, "sha256": sha256}]
             session.flush()
         except BaseException:
             pending.unlink(missing_ok=True)

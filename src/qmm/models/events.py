@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,5 +27,10 @@ class ImportBatch(Base):
     rows_unchanged: Mapped[int] = mapped_column(Integer)
     sites: Mapped[list[str]] = mapped_column(JSON)
     store_path: Mapped[str] = mapped_column(Text)
+    #: The data files the batch committed to the store, each {"path", "size", "sha256"}: what
+    #: `qmm audit verify` re-hashes. None for batches stored before files were hashed.
+    data_files: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
     imported_by: Mapped[str] = mapped_column(String(120))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
 from qmm.errors import InvalidInput
+from qmm.events.integrity import store_problems
+from qmm.events.store import EventStore
 from qmm.events.uploads import (
     accepted_suffixes,
     batch_of_site,
@@ -47,7 +49,10 @@ def _imports_page(
     record_type: str = "",
     profile: str = "",
     status_code: int = 200,
+    store: EventStore | None = None,
 ) -> Response:
+    administrator = principal.may(db, Permission.user_manage)
+    damaged = store_problems(db, store) if administrator and store is not None else None
     return render(
         request,
         "imports.html",
@@ -67,17 +72,19 @@ def _imports_page(
         max_mb=request.app.state.web_settings.max_upload_bytes // (1024 * 1024),
         can_import=principal.may(db, Permission.site_manage, site=site),
         breadcrumbs=[("Sites", "/"), (site.code, f"/sites/{site.code}")],
+        store_problems=damaged.problems if damaged is not None else [],
         status_code=status_code,
     )
 
 
 @router.get("/sites/{code}/imports")
-def imports_page(request: Request, code: str, access: SiteRead, db: DB) -> Response:
-    """The site's import batches, newest first, and (for those who may) the upload form."""
+def imports_page(request: Request, code: str, access: SiteRead, db: DB, store: Store) -> Response:
+    """The site's import batches, newest first, and (for those who may) the upload form;
+    administrators also see whether the event store verifies."""
     site = access.site
     assert site is not None
     batch = batch_of_site(db, site=site, batch_id=request.query_params.get("batch", ""))
-    return _imports_page(request, db, access.who, site, batch=batch)
+    return _imports_page(request, db, access.who, site, batch=batch, store=store)
 
 
 @router.post("/sites/{code}/imports")
