@@ -16,8 +16,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qmm.events.record_types import RECORD_TYPES
-from qmm.events.store import BATCH_FILE, DEFAULT_ORPHAN_AGE, EventStore, file_digest
+from qmm.events.store import (
+    BATCH_FILE,
+    DEFAULT_ORPHAN_AGE,
+    LOG,
+    EventStore,
+    MissingBatchFiles,
+    file_digest,
+    is_legacy_path,
+)
 from qmm.models import ImportBatch
 
 
@@ -60,7 +67,8 @@ def _owned_files(store: EventStore, row: Any) -> list[dict[str, Any]]:
     """The files a batch owns: those it recorded, else (stored before hashing) its one file."""
     if row.data_files is not None:
         return list(row.data_files)
-    path = row.store_path or store.relative_path(row.record_type, row.id)
+    path = row.store_path if is_legacy_path(row.store_path) else None
+    path = path or store.relative_path(row.record_type, row.id)
     return [{"path": path, "size": None, "sha256": None}]
 
 
@@ -84,6 +92,8 @@ def verify_store(
     ).all()
     owned: set[str] = set()
     unhashed = 0
+    superseded = 0
+    current = _current_files(session, store, report)
     for row in rows:
         report.batches += 1
         if row.data_files is None:
@@ -95,6 +105,9 @@ def verify_store(
             path = store.directory / relative
             batch = _batch_name(row.id, row.source_name)
             if not path.is_file():
+                if _superseded(relative, current):
+                    superseded += 1  # removed by a later version, then vacuumed
+                    continue
                 report.problems.append(
                     f"{batch}: its data file {relative} is missing from {store.directory}: "
                     "restore it from a backup (qmm restore)"
@@ -110,6 +123,11 @@ def verify_store(
                     "its records are not those imported; restore it from a backup (qmm restore)"
                 )
     _check_extra_files(store, owned, report, extra_min_age)
+    if superseded:
+        report.notes.append(
+            f"{superseded} data file(s) that later table versions replaced are gone (vacuumed): "
+            "the current records are complete, the history of those versions is not"
+        )
     if unhashed:
         report.notes.append(
             f"{unhashed} batch(es) were stored before data files were hashed: their files are "
@@ -118,34 +136,53 @@ def verify_store(
     return report
 
 
+def _current_files(session: Session, store: EventStore, report: StoreReport) -> set[str] | None:
+    """The files of each table's recorded version, relative to the store (None if unreadable)."""
+    current: set[str] = set()
+    try:
+        for record_type, version in store.recorded_versions(session).items():
+            current.update(
+                p.relative_to(store.directory).as_posix()
+                for p in store.files_at(record_type, version)
+            )
+    except (MissingBatchFiles, OSError, ValueError) as exc:
+        report.problems.append(f"the event store's table log cannot be read: {exc}")
+        return None
+    return current
+
+
+def _superseded(relative: str, current: set[str] | None) -> bool:
+    """A table file no recorded version reads now (a later merge replaced it)."""
+    if current is None or not relative.startswith("tables/"):
+        return False
+    return LOG not in relative.split("/") and relative not in current
+
+
 def _check_extra_files(
     store: EventStore, owned: set[str], report: StoreReport, min_age: timedelta
 ) -> None:
-    if not store.directory.is_dir():
-        return
     now = time.time()
     young = 0
-    for folder in sorted(p for p in store.directory.iterdir() if p.is_dir()):
-        if folder.name not in RECORD_TYPES:
+    for path in store.data_file_paths():
+        if path.suffix != ".parquet":
             continue
-        for path in sorted(folder.rglob("*.parquet")):
-            relative = path.relative_to(store.directory).as_posix()
-            if relative in owned or not path.is_file():
-                continue
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age < min_age.total_seconds():
-                young += 1
-                continue
-            claimed = BATCH_FILE.match(path.name)
-            claim = f" (its name says batch #{int(claimed.group(1))})" if claimed else ""
-            report.problems.append(
-                f"{relative} is in the event store but no committed batch owns it{claim}: it "
-                "was left by a rolled-back import (`qmm store-orphans --remove` removes it) or "
-                "put there behind the application's back"
-            )
+        relative = path.relative_to(store.directory).as_posix()
+        if relative in owned:
+            continue
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age < min_age.total_seconds():
+            young += 1
+            continue
+        claimed = BATCH_FILE.match(path.name)
+        claim = f" (its name says batch #{int(claimed.group(1))})" if claimed else ""
+        report.problems.append(
+            f"{relative} is in the event store but no committed batch owns it{claim}: it "
+            "was left by a rolled-back import (`qmm store-orphans --remove` removes it) or "
+            "put there behind the application's back"
+        )
     if young:
         report.notes.append(
             f"{young} recent data file(s) belong to no committed batch yet: an import may be "
@@ -163,8 +200,14 @@ def record_missing_hashes(session: Session, store: EventStore) -> int:
     ).all()
     recorded = 0
     for batch in batches:
+        if not is_legacy_path(batch.store_path) and batch.delta_version is not None:
+            batch.data_files = store.version_files(batch.record_type, batch.delta_version)
+            recorded += 1
+            continue
         path = store.directory / (
-            batch.store_path or store.relative_path(batch.record_type, batch.id)
+            batch.store_path
+            if is_legacy_path(batch.store_path)
+            else store.relative_path(batch.record_type, batch.id)
         )
         if not path.is_file():
             continue
@@ -181,16 +224,12 @@ _checked_lock = threading.Lock()
 def _fingerprint(session: Session, store: EventStore) -> tuple[Any, ...]:
     """The batches and every data file's size and modification time: cheap to read."""
     files: list[tuple[str, int, int]] = []
-    if store.directory.is_dir():
-        for folder in sorted(p for p in store.directory.iterdir() if p.is_dir()):
-            if folder.name not in RECORD_TYPES:
-                continue
-            for path in sorted(folder.rglob("*.parquet")):
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:
-                    continue
-                files.append((path.as_posix(), stat.st_size, stat.st_mtime_ns))
+    for path in store.data_file_paths():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        files.append((path.as_posix(), stat.st_size, stat.st_mtime_ns))
     return (store.state(session)[:2], tuple(files))
 
 

@@ -1,31 +1,33 @@
-"""The event store: one Parquet file per import batch, read through an in-process DuckDB.
+"""The event store: one Delta Lake table per record type, read through an in-process DuckDB.
 
-Why Parquet files and not one DuckDB database file: DuckDB locks its file per process, so a web
-server reading and a CLI importing could not share it. A batch file is written under a name
-readers ignore, fsynced and renamed; it only counts once its ImportBatch row is committed in the
-app database, so a crash at any moment leaves the store reading exactly as before.
+Each import is one MERGE on the record key, committed as one table version and recorded on its
+ImportBatch row. Readers read the version the app database records, never the table's latest: a
+version committed by an import whose batch row was not (a crash, a rollback) is invisible, and
+the next import restores the table to the recorded version before it writes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import unquote
 
 import duckdb
 import ibis  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
-from sqlalchemy import select
+from deltalake import DeltaTable, WriterProperties
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
 from qmm.audit.trail import system_actor
@@ -62,6 +64,17 @@ ROW: Final = "_row"  # the row's number in its source file (header = row 1)
 SYSTEM_COLUMNS: Final = (EXTRA, BATCH, ROW)
 BATCH_FILE: Final = re.compile(r"^batch-(\d+)\.parquet$")
 DEFAULT_ORPHAN_AGE: Final = timedelta(hours=1)
+TABLES: Final = "tables"  # the folder of the Delta tables, one per record type
+PART: Final = "_part"  # the partition column: the record's site
+LOG: Final = "_delta_log"
+WRITER_LOCK: Final = ".qmm-writer.lock"
+LOCKS_KEY: Final = "qmm_table_writer_locks"
+WRITER: Final = WriterProperties(compression="SNAPPY")
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one importing process at a time
+    fcntl = None  # type: ignore[assignment]
 
 
 class MissingBatchFiles(QMMError):
@@ -127,18 +140,6 @@ def conform(record_type: RecordType, table: Any) -> Any:
     return result
 
 
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    """Flush a file (or a directory entry) to disk, so a power cut cannot undo a rename."""
-    if directory and os.name == "nt":
-        return
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def file_digest(path: Path) -> tuple[int, str]:
     """A file's size and SHA-256, read in chunks."""
     digest = hashlib.sha256()
@@ -161,13 +162,9 @@ def has_import_batches(session: Session) -> bool:
     return session.scalar(select(ImportBatch.id).limit(1)) is not None
 
 
-@dataclass(frozen=True)
-class BatchFile:
-    """One committed batch as a reader sees it: its id, record type and file."""
-
-    id: int
-    record_type: str
-    path: Path
+def is_legacy_path(store_path: str | None) -> bool:
+    """Whether a batch is of the earlier layout, its rows in a file of its own."""
+    return bool(store_path) and str(store_path).endswith(".parquet")
 
 
 @dataclass(frozen=True)
@@ -179,8 +176,29 @@ class VersionCounts:
     unchanged: int
 
 
+class StoreNeedsMigration(QMMError):
+    """Batches of the one-file-per-batch layout that `qmm init` has not moved to tables yet."""
+
+    status_code = 503
+    exit_code = 1
+
+
+class TableBusy(QMMError):
+    """Another import of the same record type holds the table's writer lock too long."""
+
+    status_code = 503
+    exit_code = 1
+
+
+def table_file_entry(table_dir: Path, store_dir: Path, relative: str) -> dict[str, Any]:
+    """What a batch records of one file of its table version: path in the store, size, SHA-256."""
+    path = table_dir / unquote(relative)
+    size, sha256 = file_digest(path)
+    return {"path": path.relative_to(store_dir).as_posix(), "size": size, "sha256": sha256}
+
+
 class EventStore:
-    """Parquet batches under one directory, listed by the import_batches table."""
+    """Delta tables under one directory, their versions listed by the import_batches table."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -192,32 +210,51 @@ class EventStore:
 
     # -- layout -----------------------------------------------------------------------------
 
+    def table_path(self, record_type: str) -> str:
+        """Where a record type's table lives, relative to the store (kept in store_path)."""
+        return f"{TABLES}/{record_type}"
+
+    def table_dir(self, record_type: str) -> Path:
+        return self.directory / self.table_path(record_type)
+
     def relative_path(self, record_type: str, batch_id: int) -> str:
-        """Where a batch's file lives, relative to the store (kept in ImportBatch.store_path)."""
+        """Where a batch's file lived in the earlier one-file-per-batch layout."""
         return f"{record_type}/batch-{batch_id:08d}.parquet"
 
-    def batch_path(self, record_type: str, batch_id: int) -> Path:
-        return self.directory / self.relative_path(record_type, batch_id)
-
-    def batch_files(
-        self, session: Session, record_types: Iterable[str] | None = None
-    ) -> list[BatchFile]:
-        """The batches this session can see (committed ones, plus its own), oldest first."""
-        query = select(ImportBatch.id, ImportBatch.record_type, ImportBatch.store_path).order_by(
-            ImportBatch.id
+    def recorded_versions(
+        self, session: Session, *, after_batch: int | None = None
+    ) -> dict[str, int]:
+        """Each record type's table version as the batches this session sees record it."""
+        query = (
+            select(ImportBatch.record_type, func.max(ImportBatch.delta_version))
+            .where(ImportBatch.delta_version.is_not(None))
+            .group_by(ImportBatch.record_type)
         )
-        if record_types is not None:
-            query = query.where(ImportBatch.record_type.in_(list(record_types)))
-        return [
-            BatchFile(
-                id=batch_id,
-                record_type=record_type,
-                path=self.directory / store_path
-                if store_path
-                else self.batch_path(record_type, batch_id),
-            )
-            for batch_id, record_type, store_path in session.execute(query).all()
-        ]
+        if after_batch is not None:
+            query = query.where(ImportBatch.id <= after_batch)
+        return {str(t): int(v) for t, v in session.execute(query).all()}
+
+    def _committed_versions(self, session: Session) -> dict[str, int]:
+        """The versions other sessions committed, which a long-open session may not see yet."""
+        bind = session.get_bind()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        query = (
+            select(ImportBatch.record_type, func.max(ImportBatch.delta_version))
+            .where(ImportBatch.delta_version.is_not(None))
+            .group_by(ImportBatch.record_type)
+        )
+        with engine.connect() as connection:
+            return {str(t): int(v) for t, v in connection.execute(query).all()}
+
+    def files_at(self, record_type: str, version: int) -> list[Path]:
+        """The data files of one version of a record type's table (a version never changes)."""
+        return [Path(p) for p in _version_files(str(self.table_dir(record_type)), version)]
+
+    def _legacy_batches(self, session: Session) -> int:
+        rows = session.execute(
+            select(ImportBatch.store_path).where(ImportBatch.store_path.like("%.parquet"))
+        ).all()
+        return len(rows)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -234,15 +271,19 @@ class EventStore:
         imported_by: str | None = None,
         keys_checked: bool = False,
     ) -> ImportBatch:
-        """Store a typed table as a new batch; the caller's commit makes it visible.
-
-        Only new and changed records are written: an unchanged record keeps its version.
-        """
+        """Store a typed table as one MERGE, one table version; the caller's commit makes it
+        visible. Only new and changed records are written: an unchanged one keeps its version,
+        and a file that changes nothing adds no version."""
         rt = _record_type(record_type)
         typed = conform(rt, table)
         if not keys_checked:
             _refuse_duplicate_keys(rt, typed)
-        counts, changed = self._compare(session, rt, typed)
+        if self._legacy_batches(session):
+            from qmm.events.migration import migrate_legacy_batches
+
+            migrate_legacy_batches(session, self)
+        base = self.prepare(session, rt)
+        counts, changed = self._compare(rt, typed, base)
         sites = sorted(str(s) for s in pc.unique(typed.column("site")).to_pylist() if s)
         batch = ImportBatch(
             record_type=rt.name,
@@ -254,58 +295,117 @@ class EventStore:
             rows_changed=counts.changed,
             rows_unchanged=counts.unchanged,
             sites=sites,
-            store_path="",
+            store_path=self.table_path(rt.name),
             imported_by=(imported_by or actor_label(session))[:120],
         )
-        # The file is written before the batch row exists: on SQLite the row's INSERT takes the
-        # database's write lock until commit, and writing millions of rows under it would make
-        # the web app's writes wait. The lock then covers only a rename.
-        pending = self._write_pending(rt, changed)
-        final: Path | None = None
-        try:
-            size, sha256 = file_digest(pending)
+        if changed.num_rows == 0:
+            # Nothing new: the import is recorded, the table gets no version.
+            batch.data_files = []
             session.add(batch)
             session.flush()
-            final = self.batch_path(rt.name, batch.id)
-            os.replace(pending, final)
-            _fsync_path(final.parent, directory=True)
-            batch.store_path = self.relative_path(rt.name, batch.id)
-            # Audited with the batch: `qmm audit verify` re-hashes the file against it.
-            batch.data_files = [{"path": batch.store_path, "size": size, "sha256": sha256}]
+            return batch
+        # On SQLite the batch row's INSERT takes the database's write lock until commit, and
+        # merging millions of rows under it would make the web app's writes wait: the id is
+        # taken ahead (the table's writer lock keeps other imports of the type out) and the
+        # row is written after the merge. Other databases lock only the row.
+        if session.get_bind().dialect.name == "sqlite":
+            batch.id = int(session.scalar(select(func.max(ImportBatch.id))) or 0) + 1
+        else:
+            session.add(batch)
+            session.flush()
+        merged_to: int | None = None
+        try:
+            merged_to = self.merge(rt, changed, batch_id=batch.id, version=base)
+            session.add(batch)
+            session.flush()
+            batch.delta_version = merged_to
+            # Audited with the batch: `qmm audit verify` re-hashes the files against it.
+            batch.data_files = self.version_files(rt.name, merged_to)
             session.flush()
         except BaseException:
-            pending.unlink(missing_ok=True)
-            if final is not None and final.exists():
-                final.unlink(missing_ok=True)
+            if merged_to is not None:
+                self._restore(rt, base)
             raise
         return batch
 
-    def _write_pending(self, rt: RecordType, table: Any) -> Path:
-        """Write under a hidden temporary name and fsync; the batch's id names it later.
-
-        The file holds no batch id: the views read it from the file name (``batch-N.parquet``).
-        """
-        folder = self.directory / rt.name
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".batch-pending-{uuid.uuid4().hex}.parquet.tmp"
-        try:
-            pq.write_table(
-                table.cast(arrow_schema(rt, with_batch=False)), temporary, compression="snappy"
+    def merge(self, rt: RecordType, changed: Any, *, batch_id: int, version: int) -> int:
+        """MERGE new and changed rows on the key as one version of the table; its number."""
+        stamped = _stamped(rt, changed, batch_id)
+        table = DeltaTable(str(self.table_dir(rt.name)))
+        if table.version() != version:
+            raise QMMError(f"the {rt.name} table moved from version {version} during an import")
+        on = " AND ".join(
+            [f"t.{PART} = s.{PART}", *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key)]
+        )
+        (
+            table.merge(
+                stamped,
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                writer_properties=WRITER,
             )
-            _fsync_path(temporary)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return temporary
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return int(table.version())
 
-    def _compare(self, session: Session, rt: RecordType, typed: Any) -> tuple[VersionCounts, Any]:
+    def version_files(self, record_type: str, version: int) -> list[dict[str, Any]]:
+        """The files one version added, and its commit, each with size and SHA-256."""
+        table_dir = self.table_dir(record_type)
+        commit = f"{LOG}/{version:020d}.json"
+        added: list[str] = []
+        with (table_dir / commit).open("r", encoding="utf-8") as handle:
+            for line in handle:
+                action = json.loads(line)
+                if "add" in action:
+                    added.append(str(action["add"]["path"]))
+        return [table_file_entry(table_dir, self.directory, p) for p in [*sorted(added), commit]]
+
+    def _ensure_table(self, rt: RecordType) -> DeltaTable:
+        """The record type's table, created empty as version 0 the first time."""
+        path = self.table_dir(rt.name)
+        if DeltaTable.is_deltatable(str(path)):
+            return DeltaTable(str(path))
+        path.mkdir(parents=True, exist_ok=True)
+        return DeltaTable.create(
+            str(path), schema=delta_schema(rt), partition_by=[PART], name=rt.name
+        )
+
+    def prepare(self, session: Session, rt: RecordType) -> int:
+        """Take the table's writer lock and roll back a version no batch records; the version
+        to write on, whose records are the recorded version's.
+
+        Under the lock no other import is between its merge and its commit: a version later
+        than the recorded one is of an import that crashed or rolled back.
+        """
+        hold_writer_lock(session, self.table_dir(rt.name))
+        table = self._ensure_table(rt)
+        recorded = max(
+            self.recorded_versions(session).get(rt.name, 0),
+            self._committed_versions(session).get(rt.name, 0),
+        )
+        if table.version() > recorded:
+            return self._restore(rt, recorded)
+        return int(table.version())
+
+    def _restore(self, rt: RecordType, version: int) -> int:
+        """Make the table's records those of VERSION again, as a new version; its number."""
+        table = DeltaTable(str(self.table_dir(rt.name)))
+        if table.version() != version:
+            table.restore(version)
+        return int(table.version())
+
+    def _compare(self, rt: RecordType, typed: Any, version: int) -> tuple[VersionCounts, Any]:
         """Count new, changed and unchanged rows, and keep only the new and changed ones."""
-        files = self._present(self.batch_files(session, [rt.name]))
+        files = self.files_at(rt.name, version)
         if not files or typed.num_rows == 0:
             return VersionCounts(typed.num_rows, 0, 0), typed
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
-            _create_record_views(con, rt, files)
+            _create_current_view(con, rt, files)
             con.register("incoming", typed)
             join = " AND ".join(f"n.{quote_ident(k)} = c.{quote_ident(k)}" for k in rt.key)
             differs = " OR ".join(
@@ -327,26 +427,45 @@ class EventStore:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _present(self, files: list[BatchFile]) -> list[BatchFile]:
+    def _present(self, record_type: str, files: list[Path]) -> list[Path]:
         """The files, or an error naming those missing: fewer records must not pass silently."""
-        missing = [f for f in files if not f.path.is_file()]
+        missing = [f for f in files if not f.is_file()]
         if missing:
-            listed = ", ".join(str(f.path) for f in missing[:10])
+            listed = ", ".join(str(f) for f in missing[:10])
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise MissingBatchFiles(
-                f"the event store at {self.directory} lacks the files of "
-                f"{len(missing)} committed import batch(es): {listed}{more}; restore them from "
-                "a backup (qmm restore) before reading or importing"
+                f"the event store at {self.directory} lacks {len(missing)} data file(s) of "
+                f"the current {record_type} table: {listed}{more}; restore them from a backup "
+                "(qmm restore) before reading or importing"
             )
         return files
 
-    def attach(self, con: duckdb.DuckDBPyConnection, session: Session) -> None:
-        """Create the store's views in a DuckDB connection: current records, history, sites."""
+    def attach(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        session: Session,
+        *,
+        after_batch: int | None = None,
+    ) -> None:
+        """Create the store's views in a DuckDB connection: current records, history, sites.
+
+        AFTER_BATCH shows the records as they were once that batch was imported.
+        """
+        if self._legacy_batches(session):
+            raise StoreNeedsMigration(
+                f"the event store at {self.directory} holds import batches of the earlier "
+                "one-file-per-batch layout: run `qmm init` to move them into its tables"
+            )
         con.execute("SET TimeZone = 'UTC'")
-        files = self._present(self.batch_files(session))
+        versions = self.recorded_versions(session, after_batch=after_batch)
+        history = _history_files(session, after_batch)
         _create_batches_table(con, session)
         for rt in RECORD_TYPES.values():
-            _create_record_views(con, rt, [f for f in files if f.record_type == rt.name])
+            version = versions.get(rt.name)
+            files = self.files_at(rt.name, version) if version else []
+            _create_current_view(con, rt, self._present(rt.name, files))
+            older = [self.directory / p for p in history.get(rt.name, [])]
+            _create_history_view(con, rt, [p for p in older if p.is_file()])
         _create_sites_view(con, session)
 
     def state(self, session: Session) -> tuple[Any, ...]:
@@ -360,6 +479,7 @@ class EventStore:
                 ImportBatch.id,
                 ImportBatch.record_type,
                 ImportBatch.store_path,
+                ImportBatch.delta_version,
                 ImportBatch.imported_at,
             ).order_by(ImportBatch.id)
         ).all()
@@ -370,10 +490,10 @@ class EventStore:
             tuple(tuple(row) for row in sites.all()),
         )
 
-    def connect(self, session: Session) -> BaseBackend:
+    def connect(self, session: Session, *, after_batch: int | None = None) -> BaseBackend:
         """An in-process DuckDB with one view per record type holding its current records."""
         backend = ibis.duckdb.connect()
-        self.attach(backend.con, session)
+        self.attach(backend.con, session, after_batch=after_batch)
         return cast("BaseBackend", backend)
 
     def history(
@@ -387,6 +507,41 @@ class EventStore:
 
     # -- housekeeping -----------------------------------------------------------------------
 
+    def owned_files(self, session: Session) -> set[str]:
+        """Every data file a committed batch recorded, relative to the store."""
+        owned: set[str] = set()
+        query = select(ImportBatch.id, ImportBatch.record_type, ImportBatch.store_path, ImportBatch.data_files)
+        for batch_id, record_type, store_path, data_files in session.execute(query).all():
+            if data_files is not None:
+                owned.update(str(entry["path"]) for entry in data_files)
+            elif is_legacy_path(store_path):
+                owned.add(str(store_path))
+            else:
+                owned.add(self.relative_path(record_type, batch_id))
+        return owned
+
+    def data_file_paths(self) -> list[Path]:
+        """Every data file under the store: tables' files (not their logs) and earlier ones."""
+        found: list[Path] = []
+        if not self.directory.is_dir():
+            return found
+        for folder in sorted(p for p in self.directory.iterdir() if p.is_dir()):
+            if folder.name in RECORD_TYPES:
+                found.extend(sorted(p for p in folder.iterdir() if p.is_file()))
+        tables = self.directory / TABLES
+        if tables.is_dir():
+            for folder in sorted(p for p in tables.iterdir() if p.is_dir()):
+                if folder.name not in RECORD_TYPES:
+                    continue
+                found.extend(
+                    sorted(
+                        p
+                        for p in folder.rglob("*.parquet")
+                        if p.is_file() and LOG not in p.relative_to(folder).parts
+                    )
+                )
+        return found
+
     def collect_orphans(
         self,
         session: Session,
@@ -394,37 +549,139 @@ class EventStore:
         remove: bool = True,
         min_age: timedelta = DEFAULT_ORPHAN_AGE,
     ) -> list[Path]:
-        """Files no committed batch owns (left by killed or rolled-back imports), removed.
+        """Data files no committed batch owns (left by killed or rolled-back imports), removed.
 
         Files younger than min_age are left alone: they may belong to an import in progress
         in another process that has not committed yet.
         """
-        if not self.directory.is_dir():
-            return []
-        owned = {f.path.resolve() for f in self.batch_files(session)}
+        owned = self.owned_files(session)
         now = time.time()
         orphans: list[Path] = []
-        for folder in sorted(p for p in self.directory.iterdir() if p.is_dir()):
-            if folder.name not in RECORD_TYPES:
+        for path in self.data_file_paths():
+            relative = path.relative_to(self.directory).as_posix()
+            is_temporary = path.name.startswith(".batch-") and path.name.endswith(".tmp")
+            in_table = relative.startswith(f"{TABLES}/")
+            if not (is_temporary or in_table or BATCH_FILE.match(path.name)):
                 continue
-            for path in sorted(folder.iterdir()):
-                if not path.is_file():
-                    continue
-                is_temporary = path.name.startswith(".batch-") and path.name.endswith(".tmp")
-                if not is_temporary and not BATCH_FILE.match(path.name):
-                    continue
-                if path.resolve() in owned:
-                    continue
-                try:
-                    age = now - path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age < min_age.total_seconds():
-                    continue
-                orphans.append(path)
-                if remove:
-                    path.unlink(missing_ok=True)
+            if relative in owned:
+                continue
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < min_age.total_seconds():
+                continue
+            orphans.append(path)
+            if remove:
+                path.unlink(missing_ok=True)
         return orphans
+
+
+# -- the table format ----------------------------------------------------------------------------
+
+
+def delta_schema(rt: RecordType) -> Any:
+    """A record type's table schema: its stored columns, then the partition column."""
+    return arrow_schema(rt).append(pa.field(PART, pa.string()))
+
+
+def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
+    """The rows as the table keeps them: with their batch, and partitioned by site."""
+    typed = table.cast(arrow_schema(rt, with_batch=False))
+    rows = typed.num_rows
+    with_batch = typed.add_column(
+        typed.schema.get_field_index(ROW),
+        pa.field(BATCH, pa.int64()),
+        pa.array(np.full(rows, batch_id, dtype=np.int64)),
+    )
+    return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
+
+
+@lru_cache(maxsize=256)
+def _version_files_cached(path: str, version: int, log_stamp: tuple[int, int]) -> tuple[str, ...]:
+    del log_stamp  # part of the key only: a store restored from a backup reads afresh
+    return tuple(DeltaTable(path, version=version).file_uris())
+
+
+def _version_files(path: str, version: int) -> tuple[str, ...]:
+    commit = Path(path) / LOG / f"{version:020d}.json"
+    try:
+        stat = commit.stat()
+    except FileNotFoundError:
+        raise MissingBatchFiles(
+            f"the event store's table {path} lacks its version {version} ({commit}); restore "
+            "it from a backup (qmm restore) before reading or importing"
+        ) from None
+    return _version_files_cached(path, version, (stat.st_size, stat.st_mtime_ns))
+
+
+def _history_files(session: Session, after_batch: int | None) -> dict[str, list[str]]:
+    """Per record type, every data file its committed batches added, oldest first."""
+    query = (
+        select(ImportBatch.record_type, ImportBatch.data_files)
+        .where(ImportBatch.delta_version.is_not(None))
+        .order_by(ImportBatch.id)
+    )
+    if after_batch is not None:
+        query = query.where(ImportBatch.id <= after_batch)
+    found: dict[str, list[str]] = {}
+    for record_type, data_files in session.execute(query).all():
+        found.setdefault(str(record_type), []).extend(
+            str(e["path"]) for e in data_files or [] if str(e["path"]).endswith(".parquet")
+        )
+    return found
+
+
+class _WriterLock:
+    """An exclusive lock on a table's directory, held by one session until it ends."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.handle = (directory / WRITER_LOCK).open("a+b")
+
+    def acquire(self, timeout: float) -> bool:
+        if fcntl is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+
+    def release(self) -> None:
+        if fcntl is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def _release_writer_locks(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None:
+        return
+    for held in session.info.pop(LOCKS_KEY, {}).values():
+        held.release()
+
+
+def hold_writer_lock(session: Session, directory: Path, timeout: float = 120.0) -> None:
+    """Keep other imports of a table out until this session commits or rolls back."""
+    held: dict[str, _WriterLock] = session.info.setdefault(LOCKS_KEY, {})
+    key = str(directory.resolve())
+    if key in held:
+        return
+    lock = _WriterLock(directory)
+    if not lock.acquire(timeout):
+        lock.handle.close()
+        raise TableBusy(
+            f"another import into {directory.name} has not finished within {timeout:.0f} s; "
+            "nothing was imported: try again once it has"
+        )
+    held[key] = lock
+    if not event.contains(session, "after_transaction_end", _release_writer_locks):
+        event.listen(session, "after_transaction_end", _release_writer_locks)
+
 
 
 def _record_type(name: str) -> RecordType:
@@ -448,12 +705,6 @@ def _refuse_duplicate_keys(rt: RecordType, table: Any) -> None:
         raise InvalidInput(f"{rt.name}: keys ({', '.join(rt.key)}) repeat in the batch: {listed}")
 
 
-#: A row's batch id, from the name of the file it is read from (constant per file, so cheap).
-_BATCH_FROM_FILE_NAME: Final = (
-    "CAST(regexp_extract(filename, 'batch-([0-9]+)[.]parquet$', 1) AS BIGINT)"
-)
-
-
 def _typed_select(rt: RecordType, present: Sequence[str]) -> str:
     """Contract columns in contract order and type; absent ones (older files) as null."""
     parts = []
@@ -465,39 +716,47 @@ def _typed_select(rt: RecordType, present: Sequence[str]) -> str:
         else:
             parts.append(f"CAST(NULL AS {sql_type}) AS {name}")
     for name, sql_type in ((EXTRA, "VARCHAR"), (BATCH, "BIGINT"), (ROW, "BIGINT")):
-        if name == BATCH:
-            parts.append(f"{_BATCH_FROM_FILE_NAME} AS {name}")
-        elif name in present:
+        if name in present:
             parts.append(f"CAST({name} AS {sql_type}) AS {name}")
         else:
             parts.append(f"CAST(NULL AS {sql_type}) AS {name}")
     return ", ".join(parts)
 
 
-def _create_record_views(
-    con: duckdb.DuckDBPyConnection, rt: RecordType, files: Sequence[BatchFile]
-) -> None:
-    """`<type>` holds each key's row from its highest batch; `<type>_history` every version."""
-    current = quote_ident(rt.name)
-    history = quote_ident(f"{rt.name}_history")
+def _typed_source(con: duckdb.DuckDBPyConnection, rt: RecordType, files: Sequence[Path]) -> str:
+    """A typed SELECT over data files, or over nothing when there are none."""
     if not files:
-        empty = f"SELECT {_typed_select(rt, [])} FROM (SELECT NULL AS filename) WHERE false"
-        con.execute(f"CREATE OR REPLACE VIEW {current} AS {empty}")
-        con.execute(f"CREATE OR REPLACE VIEW {history} AS {empty}")
-        return
-    listing = "[" + ", ".join(quote_text(str(f.path)) for f in files) + "]"
-    source = f"read_parquet({listing}, union_by_name = true, filename = true)"
+        return f"SELECT {_typed_select(rt, [])} WHERE false"
+    listing = "[" + ", ".join(quote_text(str(f)) for f in files) + "]"
+    source = f"read_parquet({listing}, union_by_name = true)"
     present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-    typed = f"SELECT {_typed_select(rt, present)} FROM {source}"
-    con.execute(f"CREATE OR REPLACE VIEW {history} AS {typed}")
-    if len(files) == 1:
-        # One batch holds each key once: it is its own current version.
-        con.execute(f"CREATE OR REPLACE VIEW {current} AS {typed}")
+    return f"SELECT {_typed_select(rt, present)} FROM {source}"
+
+
+def _create_current_view(
+    con: duckdb.DuckDBPyConnection, rt: RecordType, files: Sequence[Path]
+) -> None:
+    """`<type>`: the table version's files, which hold each key once."""
+    con.execute(f"CREATE OR REPLACE VIEW {quote_ident(rt.name)} AS {_typed_source(con, rt, files)}")
+
+
+def _create_history_view(
+    con: duckdb.DuckDBPyConnection, rt: RecordType, files: Sequence[Path]
+) -> None:
+    """`<type>_history`: every version of every record, from every file a batch added.
+
+    A merge rewrites a file with the unchanged rows it holds: those copies keep their batch,
+    so one row per key and batch is each version once.
+    """
+    history = quote_ident(f"{rt.name}_history")
+    typed = _typed_source(con, rt, files)
+    if not files:
+        con.execute(f"CREATE OR REPLACE VIEW {history} AS {typed}")
         return
     keys = ", ".join(quote_ident(k) for k in rt.key)
     con.execute(
-        f"CREATE OR REPLACE VIEW {current} AS {typed} "
-        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {BATCH} DESC) = 1"
+        f"CREATE OR REPLACE VIEW {history} AS {typed} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys}, {BATCH} ORDER BY {ROW}) = 1"
     )
 
 

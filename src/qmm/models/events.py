@@ -12,7 +12,7 @@ from qmm.models.base import Base, UTCDateTime, utcnow
 
 
 class ImportBatch(Base):
-    """One imported file; its rows live in the event store file named here."""
+    """One imported file; its new and changed rows are the table version named here."""
 
     __tablename__ = "import_batches"
 
@@ -32,5 +32,8 @@ class ImportBatch(Base):
     data_files: Mapped[list[dict[str, Any]] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True
     )
+    #: The Delta table version the batch committed; None when it changed nothing (or for a
+    #: batch of the earlier one-file-per-batch layout, until `qmm init` migrates it).
+    delta_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     imported_by: Mapped[str] = mapped_column(String(120))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
