@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from sqlalchemy import Engine, func, select
 
 from events.support import CAPA_HEADER, CAPA_ROWS, current, write_csv
@@ -30,22 +31,21 @@ from qmm.events.store import EventStore
 
 url, events, path, moment = sys.argv[1:5]
 engine = make_engine(url)
-if moment == "writing-file":
-    import qmm.events.store as store_module
-    real_write = store_module.pq.write_table
-    def slow_write(*args, **kwargs):
-        real_write(*args, **kwargs)
-        print("WRITING", flush=True)  # the rows are on disk under a temporary name
+import qmm.events.store as store_module
+real_merge = store_module.EventStore.merge
+def stalled_merge(self, *args, **kwargs):
+    if moment == "before-merge":
+        print("WRITING", flush=True)  # the table's writer lock is held, nothing written yet
         time.sleep(600)
-    store_module.pq.write_table = slow_write
-if moment == "during-write":
-    def stalled(source, target):
-        print("WRITING", flush=True)  # the batch file is half-way: still its temporary name
+    version = real_merge(self, *args, **kwargs)
+    if moment == "merged":
+        print("WRITING", flush=True)  # a table version committed, no batch row yet
         time.sleep(600)
-    os.replace = stalled
+    return version
+store_module.EventStore.merge = stalled_merge
 with unit_of_work(engine) as session:
     import_files(session, paths=[Path(path)], store=EventStore(Path(events)))
-    print("WRITTEN", flush=True)  # file renamed into place, batch row flushed, not committed
+    print("WRITTEN", flush=True)  # table version committed, batch row flushed, not committed
     time.sleep(600)
 """
 
@@ -128,7 +128,7 @@ def test_imports_succeed_while_another_process_keeps_reading_the_store(
         assert len(current(store, session, "capa")) == 60
 
 
-@pytest.mark.parametrize("moment", ["writing-file", "during-write", "before-commit"])
+@pytest.mark.parametrize("moment", ["before-merge", "merged", "before-commit"])
 def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
     shared_engine: Engine, tmp_path: Path, moment: str
 ) -> None:
@@ -155,20 +155,14 @@ def test_an_import_killed_at_any_moment_leaves_the_store_as_it_was(
         importer.wait(timeout=60)
     finally:
         importer.kill()
-    left = sorted(p.name for p in (store.directory / "capa").iterdir())
-    if moment != "before-commit":
-        assert len(left) == 2
-        assert left[0].startswith(".batch-")
-        assert left[0].endswith(".parquet.tmp")
-    else:
-        assert len(left) == 2
-        assert all(name.startswith("batch-") for name in left)
+    table = DeltaTable(store.directory / "tables" / "capa")
+    assert table.version() == (1 if moment == "before-merge" else 2)
 
     with unit_of_work(shared_engine) as session:
         assert current(store, session, "capa", keep=["_batch", "_row"]) == before
         assert session.scalar(select(func.count()).select_from(ImportBatch)) == 1
-        [orphan] = store.collect_orphans(session, min_age=timedelta(0))
-        assert orphan.name in left
+        orphans = store.collect_orphans(session, min_age=timedelta(0))
+        assert len(orphans) == (0 if moment == "before-merge" else 1)
     with unit_of_work(shared_engine) as session:
         [batch] = import_files(session, paths=[second], store=store)
         assert (batch.rows_new, batch.rows_changed, batch.rows_unchanged) == (1, 1, 2)
@@ -198,7 +192,7 @@ def test_a_batch_file_renamed_but_not_committed_is_never_read(
         # The other process's file is in place; until it commits, readers do not see it.
         with unit_of_work(shared_engine) as session:
             assert len(current(store, session, "capa")) == 3
-        assert len(list((store.directory / "capa").glob("batch-*.parquet"))) == 2
+        assert DeltaTable(store.directory / "tables" / "capa").version() == 2
     finally:
         importer.kill()
         importer.wait(timeout=60)
@@ -209,11 +203,13 @@ def test_a_batch_file_renamed_but_not_committed_is_never_read(
 def test_the_app_database_takes_other_writes_while_an_import_writes_its_file(
     shared_engine: Engine, tmp_path: Path
 ) -> None:
-    """The batch row is written after the file: on SQLite its write lock is not held meanwhile."""
+    """The batch row is written after the merge: on SQLite its write lock is not held meanwhile."""
     store = EventStore(tmp_path / "events")
     url = shared_engine.url.render_as_string(hide_password=False)
+    with unit_of_work(shared_engine) as session:
+        import_files(session, paths=[capa_file(tmp_path / "0", 3)], store=store)
     importer = start(
-        IMPORTER, url, str(store.directory), str(capa_file(tmp_path / "1", 5)), "writing-file"
+        IMPORTER, url, str(store.directory), str(capa_file(tmp_path / "1", 5, start_at=4)), "merged"
     )
     try:
         assert next_line(importer) == "WRITING"
@@ -226,4 +222,4 @@ def test_the_app_database_takes_other_writes_while_an_import_writes_its_file(
         importer.wait(timeout=60)
     with unit_of_work(shared_engine) as session:
         assert session.scalar(select(func.count()).select_from(Site)) == 1
-        assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+        assert session.scalar(select(func.count()).select_from(ImportBatch)) == 1

@@ -387,7 +387,7 @@ class EventStore:
             self.recorded_versions(session).get(rt.name, 0),
             self._committed_versions(session).get(rt.name, 0),
         )
-        if table.version() > recorded:
+        if table.version() > recorded and not _restored_to(table, recorded):
             return self._restore(rt, recorded)
         return int(table.version())
 
@@ -595,6 +595,13 @@ def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
         pa.array(np.full(rows, batch_id, dtype=np.int64)),
     )
     return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
+
+
+def _restored_to(table: DeltaTable, version: int) -> bool:
+    """Whether the table's latest version is a restore of VERSION's records."""
+    [latest] = table.history(1)
+    parameters = latest.get("operationParameters") or {}
+    return latest.get("operation") == "RESTORE" and str(parameters.get("version")) == str(version)
 
 
 @lru_cache(maxsize=256)
