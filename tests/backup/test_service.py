@@ -934,7 +934,7 @@ def test_a_store_whose_data_file_was_rewritten_is_not_sealed(tmp_path: Path) -> 
         [batch] = import_files(session, paths=[extract], store=EventStore(store.events))
     engine.dispose()
     assert backup(store, tmp_path / "good.tar").manifest.audit.verified
-    data_file = store.events / batch.store_path
+    data_file = store.events / (batch.data_files or [])[0]["path"]  # the version's data file
     data_file.write_bytes(data_file.read_bytes().replace(b"not_effective", b"effective____"))
     with pytest.raises(StoreDoesNotVerify, match=rf"batch #{batch.id} \(capa.csv\)"):
         backup(store, tmp_path / "bad.tar")

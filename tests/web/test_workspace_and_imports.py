@@ -339,7 +339,7 @@ class TestImports:
         assert batch is not None
         sign_in(client, db, world, "root")
         assert "does not verify" not in client.get("/sites/SITE-A/imports").text
-        data_file = store.directory / batch.store_path
+        data_file = store.directory / (batch.data_files or [])[0]["path"]
         data_file.write_bytes(data_file.read_bytes() + b"\0")
         page = client.get("/sites/SITE-A/imports")
         assert "The event store does not verify" in page.text
