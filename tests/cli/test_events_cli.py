@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -106,6 +107,8 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
 
     again = json.loads(qmm("import", str(extracts / "capa.csv"), "--format", "json"))
     assert again[0]["rows_unchanged"] == again[0]["rows"]
+    said = " ".join(qmm("import", str(extracts / "capa.csv")).split())
+    assert "capa.csv: no change, every row is identical to the stored records" in said
 
 
 def test_a_bad_file_imports_nothing_and_lists_every_error(
@@ -146,16 +149,17 @@ def test_store_orphans_lists_then_removes_files_no_import_owns(
     )
     qmm("import", str(good))
     assert "No orphaned files" in qmm("store-orphans", "--min-age-hours", "0")
-    folder = Path(os.environ["QMM_DATA_DIR"]) / "events" / "capa"
-    owned = sorted(folder.iterdir())
-    left_by_a_killed_import = folder / ".batch-pending-0123abcd.parquet.tmp"
+    folder = Path(os.environ["QMM_DATA_DIR"]) / "events" / "tables" / "capa"
+    owned = sorted(folder.rglob("*"))
+    # A data file of a table version whose import was killed before its batch was recorded.
+    left_by_a_killed_import = folder / "_part=SITE-A" / "part-00000-0123abcd-c000.snappy.parquet"
     left_by_a_killed_import.write_bytes(b"half a file")
     assert "No orphaned files" in qmm("store-orphans")  # younger than an hour: left alone
     listed = qmm("store-orphans", "--min-age-hours", "0")
     assert "1 orphaned file" in listed
     assert left_by_a_killed_import.exists()
     assert "Removed: 1 orphaned file" in qmm("store-orphans", "--min-age-hours", "0", "--remove")
-    assert sorted(folder.iterdir()) == owned
+    assert sorted(folder.rglob("*")) == owned
     rows = json.loads(qmm("metrics", "--kpi", "capa_on_time_closure", "--format", "json"))
     assert [(r["numerator"], r["denominator"]) for r in rows] == [(1, 1)]
 
@@ -184,7 +188,7 @@ def test_metrics_records_names_a_bad_period_or_kpi(
 def test_an_import_whose_database_changed_meanwhile_is_run_again(
     cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another program commits while the import writes its file: the import retries, not fails.
+    """Another program commits while the import merges: the import retries, not fails.
 
     On SQLite a transaction that read before another connection's commit cannot then write
     ("database is locked" at once, no waiting); the command starts its work again.
@@ -197,17 +201,18 @@ def test_an_import_whose_database_changed_meanwhile_is_run_again(
     qmm("init")
     extract = write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)
     other = make_engine(cli_database)
-    real_write = store_module.pq.write_table
+    real_merge = store_module.EventStore.merge
     writes: list[int] = []
 
-    def write_while_another_commits(*args: object, **kwargs: object) -> None:
-        real_write(*args, **kwargs)
+    def merge_while_another_commits(*args: Any, **kwargs: Any) -> int:
+        version = real_merge(*args, **kwargs)
         writes.append(1)
         if len(writes) == 1:
             with unit_of_work(other) as session:
                 create_site_b(session)
+        return version
 
-    monkeypatch.setattr(store_module.pq, "write_table", write_while_another_commits)
+    monkeypatch.setattr(store_module.EventStore, "merge", merge_while_another_commits)
     output = qmm("import", str(extract), "--format", "json")
     imported = json.loads(output[output.index("[") :])
     other.dispose()

@@ -21,9 +21,9 @@ from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.audit.verify import verify
 from qmm.errors import InvalidInput
 from qmm.events.importer import import_files
-from qmm.events.record_types import RECORD_TYPES
 from qmm.events.integrity import verify_store
 from qmm.events.migration import migrate_legacy_batches, remove_migrated_files
+from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import (
     ARROW_TYPES,
     LOG,
@@ -341,7 +341,9 @@ def test_current_takes_the_highest_batch_per_key_across_many_batches(
 def legacy_batch(session: Session, store: EventStore, rows: list[list[str]]) -> ImportBatch:
     """A batch as the one-file-per-batch layout stored it: its new and changed rows."""
     text = pa.table({h: [r[i] or None for r in rows] for i, h in enumerate(CAPA_HEADER)})
-    typed = conform(RECORD_TYPES["capa"], text.cast(pa.schema([(h, pa.string()) for h in CAPA_HEADER])))
+    typed = conform(
+        RECORD_TYPES["capa"], text.cast(pa.schema([(h, pa.string()) for h in CAPA_HEADER]))
+    )
     batch = ImportBatch(
         record_type="capa",
         source_name="capa.csv",
@@ -376,7 +378,9 @@ def test_a_store_of_the_earlier_layout_moves_into_its_table_keeping_every_versio
     assert migrate_legacy_batches(session, store) == 2
     assert (first.delta_version, second.delta_version) == (1, 2)
     assert first.store_path == second.store_path == "tables/capa"
-    versions = [(r["capa_id"], r["closed_on"], r["_batch"]) for r in history(store, session, "capa")]
+    versions = [
+        (r["capa_id"], r["closed_on"], r["_batch"]) for r in history(store, session, "capa")
+    ]
     assert versions == [
         ("CAPA-1", date(2025, 1, 30), first.id),
         ("CAPA-2", None, first.id),
@@ -384,7 +388,10 @@ def test_a_store_of_the_earlier_layout_moves_into_its_table_keeping_every_versio
         ("CAPA-3", date(2025, 2, 20), first.id),
         ("CAPA-4", None, second.id),
     ]
-    now = {r["capa_id"]: (r["_batch"], r["_row"]) for r in current(store, session, "capa", keep=["_batch", "_row"])}
+    now = {
+        r["capa_id"]: (r["_batch"], r["_row"])
+        for r in current(store, session, "capa", keep=["_batch", "_row"])
+    }
     assert now == {
         "CAPA-1": (first.id, 2),
         "CAPA-2": (second.id, 2),

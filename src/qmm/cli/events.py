@@ -81,6 +81,13 @@ def import_(
             for r in rows
         ],
     )
+    for r in rows:
+        if r.rows and r.rows_new == 0 and r.rows_changed == 0:
+            console.print(
+                f"{r.source_name}: no change, every row is identical to the stored records; "
+                "no new table version was added.",
+                highlight=False,
+            )
 
 
 def _import_once(

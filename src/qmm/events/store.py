@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -232,7 +231,7 @@ class EventStore:
         )
         if after_batch is not None:
             query = query.where(ImportBatch.id <= after_batch)
-        return {str(t): int(v) for t, v in session.execute(query).all()}
+        return {str(t): int(v) for t, v in session.execute(query).all() if v is not None}
 
     def _committed_versions(self, session: Session) -> dict[str, int]:
         """The versions other sessions committed, which a long-open session may not see yet."""
@@ -244,7 +243,7 @@ class EventStore:
             .group_by(ImportBatch.record_type)
         )
         with engine.connect() as connection:
-            return {str(t): int(v) for t, v in connection.execute(query).all()}
+            return {str(t): int(v) for t, v in connection.execute(query).all() if v is not None}
 
     def files_at(self, record_type: str, version: int) -> list[Path]:
         """The data files of one version of a record type's table (a version never changes)."""
@@ -510,7 +509,9 @@ class EventStore:
     def owned_files(self, session: Session) -> set[str]:
         """Every data file a committed batch recorded, relative to the store."""
         owned: set[str] = set()
-        query = select(ImportBatch.id, ImportBatch.record_type, ImportBatch.store_path, ImportBatch.data_files)
+        query = select(
+            ImportBatch.id, ImportBatch.record_type, ImportBatch.store_path, ImportBatch.data_files
+        )
         for batch_id, record_type, store_path, data_files in session.execute(query).all():
             if data_files is not None:
                 owned.update(str(entry["path"]) for entry in data_files)
@@ -688,7 +689,6 @@ def hold_writer_lock(session: Session, directory: Path, timeout: float = 120.0) 
     held[key] = lock
     if not event.contains(session, "after_transaction_end", _release_writer_locks):
         event.listen(session, "after_transaction_end", _release_writer_locks)
-
 
 
 def _record_type(name: str) -> RecordType:
