@@ -413,3 +413,28 @@ def test_a_store_of_the_earlier_layout_moves_into_its_table_keeping_every_versio
     ).all()
     assert audited[-1]["delta_version"] == 1
     assert audited[-1]["store_path"] == "tables/capa"
+
+
+def test_another_engine_reads_the_table_duckdbs_own_delta_reader_offline(
+    session: Session, store: EventStore, tmp_path: Path
+) -> None:
+    extension = pytest.importorskip("duckdb_extension_delta")
+    import duckdb
+
+    import_capa(session, store, tmp_path / "1", [list(r) for r in CAPA_ROWS])
+    rows = [list(r) for r in CAPA_ROWS]
+    rows[1][CAPA_HEADER.index("closed_on")] = "2025-03-01"
+    import_capa(session, store, tmp_path / "2", rows)
+    [binary] = Path(extension.__file__).parent.rglob("delta.duckdb_extension")
+    with duckdb.connect(config={"autoinstall_known_extensions": False}) as con:
+        con.execute("SET autoload_known_extensions = false")
+        con.execute(f"LOAD '{binary}'")
+        read = con.execute(
+            "SELECT capa_id, closed_on, _batch FROM delta_scan(?) ORDER BY capa_id",
+            [str(store.table_dir("capa"))],
+        ).fetchall()
+    ours = [
+        (r["capa_id"], r["closed_on"], r["_batch"])
+        for r in current(store, session, "capa", keep=["_batch"])
+    ]
+    assert sorted(read) == sorted(ours)

@@ -303,15 +303,11 @@ class EventStore:
             session.add(batch)
             session.flush()
             return batch
-        # On SQLite the batch row's INSERT takes the database's write lock until commit, and
-        # merging millions of rows under it would make the web app's writes wait: the id is
-        # taken ahead (the table's writer lock keeps other imports of the type out) and the
-        # row is written after the merge. Other databases lock only the row.
-        if session.get_bind().dialect.name == "sqlite":
-            batch.id = int(session.scalar(select(func.max(ImportBatch.id))) or 0) + 1
-        else:
-            session.add(batch)
-            session.flush()
+        # The batch row is written after the merge: on SQLite its INSERT takes the database's
+        # write lock until commit, and on PostgreSQL its audit entry takes the audit chain's
+        # lock; merging millions of rows under either would make the web app's writes wait.
+        # The id is taken ahead (the table's writer lock keeps other imports of the type out).
+        batch.id = _next_batch_id(session)
         merged_to: int | None = None
         try:
             merged_to = self.merge(rt, changed, batch_id=batch.id, version=base)
@@ -596,6 +592,14 @@ def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
         pa.array(np.full(rows, batch_id, dtype=np.int64)),
     )
     return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
+
+
+def _next_batch_id(session: Session) -> int:
+    """The id the next batch row gets, taken without writing (PostgreSQL: from its sequence)."""
+    if session.get_bind().dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence("import_batches", "id")
+        return int(session.scalar(select(func.nextval(sequence))) or 0)
+    return int(session.scalar(select(func.max(ImportBatch.id))) or 0) + 1
 
 
 def _restored_to(table: DeltaTable, version: int) -> bool:
