@@ -59,7 +59,7 @@ def test_create_sites_registers_the_codes_of_an_initial_load(
     assert "SITE-A" in output
     sites = json.loads(qmm("site", "list", "--format", "json"))
     assert sorted(s["code"] for s in sites) == ["SITE-A", "SITE-B"]
-    again = json.loads(qmm("import", str(path), "--format", "json"))
+    again = json.loads(qmm("import", str(path), "--format", "json"))  # no type lines in JSON
     assert again[0]["rows_unchanged"] == 3
 
 

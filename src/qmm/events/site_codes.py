@@ -137,7 +137,8 @@ def register_new_sites(
     """Register the site codes an initial load brought that the app did not know, named by
     their code until renamed."""
     created: list[Site] = []
-    seen = set(known)
+    # Read again: another program may have registered one of them since the import began.
+    seen = set(known) | known_site_codes(session)
     for batch in batches:
         for code in batch.sites or []:
             if code not in seen:
