@@ -52,15 +52,15 @@ def database_problem() -> str | None:
     """
     url = make_url(get_settings().resolved_database_url)
     shown = url.render_as_string(hide_password=True)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        if not Path(url.database).is_file():
-            return (
-                f"no app database at {url.database}: nothing to verify, and nothing was "
-                "created. Run `qmm init` to create one, or set QMM_DATA_DIR (or "
-                "QMM_DATABASE_URL) to where your data is."
-            )
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).is_file():
+        return (
+            f"no app database at {file}: nothing to verify, and nothing was created. Run "
+            "`qmm init` to create one, or set QMM_DATA_DIR (or QMM_DATABASE_URL) to where your "
+            "data is."
+        )
     try:
-        revision = current_revision(get_engine(str(url.render_as_string(hide_password=False))))
+        revision = current_revision(get_engine())
     except SQLAlchemyError as exc:
         reason = str(exc).splitlines()[0]
         return f"the app database at {shown} cannot be opened ({reason})"

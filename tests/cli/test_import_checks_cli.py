@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from events.support import CAPA_HEADER, CAPA_ROWS, write_csv
 from conftest import is_postgres
+from events.support import CAPA_HEADER, CAPA_ROWS, write_csv
 from qmm.cli.main import app
 
 runner = CliRunner()
@@ -26,9 +26,7 @@ def batches() -> list[dict[str, object]]:
     return json.loads(qmm("audit", "log", "--table", "import_batches", "--format", "json"))
 
 
-def test_unknown_sites_are_refused_and_nothing_is_stored(
-    cli_database: str, tmp_path: Path
-) -> None:
+def test_unknown_sites_are_refused_and_nothing_is_stored(cli_database: str, tmp_path: Path) -> None:
     qmm("site", "add", "SITE-A", "--name", "Plant A")
     path = write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)
     output = " ".join(qmm("import", str(path), code=2).split())

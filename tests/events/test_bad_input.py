@@ -59,7 +59,9 @@ def em_file(tmp_path: Path, column: str, value: str) -> Path:
 
 
 def capa_file(tmp_path: Path, column: str, value: str, name: str = "capa.csv") -> Path:
-    return write_csv(tmp_path / name, CAPA_HEADER, with_cell(CAPA_ROWS, 3, column, value, CAPA_HEADER))
+    return write_csv(
+        tmp_path / name, CAPA_HEADER, with_cell(CAPA_ROWS, 3, column, value, CAPA_HEADER)
+    )
 
 
 @pytest.fixture
@@ -209,7 +211,13 @@ class TestControlCharacters:
         ],
     )
     def test_a_control_character_in_an_id_or_key_is_refused(
-        self, session: Session, store: EventStore, tmp_path: Path, column: str, value: str, code: str
+        self,
+        session: Session,
+        store: EventStore,
+        tmp_path: Path,
+        column: str,
+        value: str,
+        code: str,
     ) -> None:
         rows = with_cell(CAPA_ROWS, 3, column, value, CAPA_HEADER)
         path = write_jsonl(tmp_path / "capa.jsonl", CAPA_HEADER, rows)
@@ -258,7 +266,8 @@ class TestSiteCodes:
         assert "--create-sites" in problem.reason
 
     @pytest.mark.parametrize(
-        "look_alike", ["SITE\u2010A", "SITE\u2013A", "SITE_A", "site-a", "SITE-\u0410", "SITE\u2011A"]
+        "look_alike",
+        ["SITE\u2010A", "SITE\u2013A", "SITE_A", "site-a", "SITE-\u0410", "SITE\u2011A"],
     )
     def test_a_look_alike_names_the_code_it_resembles(
         self, session: Session, store: EventStore, tmp_path: Path, look_alike: str

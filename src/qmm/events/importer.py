@@ -318,9 +318,9 @@ def sources_of(path: Path, record_type: str | None = None) -> list[Source]:
     by_type = {s.strip().lower(): s for s in sheets if s.strip().lower() in RECORD_TYPES}
     # A workbook named exactly after a type (capa.xlsx) is that type; one merely starting with
     # a type's name (site_extracts.xlsx) is read by its sheets' names when they name types.
-    if wanted is None and from_name is not None:
-        if path.name.split(".")[0].strip().lower() == from_name or not by_type:
-            wanted = from_name
+    exact = path.name.split(".")[0].strip().lower() == from_name
+    if wanted is None and from_name is not None and (exact or not by_type):
+        wanted = from_name
     if wanted is not None:
         sheet = by_type.get(wanted, sheets[0] if sheets else None)
         return [Source(path, wanted, sheet, type_from)]
@@ -520,7 +520,8 @@ def _read_csv(path: Path, max_line_bytes: int) -> TextTable:
                         "",
                         "a record spans more than "
                         f"{max(1 << 20, max_line_bytes + 2):,} bytes over several lines (a "
-                        "quoted value with line breaks); raise QMM_IMPORT_MAX_LINE_BYTES to read it",
+                        "quoted value with line breaks); raise QMM_IMPORT_MAX_LINE_BYTES to "
+                        "read it",
                     )
                 ],
             ) from None
@@ -895,9 +896,8 @@ def _site_refusals(values: Any, checks: ValueChecks) -> Any | None:
         return None
     known = checks.known_sites
     distinct = pc.unique(values)
-    unknown = distinct.filter(
-        pc.invert(pc.fill_null(pc.is_in(distinct, value_set=pa.array(sorted(known), pa.string())), True))
-    ).to_pylist()
+    listed = pc.is_in(distinct, value_set=pa.array(sorted(known), pa.string()))
+    unknown = distinct.filter(pc.invert(pc.fill_null(listed, True))).to_pylist()
     refused = {
         str(v): reason
         for v in unknown
@@ -1040,9 +1040,7 @@ def _fast_rules_broken(
     if kind == ColumnType.date:
         first = pa.scalar(FIRST_DAY, pa.date32())
         last = pa.scalar(checks.latest_day, pa.date32())
-        return bool(
-            pc.any(pc.or_(pc.less(typed, first), pc.greater(typed, last))).as_py() or False
-        )
+        return bool(pc.any(pc.or_(pc.less(typed, first), pc.greater(typed, last))).as_py() or False)
     if kind == ColumnType.timestamp:
         instant = pa.timestamp("us", tz="UTC")
         first = pa.scalar(datetime(1, 1, 1, tzinfo=UTC), instant)

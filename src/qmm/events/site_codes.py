@@ -122,9 +122,7 @@ def site_code_refusal(value: str, known: Collection[str], *, create: bool) -> st
     if create:
         if SITE_CODE.match(value):
             return None
-        return (
-            "not a valid site code: 1-40 upper-case letters, digits, '-' or '_' (e.g. SITE-A)"
-        )
+        return "not a valid site code: 1-40 upper-case letters, digits, '-' or '_' (e.g. SITE-A)"
     return (
         f"not a site known to the app (known: {_listed(known)}); register it with "
         "`qmm site add`, or import with --create-sites for an initial load"
