@@ -398,3 +398,46 @@ class TestNaming:
         path = write_csv(tmp_path / "capacity.csv", CAPA_HEADER, CAPA_ROWS)
         with pytest.raises(InvalidInput, match="cannot tell the record type"):
             sources_of(path)
+
+
+def test_the_fast_parsers_and_the_sql_rules_agree_at_the_limits(
+    session: Session, store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Values at the very edge of the rules stay on the fast path, with the SQL rules' values.
+    import qmm.events.importer as importer
+
+    em = [list(EM_ROWS[0]), list(EM_ROWS[1])]
+    em[0][EM_HEADER.index("sampled_at")] = "2025-03-04T23:30:00+14:00"
+    em[1][EM_HEADER.index("sampled_at")] = "2025-03-04T08:00:00-1400"
+    em[1][EM_HEADER.index("response_at")] = "2026-03-01T23:59:59Z"
+    em[1][EM_HEADER.index("result_at")] = "2025-03-07T08:00:00Z"  # one form per column
+    capa = [list(r) for r in CAPA_ROWS]
+    capa[0][CAPA_HEADER.index("opened_on")] = "0001-01-01"
+    capa[1][CAPA_HEADER.index("due_on")] = "2026-03-01"
+    capa[2][CAPA_HEADER.index("capa_id")] = "CAPA-\u00e9\u2027\u202f3"  # not controls
+    files = {
+        "em_sample": write_csv(tmp_path / "em_sample.csv", EM_HEADER, em),
+        "capa": write_csv(tmp_path / "capa.csv", CAPA_HEADER, capa),
+    }
+    fast_results: list[bool] = []
+    original = importer._fast_types
+
+    def spy(*args: Any) -> Any:
+        result = original(*args)
+        fast_results.append(result is not None)
+        return result
+
+    def read_all() -> dict[str, list[dict[str, Any]]]:
+        savepoint = session.begin_nested()
+        import_files(
+            session, paths=list(files.values()), store=store, extracted_on=date(2025, 3, 1)
+        )
+        found = {name: current(store, session, name) for name in files}
+        savepoint.rollback()
+        return found
+
+    monkeypatch.setattr(importer, "_fast_types", spy)
+    fast = read_all()
+    assert fast_results == [True, True]
+    monkeypatch.setattr(importer, "_fast_types", lambda *args: None)
+    assert read_all() == fast

@@ -1009,26 +1009,26 @@ def _may_hold_control_characters(values: Any) -> bool:
 
 
 def _may_hold_far_offsets(values: Any) -> bool:
-    """Whether any timestamp Arrow parsed may end in an offset of 14 hours or more (Arrow
-    takes up to 23:59), or of 60 minutes or more: those go to the SQL rules, which decide."""
+    """Whether any timestamp Arrow parsed may end in an offset past 14:00 (Arrow takes up to
+    23:59): those go to the SQL rules, which decide and name them."""
     for starts, data in _string_buffers(values):
         if data is None:
             continue
         ends = starts[1:][(starts[1:] - starts[:-1]) >= 6].astype(np.int64)
         if not len(ends):
             continue
-        tail = [data[ends - k] for k in range(6, 0, -1)]  # each value's last six bytes
+        tail = [data[ends - k].astype(np.int16) for k in range(6, 0, -1)]  # the last 6 bytes
+        minutes = (tail[4] - 48) * 10 + tail[5] - 48
         for sign_at in (0, 1, 3):  # ±HH:MM, ±HHMM, ±HH
             sign = (tail[sign_at] == ord("+")) | (tail[sign_at] == ord("-"))
             if not np.any(sign):
                 continue
-            hours = (tail[sign_at + 1].astype(np.int16) - 48) * 10 + tail[sign_at + 2] - 48
-            if np.any(sign & (hours >= 14)):
-                return True
+            hours = (tail[sign_at + 1] - 48) * 10 + tail[sign_at + 2] - 48
+            far = hours * 60 + (minutes if sign_at < 3 else 0) > MAX_OFFSET_MINUTES
             if sign_at < 3:
-                minutes = (tail[4].astype(np.int16) - 48) * 10 + tail[5] - 48
-                if np.any(sign & (minutes >= 60)):
-                    return True
+                far |= minutes >= 60
+            if np.any(sign & far):
+                return True
     return False
 
 
