@@ -990,7 +990,10 @@ def _string_buffers(values: Any) -> Any:
 
 def _may_hold_control_characters(values: Any) -> bool:
     """Whether any value may hold a character CONTROL_PATTERN names, from its UTF-8 bytes: a
-    C0 control or DEL byte, C2 80-9F (C1), or E2 80 A8/A9 (the line and paragraph separators)."""
+    C0 control or DEL byte, C2 80-9F (C1), or E2 80 A8/A9 (the line and paragraph separators).
+
+    Two reductions settle plain ASCII text, the usual ids; other text is looked at closely.
+    """
     step = 8 << 20
     for starts, data in _string_buffers(values):
         if data is None:
@@ -998,14 +1001,24 @@ def _may_hold_control_characters(values: Any) -> bool:
         body = data[int(starts[0]) : int(starts[-1])]
         for begin in range(0, len(body), step):
             part = body[begin : begin + step + 2]
-            if np.any((part < 0x20) | (part == 0x7F)):
+            if not len(part):
+                continue
+            if part.min() < 0x20:
                 return True
+            if part.max() < 0x7F:
+                continue
             lead, follow = part[:-1], part[1:]
-            if np.any((lead == 0xC2) & (follow >= 0x80) & (follow <= 0x9F)):
+            if np.any(part == 0x7F) or np.any((lead == 0xC2) & (follow >= 0x80) & (follow <= 0x9F)):
                 return True
             if np.any((part[:-2] == 0xE2) & (part[1:-1] == 0x80) & ((part[2:] | 1) == 0xA9)):
                 return True
     return False
+
+
+def _two_digits(data: Any, at: Any) -> Any:
+    """The numbers written by the two bytes at each position (garbage where they are not
+    digits, which only sends a column to the SQL rules)."""
+    return (data[at].astype(np.int16) - 48) * 10 + data[at + 1].astype(np.int16) - 48
 
 
 def _may_hold_far_offsets(values: Any) -> bool:
@@ -1015,21 +1028,27 @@ def _may_hold_far_offsets(values: Any) -> bool:
         if data is None:
             continue
         ends = starts[1:][(starts[1:] - starts[:-1]) >= 6].astype(np.int64)
-        if not len(ends):
-            continue
-        tail = [data[ends - k].astype(np.int16) for k in range(6, 0, -1)]  # the last 6 bytes
-        minutes = (tail[4] - 48) * 10 + tail[5] - 48
-        for sign_at in (0, 1, 3):  # ±HH:MM, ±HHMM, ±HH
-            sign = (tail[sign_at] == ord("+")) | (tail[sign_at] == ord("-"))
-            if not np.any(sign):
+        # The sign's distance from the end: ±HH:MM, ±HHMM, ±HH.
+        for sign_at, with_minutes in ((6, True), (5, True), (3, False)):
+            marks = data[ends - sign_at]
+            signed = ends[(marks == ord("+")) | (marks == ord("-"))]
+            if not len(signed):
                 continue
-            hours = (tail[sign_at + 1] - 48) * 10 + tail[sign_at + 2] - 48
-            far = hours * 60 + (minutes if sign_at < 3 else 0) > MAX_OFFSET_MINUTES
-            if sign_at < 3:
-                far |= minutes >= 60
-            if np.any(sign & far):
+            minutes = _two_digits(data, signed - 2) if with_minutes else 0
+            hours = _two_digits(data, signed - sign_at + 1)
+            far = hours * 60 + minutes > MAX_OFFSET_MINUTES
+            if np.any(far) or (with_minutes and np.any(minutes >= 60)):
                 return True
     return False
+
+
+def _outside(typed: Any, first: Any, after: Any) -> bool:
+    """Whether any value is before `first` or at or after `after` (scalars of its type)."""
+    bounds = pc.min_max(typed)
+    low, high = bounds["min"], bounds["max"]
+    if not low.is_valid:
+        return False
+    return bool(low.value < first.value or high.value >= after.value)
 
 
 def _fast_rules_broken(
@@ -1039,14 +1058,14 @@ def _fast_rules_broken(
     kind = column.type
     if kind == ColumnType.date:
         first = pa.scalar(FIRST_DAY, pa.date32())
-        last = pa.scalar(checks.latest_day, pa.date32())
-        return bool(pc.any(pc.or_(pc.less(typed, first), pc.greater(typed, last))).as_py() or False)
+        after = pa.scalar(checks.latest_day + timedelta(days=1), pa.date32())
+        return _outside(typed, first, after)
     if kind == ColumnType.timestamp:
         instant = pa.timestamp("us", tz="UTC")
         first = pa.scalar(datetime(1, 1, 1, tzinfo=UTC), instant)
-        after = datetime.combine(checks.latest_day + timedelta(days=1), time(), tzinfo=UTC)
-        outside = pc.or_(pc.less(typed, first), pc.greater_equal(typed, pa.scalar(after, instant)))
-        return bool(pc.any(outside).as_py() or False) or _may_hold_far_offsets(text)
+        day_after = datetime.combine(checks.latest_day + timedelta(days=1), time(), tzinfo=UTC)
+        after = pa.scalar(day_after, instant)
+        return _outside(typed, first, after) or _may_hold_far_offsets(text)
     if is_id:
         return _may_hold_control_characters(text)
     return False
