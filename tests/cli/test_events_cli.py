@@ -31,7 +31,7 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: Path) -> None:
     qmm("init")
-    imported = json.loads(qmm("import", str(extracts), "--format", "json"))
+    imported = json.loads(qmm("import", str(extracts), "--create-sites", "--format", "json"))
     assert {b["record_type"] for b in imported} >= {"capa", "deviation", "em_sample"}
     assert all(b["rows"] == b["rows_new"] for b in imported)
 
@@ -144,7 +144,7 @@ def test_store_orphans_lists_then_removes_files_no_import_owns(
         "capa_id,site,opened_on,due_on,root_cause_category,closed_on\n"
         "C-1,SITE-A,2025-01-10,2025-02-10,equipment,2025-01-30\n"
     )
-    qmm("import", str(good))
+    qmm("import", str(good), "--create-sites")
     assert "No orphaned files" in qmm("store-orphans", "--min-age-hours", "0")
     folder = Path(os.environ["QMM_DATA_DIR"]) / "events" / "capa"
     owned = sorted(folder.iterdir())
@@ -208,7 +208,7 @@ def test_an_import_whose_database_changed_meanwhile_is_run_again(
                 create_site_b(session)
 
     monkeypatch.setattr(store_module.pq, "write_table", write_while_another_commits)
-    output = qmm("import", str(extract), "--format", "json")
+    output = qmm("import", str(extract), "--create-sites", "--format", "json")
     imported = json.loads(output[output.index("[") :])
     other.dispose()
     assert [b["rows"] for b in imported] == [len(CAPA_ROWS)]
@@ -228,7 +228,7 @@ def test_records_as_csv_neutralise_text_a_spreadsheet_would_run(
         CAPA_HEADER,
         [["=2+3", "SITE-A", "2025-01-06", "2025-02-06", "training", "2025-01-30"]],
     )
-    qmm("import", str(extract))
+    qmm("import", str(extract), "--create-sites")
     out = qmm(
         "metrics", "records", "--kpi", "capa_on_time_closure", "--site", "SITE-A",
         "--period", "2025-01", "--format", "csv",
