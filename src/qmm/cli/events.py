@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -15,6 +15,7 @@ from qmm.cli.common import (
     console,
     err_console,
     fail,
+    parse_day,
     print_json,
     print_table,
 )
@@ -38,13 +39,20 @@ def import_(
     profile: str | None = typer.Option(
         None, "--profile", help="Mapping profile name or YAML file (see `qmm profiles`)."
     ),
+    extracted_on: str | None = typer.Option(
+        None,
+        "--extracted-on",
+        help="The day the extracts were taken from the source system (YYYY-MM-DD; default: "
+        "today). KPIs are computed as of it.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
+    extracted = parse_day(extracted_on, option="--extracted-on") if extracted_on else None
     rows: list[ImportBatchOut] = []
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         try:
-            rows = _import_once(paths, record_type, profile)
+            rows = _import_once(paths, record_type, profile, extracted)
             break
         except OperationalError as exc:
             # On SQLite an import that read before another program's commit cannot write; the
@@ -66,12 +74,13 @@ def import_(
         return
     print_table(
         "Imported",
-        ["batch", "type", "file", "rows", "new", "changed", "unchanged", "sha256"],
+        ["batch", "type", "file", "extracted", "rows", "new", "changed", "unchanged", "sha256"],
         [
             [
                 r.id,
                 r.record_type,
                 r.source_name,
+                r.extracted_on.isoformat(),
                 r.rows,
                 r.rows_new,
                 r.rows_changed,
@@ -84,7 +93,7 @@ def import_(
 
 
 def _import_once(
-    paths: list[Path], record_type: str | None, profile: str | None
+    paths: list[Path], record_type: str | None, profile: str | None, extracted_on: date | None
 ) -> list[ImportBatchOut]:
     """One attempt at the whole import, committed at its end; the rows to print."""
     progress = Progress(
@@ -102,6 +111,7 @@ def _import_once(
             profile=profile,
             store=event_store(),
             progress=progress,
+            extracted_on=extracted_on,
         )
         return [ImportBatchOut.of(b) for b in batches]
 

@@ -46,6 +46,9 @@ RECORD_FILES: Final = (
     "suggestion",
 )
 
+#: The last day of the demo's data: its extracts are taken on this day (ImportBatch.extracted_on).
+DEMO_END: Final = date(2026, 10, 31)
+
 # --- The injected signals -------------------------------------------------------------------
 
 # (1) SITE-B: CAPAs keep failing their effectiveness check and deviations recur in the same
@@ -1310,7 +1313,7 @@ def write_demo_extracts(
     sites: int = 3,
     years: int = 2,
     seed: int = 2026,
-    end: date = date(2026, 10, 31),
+    end: date = DEMO_END,
     fmt: Literal["csv", "parquet"] = "csv",
     em_samples_per_room_day: int | None = None,
     progress: Progress | None = None,

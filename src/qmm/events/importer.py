@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy.orm import Session
 
 from qmm.errors import InvalidFile, InvalidInput, NotFound, RowProblem
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.profiles import TIMESTAMP_DATE, Profile, TypeMapping, fold, load_profile
 from qmm.events.record_types import RECORD_TYPES, Column, ColumnType, RecordType
 from qmm.events.store import (
@@ -1114,12 +1115,15 @@ def import_files(
     profile: str | None = None,
     store: EventStore,
     progress: ProgressLike | None = None,
+    extracted_on: date | None = None,
 ) -> list[ImportBatch]:
     """Import files as one batch each (flushed; the caller commits).
 
     Every file is checked before any is stored, so a folder with one bad file stores nothing
-    and reports the problems of all its files at once.
+    and reports the problems of all its files at once. ``extracted_on`` is the day the
+    extracts were taken (default: today in UTC); KPIs are computed as of it.
     """
+    extracted_on = check_extract_date(extracted_on)
     loaded = load_profile(profile) if profile else None
     sources = plan_sources(paths, record_type)
     validated: list[ValidatedFile | None] = []
@@ -1154,6 +1158,7 @@ def import_files(
                 profile=result.profile,
                 rows=result.rows,
                 keys_checked=True,
+                extracted_on=extracted_on,
             )
         )
         step.step(100, "stored")
