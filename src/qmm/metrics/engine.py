@@ -86,7 +86,8 @@ ExtractDates = Mapping[str, date]
 def default_as_of(kpi_id: str, extract_dates: ExtractDates | None) -> date:
     """A KPI's as-of date when the caller gives none: the earliest of the latest extract dates
     of the record types it reads; today only when none of them has an extract date."""
-    known = [extract_dates[r] for r in get_kpi(kpi_id).reads if r in (extract_dates or {})]
+    dates = extract_dates or {}
+    known = [dates[r] for r in get_kpi(kpi_id).reads if r in dates]
     return min(known) if known else today()
 
 

@@ -100,7 +100,6 @@ def import_file(
     site = access.site
     assert site is not None
     principal = access.who
-    kept = {"record_type": record_type, "profile": profile, "extracted_on": extracted_on}
     if upload is None or not upload.filename:
         return _imports_page(
             request,
@@ -109,7 +108,9 @@ def import_file(
             site,
             error="Choose the extract file to upload.",
             status_code=422,
-            **kept,
+            record_type=record_type,
+            profile=profile,
+            extracted_on=extracted_on,
         )
     try:
         extracted = date.fromisoformat(extracted_on.strip()) if extracted_on.strip() else None
@@ -122,7 +123,9 @@ def import_file(
             error=f"Extract date {extracted_on!r} is not a date: use YYYY-MM-DD, or leave it "
             "empty for today.",
             status_code=422,
-            **kept,
+            record_type=record_type,
+            profile=profile,
+            extracted_on=extracted_on,
         )
     try:
         batch = import_upload(
@@ -152,6 +155,8 @@ def import_file(
             problems=problems,
             problem_total=total,
             status_code=422,
-            **kept,
+            record_type=record_type,
+            profile=profile,
+            extracted_on=extracted_on,
         )
     return RedirectResponse(f"/sites/{site.code}/imports?batch={batch.id}", status_code=303)
