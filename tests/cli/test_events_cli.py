@@ -12,7 +12,17 @@ from typer.testing import CliRunner
 from qmm.cli.main import app
 
 runner = CliRunner()
-CONTRACT_KEYS = ["kpi", "site", "period", "group", "value", "numerator", "denominator"]
+CONTRACT_KEYS = [
+    "kpi",
+    "site",
+    "period",
+    "group",
+    "value",
+    "numerator",
+    "denominator",
+    "complete",
+    "as_of",
+]
 
 
 def qmm(*args: str, code: int = 0) -> str:
@@ -31,9 +41,20 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: Path) -> None:
     qmm("init")
-    imported = json.loads(qmm("import", str(extracts), "--create-sites", "--format", "json"))
+    imported = json.loads(
+        qmm(
+            "import",
+            str(extracts),
+            "--create-sites",
+            "--extracted-on",
+            "2026-10-31",
+            "--format",
+            "json",
+        )
+    )
     assert {b["record_type"] for b in imported} >= {"capa", "deviation", "em_sample"}
     assert all(b["rows"] == b["rows_new"] for b in imported)
+    assert {b["extracted_on"] for b in imported} == {"2026-10-31"}
 
     values = json.loads(
         qmm(
@@ -50,6 +71,13 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
     )
     assert values
     assert all(list(v) == CONTRACT_KEYS for v in values)
+    # As of the extract date, not today: no period after it, and its quarter is partial.
+    assert {v["as_of"] for v in values} == {"2026-10-31"}
+    assert max(v["period"] for v in values) == "2026-Q4"
+    assert [v["complete"] for v in values if v["period"] == "2026-Q4"] == [False]
+    assert all(v["complete"] for v in values if v["period"] != "2026-Q4")
+    voe = json.loads(qmm("metrics", "--kpi", "capa_voe_on_time", "--format", "json"))
+    assert max(v["period"] for v in voe) <= "2026-10"
     with_data = next(v for v in values if v["denominator"])
     assert with_data["value"] == pytest.approx(with_data["numerator"] / with_data["denominator"])
 
@@ -106,6 +134,15 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
 
     again = json.loads(qmm("import", str(extracts / "capa.csv"), "--format", "json"))
     assert again[0]["rows_unchanged"] == again[0]["rows"]
+
+
+def test_a_bad_or_future_extract_date_imports_nothing(cli_database: str, extracts: Path) -> None:
+    qmm("init")
+    bad = qmm("import", str(extracts / "capa.csv"), "--extracted-on", "31/10/2026", code=2)
+    assert "--extracted-on '31/10/2026' must be a date as YYYY-MM-DD" in bad
+    future = qmm("import", str(extracts / "capa.csv"), "--extracted-on", "2999-01-01", code=2)
+    assert "extracted_on 2999-01-01 is after today" in " ".join(future.split())
+    assert json.loads(qmm("metrics", "--format", "json")) == []
 
 
 def test_a_bad_file_imports_nothing_and_lists_every_error(

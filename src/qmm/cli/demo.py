@@ -12,7 +12,7 @@ from qmm.assessment.service import compute_scores
 from qmm.cli.common import boundary, console, fail, print_table
 from qmm.cli.init import initialise
 from qmm.config import get_settings
-from qmm.demo.extracts import write_demo_extracts
+from qmm.demo.extracts import DEMO_END, write_demo_extracts
 from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
 from qmm.events.importer import import_files
 from qmm.events.store import has_import_batches
@@ -68,7 +68,11 @@ def _load_demo_extracts(session: Session) -> int:
         )
     with _progress() as progress:
         batches = import_files(
-            session, paths=sorted(written.values()), store=event_store(), progress=progress
+            session,
+            paths=sorted(written.values()),
+            store=event_store(),
+            progress=progress,
+            extracted_on=DEMO_END,  # the data ends there: KPIs are as of it, not of today
         )
     return sum(b.rows for b in batches)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -15,6 +15,7 @@ from qmm.cli.common import (
     console,
     err_console,
     fail,
+    parse_day,
     print_json,
     print_table,
 )
@@ -47,14 +48,21 @@ def import_(
         help="Register the well-formed site codes the files hold that the app does not know "
         "(an initial load); without it, such codes are refused.",
     ),
+    extracted_on: str | None = typer.Option(
+        None,
+        "--extracted-on",
+        help="The day the extracts were taken from the source system (YYYY-MM-DD; default: "
+        "today). KPIs are computed as of it.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
     _show_record_types(paths, record_type, fmt)
+    extracted = parse_day(extracted_on, option="--extracted-on") if extracted_on else None
     rows: list[ImportBatchOut] = []
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         try:
-            rows = _import_once(paths, record_type, profile, create_sites, fmt)
+            rows = _import_once(paths, record_type, profile, create_sites, extracted, fmt)
             break
         except OperationalError as exc:
             # On SQLite an import that read before another program's commit cannot write; the
@@ -76,12 +84,13 @@ def import_(
         return
     print_table(
         "Imported",
-        ["batch", "type", "file", "rows", "new", "changed", "unchanged", "sha256"],
+        ["batch", "type", "file", "extracted", "rows", "new", "changed", "unchanged", "sha256"],
         [
             [
                 r.id,
                 r.record_type,
                 r.source_name,
+                r.extracted_on.isoformat(),
                 r.rows,
                 r.rows_new,
                 r.rows_changed,
@@ -118,6 +127,7 @@ def _import_once(
     record_type: str | None,
     profile: str | None,
     create_sites: bool,
+    extracted_on: date | None,
     fmt: OutputFormat,
 ) -> list[ImportBatchOut]:
     """One attempt at the whole import, committed at its end; the rows to print."""
@@ -138,6 +148,7 @@ def _import_once(
             store=event_store(),
             progress=progress,
             site_codes=SiteCodes.create if create_sites else SiteCodes.known,
+            extracted_on=extracted_on,
         )
         created = sorted({site.code for site in list_sites(session)} - before)
         rows = [ImportBatchOut.of(b) for b in batches]

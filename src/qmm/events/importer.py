@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from qmm.config import get_settings
 from qmm.errors import InvalidFile, InvalidInput, NotFound, RowProblem
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.profiles import TIMESTAMP_DATE, Profile, TypeMapping, fold, load_profile
 from qmm.events.record_types import (
     RECORD_TYPES,
@@ -1512,10 +1513,12 @@ def import_files(
     """Import files as one batch each (flushed; the caller commits).
 
     Every file is checked before any is stored, so a folder with one bad file stores nothing
-    and reports the problems of all its files at once. Dates past the horizon after
-    `extracted_on` (else today) are refused; `site_codes` says which site codes are accepted
-    (any, the app's known ones, or those and new ones registered as sites).
+    and reports the problems of all its files at once. ``extracted_on`` is the day the
+    extracts were taken (default: today in UTC); KPIs are computed as of it, and dates past
+    the horizon after it are refused. `site_codes` says which site codes are accepted (any,
+    the app's known ones, or those and new ones registered as sites).
     """
+    extracted_on = check_extract_date(extracted_on)
     sites = SiteCodes(site_codes)
     known = known_site_codes(session) if sites is not SiteCodes.any else None
     checks = ValueChecks.from_settings(
@@ -1555,6 +1558,7 @@ def import_files(
                 profile=result.profile,
                 rows=result.rows,
                 keys_checked=True,
+                extracted_on=extracted_on,
             )
         )
         step.step(100, "stored")

@@ -114,6 +114,7 @@ RECORD_TYPES: Final[dict[str, RecordType]] = {
                 Column("closed_on", D),
                 Column("severity", S, allowed=SEVERITY),
                 Column("process_area", S),
+                Column("recurrence_key", S),
                 Column("capa_id", S),
             ),
             (("opened_on", "closed_on"), ("opened_on", "due_on")),

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from qmm.audit.trail import system_actor
 from qmm.config import get_settings
 from qmm.errors import InvalidInput, QMMError
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.record_types import RECORD_TYPES, ColumnType, RecordType, get_record_type
 from qmm.models import ImportBatch, Site
 
@@ -233,11 +234,14 @@ class EventStore:
         rows: int | None = None,
         imported_by: str | None = None,
         keys_checked: bool = False,
+        extracted_on: date | None = None,
     ) -> ImportBatch:
         """Store a typed table as a new batch; the caller's commit makes it visible.
 
         Only new and changed records are written: an unchanged record keeps its version.
+        ``extracted_on`` is the day the extract was taken (default: today in UTC).
         """
+        extracted_on = check_extract_date(extracted_on)
         rt = _record_type(record_type)
         typed = conform(rt, table)
         if not keys_checked:
@@ -256,6 +260,7 @@ class EventStore:
             sites=sites,
             store_path="",
             imported_by=(imported_by or actor_label(session))[:120],
+            extracted_on=extracted_on,
         )
         # The file is written before the batch row exists: on SQLite the row's INSERT takes the
         # database's write lock until commit, and writing millions of rows under it would make

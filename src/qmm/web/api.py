@@ -172,8 +172,13 @@ def api_kpi_values(
     period: Period = "month",
     start: Annotated[str | None, Query(description="First period, e.g. 2025-01.")] = None,
     end: Annotated[str | None, Query(description="Last period, e.g. 2025-12.")] = None,
+    as_of: Annotated[
+        date | None,
+        Query(description="Compute as of this day. Default: the data's extract date."),
+    ] = None,
 ) -> list[KPIValueOut]:
-    """KPI values per site and period, with numerator and denominator (sites you may read)."""
+    """KPI values per site and period, with numerator and denominator (sites you may read);
+    `complete` is false for the period that holds the as-of date."""
     principal = access.who
     readable = {s.code: s for s in readable_sites(db, principal)}
     if site:
@@ -195,7 +200,14 @@ def api_kpi_values(
     kpis = KPIRequest(db, store)
     try:
         values = compute(
-            kpis.tables, kpis=kpi or None, sites=codes, period=period, start=start, end=end
+            kpis.tables,
+            kpis=kpi or None,
+            sites=codes,
+            period=period,
+            start=start,
+            end=end,
+            as_of=as_of,
+            extract_dates=kpis.extract_dates,
         )
     except ValueError as exc:
         raise _values_error(exc) from None

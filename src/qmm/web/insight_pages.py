@@ -15,6 +15,7 @@ from qmm.assessment.service import (
 )
 from qmm.auth.permissions import Permission
 from qmm.errors import InvalidInput
+from qmm.events.extract_dates import site_data_as_of
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
 from qmm.presentation.kpis import (
     CHART_PERIODS,
@@ -117,6 +118,7 @@ def site_page(
     return render(
         request,
         "site.html",
+        data_as_of=site_data_as_of(db, site.code),
         principal=principal,
         title=f"{site.code}: {site.name}",
         site=site,
