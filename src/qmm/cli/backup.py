@@ -58,6 +58,16 @@ def _size(size: int) -> str:
     return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
+def _tell_removed(leftovers: list[Path], run: str) -> None:
+    """Say which scratch folders of killed runs were removed."""
+    for path in leftovers:
+        console.print(
+            f"Removed the leftovers of an interrupted {run}: {path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def backup(
     out: Path = typer.Argument(
         ...,
@@ -90,6 +100,7 @@ def backup(
         return
     manifest = result.manifest
     audit = manifest.audit
+    _tell_removed(result.removed_leftovers, "backup")
     console.print(
         f"Backup written: {result.path} ({_size(result.size)})", highlight=False, soft_wrap=True
     )
@@ -149,6 +160,7 @@ def restore(
         print_json(result.to_json())
     else:
         manifest = result.manifest
+        _tell_removed(result.removed_leftovers, "restore")
         console.print(
             f"Restored {source} (made {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC by QMM "
             f"Workbench {manifest.qmm_version}) into {result.database}",
