@@ -285,11 +285,17 @@ def test_export_and_verify_name_every_changed_file(
 
 def test_check_names_every_missing_or_damaged_stored_file(workspace: str, tmp_path: Path) -> None:
     """Issue 17, L4: a stored file changed on disk is reported as damaged, by name."""
-    for name, text in (("kept.txt", "kept\n"), ("changed.txt", "as attached\n"), ("lost.txt", "x\n")):
+    for name, text in (
+        ("kept.txt", "kept\n"),
+        ("changed.txt", "as attached\n"),
+        ("lost.txt", "x\n"),
+    ):
         path = tmp_path / name
         path.write_text(text)
         add("--file", str(path), "--title", name)
-    assert "All 3 stored evidence files match their recorded hash" in " ".join(qmm("evidence", "check").split())
+    assert "All 3 stored evidence files match their recorded hash" in " ".join(
+        qmm("evidence", "check").split()
+    )
     store = get_settings().evidence_dir
     by_content = {p.read_text(): p for p in store.glob("*/*")}
     by_content["as attached\n"].write_text("changed on disk\n")
