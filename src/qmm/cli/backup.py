@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from qmm.backup.service import ProgressCallback, create_backup, restore_backup
-from qmm.cli.common import OutputFormat, console, err_console, print_json
+from qmm.cli.common import OutputFormat, console, err_console, print_json, refuse_link
 from qmm.config import get_settings
 from qmm.errors import QMMError
 
@@ -84,6 +84,8 @@ def backup(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Back up the embedded database, event store and evidence files to one checked file."""
+    if not out.is_dir():  # a link to a folder (backup storage mounted elsewhere) is fine
+        refuse_link(out, option="OUT")
     settings = get_settings()
     result = _run(
         "Backing up",

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -151,6 +152,29 @@ def read_password(*, from_stdin: bool, prompt: str = "Password", confirm: bool =
         return line
     value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
+
+
+def refuse_link(path: Path | None, *, option: str = "--out") -> None:
+    """An output named by a symbolic link is refused before any work: writing through it would
+    put the file wherever the link points (or replace the link), which nobody asked for."""
+    if path is None or not path.is_symlink():
+        return
+    try:
+        points_to = f" (to {os.readlink(path)})"
+    except OSError:
+        points_to = ""
+    fail(
+        f"{option} {path} is a symbolic link{points_to}; qmm does not write through links: "
+        "name the real file or folder to write"
+    )
+
+
+def write_text_file(path: Path, text: str, *, option: str = "--out") -> None:
+    """Write a text output, or stop with a clear error naming it (never a traceback)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{option} {path} cannot be written: {exc.strerror or exc}")
 
 
 def parse_day(text: str, *, option: str) -> date:

@@ -20,6 +20,7 @@ from qmm.cli.common import (
     parse_day,
     print_json,
     print_table,
+    refuse_link,
 )
 from qmm.config import get_settings
 from qmm.errors import QMMError
@@ -384,6 +385,7 @@ def export(
     out: Path = typer.Option(..., "--out", help="New or empty folder to write the bundle into."),
 ) -> None:
     """Write an offline, read-only HTML copy of the index with its files and a SHA-256 manifest."""
+    refuse_link(out)
     with boundary() as session:
         summary = export_bundle(
             session, site=_site(session, site, Permission.site_read), out_dir=out
