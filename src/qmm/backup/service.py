@@ -238,7 +238,7 @@ def _in_use(folder: Path) -> bool:
 
 def _remove_leftovers(parent: Path, prefix: str) -> list[Path]:
     """Remove the scratch folders that runs killed earlier (kill -9, power loss) left behind."""
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for folder in sorted(parent.glob(f"{glob.escape(prefix)}*")):

@@ -281,7 +281,7 @@ def sign_(
 ) -> None:
     """Sign a decision; it is then frozen and filed as an evidence item."""
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
-    with boundary() as session:
+    with boundary(signer=username) as session:
         the_site = site_for(session, site, Permission.site_read)
         entry = get_decision(session, site=the_site, ref=ref)
         sign_decision(
