@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         """The append-only file of audit checkpoints outside the database."""
         return self.checkpoint_sink or self.data_dir / "audit-checkpoints.jsonl"
 
+    cli_require_password: str = Field(
+        default="signing",
+        description="When the command line asks for the password of the user it acts as (--as "
+        "or QMM_USER): 'signing' (commands that sign or approve; the default) or 'all' (every "
+        "command). The password comes from a hidden prompt, or QMM_CLI_PASSWORD for scripts.",
+    )
+
     password_hash_cost: Literal["standard", "cheap"] = Field(
         default="standard",
         description="Argon2id cost of new password hashes: 'standard' (3 passes, 64 MiB, 4 lanes) "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -75,13 +79,46 @@ def is_lock_timeout(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "database is locked" in str(error)
 
 
+logger = logging.getLogger(__name__)
+
+#: The app database holds password hashes: its file is for its owner only. SQLite gives the files
+#: it makes beside it (-wal, -shm, -journal) the database file's mode.
+OWNER_ONLY: Final = 0o600
+SQLITE_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
+
+
+def keep_owner_only(database: Path) -> None:
+    """Create the database file owner-only before SQLite does, and narrow it (and its side files)
+    when an earlier version or a copy left them readable by others."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))
+    except OSError:
+        return  # SQLite will name the problem when it opens the file
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_SIDE_FILES)):
+        try:
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(OWNER_ONLY)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            logger.warning("cannot make %s readable by its owner only: %s", path, exc)
+
+
+def _private_sqlite_file(database: Path, *_connect_args: Any) -> None:
+    keep_owner_only(database)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = parsed.database in (None, "", ":memory:")
+        database = None if in_memory else Path(parsed.database or "")
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
+        if database is not None:
+            event.listen(engine, "do_connect", partial(_private_sqlite_file, database))
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine

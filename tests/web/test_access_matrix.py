@@ -506,6 +506,10 @@ def refused(
     unreadable = requirement is not None and requirement.where is Where.assessment
     if unreadable and response.status_code == 404 and "no assessment" in response.text:
         return True
+    # So is a site one may not read: as one with a code nobody registered (issue 17).
+    hidden = requirement is not None and requirement.where is Where.site
+    if hidden and response.status_code == 404 and "no site with code" in response.text:
+        return True
     to_login = response.headers.get("location", "").startswith("/login?next=")
     return not url.startswith(API_PREFIX) and method == "GET" and to_login
 

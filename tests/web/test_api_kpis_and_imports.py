@@ -56,7 +56,7 @@ class TestKPIValues:
     @pytest.mark.parametrize(
         ("query", "status", "message"),
         [
-            ("site=SITE-B", 403, "no site:read permission at SITE-B"),
+            ("site=SITE-B", 404, "no site with code 'SITE-B'"),  # as for an unknown site
             ("site=NOPE", 404, "no site with code"),
             ("kpi=nope", 422, "unknown KPI 'nope'"),
             ("start=soon", 422, "not a period 'soon'"),

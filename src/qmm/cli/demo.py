@@ -9,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
-from qmm.cli.common import boundary, console, fail, print_table
+from qmm.cli.common import boundary, console, fail, print_table, refuse_link
 from qmm.cli.init import initialise
 from qmm.config import get_settings
 from qmm.demo.extracts import DEMO_END, write_demo_extracts
@@ -27,6 +27,7 @@ def demo_data(
     fmt: str = typer.Option("csv", "--format", help="csv, or parquet (EM samples as Parquet)."),
 ) -> None:
     """Write realistic, contract-conformant extracts with known injected signals."""
+    refuse_link(out)
     if fmt not in {"csv", "parquet"}:
         fail(f"--format {fmt!r} is not one of csv, parquet")
     if sites < 1 or years < 1:

@@ -145,7 +145,11 @@ def main(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
     acting_user: str | None = typer.Option(
-        None, "--as", help="Record changes in the audit trail as this user (or set QMM_USER)."
+        None,
+        "--as",
+        help="Record changes in the audit trail as this user (or set QMM_USER). Their password "
+        "is asked for signing and approval commands, and for every command with "
+        "QMM_CLI_REQUIRE_PASSWORD=all (QMM_CLI_PASSWORD gives it to scripts).",
     ),
 ) -> None:
     """QMM Workbench: quality management maturity for drug-manufacturing sites."""

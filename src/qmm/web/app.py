@@ -123,8 +123,13 @@ class SecurityHeadersMiddleware:
             await response(scope, receive, send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    """A request body grew past the limit while it was being read."""
+class BodyTooLarge(StarletteHTTPException):
+    """A request body grew past the limit while it was being read (a chunked upload declares no
+    length). An HTTP exception, so that FastAPI's body parsing passes it on as the 413 it is
+    instead of answering 400 "error parsing the body"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=message)
 
 
 class BodyLimitMiddleware:
@@ -134,12 +139,15 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _refusal(self, path: str) -> Response:
+    def _message(self) -> str:
         limit = f"{self.max_bytes / (1024 * 1024):g} MB"
-        message = (
+        return (
             f"The request is larger than the {limit} the web server accepts; nothing was stored. "
             "Import bigger extracts with `qmm import` on the server."
         )
+
+    def _refusal(self, path: str) -> Response:
+        message = self._message()
         if _is_api_path(path):
             return JSONResponse({"detail": message}, status_code=413)
         body = render_text("error.html", title=TITLES[413], code=413, message=message)
@@ -163,7 +171,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self._message())
             return message
 
         async def tracking_send(message: Message) -> None:

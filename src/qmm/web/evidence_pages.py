@@ -18,7 +18,13 @@ from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
 from qmm.errors import Conflict, InvalidInput, NotFound
-from qmm.evidence.files import ACCEPTED, StoredFileProblem, read_blob
+from qmm.evidence.files import (
+    ACCEPTED,
+    DAMAGED,
+    StoredFileDamaged,
+    StoredFileMissing,
+    read_blob,
+)
 from qmm.evidence.service import (
     KINDS,
     SUPPORT_NEEDED_FROM,
@@ -627,13 +633,20 @@ def evidence_download(
     assert site is not None
     item = find_item(db, site, ref)
     stored = find_file(item, file_id)
+    after = (
+        "; nothing is wrong with the record itself. Tell your administrator: "
+        "`qmm evidence check` names every such file, and the server log this one."
+    )
     try:
         data = read_blob(stored.sha256, label=f"{item.ref} {stored.filename}")
-    except StoredFileProblem:
-        logger.exception("evidence file %s of %s %s unreadable", stored.id, site.code, item.ref)
-        raise StoredFileProblem(
-            f"the stored copy of {stored.filename} is missing or damaged; nothing is wrong with "
-            "the record itself. Tell your administrator (it shows in the server log)."
+    except StoredFileMissing:
+        logger.warning("evidence file %s of %s %s is missing", stored.id, site.code, item.ref)
+        raise StoredFileMissing(f"the stored copy of {stored.filename} is missing{after}") from None
+    except StoredFileDamaged as exc:
+        logger.warning("evidence file %s of %s %s: %s", stored.id, site.code, item.ref, exc)
+        raise StoredFileDamaged(
+            f"{item.ref} {stored.filename}: {DAMAGED} (it was changed on disk after it was "
+            f"attached){after}"
         ) from None
     return Response(
         content=data,
