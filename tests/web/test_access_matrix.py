@@ -116,6 +116,8 @@ def params(world: World) -> dict[str, str]:
         "item_id": str(world.forum_item_id),
         **CONTINUITY,
         "export": "evidence",
+        "record_type": "capa",
+        "record_key": "CAPA-M1",
     }
 
 

@@ -103,6 +103,10 @@ COMMANDS: Final = {
         "qmm.cli.suppliers:app",
         "Supplier quality agreements: commitments, maturity reviews, joint drills, overdue.",
     ),
+    "thread": LazyCommand(
+        "qmm.cli.threads:app",
+        "Threads from event to decision: a record's linked records, and broken threads.",
+    ),
     "metrics": LazyCommand(
         "qmm.cli.metrics:app",
         "KPIs computed from the imported records: values, drill-down, control charts.",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel
 
@@ -21,6 +23,21 @@ from qmm.threads.service import (
 def thread_path(site: str, record_type: str, record_id: str) -> str:
     """Where a record's thread lives in the web app."""
     return f"/sites/{site}/threads/{record_type}/{record_id}"
+
+
+THREAD_PATH: Final = re.compile(r"^/sites/([^/]+)/threads/([a-z_]+)/([^/]+)$")
+
+
+def cited_thread(site: str, link: str | None, eqms_id: str | None) -> str | None:
+    """The thread an evidence item cites: its link when that is a thread page of the site,
+    else the lookup of the eQMS id it names (an imported record's id opens its thread)."""
+    if link:
+        found = THREAD_PATH.match(urlsplit(link).path)
+        if found is not None and found.group(1) == site:
+            return found.group(0)
+    if eqms_id and eqms_id.strip():
+        return f"/sites/{site}/threads?record={quote(eqms_id.strip(), safe='')}"
+    return None
 
 
 class KPIContextOut(BaseModel):

@@ -35,6 +35,7 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    thread_pages,
 )
 from qmm.web.deps import WebSettings
 from qmm.web.security import (
@@ -281,6 +282,7 @@ PAGE_AREAS: Final = (
     continuity_pages,
     export_pages,
     report_pages,
+    thread_pages,
 )
 
 

@@ -42,6 +42,7 @@ from qmm.presentation.maturity import (
     scale_x,
     shown_assessment,
 )
+from qmm.threads.index import KEYS as THREAD_KEYS
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import site_coverage
 from qmm.web.security import (
@@ -223,6 +224,7 @@ def kpi_records_page(
         value=value,
         rows=rows,
         columns=record_columns(rows),
+        thread_keys=THREAD_KEYS,
         breadcrumbs=[
             ("Sites", "/"),
             (site.code, f"/sites/{site.code}"),
