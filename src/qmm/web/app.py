@@ -25,6 +25,7 @@ from qmm.events.store import EventStore
 from qmm.web import (
     api,
     assessment_pages,
+    clause_pages,
     continuity_pages,
     decision_pages,
     evidence_pages,
@@ -283,6 +284,7 @@ PAGE_AREAS: Final = (
     export_pages,
     report_pages,
     thread_pages,
+    clause_pages,
 )
 
 
