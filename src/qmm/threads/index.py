@@ -55,24 +55,31 @@ class ThreadIndex:
     con: duckdb.DuckDBPyConnection
 
     def rows(
-        self, record_type: str, where: str, values: Sequence[Any], *, limit: int = 200
+        self, record_type: str, column: str, value: str, *, site: str, limit: int = 200
     ) -> list[dict[str, Any]]:
-        """Rows of a record type matching a condition (parameters bound, never pasted)."""
+        """A site's rows of a record type whose key or link column holds a value.
+
+        The query names the indexed column alone, with one parameter: DuckDB uses the column's
+        index only then (with a second condition it scans the whole table). The site is
+        checked here.
+        """
+        if column not in (KEYS[record_type], *LINK_INDEXES.get(record_type, ())):
+            raise ValueError(f"{record_type}.{column} is not indexed")
+        most = max(int(limit) * 20, 1000)  # every site's rows, before the site is checked
         cursor = self.con.cursor()
         try:
             result = cursor.execute(
-                f"SELECT * FROM {record_type} WHERE {where} LIMIT {int(limit)}", list(values)
+                f"SELECT * FROM {record_type} WHERE {column} = ? LIMIT {most}", [value]
             )
             names = [d[0] for d in result.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+            found = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
         finally:
             cursor.close()
+        return [r for r in found if r.get("site") == site][:limit]
 
     def one(self, record_type: str, site: str, key: str) -> dict[str, Any] | None:
         """The current version of one record, or None when the store has no such record."""
-        found = self.rows(
-            record_type, f"{KEYS[record_type]} = ? AND site = ?", [key, site], limit=1
-        )
+        found = self.rows(record_type, KEYS[record_type], key, site=site, limit=1)
         return found[0] if found else None
 
     def query(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -491,19 +491,14 @@ class _Walker:
 
     def referring(self, record_type: str, column: str, value: str) -> list[str]:
         """Records of a type whose link column names a value, at the site."""
-        rows = self.index.rows(
-            record_type, f"{column} = ? AND site = ?", [value, self.site.code], limit=MAX_RECORDS
-        )
+        rows = self.index.rows(record_type, column, value, site=self.site.code, limit=MAX_RECORDS)
         return self._remember(record_type, rows)
 
     def capas_from(self, source_type: str, source_id: str) -> list[str]:
         rows = self.index.rows(
-            "capa",
-            "source_id = ? AND source_type = ? AND site = ?",
-            [source_id, source_type, self.site.code],
-            limit=MAX_RECORDS,
+            "capa", "source_id", source_id, site=self.site.code, limit=MAX_RECORDS
         )
-        return self._remember("capa", rows)
+        return self._remember("capa", [r for r in rows if r.get("source_type") == source_type])
 
     def resolve(self, text: str) -> tuple[str, str] | None:
         """What a decision's linked-record text names: `type:ID` or a bare id of any type."""
