@@ -13,6 +13,7 @@ from qmm.cli.common import boundary, console, fail, print_table, refuse_link
 from qmm.cli.init import initialise
 from qmm.config import get_settings
 from qmm.demo.extracts import DEMO_END, write_demo_extracts
+from qmm.demo.threads import write_thread_extracts
 from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
 from qmm.events.importer import import_files
 from qmm.events.store import has_import_batches
@@ -67,10 +68,11 @@ def _load_demo_extracts(session: Session) -> int:
         written = write_demo_extracts(
             folder, sites=3, years=2, progress=lambda step: status.update(f"Writing {step}")
         )
+    paths = [*sorted(written.values()), *write_thread_extracts(folder)]
     with _progress() as progress:
         batches = import_files(
             session,
-            paths=sorted(written.values()),
+            paths=paths,
             store=event_store(),
             progress=progress,
             extracted_on=DEMO_END,  # the data ends there: KPIs are as of it, not of today

@@ -107,6 +107,14 @@ COMMANDS: Final = {
         "qmm.cli.suppliers:app",
         "Supplier quality agreements: commitments, maturity reviews, joint drills, overdue.",
     ),
+    "clause": LazyCommand(
+        "qmm.cli.clauses:app",
+        "QMM clauses in URS, RFPs, contracts and quality agreements; vendor documents.",
+    ),
+    "thread": LazyCommand(
+        "qmm.cli.threads:app",
+        "Threads from event to decision: a record's linked records, and broken threads.",
+    ),
     "metrics": LazyCommand(
         "qmm.cli.metrics:app",
         "KPIs computed from the imported records: values, drill-down, control charts.",

@@ -51,6 +51,7 @@ from qmm.program.decisions import decision_status, list_decisions
 from qmm.program.plan import PlanProgress, list_plans, plan_progress, readable_plans
 from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
 from qmm.reports.exports import kpi_as_of
+from qmm.threads.service import Broken, Completeness, broken_threads, thread_completeness
 
 #: How far back the decision log, steering record and drills reach when no start is given.
 DEFAULT_PERIOD_DAYS: Final = 365
@@ -133,6 +134,15 @@ class SignedRecord:
 
 
 @dataclass(frozen=True)
+class ThreadSection:
+    """Whether events lead to decisions: the site's thread completeness and oldest gaps."""
+
+    completeness: Completeness
+    broken_total: int
+    oldest: tuple[Broken, ...]
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     """Everything the report shows, gathered once; rendering adds no figures of its own."""
 
@@ -162,6 +172,7 @@ class ReadinessReport:
     breaches: tuple[InventoryTrigger, ...]
     plan: PlanSection | None
     signed: tuple[SignedRecord, ...]
+    threads: ThreadSection | None = None
     kpi_catalogue: tuple[KPIDefinition, ...] = field(default=KPIS)
     cohort_citation: str = FDA_COHORT_CITATION
     overall_label: str = OVERALL_LABEL
@@ -515,7 +526,19 @@ def build_report(
         breaches=breached,
         plan=plan,
         signed=_signed(session, assessment, plan, decisions),
+        threads=_threads(session, store, site),
     )
+
+
+#: How many broken threads the report lists, oldest first.
+OLDEST_BROKEN: Final = 10
+
+
+def _threads(session: Session, store: EventStore | None, site: Site) -> ThreadSection:
+    chosen = store or EventStore.from_settings()
+    broken = broken_threads(session, site=site, store=chosen)
+    (completeness,) = thread_completeness(session, sites=[site], store=chosen)
+    return ThreadSection(completeness, len(broken), tuple(broken[:OLDEST_BROKEN]))
 
 
 def provenance_words(provenance: Provenance) -> str:

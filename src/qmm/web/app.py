@@ -25,6 +25,7 @@ from qmm.events.store import EventStore
 from qmm.web import (
     api,
     assessment_pages,
+    clause_pages,
     continuity_pages,
     decision_pages,
     evidence_pages,
@@ -35,6 +36,7 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    thread_pages,
 )
 from qmm.web.deps import WebSettings
 from qmm.web.security import (
@@ -289,6 +291,8 @@ PAGE_AREAS: Final = (
     continuity_pages,
     export_pages,
     report_pages,
+    thread_pages,
+    clause_pages,
 )
 
 

@@ -56,6 +56,7 @@ from qmm.models import (
 )
 from qmm.presentation.maturity import shown_assessment
 from qmm.text_rules import has_nul, nul_message
+from qmm.threads.schemas import cited_thread
 from qmm.web.deps import DB
 from qmm.web.forms import Day, Picked, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, SiteRead, require
@@ -421,6 +422,7 @@ def _item_page(
         title=f"{item.ref}: {item.title}",
         site=site,
         item=item,
+        thread_href=cited_thread(site.code, item.link, item.eqms_id),
         overdue=review_overdue(item, today),
         framework=framework,
         names=sub_element_names(framework),

@@ -43,6 +43,7 @@ from qmm.presentation.maturity import (
     scale_x,
     shown_assessment,
 )
+from qmm.threads.index import KEYS as THREAD_KEYS
 from qmm.web.api_plans import worklist_of
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import site_coverage
@@ -230,6 +231,7 @@ def kpi_records_page(
         value=value,
         rows=rows,
         columns=record_columns(rows),
+        thread_keys=THREAD_KEYS,
         breadcrumbs=[
             ("Sites", "/"),
             (site.code, f"/sites/{site.code}"),
