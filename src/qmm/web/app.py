@@ -36,7 +36,8 @@ from qmm.web import (
     program_pages,
     report_pages,
 )
-from qmm.web.deps import WebSettings
+from qmm.auth.sessions import LastUseStamps
+from qmm.web.deps import WriterQueue, WebSettings
 from qmm.web.security import (
     API_PREFIX,
     PublicMount,
@@ -301,6 +302,8 @@ def create_app(
     )
     app.state.session_factory = session_factory(engine or get_engine())
     app.state.web_settings = settings or WebSettings()
+    app.state.writer_queue = WriterQueue()
+    app.state.last_use_stamps = LastUseStamps()
     app.state.event_store = store
     for router in (*(area.router for area in PAGE_AREAS), *api.ROUTERS):
         add_area(app, router)
