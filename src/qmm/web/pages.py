@@ -67,7 +67,7 @@ def healthz(_access: Public, db: DB) -> JSONResponse:
 # --- signing in and out --------------------------------------------------------------------
 
 
-def _login_page(
+def login_page(
     request: Request,
     settings: Settings,
     *,
@@ -101,7 +101,7 @@ def login_form(
     next_url: Annotated[str, Query(alias="next")] = "/",
 ) -> Response:
     """The sign-in form, with a pre-session CSRF token in a short-lived cookie and the form."""
-    return _login_page(request, settings, next_url=next_url)
+    return login_page(request, settings, next_url=next_url)
 
 
 def _end_previous_session(request: Request, db: Session) -> None:
@@ -131,7 +131,7 @@ async def login(
     """
     username = username.strip()
     if not username or not password:
-        return _login_page(
+        return login_page(
             request,
             settings,
             next_url=next_url,
@@ -166,7 +166,7 @@ def _record_sign_in(
         user = finish_sign_in(db, check=check, verdict=verdict)
     except Unauthenticated as exc:
         db.commit()  # the failed attempt is recorded
-        return _login_page(
+        return login_page(
             request,
             settings,
             next_url=next_url,
