@@ -57,7 +57,7 @@ Stamps = dict[tuple[type[Any], int], dict[str, datetime]]
 
 
 class LastUseStamps:
-    """"Last seen" times noted by requests, written together every few seconds (per process).
+    """ "Last seen" times noted by requests, written together every few seconds (per process).
 
     Bookkeeping that must never make a request wait for the write lock or fail it: a batch the
     database is too busy for waits for the next round, and when too many wait the newest are

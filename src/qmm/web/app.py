@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qmm
+from qmm.auth.sessions import LastUseStamps
 from qmm.db import get_engine, is_busy, session_factory
 from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
@@ -38,7 +39,6 @@ from qmm.web import (
     program_pages,
     report_pages,
 )
-from qmm.auth.sessions import LastUseStamps
 from qmm.web.deps import RETRY_AFTER_SECONDS, DatabaseBusy, WebSettings, WriterQueue
 from qmm.web.security import (
     API_PREFIX,

@@ -189,7 +189,7 @@ def record_last_use(session: Session, stamps: LastUseStamps) -> None:
             stamps.count_written(batch)
     if stamps.lost > lost_before:
         logger.warning(
-            "%d \"last seen\" time(s) dropped so far in this process: the database was too busy "
+            '%d "last seen" time(s) dropped so far in this process: the database was too busy '
             "to record them (sessions may time out a little early)",
             stamps.lost,
         )

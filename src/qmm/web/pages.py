@@ -25,6 +25,7 @@ from qmm.auth.service import (
     prepare_sign_in,
 )
 from qmm.auth.sessions import (
+    LastUseStamps,
     end_other_sessions,
     end_web_session,
     resolve_web_session,
@@ -33,7 +34,7 @@ from qmm.auth.sessions import (
 from qmm.db import begin_writing, database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
-from qmm.web.deps import DB, Settings, reads_first, writer_queue
+from qmm.web.deps import DB, Settings, last_use_stamps, reads_first, writer_queue
 from qmm.web.history import changes
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -57,11 +58,17 @@ MEANINGS: Final = [m.value for m in SignatureMeaning]
 
 
 @router.get("/healthz", response_class=JSONResponse)
-def healthz(_access: Public, db: DB) -> JSONResponse:
-    """Liveness for load balancers: the app answers and its database does too."""
+def healthz(
+    _access: Public, db: DB, stamps: Annotated[LastUseStamps, Depends(last_use_stamps)]
+) -> JSONResponse:
+    """Liveness for load balancers: the app answers and its database does too.
+
+    Also how many "last seen" times this worker process dropped because the database was too
+    busy (bookkeeping, never shown to the person; a growing count says: move to PostgreSQL).
+    """
     if not database_answers(db):
         return JSONResponse({"status": "database unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "last_use_stamps_lost": stamps.lost})
 
 
 # --- signing in and out --------------------------------------------------------------------
