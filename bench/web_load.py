@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -170,9 +171,19 @@ def _under_load(
             elif row["Name"] in ("sign-in form", "sign in"):
                 signing_in[0] += int(row["Request Count"])
                 signing_in[1] += int(row["Failure Count"])
+    with open(f"{prefix}_failures.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            where = f"{row['Method']} {row['Name']}"
+            print(f"   failed: {where}: {row['Error']} (x{row['Occurrences']})")
     if figures is None:  # not one answer in the round: reported as such, the run goes on
         figures = LoadFigures(path, 0, 0, float("nan"), float("nan"), float("nan"), 0.0)
     return figures, (signing_in[0], signing_in[1])
+
+
+def _why(statuses: list[int], ok: int) -> str:
+    """The answers that were not `ok`, counted by status (0: no answer at all)."""
+    wrong = Counter(status for status in statuses if status != ok)
+    return ", ".join(f"HTTP {status} x{n}" for status, n in sorted(wrong.items())) or "none"
 
 
 def _figures(
@@ -240,6 +251,7 @@ def _sign_in_rush(url: str, username: str, *, clients: int, each: int) -> LoadFi
 
     answers, wall = _at_once(clients, sign_in)
     results = [result for mine in answers for result in mine]
+    print(f"   failed: {_why([status for _, status in results], 303)}", flush=True)
     return _figures(
         f"sign-in rush ({clients * each}, {clients} at once)",
         [t for t, _ in results],
@@ -273,6 +285,7 @@ def _rating_rush(url: str, setup: dict[str, Any], *, rounds: int) -> LoadFigures
 
         answers, took = _at_once(len(people), save)
         wall += took
+        print(f"   round {round_}: failed: {_why([s for _, s in answers], 303)}", flush=True)
         times.extend(t for t, _ in answers)
         statuses.extend(s for _, s in answers)
     return _figures(f"rating rush ({len(people)} at once, x{rounds})", times, statuses, 303, wall)
