@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Final
 from urllib.parse import quote
 
@@ -77,6 +78,9 @@ TITLES: Final = {
     500: "Something went wrong",
     503: "The server is busy",
 }
+#: A sign-in waits this long for a free core to check its password: a rush of sign-ins is
+#: bound by the CPU (50 at once on 2 cores: about 20 s for the last), and waiting beats failing.
+PASSWORD_CHECK_WAIT_SECONDS: Final = 120
 BUSY_MESSAGE: Final = (
     "Many people are saving at this moment and your request did not get its turn in time. "
     "Nothing was changed. Wait a few seconds and send it again."
@@ -377,6 +381,9 @@ def create_app(
     app.state.session_factory = session_factory(engine or get_engine())
     app.state.web_settings = settings or WebSettings()
     app.state.writer_queue = WriterQueue()
+    app.state.password_check_queue = WriterQueue(
+        PASSWORD_CHECK_WAIT_SECONDS, at_once=max(1, os.cpu_count() or 1)
+    )
     app.state.last_use_stamps = LastUseStamps()
     app.state.event_store = store
     for router in (*(area.router for area in PAGE_AREAS), *api.ROUTERS):

@@ -71,17 +71,18 @@ class WriterQueue:
     whose turn it is has the threads it needs. One queue per server process.
     """
 
-    def __init__(self, wait_seconds: float = WRITE_WAIT_SECONDS) -> None:
+    def __init__(self, wait_seconds: float = WRITE_WAIT_SECONDS, *, at_once: int = 1) -> None:
         self.wait_seconds = wait_seconds
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        self.at_once = at_once
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
 
-    def _lock(self) -> asyncio.Lock:
+    def _lock(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
         if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
+            lock = self._locks[loop] = asyncio.Semaphore(self.at_once)
         return lock
 
     @asynccontextmanager
@@ -105,6 +106,17 @@ class DatabaseBusy(Exception):
 def writer_queue(request: Request) -> WriterQueue:
     """The app's queue of writing requests (one per server process)."""
     queue: WriterQueue = request.app.state.writer_queue
+    return queue
+
+
+def password_check_queue(request: Request) -> WriterQueue:
+    """The app's queue of password checks: as many at once as there are cores.
+
+    argon2 keeps a core busy for most of a second; more checks at once than cores finish no
+    sooner, and would take every server thread, leaving none for the request whose turn it is
+    to write.
+    """
+    queue: WriterQueue = request.app.state.password_check_queue
     return queue
 
 

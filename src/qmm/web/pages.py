@@ -34,7 +34,14 @@ from qmm.auth.sessions import (
 from qmm.db import begin_writing, database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
-from qmm.web.deps import DB, Settings, last_use_stamps, reads_first, writer_queue
+from qmm.web.deps import (
+    DB,
+    Settings,
+    last_use_stamps,
+    password_check_queue,
+    reads_first,
+    writer_queue,
+)
 from qmm.web.history import changes
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -151,7 +158,8 @@ async def login(
         prepare_sign_in, db, username=username, channel="web", source=client
     )
     await run_in_threadpool(db.rollback)  # end the read: nothing is held while argon2 works
-    verdict = await run_in_threadpool(check_password, check, password)
+    async with password_check_queue(request).turn():
+        verdict = await run_in_threadpool(check_password, check, password)
     async with writer_queue(request).turn():
         return await run_in_threadpool(
             _record_sign_in, request, db, settings, check=check, verdict=verdict, next_url=next_url
