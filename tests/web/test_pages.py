@@ -290,7 +290,7 @@ class TestEveryResponse:
         assert api.json() == {"detail": "Not Found"}
 
     def test_healthz_says_ok(self, client: TestClient) -> None:
-        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/healthz").json() == {"status": "ok", "last_use_stamps_lost": 0}
 
 
 class TestUnexpectedErrors:
