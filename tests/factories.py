@@ -24,7 +24,9 @@ from qmm.models import (
     Site,
     SupplierAgreement,
     User,
+    VendorDocument,
 )
+from qmm.program.clauses import add_document
 from qmm.program.continuity import add_scenario, add_trigger
 from qmm.program.decisions import add_decision
 from qmm.program.suppliers import add_agreement
@@ -249,3 +251,18 @@ def rate_sub_elements(
                 score=score,
                 rationale=f"{code} at {score}",
             )
+
+
+def create_vendor_document(session: Session, site: Site, **overrides: Any) -> VendorDocument:
+    """A supplier quality agreement carrying every default agreement clause but joint drills."""
+    fields: dict[str, Any] = {
+        "document_type": "quality_agreement",
+        "vendor": "Halden Closures AG",
+        "title": "Quality agreement, stoppers, revision 3",
+        "owner": "Supplier Quality Manager",
+        "effective_on": date(2026, 1, 5),
+        "link": "https://eqms.example.invalid/documents/QA-HALDEN-3",
+        "clauses": ["maturity_reviews", "reciprocal_capa"],
+        **overrides,
+    }
+    return add_document(session, site=site, **fields)

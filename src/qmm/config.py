@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         "imported; a larger extract imports as CSV or Parquet.",
     )
 
+    import_date_horizon_days: int = Field(
+        default=365,
+        gt=0,
+        description="How many days after an extract's date (else the import's date) a date in "
+        "it may lie; a later date is refused as a typing error (2099 for 2029).",
+    )
+    import_max_line_bytes: int = Field(
+        default=1 << 20,
+        ge=256,
+        description="Longest line, in bytes, a CSV or JSON-lines extract may hold; a longer one "
+        "is refused with its line number.",
+    )
+
     checkpoint_key_file: Path | None = Field(
         default=None,
         description="The secret key that seals audit checkpoints (kept out of the database, "
@@ -76,6 +89,13 @@ class Settings(BaseSettings):
     def checkpoint_sink_path(self) -> Path:
         """The append-only file of audit checkpoints outside the database."""
         return self.checkpoint_sink or self.data_dir / "audit-checkpoints.jsonl"
+
+    cli_require_password: str = Field(
+        default="signing",
+        description="When the command line asks for the password of the user it acts as (--as "
+        "or QMM_USER): 'signing' (commands that sign or approve; the default) or 'all' (every "
+        "command). The password comes from a hidden prompt, or QMM_CLI_PASSWORD for scripts.",
+    )
 
     password_hash_cost: Literal["standard", "cheap"] = Field(
         default="standard",

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from qmm.config import get_settings
@@ -41,13 +46,19 @@ def _refuse_unaudited_write(session: Session, _context: Any, _instances: Any) ->
 event.listen(Session, "before_flush", _refuse_unaudited_write)
 
 
+#: How long a SQLite writer waits for the lock held by another process (a worker, a command)
+#: before "database is locked": the web app queues its own writers (qmm.web.deps), so this
+#: covers the worst honest wait from outside, a long import or restore.
+BUSY_TIMEOUT_SECONDS: Final = 30
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (savepoints work).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.close()
 
 
@@ -57,17 +68,27 @@ SQLITE_BEGIN: Final = "qmm_sqlite_begin"
 
 def _begin_sqlite(connection: Any) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "")
+    if mode == "IMMEDIATE_NOWAIT":
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
-def begin_writing(session: Session) -> None:
+def begin_writing(session: Session, *, wait: bool = True) -> None:
     """Start the session's transaction as a writer, before it reads anything.
 
     On SQLite (WAL) a transaction that has read and then writes fails at once with
     "database is locked" when another connection committed in between; one that takes the
-    write lock first waits for it (the busy timeout) instead. Nothing changes on PostgreSQL.
+    write lock first waits for it (the busy timeout) instead, or, with wait=False (bookkeeping
+    that may be skipped), fails at once when another connection holds it. Nothing changes on
+    PostgreSQL.
     """
-    session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+    mode = "IMMEDIATE" if wait else "IMMEDIATE_NOWAIT"
+    session.connection(execution_options={SQLITE_BEGIN: mode})
 
 
 def is_lock_timeout(error: BaseException) -> bool:
@@ -75,13 +96,51 @@ def is_lock_timeout(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "database is locked" in str(error)
 
 
+def is_busy(error: BaseException) -> bool:
+    """Whether an error means "too busy now, try again": a lock or a connection not had in time."""
+    return is_lock_timeout(error) or isinstance(error, PoolTimeout)
+
+
+logger = logging.getLogger(__name__)
+
+#: The app database holds password hashes: its file is for its owner only. SQLite gives the files
+#: it makes beside it (-wal, -shm, -journal) the database file's mode.
+OWNER_ONLY: Final = 0o600
+SQLITE_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
+
+
+def keep_owner_only(database: Path) -> None:
+    """Create the database file owner-only before SQLite does, and narrow it (and its side files)
+    when an earlier version or a copy left them readable by others."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, OWNER_ONLY))
+    except OSError:
+        return  # SQLite will name the problem when it opens the file
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_SIDE_FILES)):
+        try:
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(OWNER_ONLY)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            logger.warning("cannot make %s readable by its owner only: %s", path, exc)
+
+
+def _private_sqlite_file(database: Path, *_connect_args: Any) -> None:
+    keep_owner_only(database)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = parsed.database in (None, "", ":memory:")
+        database = None if in_memory else Path(parsed.database or "")
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
+        if database is not None:
+            event.listen(engine, "do_connect", partial(_private_sqlite_file, database))
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine

@@ -9,6 +9,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from qmm.config import get_settings
+from qmm.db import get_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -38,3 +43,30 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision this version of the package ships."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def database_problem() -> str | None:
+    """Why the configured app database cannot be checked: missing or never initialised.
+
+    A SQLite file is looked for before any connection, which would create it empty.
+    """
+    url = make_url(get_settings().resolved_database_url)
+    shown = url.render_as_string(hide_password=True)
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).is_file():
+        return (
+            f"no app database at {file}: nothing to verify, and nothing was created. Run "
+            "`qmm init` to create one, or set QMM_DATA_DIR (or QMM_DATABASE_URL) to where your "
+            "data is."
+        )
+    try:
+        revision = current_revision(get_engine())
+    except SQLAlchemyError as exc:
+        reason = str(exc).splitlines()[0]
+        return f"the app database at {shown} cannot be opened ({reason})"
+    if revision is None:
+        return (
+            f"the app database at {shown} is empty: it was never initialised. Run `qmm init` "
+            "first, or set QMM_DATA_DIR (or QMM_DATABASE_URL) to where your data is."
+        )
+    return None

@@ -22,8 +22,11 @@ from qmm.auth.service import (
     MAX_FAILED_LOGINS,
     WRONG_CREDENTIALS,
     authenticate,
+    check_password,
     create_user,
     disable_user,
+    finish_sign_in,
+    prepare_sign_in,
     set_password,
 )
 from qmm.auth.throttle import (
@@ -249,3 +252,27 @@ def test_a_new_password_lifts_the_back_off(session: Session) -> None:
         refusal(session, "dan", GUESS, source=ATTACKER, now=now)
     set_password(session, user=dan, password="another good phrase")
     assert authenticate(session, username="dan", password="another good phrase", source=ATTACKER)
+
+
+def test_a_burst_of_guesses_checked_at_once_is_held_back_as_if_they_came_in_turn(
+    session: Session,
+) -> None:
+    """Passwords are checked outside the write lock: the back-off is read again when each
+    attempt is recorded, so guesses sent together get no more tries than guesses sent in turn."""
+    create_user(session, username="dan", full_name="Dan", password=PASSWORD)
+    guesses = [GUESS] * MAX_FAILED_LOGINS + [PASSWORD, GUESS]
+    checks = [
+        prepare_sign_in(session, username="dan", source=ATTACKER) for _ in range(len(guesses))
+    ]
+    verdicts = [check_password(check, guess) for check, guess in zip(checks, guesses, strict=True)]
+    assert all(check.held_back_until is None for check in checks)  # each saw no failure yet
+
+    words = []
+    for check, verdict in zip(checks, verdicts, strict=True):
+        with pytest.raises(Unauthenticated) as refused:
+            finish_sign_in(session, check=check, verdict=verdict)
+        words.append(str(refused.value))
+
+    assert words[:MAX_FAILED_LOGINS] == [WRONG_CREDENTIALS] * MAX_FAILED_LOGINS
+    assert all(w.startswith("sign-in is locked") for w in words[MAX_FAILED_LOGINS:])
+    assert reasons(session, "dan")[MAX_FAILED_LOGINS:] == ["locked", "locked"]

@@ -169,6 +169,38 @@ class TestRoundTrip:
 
 
 @sqlite_only
+class TestLeftovers:
+    def test_a_backup_says_which_leftovers_of_killed_runs_it_removed(
+        self, initialised: str, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "backups"
+        left = folder / ".qmm-backup-a1b2c3"  # from a version that did not lock its folder
+        left.mkdir(parents=True)
+        (left / "app.sqlite3").write_bytes(b"a copy of the database")
+        os.utime(left, (0, 0))
+
+        output = run("backup", str(folder))
+
+        assert f"Removed the leftovers of an interrupted backup: {left}" in output
+        assert not left.exists()
+
+    def test_a_restore_says_which_leftovers_of_killed_runs_it_removed(
+        self, initialised: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out = tmp_path / "b.tar"
+        run("backup", str(out))
+        use_data_dir(monkeypatch, tmp_path / "new-machine")
+        left = tmp_path / "new-machine" / ".events.restore-x9y8z7"
+        (left / "events").mkdir(parents=True)
+        os.utime(left, (0, 0))
+
+        output = run("restore", str(out))
+
+        assert f"Removed the leftovers of an interrupted restore: {left}" in output
+        assert not left.exists()
+
+
+@sqlite_only
 class TestRefusals:
     def test_an_existing_out_is_not_overwritten(self, initialised: str, tmp_path: Path) -> None:
         out = tmp_path / "taken.tar"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -942,3 +946,144 @@ def test_a_store_whose_data_file_was_rewritten_is_not_sealed(tmp_path: Path) -> 
     kept = backup(store, tmp_path / "kept.tar", allow_unverified=True).manifest.audit
     assert not kept.verified
     assert any("event store" in p and "was changed" in p for p in kept.problems)
+
+
+# Issue 17, L5 and L6: what a killed backup or restore leaves, who may read it, who removes it.
+
+KILLED_AT_FIRST_FILE = """
+import os, sys
+from pathlib import Path
+import qmm.audit.trail
+from qmm.backup import create_backup, restore_backup
+
+def die(_name, _done, _total):
+    os._exit(9)  # as kill -9: no cleanup of any kind runs
+
+url, data_dir, path = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+if sys.argv[1] == "backup":
+    create_backup(database_url=url, data_dir=data_dir, out=path, progress=die)
+else:
+    restore_backup(source=path, database_url=url, data_dir=data_dir, progress=die)
+"""
+
+
+def killed_midway(command: str, store: Store, path: Path) -> None:
+    """Run a backup or restore in a process of its own and kill it after its first file."""
+    env = {**os.environ, "QMM_DATA_DIR": str(store.data_dir)}
+    args = [command, store.url, str(store.data_dir), str(path)]
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_FIRST_FILE, *args], env=env, capture_output=True
+    )
+    assert done.returncode == 9, done.stderr.decode()
+
+
+def documented_cleanup_patterns() -> list[str]:
+    """The `-name` patterns of the cleanup that docs/operations.md gives for cron."""
+    text = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("### Leftovers of an interrupted backup or restore", 1)[1]
+    return re.findall(r"-name '([^']+)'", block.split("\n## ", 1)[0])
+
+
+def owner_only(path: Path) -> bool:
+    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+
+@pytest.fixture
+def lax_umask() -> Iterator[None]:
+    """The usual umask, which leaves new files readable by everybody."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@sqlite_only
+@pytest.mark.usefixtures("lax_umask")
+class TestLeftovers:
+    def test_a_killed_backup_leaves_nothing_others_can_read_and_the_next_one_removes_it(
+        self, source: Store, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        killed_midway("backup", source, folder)
+        left = list(folder.iterdir())
+        assert [p.name.startswith(".qmm-backup-") and p.is_dir() for p in left] == [True]
+        inside = [p for p in left[0].rglob("*") if p.is_file()]
+        assert any(p.name == "app.sqlite3" for p in inside)  # a copy of the database
+        assert all(owner_only(p) for p in [left[0], *inside]), [
+            (p.name, oct(p.stat().st_mode)) for p in inside
+        ]
+
+        made = backup(source, folder)
+
+        assert made.removed_leftovers == left
+        assert sorted(p.name for p in folder.iterdir()) == [made.path.name]
+
+    def test_a_backup_running_beside_is_not_taken_for_leftovers(
+        self, source: Store, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        with backup_service._scratch_folder(folder, ".qmm-backup-") as running:
+            made = backup(source, folder)
+            assert running.is_dir()
+        assert made.removed_leftovers == []
+
+    def test_a_killed_restore_leaves_nothing_others_can_read_and_the_next_one_removes_it(
+        self, archive: Path, target: Store
+    ) -> None:
+        target.data_dir.mkdir()
+        killed_midway("restore", target, archive)
+        left = sorted(p for p in target.data_dir.iterdir() if p.name.startswith("."))
+        assert [p.name.split("restore-")[0] for p in left] == [
+            ".events.",
+            ".evidence-files.",
+            ".qmm.sqlite3.",
+        ]
+        assert all(owner_only(p) for p in left)
+        assert not target.database.exists()  # the target was never touched
+
+        restored = restore(archive, target)
+
+        assert restored.ok
+        assert sorted(restored.removed_leftovers) == left
+        assert leftovers(target.data_dir) == []
+
+    def test_the_documented_cleanup_matches_every_leftover(
+        self, source: Store, archive: Path, target: Store, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        target.data_dir.mkdir()
+        killed_midway("backup", source, folder)
+        killed_midway("restore", target, archive)
+        left = [p.name for p in [*folder.iterdir(), *target.data_dir.iterdir()]]
+        patterns = documented_cleanup_patterns()
+        assert len(left) == 4
+        assert patterns
+        assert [n for n in left if not any(fnmatch.fnmatch(n, p) for p in patterns)] == []
+
+
+@sqlite_only
+@pytest.mark.usefixtures("lax_umask")
+class TestFileModes:
+    def test_the_restored_database_is_readable_by_its_owner_only(
+        self, archive: Path, target: Store
+    ) -> None:
+        restore(archive, target)
+        files = [p for p in target.data_dir.iterdir() if p.name.startswith("qmm.sqlite3")]
+        assert target.database in files
+        assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+            p.name: oct(0o600) for p in files
+        }
+
+    def test_a_database_moved_aside_is_readable_by_its_owner_only(
+        self, source: Store, archive: Path, tmp_path: Path
+    ) -> None:
+        target = busy_target(tmp_path / "busy")
+        os.chmod(target.database, 0o644)  # as an earlier version left it
+        restored = restore(archive, target, force=True, now=MOMENT)
+        aside = [p for p in restored.moved_aside if p.name.startswith("qmm.sqlite3.")]
+        assert aside
+        assert all(owner_only(p) for p in aside)

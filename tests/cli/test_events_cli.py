@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 from qmm.cli.main import app
 
 runner = CliRunner()
-CONTRACT_KEYS = ["kpi", "site", "period", "group", "value", "numerator", "denominator"]
+CONTRACT_KEYS = [
+    "kpi",
+    "site",
+    "period",
+    "group",
+    "value",
+    "numerator",
+    "denominator",
+    "complete",
+    "as_of",
+]
 
 
 def qmm(*args: str, code: int = 0) -> str:
@@ -32,9 +42,20 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: Path) -> None:
     qmm("init")
-    imported = json.loads(qmm("import", str(extracts), "--format", "json"))
+    imported = json.loads(
+        qmm(
+            "import",
+            str(extracts),
+            "--create-sites",
+            "--extracted-on",
+            "2026-10-31",
+            "--format",
+            "json",
+        )
+    )
     assert {b["record_type"] for b in imported} >= {"capa", "deviation", "em_sample"}
     assert all(b["rows"] == b["rows_new"] for b in imported)
+    assert {b["extracted_on"] for b in imported} == {"2026-10-31"}
 
     values = json.loads(
         qmm(
@@ -51,6 +72,13 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
     )
     assert values
     assert all(list(v) == CONTRACT_KEYS for v in values)
+    # As of the extract date, not today: no period after it, and its quarter is partial.
+    assert {v["as_of"] for v in values} == {"2026-10-31"}
+    assert max(v["period"] for v in values) == "2026-Q4"
+    assert [v["complete"] for v in values if v["period"] == "2026-Q4"] == [False]
+    assert all(v["complete"] for v in values if v["period"] != "2026-Q4")
+    voe = json.loads(qmm("metrics", "--kpi", "capa_voe_on_time", "--format", "json"))
+    assert max(v["period"] for v in voe) <= "2026-10"
     with_data = next(v for v in values if v["denominator"])
     assert with_data["value"] == pytest.approx(with_data["numerator"] / with_data["denominator"])
 
@@ -111,6 +139,15 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
     assert "capa.csv: no change, every row is identical to the stored records" in said
 
 
+def test_a_bad_or_future_extract_date_imports_nothing(cli_database: str, extracts: Path) -> None:
+    qmm("init")
+    bad = qmm("import", str(extracts / "capa.csv"), "--extracted-on", "31/10/2026", code=2)
+    assert "--extracted-on '31/10/2026' must be a date as YYYY-MM-DD" in bad
+    future = qmm("import", str(extracts / "capa.csv"), "--extracted-on", "2999-01-01", code=2)
+    assert "extracted_on 2999-01-01 is after today" in " ".join(future.split())
+    assert json.loads(qmm("metrics", "--format", "json")) == []
+
+
 def test_a_bad_file_imports_nothing_and_lists_every_error(
     cli_database: str, tmp_path: Path
 ) -> None:
@@ -147,7 +184,7 @@ def test_store_orphans_lists_then_removes_files_no_import_owns(
         "capa_id,site,opened_on,due_on,root_cause_category,closed_on\n"
         "C-1,SITE-A,2025-01-10,2025-02-10,equipment,2025-01-30\n"
     )
-    qmm("import", str(good))
+    qmm("import", str(good), "--create-sites")
     assert "No orphaned files" in qmm("store-orphans", "--min-age-hours", "0")
     folder = Path(os.environ["QMM_DATA_DIR"]) / "events" / "tables" / "capa"
     owned = sorted(folder.rglob("*"))
@@ -213,7 +250,7 @@ def test_an_import_whose_database_changed_meanwhile_is_run_again(
         return version
 
     monkeypatch.setattr(store_module.EventStore, "merge", merge_while_another_commits)
-    output = qmm("import", str(extract), "--format", "json")
+    output = qmm("import", str(extract), "--create-sites", "--format", "json")
     imported = json.loads(output[output.index("[") :])
     other.dispose()
     assert [b["rows"] for b in imported] == [len(CAPA_ROWS)]
@@ -233,7 +270,7 @@ def test_records_as_csv_neutralise_text_a_spreadsheet_would_run(
         CAPA_HEADER,
         [["=2+3", "SITE-A", "2025-01-06", "2025-02-06", "training", "2025-01-30"]],
     )
-    qmm("import", str(extract))
+    qmm("import", str(extract), "--create-sites")
     out = qmm(
         "metrics", "records", "--kpi", "capa_on_time_closure", "--site", "SITE-A",
         "--period", "2025-01", "--format", "csv",

@@ -281,3 +281,57 @@ def test_export_and_verify_name_every_changed_file(
     assert "is malformed" in qmm("evidence", "verify", str(bundle), code=2)
     (bundle / "MANIFEST.sha256").unlink()
     assert "has no MANIFEST.sha256" in qmm("evidence", "verify", str(bundle), code=2)
+
+
+def test_check_names_every_missing_or_damaged_stored_file(workspace: str, tmp_path: Path) -> None:
+    """Issue 17, L4: a stored file changed on disk is reported as damaged, by name."""
+    for name, text in (
+        ("kept.txt", "kept\n"),
+        ("changed.txt", "as attached\n"),
+        ("lost.txt", "x\n"),
+    ):
+        path = tmp_path / name
+        path.write_text(text)
+        add("--file", str(path), "--title", name)
+    assert "All 3 stored evidence files match their recorded hash" in " ".join(
+        qmm("evidence", "check").split()
+    )
+    store = get_settings().evidence_dir
+    by_content = {p.read_text(): p for p in store.glob("*/*")}
+    by_content["as attached\n"].write_text("changed on disk\n")
+    by_content["x\n"].unlink()
+
+    output = " ".join(qmm("evidence", "check", code=1).split())
+
+    assert "SITE-A EV-0002 changed.txt: the stored file no longer matches its recorded hash" in (
+        output
+    )
+    assert "SITE-A EV-0003 lost.txt: the stored file is missing" in output
+    assert "kept.txt" not in output
+    report = json.loads(qmm("evidence", "check", "--format", "json", code=1))
+    assert [(p["ref"], p["problem"]) for p in report["problems"]] == [
+        ("EV-0002", "damaged"),
+        ("EV-0003", "missing"),
+    ]
+    # The bundle export names the damaged file too, as a clear error.
+    output = qmm("evidence", "export", "--site", "SITE-A", "--out", str(tmp_path / "b"), code=1)
+    assert "no longer matches its recorded hash" in output
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-folder", "dangling"])
+def test_export_to_a_symlink_is_refused_clearly(
+    workspace: str, tmp_path: Path, dangling: bool
+) -> None:
+    """Issue 17, L4: --out naming a symbolic link is refused with a message, not a traceback."""
+    elsewhere = tmp_path / "elsewhere"
+    if not dangling:
+        elsewhere.mkdir()
+    link = tmp_path / "bundle"
+    link.symlink_to(elsewhere)
+    result = runner.invoke(app, ["evidence", "export", "--site", "SITE-A", "--out", str(link)])
+    assert result.exit_code == 2, result.output
+    assert "is a symbolic link" in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, OSError)
+    assert link.is_symlink()
+    assert not elsewhere.exists() or list(elsewhere.iterdir()) == []

@@ -45,7 +45,7 @@ def batches() -> list[dict[str, object]]:
 def test_a_stale_dimension_imports_every_row(cli_database: str, tmp_path: Path, ref: str) -> None:
     qmm("init")
     path = with_stale_dimension(capa_workbook(tmp_path), ref)
-    [batch] = json.loads(qmm("import", str(path), "--format", "json"))
+    [batch] = json.loads(qmm("import", str(path), "--create-sites", "--format", "json"))
     assert batch["rows"] == 6
     assert batch["rows_new"] == 6
 
@@ -54,7 +54,7 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused(
     cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     qmm("init")
-    qmm("import", str(write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)))
+    qmm("import", str(write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)), "--create-sites")
     kept = batches()
     monkeypatch.setenv("QMM_XLSX_MAX_UNPACKED_BYTES", "10000000")
     get_settings.cache_clear()

@@ -43,7 +43,7 @@ def test_serve_answers_health_checks_and_the_sign_in_page(cli_database: str) -> 
                 assert time.monotonic() < deadline, "the server did not start within 30 s"
                 time.sleep(0.2)
         assert health.status_code == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json() == {"status": "ok", "last_use_stamps_lost": 0}
         login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
         assert login.status_code == 200
         assert "password" in login.text.lower()
@@ -93,7 +93,7 @@ def test_workers_start_and_answer_on_a_busy_machine_without_restarts(
             time.sleep(0.5)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.status_code == 200
-        assert health.json() == {"status": "ok"}
+        assert health.json() == {"status": "ok", "last_use_stamps_lost": 0}
     finally:
         for burner in burners:
             burner.kill()

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from qmm.cli.main import app
+from qmm.config import get_settings
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -239,3 +240,114 @@ class TestSignatures:
         )
         assert "wrong password" in output
         assert json.loads(qmm("assess", "signatures", "1", "--format", "json")) == []
+
+
+class TestActingUserPassword:
+    """QMM_CLI_REQUIRE_PASSWORD (issue 17, L8): `--as alice` proves it is alice."""
+
+    BOB = "another long secret"
+
+    @pytest.fixture
+    def team(self, workspace: str) -> str:
+        qmm("user", "grant", "alice", "site_quality_lead", "--site", "SITE-A")
+        qmm("user", "add", "bob", "--name", "Bob Okafor", "--password-stdin", input=self.BOB + "\n")
+        qmm("user", "grant", "bob", "site_quality_lead", "--site", "SITE-A")
+        qmm("assess", "create", "--site", "SITE-A", "--title", "FY26", "--lead", "alice")
+        return workspace
+
+    def sign_as_bob(self, *, code: int = 0) -> str:
+        return qmm(
+            "--as",
+            "bob",
+            "assess",
+            "sign",
+            "1",
+            "--user",
+            "alice",
+            "--meaning",
+            "approved",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+            code=code,
+        )
+
+    def signatures(self) -> list[dict[str, object]]:
+        found: list[dict[str, object]] = json.loads(
+            qmm("assess", "signatures", "1", "--format", "json")
+        )
+        return found
+
+    def test_by_default_a_signing_command_asks_the_acting_users_password(
+        self, team: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("QMM_CLI_REQUIRE_PASSWORD", raising=False)
+        monkeypatch.setenv("QMM_CLI_PASSWORD", "not bob's password")
+        output = self.sign_as_bob(code=2)
+        assert "acting user bob (--as or QMM_USER): wrong password" in " ".join(output.split())
+        assert "nothing was done" in output
+        assert self.signatures() == []
+
+        monkeypatch.setenv("QMM_CLI_PASSWORD", self.BOB)
+        self.sign_as_bob()
+        [signature] = self.signatures()
+        assert signature["username"] == "alice"
+        log = json.loads(qmm("audit", "log", "--table", "login_attempts", "--format", "json"))
+        proofs = [e["new_values"] for e in log if e["new_values"]["channel"] == "cli"]
+        assert [(p["username"], p["succeeded"]) for p in proofs] == [("bob", True)]
+
+    def test_the_signer_acting_for_themselves_is_asked_once(
+        self, team: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("QMM_CLI_PASSWORD", raising=False)
+        qmm(
+            "--as",
+            "alice",
+            "assess",
+            "sign",
+            "1",
+            "--user",
+            "alice",
+            "--meaning",
+            "approved",
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+        assert len(self.signatures()) == 1
+
+    def test_other_commands_ask_only_when_set_to_all(
+        self, team: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("QMM_CLI_PASSWORD", raising=False)
+        qmm("--as", "alice", "site", "add", "SITE-C", "--name", "Lakeshore")  # default: no ask
+
+        monkeypatch.setenv("QMM_CLI_REQUIRE_PASSWORD", "all")
+        get_settings.cache_clear()
+        output = qmm(
+            "--as",
+            "alice",
+            "site",
+            "add",
+            "SITE-D",
+            "--name",
+            "Hilltop",
+            input="wrong one!\n",
+            code=2,
+        )
+        assert "Password for alice" in output
+        assert "wrong password" in output
+        codes = [s["code"] for s in json.loads(qmm("site", "list", "--format", "json"))]
+        assert "SITE-D" not in codes
+
+        qmm("--as", "alice", "site", "add", "SITE-D", "--name", "Hilltop", input=PASSWORD + "\n")
+        monkeypatch.setenv("QMM_CLI_PASSWORD", PASSWORD)  # for scripts: no prompt
+        qmm("--as", "alice", "site", "add", "SITE-E", "--name", "Valley")
+        codes = [s["code"] for s in json.loads(qmm("site", "list", "--format", "json"))]
+        assert {"SITE-D", "SITE-E"} <= set(codes)
+
+    def test_an_unknown_setting_is_named(self, team: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("QMM_CLI_REQUIRE_PASSWORD", "sometimes")
+        get_settings.cache_clear()
+        output = qmm("--as", "alice", "site", "list", code=2)
+        assert "QMM_CLI_REQUIRE_PASSWORD" in output
+        assert "signing" in output
+        assert "all" in output

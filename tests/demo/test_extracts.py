@@ -351,3 +351,43 @@ def test_refuses_bad_arguments(tmp_path: Path) -> None:
         write_demo_extracts(tmp_path, sites=0)
     with pytest.raises(ValueError, match="em_samples_per_room_day"):
         write_demo_extracts(tmp_path, em_samples_per_room_day=0)
+
+
+def _engine_tables(extracts: dict[str, Path]) -> dict[str, object]:
+    """The demo extracts typed by the importer's own checks, as DuckDB tables for the engine."""
+    import ibis
+    import pyarrow as pa
+
+    from qmm.events.importer import validate_file
+    from qmm.metrics.kpis import input_schemas
+
+    con = ibis.duckdb.connect()
+    tables: dict[str, object] = {}
+    for name, schema in input_schemas().items():
+        if name in extracts:
+            typed = validate_file(extracts[name], record_type=name).table
+            typed = typed.select(list(schema.names)).cast(schema.to_pyarrow())
+        else:
+            typed = pa.Table.from_pylist([], schema=schema.to_pyarrow())
+        tables[name] = con.create_table(name, typed)
+    return tables
+
+
+@pytest.mark.parametrize("kpi", ["deviation_repeat_rate", "capa_recurrence_rate"])
+def test_recurrence_kpis_have_realistic_levels_and_show_site_b(
+    extracts: dict[str, Path], kpi: str
+) -> None:
+    """Both recurrence KPIs read 10-40 % over a year, and SITE-B's planted recurrence stands out
+    (before contract version 2 both sat near 100 % everywhere)."""
+    from qmm.metrics.engine import compute
+
+    values = compute(_engine_tables(extracts), kpis=[kpi], period="year", as_of=END)
+    year = {v.site: v for v in values if v.period == "2025"}
+    assert set(year) == {"SITE-A", "SITE-B", "SITE-C"}
+    for site, value in year.items():
+        assert value.denominator is not None, site
+        assert value.denominator >= 20, site
+        assert value.value is not None, site
+        assert 0.10 <= value.value <= 0.40, (site, value)
+    others = max(v.value or 0 for s, v in year.items() if s != VOE_FAILURE_SITE)
+    assert (year[VOE_FAILURE_SITE].value or 0) >= 1.5 * others

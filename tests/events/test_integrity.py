@@ -109,7 +109,7 @@ def test_qmm_audit_verify_fails_on_a_rewritten_data_file(cli_database: str, tmp_
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0
     path = write_csv(tmp_path / "capa.csv", VOE_HEADER, VOE_ROWS)
-    imported = runner.invoke(app, ["import", str(path)])
+    imported = runner.invoke(app, ["import", str(path), "--create-sites"])
     assert imported.exit_code == 0, imported.output
     verified = runner.invoke(app, ["audit", "verify", "--no-checkpoint"])
     assert verified.exit_code == 0, verified.output
@@ -127,7 +127,7 @@ def test_qmm_init_records_the_hashes_of_batches_stored_before_hashing(
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0
     path = write_csv(tmp_path / "capa.csv", VOE_HEADER, VOE_ROWS)
-    assert runner.invoke(app, ["import", str(path)]).exit_code == 0
+    assert runner.invoke(app, ["import", str(path), "--create-sites"]).exit_code == 0
     engine = make_engine(cli_database)
     with unit_of_work(engine) as session:
         session.execute(update(ImportBatch).values(data_files=None))

@@ -123,7 +123,7 @@ def test_a_damaged_stored_file_stops_the_export_and_leaves_nothing(
 
     item = get_evidence(session, site=site, ref="EV-0001")
     file_path(item.files[0]).write_bytes(b"%PDF-altered on disk")
-    with pytest.raises(StoredFileProblem, match="no longer matches its SHA-256"):
+    with pytest.raises(StoredFileProblem, match="no longer matches its recorded hash"):
         export_bundle(session, site=site, out_dir=tmp_path / "out" / "bundle")
     assert list((tmp_path / "out").iterdir()) == []
 

@@ -136,5 +136,7 @@ def test_reading_a_missing_or_altered_blob_is_refused() -> None:
     store_blob(checked)
     assert read_blob(checked.sha256, label="EV-0001 sop.pdf") == checked.content
     blob_path(checked.sha256).write_bytes(b"%PDF-tampered")
-    with pytest.raises(StoredFileProblem, match="no longer matches its SHA-256"):
+    with pytest.raises(StoredFileProblem, match="no longer matches its recorded hash") as caught:
         read_blob(checked.sha256, label="EV-0001 sop.pdf")
+    # A conflict between what is stored and what was recorded: never a server error.
+    assert (caught.value.status_code, caught.value.exit_code) == (409, 1)

@@ -50,6 +50,8 @@ def utc(text: str) -> datetime:
 
 SITES = ("SITE-A", "SITE-B", "SITE-C")
 CAUSES = ("equipment", "procedure", "people", "material", "method")
+AREAS = ("filling", "packaging", "warehouse")
+MODES = ("leak", "jam", "drift")
 
 
 def random_rows(seed: int = 20261122, n: int = 2000) -> dict[str, list[dict[str, Any]]]:
@@ -106,6 +108,10 @@ def random_rows(seed: int = 20261122, n: int = 2000) -> dict[str, list[dict[str,
                 "opened_on": opened,
                 "root_cause_category": rnd.choice(CAUSES),
                 "closed_on": maybe(later(opened, 60)),
+                "severity": maybe(rnd.choice(["critical", "major", "minor"]), 0.9),
+                "process_area": maybe(rnd.choice(AREAS), 0.5),
+                "recurrence_key": maybe(f"EQ-{rnd.randint(1, 40)}:{rnd.choice(MODES)}", 0.5),
+                "capa_id": maybe(f"CAPA-{rnd.randint(0, n - 1):05d}", 0.5),
             }
         )
         opened = day()
@@ -135,6 +141,7 @@ def random_rows(seed: int = 20261122, n: int = 2000) -> dict[str, list[dict[str,
                 "alert_limit": float(rnd.choice([1, 3, 5])),
                 "action_limit": 10.0,
                 "result_at": result,
+                "deviation_id": maybe(f"DEV-{rnd.randint(0, n - 1):05d}", 0.5),
                 "response_at": maybe(
                     (result or sampled) + timedelta(seconds=rnd.randint(0, 4 * 86400)), 0.6
                 ),

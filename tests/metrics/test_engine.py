@@ -73,7 +73,8 @@ def test_kpi_value_json_is_the_contract_example_unrounded() -> None:
     value = KPIValue("capa_on_time_closure", "SITE-A", "2025-03", None, 5 / 6, 5, 6)
     assert value.to_json() == (
         '{"kpi": "capa_on_time_closure", "site": "SITE-A", "period": "2025-03", '
-        '"group": null, "value": 0.8333333333333334, "numerator": 5, "denominator": 6}'
+        '"group": null, "value": 0.8333333333333334, "numerator": 5, "denominator": 6, '
+        '"complete": true, "as_of": null}'
     )
     assert list(value.to_dict()) == [
         "kpi",
@@ -83,13 +84,17 @@ def test_kpi_value_json_is_the_contract_example_unrounded() -> None:
         "value",
         "numerator",
         "denominator",
+        "complete",
+        "as_of",
     ]
 
 
 def test_values_to_json_is_an_array_with_nulls_for_medians_and_missing_values() -> None:
     values = [
         KPIValue("change_cycle_time_days", "SITE-A", "2025-Q1", "high", 44.5, None, 4),
-        KPIValue("lot_acceptance_rate", "SITE-A", "2025-Q1", None, None, 0, 0),
+        KPIValue(
+            "lot_acceptance_rate", "SITE-A", "2025-Q1", None, None, 0, 0, False, D(2025, 2, 3)
+        ),
     ]
     assert json.loads(values_to_json(values)) == [
         {
@@ -100,6 +105,8 @@ def test_values_to_json_is_an_array_with_nulls_for_medians_and_missing_values() 
             "value": 44.5,
             "numerator": None,
             "denominator": 4,
+            "complete": True,
+            "as_of": None,
         },
         {
             "kpi": "lot_acceptance_rate",
@@ -109,6 +116,8 @@ def test_values_to_json_is_an_array_with_nulls_for_medians_and_missing_values() 
             "value": None,
             "numerator": 0,
             "denominator": 0,
+            "complete": False,
+            "as_of": "2025-02-03",
         },
     ]
 
@@ -158,6 +167,7 @@ def test_sites_start_and_end_filter_the_values(capas: dict[str, Any]) -> None:
 def test_all_kpis_by_default(capas: dict[str, Any]) -> None:
     assert {v.kpi for v in compute(capas, as_of=D(2025, 6, 1))} == {
         "capa_on_time_closure",
+        "capa_voe_planned",
         "lot_acceptance_rate",
     }
 
@@ -168,7 +178,7 @@ def test_single_query_gives_the_same_values(capas: dict[str, Any]) -> None:
     assert one == each
 
 
-def test_as_of_defaults_to_today_in_utc(
+def test_as_of_defaults_to_today_in_utc_only_without_extract_dates(
     make_tables: MakeTables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tables = make_tables(
@@ -180,6 +190,39 @@ def test_as_of_defaults_to_today_in_utc(
     monkeypatch.setattr(engine, "today", lambda: D(2025, 3, 15))
     [value] = compute(tables, kpis=["capa_voe_on_time"])
     assert (value.numerator, value.denominator, value.value) == (0, 1, 0.0)
+    assert (value.as_of, value.complete) == (D(2025, 3, 15), False)
+
+
+def test_as_of_defaults_to_the_earliest_latest_extract_date_of_what_a_kpi_reads(
+    make_tables: MakeTables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today is never used when the data is older: each KPI is as of its own record types'
+    extract dates (capa_recurrence_rate reads CAPAs and deviations)."""
+    monkeypatch.setattr(engine, "today", lambda: D(2026, 1, 1))
+    tables = make_tables(
+        capa=[capa("C1", A, D(2025, 3, 31)), capa("C2", A, D(2025, 4, 20))],
+        deviation=[
+            {
+                "deviation_id": "D1",
+                "site": A,
+                "opened_on": D(2025, 3, 1),
+                "root_cause_category": "x",
+                "recurrence_key": "k",
+                "capa_id": "C1",
+            }
+        ],
+    )
+    dates = {"capa": D(2025, 4, 30), "deviation": D(2025, 4, 10), "lot": D(2024, 1, 1)}
+    values = compute(
+        tables, kpis=["capa_on_time_closure", "capa_recurrence_rate"], extract_dates=dates
+    )
+    by_kpi = {(v.kpi, v.period): (v.as_of, v.complete) for v in values}
+    assert by_kpi == {
+        ("capa_on_time_closure", "2025-03"): (D(2025, 4, 30), True),
+        ("capa_on_time_closure", "2025-04"): (D(2025, 4, 30), True),
+        ("capa_recurrence_rate", "2025-03"): (D(2025, 4, 10), True),
+    }
+    assert engine.default_as_of("lot_acceptance_rate", {}) == D(2026, 1, 1)
 
 
 def test_bad_arguments_are_refused(capas: dict[str, Any]) -> None:
@@ -428,7 +471,7 @@ def test_reused_queries_respect_the_as_of_date(make_tables: MakeTables) -> None:
     tables = make_tables(capa=[row])
     before = compute(tables, kpis=["capa_voe_on_time"], as_of=D(2025, 5, 31))
     after = compute(tables, kpis=["capa_voe_on_time"], as_of=D(2025, 6, 1))
-    assert [(v.numerator, v.denominator) for v in before] == [(0, 0)]
+    assert [(v.numerator, v.denominator) for v in before] == []  # due after it: left out
     assert [(v.numerator, v.denominator) for v in after] == [(0, 1)]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from metrics.support import MakeTables, ValuesOf, random_rows, utc
+from metrics.support import MakeTables, ValuesOf, utc
 from qmm.metrics.kpis import REGISTRY, Options
 
 D = date
@@ -29,8 +29,10 @@ def capa(cid: str, site: str = A, **kw: Any) -> dict[str, Any]:
     return row | kw
 
 
-def dev(did: str, opened: date, cause: str, site: str = A) -> dict[str, Any]:
-    return {"deviation_id": did, "site": site, "opened_on": opened, "root_cause_category": cause}
+def dev(did: str, opened: date, cause: str, site: str = A, **kw: Any) -> dict[str, Any]:
+    """A deviation whose recurrence key is the pair (line 1, cause) unless ``kw`` says else."""
+    row = {"deviation_id": did, "site": site, "opened_on": opened, "root_cause_category": cause}
+    return row | {"process_area": "line 1"} | kw
 
 
 def change(cid: str, tier: str, opened: date, closed: date | None, **kw: Any) -> dict[str, Any]:
@@ -111,22 +113,18 @@ VOE = [
 
 def test_capa_voe_on_time_uses_the_as_of_date(make_tables: MakeTables, values_of: ValuesOf) -> None:
     tables = make_tables(capa=VOE)
-    # as of 2025-03-15: C1-C4 are due (C4 on the day); on time C1, C4 -> 2/4.
-    # April: C6 is not due yet -> denominator 0 -> null, never 0.
+    # as of 2025-03-15: C1-C4 are due (C4 on the day); on time C1, C4 -> 2/4. C5 and C6 are
+    # due after it: left out, and no April period is produced (contract v2).
     assert values_of(tables, "capa_voe_on_time", as_of=D(2025, 3, 15)) == {
         (A, "2025-03", None): (2, 4, 0.5),
-        (A, "2025-04", None): (0, 0, None),
     }
     # as of 2025-04-30: C5 is due too and was on time -> 3/5; C6 is due and not done -> 0/1.
     assert values_of(tables, "capa_voe_on_time", as_of=D(2025, 4, 30)) == {
         (A, "2025-03", None): (3, 5, 0.6),
         (A, "2025-04", None): (0, 1, 0.0),
     }
-    # as of 2025-03-09: nothing is due yet.
-    assert values_of(tables, "capa_voe_on_time", as_of=D(2025, 3, 9)) == {
-        (A, "2025-03", None): (0, 0, None),
-        (A, "2025-04", None): (0, 0, None),
-    }
+    # as of 2025-03-09: nothing is due yet, so there is no period at all.
+    assert values_of(tables, "capa_voe_on_time", as_of=D(2025, 3, 9)) == {}
 
 
 def test_capa_effectiveness(make_tables: MakeTables, values_of: ValuesOf) -> None:
@@ -188,36 +186,72 @@ def test_deviation_repeat_rate_looks_back_before_the_start_filter(
     }
 
 
-def test_capa_recurrence_rate(make_tables: MakeTables, values_of: ValuesOf) -> None:
+def keyed(did: str, opened: date, key: str | None, site: str = A, **kw: Any) -> dict[str, Any]:
+    """A deviation with a given recurrence key (or none at all)."""
+    return dev(did, opened, "equipment", site, recurrence_key=key, process_area=None) | kw
+
+
+def test_deviation_repeat_rate_compares_keys_not_causes(
+    make_tables: MakeTables, values_of: ValuesOf
+) -> None:
+    tables = make_tables(
+        deviation=[
+            keyed("K1", D(2025, 3, 1), "FILL-01:leak"),
+            keyed("K2", D(2025, 3, 5), "FILL-02:leak"),  # same cause, another key: no repeat
+            keyed("K3", D(2025, 3, 9), "FILL-01:leak"),  # K1 8 days before: repeat
+            keyed("K4", D(2025, 3, 9), None),  # no key at all: in neither count
+            # a key that reads like a pair is not that pair
+            keyed("K5", D(2025, 3, 10), "line 1equipment"),
+            dev("K6", D(2025, 3, 11), "equipment"),  # the pair (line 1, equipment): first
+        ]
+    )
+    assert values_of(tables, "deviation_repeat_rate") == {(A, "2025-03", None): (1, 5, 0.2)}
+
+
+def test_capa_recurrence_rate_per_capa_after_its_window(
+    make_tables: MakeTables, values_of: ValuesOf
+) -> None:
     tables = make_tables(
         capa=[
-            capa("CA1", root_cause_category="equipment", closed_on=D(2025, 1, 15)),
-            capa("CA5", root_cause_category="equipment", closed_on=D(2025, 1, 20)),
-            capa("CA2", root_cause_category="labels"),  # open: never matches
-            capa("CA3", root_cause_category="people", closed_on=D(2025, 3, 20)),
-            capa(
-                "CA4",
-                opened_on=D(2024, 1, 1),
-                due_on=D(2024, 3, 1),
-                root_cause_category="training",
-                closed_on=D(2024, 3, 1),
-            ),
+            capa("CA1", closed_on=D(2025, 1, 15)),
+            capa("CA2", closed_on=D(2025, 1, 20)),
+            capa("CA3", closed_on=D(2025, 1, 25)),
+            capa("CA4", closed_on=D(2025, 1, 10)),  # its deviation has no key: not counted
+            capa("CA5", closed_on=D(2025, 1, 28)),
+            capa("CA6", closed_on=D(2025, 6, 1)),  # window ends after the as-of date
+            capa("CA7", closed_on=D(2025, 1, 5)),
+            capa("CA8"),  # open: not counted
         ],
         deviation=[
-            dev("E1", D(2025, 2, 1), "equipment"),  # CA1 17 days and CA5 12 days: once
-            dev("E2", D(2025, 2, 2), "labels"),  # only an open CAPA
-            dev("E3", D(2025, 3, 20), "people"),  # CA3 closed the same day: 0 days, match
-            dev("E4", D(2025, 3, 19), "people"),  # CA3 closed a day later: no
-            dev("E5", D(2025, 3, 1), "training"),  # CA4 365 days before: match
-            dev("E6", D(2025, 3, 2), "training"),  # CA4 366 days before: no
-            dev("E7", D(2025, 2, 10), "equipment", site=B),  # CAPAs are at site A
+            keyed("E0", D(2025, 1, 2), "k1", capa_id="CA1"),
+            keyed("E1", D(2025, 1, 16), "k1"),  # 1 day after CA1 closed: recurs
+            keyed("E2", D(2024, 12, 1), "k2", capa_id="CA2"),
+            keyed("E3", D(2025, 1, 20), "k2"),  # the day CA2 closed: 0 days, no
+            keyed("E4", D(2025, 7, 19), "k2"),  # 180 days after CA2 closed: recurs
+            keyed("E5", D(2025, 1, 3), "k3", capa_id="CA3"),
+            keyed("E6", D(2025, 7, 25), "k3"),  # 181 days after CA3 closed: no
+            keyed("E7", D(2025, 1, 4), None, capa_id="CA4"),
+            keyed("E8", D(2025, 1, 5), "k4", capa_id="CA5"),
+            keyed("E9", D(2025, 2, 1), "k4", site=B),  # another site: no
+            keyed("E10", D(2025, 5, 1), "k1", capa_id="CA6"),
+            dev("E11", D(2025, 1, 1), "x", process_area="P", capa_id="CA7"),  # the pair (P, x)
+            keyed("E12", D(2025, 1, 20), "Px"),  # a key is never a pair: no
+            keyed("E13", D(2025, 1, 21), "k9", capa_id="CA8"),
         ],
     )
-    assert values_of(tables, "capa_recurrence_rate") == {
-        (A, "2025-02", None): (1, 2, 0.5),  # E1 of E1, E2
-        (A, "2025-03", None): (2, 4, 0.5),  # E3, E5 of E3-E6
-        (B, "2025-02", None): (0, 1, 0.0),
+    as_of = D(2025, 9, 30)
+    assert values_of(tables, "capa_recurrence_rate", as_of=as_of) == {
+        (A, "2025-01", None): (2, 5, 0.4),  # CA1, CA2 of CA1, CA2, CA3, CA5, CA7
+        (A, "2025-06", None): (0, 0, None),  # CA6 is not judged yet
     }
+    # A 200-day window catches E6 as well; by the end of the year CA6's window has passed.
+    wide = values_of(
+        tables,
+        "capa_recurrence_rate",
+        as_of=D(2025, 12, 31),
+        options=Options(recurrence_window_days=200),
+    )
+    assert wide == {(A, "2025-01", None): (3, 5, 0.6), (A, "2025-06", None): (0, 1, 0.0)}
 
 
 # --- change control -------------------------------------------------------------------------
@@ -613,43 +647,3 @@ def test_output_columns_and_types(kpi: str, make_tables: MakeTables) -> None:
 
 
 # --- the look-back windows against the contract's literal definition ------------------------
-
-
-def _month(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-@pytest.mark.parametrize("kpi", ["deviation_repeat_rate", "capa_recurrence_rate"])
-def test_windows_match_a_brute_force_reading_of_the_contract(
-    kpi: str, duckdb_random: dict[str, Any], values_of: ValuesOf
-) -> None:
-    """On the random data set (about 130 deviations per site and cause, many on the same
-    day), every deviation checked against every other record, as the contract words it."""
-    rows = random_rows()
-    deviations, capas = rows["deviation"], rows["capa"]
-    counts: dict[tuple[str, str, None], list[int]] = {}
-    for d in deviations:
-        if kpi == "deviation_repeat_rate":
-            hit = any(
-                e["site"] == d["site"]
-                and e["root_cause_category"] == d["root_cause_category"]
-                and (
-                    1 <= (d["opened_on"] - e["opened_on"]).days <= 365
-                    or (e["opened_on"] == d["opened_on"] and e["deviation_id"] < d["deviation_id"])
-                )
-                for e in deviations
-            )
-        else:
-            hit = any(
-                c["site"] == d["site"]
-                and c["root_cause_category"] == d["root_cause_category"]
-                and c["closed_on"] is not None
-                and 0 <= (d["opened_on"] - c["closed_on"]).days <= 365
-                for c in capas
-            )
-        n = counts.setdefault((d["site"], _month(d["opened_on"]), None), [0, 0])
-        n[0] += hit
-        n[1] += 1
-    expected = {k: (num, den, pytest.approx(num / den)) for k, (num, den) in counts.items()}
-    assert sum(num for num, _ in counts.values()) > 100  # the windows are exercised
-    assert values_of(duckdb_random, kpi) == expected

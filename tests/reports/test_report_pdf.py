@@ -184,3 +184,29 @@ def test_site_records_stay_with_their_site(rendered) -> None:
         assert document.report.site.code == code
         assert all(k.view.series.site == code for k in document.report.kpis)
         assert not any(f"{other}: " in document.html for other in others)
+
+
+def test_the_thread_section_names_completeness_and_the_oldest_broken_threads(rendered) -> None:
+    document = rendered["SITE-A"]
+    section = document.report.threads
+    assert section is not None
+    contents = document.text(1, 1)
+    heading = "11. The thread from event to decision"
+    listed = re.search(re.escape(heading) + r"[^\n]*?(\d+)\s*$", contents, re.M)
+    assert listed, "the thread section is not in the contents"
+    page = int(listed.group(1))
+    text = re.sub(r"\s+", " ", document.text(page, min(page + 1, document.pages)))
+    assert heading in text
+    assert "Thread completeness" in text
+    completeness = section.completeness
+    assert completeness.checked > 0
+    assert f"SITE-A {completeness.checked} {completeness.broken}" in text
+    assert 0 < len(section.oldest) <= 10
+    assert section.broken_total >= len(section.oldest)
+    days = [b.since for b in section.oldest]
+    assert days == sorted(days), "the broken threads are not oldest first"
+    first = section.oldest[0]
+    # pdftotext -layout interleaves a wrapped cell with its neighbours: check the parts.
+    assert first.since is not None
+    assert f"{first.since.isoformat()} {first.record_type}" in text
+    assert first.record_id in text

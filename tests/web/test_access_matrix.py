@@ -116,6 +116,8 @@ def params(world: World) -> dict[str, str]:
         "item_id": str(world.forum_item_id),
         **CONTINUITY,
         "export": "evidence",
+        "record_type": "capa",
+        "record_key": "CAPA-M1",
     }
 
 
@@ -329,6 +331,11 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/api/sites/{code}/plans/{ref}/actions/{number}/reopen"): {"note": "Not filed"},
         ("POST", "/api/sites"): {"code": "SITE-Z", "name": "Zenith Sterile", "site_type": "fdf"},
+        ("POST", "/sites/{code}/clauses/documents"): VENDOR_DOCUMENT,
+        ("POST", "/api/sites/{code}/vendor-documents"): VENDOR_DOCUMENT,
+        # The matrix's SITE-A has no vendor document: planning a clause is refused (404).
+        ("POST", "/sites/{code}/clauses/plan"): MISSING_CLAUSE,
+        ("POST", "/api/sites/{code}/vendor-documents/coverage/plan"): MISSING_CLAUSE,
         ("POST", "/api/assessments/{assessment_id}/ratings"): {
             "question": "m1.q2",
             "score": 4,
@@ -337,6 +344,21 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
     }
 
+
+VENDOR_DOCUMENT: dict[str, Any] = {
+    "document_type": "quality_agreement",
+    "vendor": "Halden Closures AG",
+    "title": "Quality agreement, stoppers, revision 3",
+    "owner": "Supplier Quality Manager",
+    "effective_on": "2026-01-05",
+    "link": "https://eqms.example.invalid/documents/QA-HALDEN-3",
+    "clauses": ["maturity_reviews"],
+}
+MISSING_CLAUSE: dict[str, Any] = {
+    "vendor": "Nobody GmbH",
+    "document_type": "quality_agreement",
+    "clause": "joint_drills",
+}
 
 DECISION_FORM: dict[str, Any] = {
     "title": "Hold lot 24-200 until the deviation is closed",
@@ -505,6 +527,10 @@ def refused(
     # An assessment one may not read is answered as one that is not there (issue 17, M1).
     unreadable = requirement is not None and requirement.where is Where.assessment
     if unreadable and response.status_code == 404 and "no assessment" in response.text:
+        return True
+    # So is a site one may not read: as one with a code nobody registered (issue 17).
+    hidden = requirement is not None and requirement.where is Where.site
+    if hidden and response.status_code == 404 and "no site with code" in response.text:
         return True
     to_login = response.headers.get("location", "").startswith("/login?next=")
     return not url.startswith(API_PREFIX) and method == "GET" and to_login

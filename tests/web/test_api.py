@@ -86,7 +86,10 @@ class TestTokens:
         self, client: TestClient, world: World
     ) -> None:
         headers = bearer(world.site_b_token)  # the administrator's, limited to SITE-B
-        assert client.get("/api/sites/SITE-A", headers=headers).status_code == 403
+        # A site out of the token's reach is answered as a site nobody registered (issue 17).
+        outside = client.get("/api/sites/SITE-A", headers=headers)
+        assert outside.status_code == 404
+        assert "no site with code 'SITE-A'" in outside.json()["detail"]
         # An assessment out of the token's reach is answered as a missing one (issue 17, M1).
         hidden = client.get(f"/api/assessments/{world.assessment_a}", headers=headers)
         assert hidden.status_code == 404

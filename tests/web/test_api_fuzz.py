@@ -69,3 +69,58 @@ def test_no_request_makes_the_server_fail(
         )
 
     check()
+
+
+#: Ids no generator is likely to hit: past a 64-bit integer, and digits that are not ASCII
+#: (issue 17, L1). Each must be a 404 or a 422, never a server error.
+HARD_IDS = [str(2**63), str(2**64), "99999999999999999999", "²", "٣", "１", "-1", "0", "1e3"]
+ID_NAMES = ("id", "number", "batch", "parent", "compare")
+ID_PARAMETERS = sorted(
+    (label, location, parameter.name)
+    for label, operation in OPERATIONS.items()
+    for location, parameters in (("path", operation.path_parameters), ("query", operation.query))
+    for parameter in parameters
+    if parameter.name.endswith(ID_NAMES)
+)
+
+
+def test_the_hard_ids_reach_every_id_parameter_there_is() -> None:
+    assert {(label, name) for label, _, name in ID_PARAMETERS} >= {
+        ("GET /api/assessments/{assessment_id}", "assessment_id"),
+        ("GET /api/audit", "record_id"),
+        ("POST /api/sites/{code}/continuity/triggers/{trigger_id}/levels", "trigger_id"),
+    }
+
+
+@pytest.mark.parametrize(("label", "location", "name"), ID_PARAMETERS)
+def test_an_id_out_of_range_or_in_other_digits_is_never_a_server_error(
+    app: FastAPI, rollback: None, world: World, label: str, location: str, name: str
+) -> None:
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    operation = next(r.ok() for r in schema.get_all_operations() if r.ok().label == label)
+    token = bearer(world.write_tokens["root"])
+    known = {"code": "SITE-A", "kpi_id": "capa_effectiveness"}
+
+    @given(data=st.data())
+    @settings(
+        max_examples=3,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def check(data: st.DataObject) -> None:
+        case = data.draw(operation.as_strategy())
+        case.path_parameters = {k: known.get(k, v) for k, v in (case.path_parameters or {}).items()}
+        for bad in HARD_IDS:
+            if location == "path":
+                case.path_parameters = {**case.path_parameters, name: bad}
+            else:
+                case.query = {**(case.query or {}), name: bad}
+            response = case.call(headers=token)
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path} {case.query} -> {response.status_code}: "
+                f"{response.text[:300]}"
+            )
+
+    check()

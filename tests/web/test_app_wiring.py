@@ -28,7 +28,7 @@ def test_a_sign_in_and_a_page_on_the_configured_database(cli_database: str) -> N
 
     app = create_app()  # no engine given: the one QMM_DATABASE_URL names
     with TestClient(app, follow_redirects=False) as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/healthz").json() == {"status": "ok", "last_use_stamps_lost": 0}
         token = login_form_token(client)
         signed = client.post(
             "/login", data={"username": "wendy", "password": PASSWORD, "csrf_token": token}

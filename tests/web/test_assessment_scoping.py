@@ -163,6 +163,8 @@ def _route_values(world: World, scoped: Scoped) -> dict[str, list[str]]:
         "period_value": ["2025-03"],
         "file_id": [str(world.evidence_file)],
         "export": ["evidence", "kpis"],
+        "record_type": ["capa", "decision"],
+        "record_key": ["CAPA-M1", world.decision_ref],
     }
 
 

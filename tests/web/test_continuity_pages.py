@@ -257,7 +257,7 @@ class TestThePage:
         brightseal = text.split(f'id="agreement-{demo.brightseal}"', 1)[1].split("</li>", 1)[0]
         assert "67% (2/3)" in brightseal
         assert "too few to judge" in brightseal
-        assert "✖</span> below the 90% target" in brightseal
+        assert "below the 90% target" not in brightseal  # no verdict on three SCARs
         assert "1 open past due" in brightseal
         assert "SCARs closed late (below target)" in brightseal
 
@@ -266,7 +266,11 @@ class TestThePage:
     ) -> None:
         sign_in(client, db, world, "lead-a")
         text = client.get(PAGE).text
-        assert "no inventory trigger below its minimum" in text
+        assert "no inventory trigger set up" in text  # not "none below its minimum"
+        assert "no inventory trigger below its minimum" not in text
+        assert "no drill planned or run" in text
+        assert "no drill missed its target" not in text
+        assert "no supplier agreement set up" in text
         assert "No risk scenario is recorded yet" in text
         assert "No supplier agreement is recorded yet" in text
         assert "Add a scenario" in text  # a lead may start
@@ -275,7 +279,7 @@ class TestThePage:
         self, client: TestClient, db: Session, world: World
     ) -> None:
         sign_in(client, db, world, "lead-a")
-        assert client.get("/sites/SITE-B/continuity").status_code == 403
+        assert client.get("/sites/SITE-B/continuity").status_code == 404  # as for no site
 
 
 class TestRecordingALevel:

@@ -304,7 +304,7 @@ class TestDownload:
         assert client.get(f"{INDEX}/EV-0001/files/abc").status_code == 404
         assert client.get(f"/sites/SITE-B/evidence/EV-0001/files/{other_file}").status_code == 200
 
-    def test_a_missing_stored_copy_is_a_server_error_without_its_path(
+    def test_a_missing_stored_copy_is_named_missing_without_its_path(
         self, client: TestClient, db: Session, world: World, qmm_data_dir: object
     ) -> None:
         item = create_evidence(
@@ -316,8 +316,26 @@ class TestDownload:
         file_path(item.files[0]).unlink()
         sign_in(client, db, world, "viewer-a")
         response = client.get(f"{INDEX}/{item.ref}/files/{item.files[0].id}")
-        assert response.status_code == 500
-        assert "missing or damaged" in response.text
+        assert response.status_code == 409
+        assert "the stored copy of lost.txt is missing" in response.text
+        assert "evidence-files" not in response.text
+
+    def test_a_damaged_stored_copy_is_named_damaged_not_a_server_error(
+        self, client: TestClient, db: Session, world: World, qmm_data_dir: object
+    ) -> None:
+        item = create_evidence(
+            db, site_a(db), title="Changed file", files=[("notes.txt", b"as attached\n")]
+        )
+        db.commit()
+        from qmm.evidence.service import file_path
+
+        file_path(item.files[0]).write_bytes(b"TAMPERED CONTENT\n")
+        sign_in(client, db, world, "viewer-a")
+        response = client.get(f"{INDEX}/{item.ref}/files/{item.files[0].id}")
+        assert response.status_code == 409
+        assert "the stored file no longer matches its recorded hash" in response.text
+        assert "notes.txt" in response.text
+        assert "TAMPERED" not in response.text
         assert "evidence-files" not in response.text
 
     def test_people_of_another_site_may_not_download(
@@ -325,7 +343,7 @@ class TestDownload:
     ) -> None:
         sign_in(client, db, world, "lead-b")
         response = client.get(f"{INDEX}/EV-0001/files/{world.evidence_file}")
-        assert response.status_code == 403
+        assert response.status_code == 404  # as for a site nobody registered
 
 
 class TestAdding:
@@ -457,8 +475,10 @@ class TestAdding:
     ) -> None:
         csrf = sign_in(client, db, world, username)
         before = item_count(db)
-        assert client.get(f"{INDEX}/new").status_code == 403
-        assert add(client, csrf).status_code == 403
+        # A person of another site hears of no SITE-A at all (issue 17).
+        refusal = 404 if username == "lead-b" else 403
+        assert client.get(f"{INDEX}/new").status_code == refusal
+        assert add(client, csrf).status_code == refusal
         assert item_count(db) == before
 
     def test_without_the_csrf_token_nothing_is_added(
@@ -656,7 +676,7 @@ class TestAssessor:
     ) -> None:
         sign_in(client, db, world, "expired-a")
         response = client.get(path.format(file=world.evidence_file))
-        assert response.status_code == 403
+        assert response.status_code == 404  # as for a site nobody registered
         assert "Management review procedure" not in response.text
 
     def test_signed_out_visitors_are_sent_to_sign_in(self, client: TestClient) -> None:

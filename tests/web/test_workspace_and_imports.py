@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -235,6 +237,29 @@ class TestConsensus:
         assert consensus_rows(db, world) == 0
 
 
+def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body with fields and one file named upload, and its content type."""
+    boundary = "qmm-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="upload"; '
+        f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        + content
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def chunks(body: bytes, size: int = 1024) -> Iterator[bytes]:
+    """The body as a stream, so the client sends it chunked, without a Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
 def upload(
     client: TestClient,
     csrf: str,
@@ -379,3 +404,36 @@ class TestImports:
             assert api.status_code == 413
             assert "qmm import" in api.json()["detail"]
         assert batches(db) == 0
+
+    def test_a_chunked_upload_over_the_limit_gets_413_like_a_sized_one(
+        self, engine: Engine, connection: Connection, store: EventStore, db: Session, world: World
+    ) -> None:
+        """Issue 17, L4: Transfer-Encoding: chunked, no Content-Length, still 413 (not 400)."""
+        app: FastAPI = create_app(engine, settings=WebSettings(max_upload_bytes=1000), store=store)
+        factory = bound_factory(connection)
+        app.dependency_overrides[get_session_factory] = lambda: factory
+        with TestClient(app, follow_redirects=False) as small:
+            csrf = sign_in(small, db, world, "lead-a")
+            fields = {"record_type": "capa", "csrf_token": csrf}
+            body, content_type = multipart(fields, "capa.csv", b"x" * 5000)
+            headers = {"Content-Type": content_type, "X-CSRF-Token": csrf}
+            for url in ("/sites/SITE-A/imports", "/api/sites/SITE-A/imports"):
+                answer = small.post(url, content=chunks(body), headers=headers)
+                assert answer.request.headers.get("transfer-encoding") == "chunked"
+                assert "content-length" not in answer.request.headers
+                assert answer.status_code == 413, answer.text[:300]
+                assert "larger than the" in answer.text
+        assert batches(db) == 0
+
+    def test_a_70_mb_chunked_upload_gets_413_at_the_default_limit(
+        self, client: TestClient, world: World
+    ) -> None:
+        token = world.write_tokens["lead-a"]
+        body, content_type = multipart({"record_type": "capa"}, "capa.csv", b"x" * (70 << 20))
+        answer = client.post(
+            "/api/sites/SITE-A/imports",
+            content=chunks(body, size=1 << 20),
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 413
+        assert "larger than the 50 MB the web server accepts" in answer.json()["detail"]

@@ -21,6 +21,7 @@ AUDIT_PARENT: Final = {
     "plan_actions": "plan",
     "inventory_levels": "trigger",
     "drill_actions": "drill",
+    "qmm_clause_versions": "clause",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

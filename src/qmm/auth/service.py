@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -154,42 +155,105 @@ def _record_attempt(
     session.flush()
 
 
-def authenticate(
+@dataclass(frozen=True)
+class SignInCheck:
+    """What a sign-in read before its password check: enough to check it with no database."""
+
+    username: str
+    user_id: int | None
+    password_hash: str | None
+    held_back_until: datetime | None
+    channel: str
+    source: str | None
+    moment: datetime
+
+
+@dataclass(frozen=True)
+class PasswordVerdict:
+    """The outcome of the slow password check, and the renewed hash when its cost changed."""
+
+    matches: bool
+    renewed_hash: str | None = None
+
+
+def prepare_sign_in(
     session: Session,
     *,
     username: str,
-    password: str,
     channel: str = "web",
     source: str | None = None,
     now: datetime | None = None,
-) -> User:
-    """Check a username and password, the same way whether or not the account exists.
+) -> SignInCheck:
+    """Read who is signing in and whether they are held back; writes nothing.
 
-    Every attempt checks one argon2 hash (a dummy one for an unknown user or a missing password)
-    and every refusal reads the same, so neither the time nor the words tell who exists. Failures
-    slow down later attempts by username and client address (`qmm.auth.throttle`): somebody
-    elsewhere cannot lock an account out.
+    The boundary may end this transaction before the password check, so that no connection and
+    no lock is held while argon2 works.
     """
     moment = now or utcnow()
     user = session.scalar(select(User).where(User.username == username))
+    state = sign_in_state(session, username=username, source=source, user=user, now=moment)
+    return SignInCheck(
+        username=username,
+        user_id=user.id if user is not None else None,
+        password_hash=user.password_hash if user is not None else None,
+        held_back_until=state.not_before,
+        channel=channel,
+        source=source,
+        moment=moment,
+    )
+
+
+def check_password(check: SignInCheck, password: str) -> PasswordVerdict | None:
+    """The slow part of a sign-in, outside any transaction; None when held back (not checked).
+
+    Every attempt that is not held back checks one argon2 hash (a dummy one for an unknown user
+    or a missing password), so the time taken does not tell who exists.
+    """
+    if check.held_back_until is not None:
+        return None
+    matches = verify_password(check.password_hash, password)
+    renewed = None
+    if matches and check.password_hash and needs_rehash(check.password_hash):
+        renewed = hash_password(password)
+    return PasswordVerdict(matches=matches, renewed_hash=renewed)
+
+
+def finish_sign_in(
+    session: Session, *, check: SignInCheck, verdict: PasswordVerdict | None
+) -> User:
+    """Record the attempt and decide, under the write lock; refusals raise Unauthenticated.
+
+    The back-off is read again here: attempts recorded since the check (a burst of guesses sent
+    at once) hold this one back as if they had come first, whatever its password check found.
+    """
+    user = session.scalar(select(User).where(User.username == check.username))
 
     def attempt(succeeded: bool, reason: str | None = None) -> None:
         _record_attempt(
             session,
-            username=username,
+            username=check.username,
             user=user,
             succeeded=succeeded,
-            channel=channel,
-            source=source,
+            channel=check.channel,
+            source=check.source,
             reason=reason,
-            at=moment,
+            at=check.moment,
         )
 
-    state = sign_in_state(session, username=username, source=source, user=user, now=moment)
-    if state.not_before is not None:
+    state = sign_in_state(
+        session, username=check.username, source=check.source, user=user, now=check.moment
+    )
+    not_before = state.not_before or check.held_back_until
+    if not_before is not None or verdict is None:
         attempt(False, LOCKED)
-        raise Unauthenticated(held_back_message(state.not_before))
-    matches = verify_password(user.password_hash if user is not None else None, password)
+        raise Unauthenticated(held_back_message(not_before or check.moment))
+    # A password changed since the check makes the verdict stale: it refers to the old hash.
+    matches = (
+        verdict.matches
+        and user is not None
+        and user.id == check.user_id
+        and user.password_hash == check.password_hash
+    )
     if user is None or not user.is_active or not matches:
         reason = (
             "unknown user"
@@ -204,10 +268,32 @@ def authenticate(
         raise Unauthenticated(WRONG_CREDENTIALS)
     user.failed_logins = 0
     user.locked_until = None
-    if user.password_hash and needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if verdict.renewed_hash is not None:
+        user.password_hash = verdict.renewed_hash
     attempt(True)
     return user
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    channel: str = "web",
+    source: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Check a username and password, the same way whether or not the account exists.
+
+    Every attempt checks one argon2 hash (a dummy one for an unknown user or a missing password)
+    and every refusal reads the same, so neither the time nor the words tell who exists. Failures
+    slow down later attempts by username and client address (`qmm.auth.throttle`): somebody
+    elsewhere cannot lock an account out. In one transaction: the web sign-in runs the three
+    steps itself, with the password check outside any transaction.
+    """
+    check = prepare_sign_in(session, username=username, channel=channel, source=source, now=now)
+    verdict = check_password(check, password)
+    return finish_sign_in(session, check=check, verdict=verdict)
 
 
 def held_back_message(not_before: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -51,16 +52,69 @@ def defer_touch(session: Session, model: type[Any], row_id: int, **values: datet
     session.info.setdefault(_TOUCHES, []).append((model, row_id, values))
 
 
-def apply_deferred_touches(session: Session) -> int:
-    """Record the noted "last seen" times (the caller commits); how many rows were touched.
+#: A batch of "last seen" times: (model, row id) -> the columns to set.
+Stamps = dict[tuple[type[Any], int], dict[str, datetime]]
 
-    Bookkeeping, not the request's work: the boundary runs this in a transaction of its own
-    after the request committed, so a reader never becomes a writer half-way through.
+
+class LastUseStamps:
+    """ "Last seen" times noted by requests, written together every few seconds (per process).
+
+    Bookkeeping that must never make a request wait for the write lock or fail it: a batch the
+    database is too busy for waits for the next round, and when too many wait the newest are
+    dropped and counted in `lost` (an idle window a little shorter, nothing more).
     """
-    touches = session.info.pop(_TOUCHES, [])
-    for model, row_id, values in touches:
+
+    def __init__(self, *, every: timedelta = timedelta(seconds=5), limit: int = 10_000) -> None:
+        self.every = every
+        self.limit = limit
+        self.lost = 0
+        self.written = 0
+        self._pending: Stamps = {}
+        self._last_round: datetime | None = None
+        self._lock = threading.Lock()
+
+    def note(self, session: Session) -> None:
+        """Take the times a request noted (defer_touch) into the waiting batch."""
+        touches = session.info.pop(_TOUCHES, [])
+        with self._lock:
+            for model, row_id, values in touches:
+                self._keep((model, row_id), values)
+
+    def _keep(self, key: tuple[type[Any], int], values: dict[str, datetime]) -> None:
+        if key not in self._pending and len(self._pending) >= self.limit:
+            self.lost += 1
+            return
+        self._pending.setdefault(key, {}).update(values)
+
+    def take_due(self, now: datetime | None = None) -> Stamps:
+        """The waiting batch when a round is due (empty otherwise); it is no longer waiting."""
+        moment = now or utcnow()
+        with self._lock:
+            if not self._pending or (
+                self._last_round is not None and moment - self._last_round < self.every
+            ):
+                return {}
+            self._last_round = moment
+            batch, self._pending = self._pending, {}
+            return batch
+
+    def give_back(self, batch: Stamps) -> None:
+        """A batch the database was too busy for waits for the next round (newer times win)."""
+        with self._lock:
+            for key, values in batch.items():
+                if key not in self._pending:
+                    self._keep(key, values)
+
+    def count_written(self, batch: Stamps) -> None:
+        with self._lock:
+            self.written += len(batch)
+
+
+def write_last_use(session: Session, *, batch: Stamps) -> int:
+    """Record a batch of "last seen" times (the caller commits); how many rows were touched."""
+    for (model, row_id), values in batch.items():
         session.execute(update(model).where(model.id == row_id).values(**values))
-    return len(touches)
+    return len(batch)
 
 
 def resolve_web_session(session: Session, *, secret: str) -> WebSession:

@@ -18,6 +18,8 @@ PostgreSQL is backed up with its own tools (pg_dump, pg_restore): see docs/opera
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import hashlib
 import io
 import json
@@ -27,9 +29,10 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -43,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from qmm import __version__
 from qmm.audit.verify import VerificationReport, seal_verified_head, verify
-from qmm.db import _engines, make_engine
+from qmm.db import OWNER_ONLY, _engines, make_engine
 from qmm.errors import Conflict, InvalidInput, NotFound, QMMError
 from qmm.events.integrity import StoreReport, verify_store
 from qmm.events.store import EventStore
@@ -69,6 +72,15 @@ SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 # How long a restore waits for other connections to finish before calling the database in use.
 IN_USE_TIMEOUT: float = 5.0
 CHUNK: Final = 1024 * 1024
+#: Scratch folders: a backup's beside its archive, a restore's beside the database and folders.
+BACKUP_SCRATCH: Final = ".qmm-backup-"
+RESTORE_SCRATCH: Final = ".{name}.restore-"
+#: A running backup or restore holds this file of its scratch folder locked; a scratch folder
+#: whose lock is free was left by a run that was killed.
+SCRATCH_LOCK: Final = ".in-use"
+#: A scratch folder without a lock file (from an earlier version, or one that is just being
+#: made) counts as left over once it has not changed for this many seconds.
+UNLOCKED_GRACE: float = 60.0
 
 ProgressCallback = Callable[[str, int, int], None]
 """Told after each file is copied: its name, how many files are done, and how many in all."""
@@ -143,17 +155,19 @@ class Manifest(BaseModel):
 
 @dataclass(frozen=True)
 class BackupResult:
-    """The file a backup wrote, its size, and its manifest."""
+    """The file a backup wrote, its size, its manifest, and what it removed of killed runs."""
 
     path: Path
     size: int
     manifest: Manifest
+    removed_leftovers: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "size": self.size,
             "manifest": self.manifest.model_dump(mode="json"),
+            "removed_leftovers": [str(p) for p in self.removed_leftovers],
         }
 
 
@@ -169,6 +183,7 @@ class RestoreResult:
     revision: str | None
     report: VerificationReport
     moved_aside: list[Path] = field(default_factory=list)
+    removed_leftovers: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -185,12 +200,69 @@ class RestoreResult:
             "restored_revision": self.restored_revision,
             "revision": self.revision,
             "moved_aside": [str(p) for p in self.moved_aside],
+            "removed_leftovers": [str(p) for p in self.removed_leftovers],
             "audit": self.report.to_json(),
         }
 
 
 def _no_progress(_name: str, _done: int, _total: int) -> None:
     return None
+
+
+@contextmanager
+def _scratch_folder(parent: Path, prefix: str) -> Iterator[Path]:
+    """A folder beside the target for work in progress: its owner's only (0700), locked while in
+    use so that no other run takes it for a leftover, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        descriptor = os.open(folder / SCRATCH_LOCK, os.O_WRONLY | os.O_CREAT, OWNER_ONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield folder
+        finally:
+            os.close(descriptor)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether a run that is still alive holds this scratch folder."""
+    try:
+        descriptor = os.open(folder / SCRATCH_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return time.time() - folder.stat().st_mtime < UNLOCKED_GRACE
+    except OSError:
+        return True  # cannot tell: leave it
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def _remove_leftovers(parent: Path, prefix: str) -> list[Path]:
+    """Remove the scratch folders that runs killed earlier (kill -9, power loss) left behind."""
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for folder in sorted(parent.glob(f"{glob.escape(prefix)}*")):
+        try:
+            if folder.is_symlink() or not folder.is_dir() or _in_use(folder):
+                continue
+        except FileNotFoundError:
+            continue  # its own run has just removed it
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
+def _owner_only_file(path: Path) -> Path:
+    """An empty new file that only its owner can read, for a copy of the database."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    return path
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -313,6 +385,7 @@ def _backup_target(out: Path, moment: datetime) -> Path:
 
 def _snapshot(database: Path, copy: Path) -> None:
     """Copy the live database with SQLite's online backup: consistent, and writers carry on."""
+    _owner_only_file(copy)
     try:
         with _connect(database) as src, closing(sqlite3.connect(copy)) as dst:
             src.backup(dst)
@@ -344,7 +417,7 @@ def _inspect_snapshot(
     checked = snapshot
     if revision != head_revision():
         # An older schema: verify a scratch copy brought up to date; archive the copy as it was.
-        checked = scratch / "verify.sqlite3"
+        checked = _owner_only_file(scratch / "verify.sqlite3")
         shutil.copyfile(snapshot, checked)
     engine = make_engine(f"sqlite:///{checked}")
     try:
@@ -446,8 +519,8 @@ def create_backup(
             f"there is no database at {database}, so nothing to back up (`qmm init` creates it)"
         )
     tell = progress or _no_progress
-    with tempfile.TemporaryDirectory(prefix=".qmm-backup-", dir=target.parent) as scratch_name:
-        scratch = Path(scratch_name)
+    removed = _remove_leftovers(target.parent, BACKUP_SCRATCH)
+    with _scratch_folder(target.parent, BACKUP_SCRATCH) as scratch:
         snapshot = scratch / DATABASE
         _snapshot(database, snapshot)
         revision, report, store, checkpoint = _inspect_snapshot(
@@ -550,7 +623,9 @@ def create_backup(
             tar.addfile(_file_info(MANIFEST, len(data), moment), io.BytesIO(data))
         _fsync(partial)
         _publish(partial, target)
-    return BackupResult(path=target, size=target.stat().st_size, manifest=manifest)
+    return BackupResult(
+        path=target, size=target.stat().st_size, manifest=manifest, removed_leftovers=removed
+    )
 
 
 # Restore ----------------------------------------------------------------------------------------
@@ -734,26 +809,43 @@ def _existing_data(database: Path, folders: list[Path]) -> list[str]:
 @contextmanager
 def _staging(database: Path, data_dir: Path) -> Iterator[tuple[Path, dict[str, Path]]]:
     """Temporary places beside the targets, so putting them in place is a rename."""
-    scratch = [Path(tempfile.mkdtemp(prefix=f".{database.name}.restore-", dir=database.parent))]
-    staged = {}
-    try:
-        for folder in FOLDERS:
-            scratch.append(Path(tempfile.mkdtemp(prefix=f".{folder}.restore-", dir=data_dir)))
-            staged[folder] = scratch[-1] / folder
-        yield scratch[0] / database.name, staged
-    finally:
-        for path in scratch:
-            shutil.rmtree(path, ignore_errors=True)
+    with ExitStack() as stack:
+        staged_database = stack.enter_context(
+            _scratch_folder(database.parent, RESTORE_SCRATCH.format(name=database.name))
+        )
+        staged = {
+            folder: stack.enter_context(
+                _scratch_folder(data_dir, RESTORE_SCRATCH.format(name=folder))
+            )
+            / folder
+            for folder in FOLDERS
+        }
+        yield staged_database / database.name, staged
 
 
-def _copy_out(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, source: Path) -> str:
-    """Write one archived file to dest and return its SHA-256."""
+def _remove_restore_leftovers(database: Path, data_dir: Path) -> list[Path]:
+    """The staging folders of restores killed earlier, removed."""
+    return [
+        *_remove_leftovers(database.parent, RESTORE_SCRATCH.format(name=database.name)),
+        *(
+            path
+            for folder in FOLDERS
+            for path in _remove_leftovers(data_dir, RESTORE_SCRATCH.format(name=folder))
+        ),
+    ]
+
+
+def _copy_out(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, source: Path, *, mode: int = 0o666
+) -> str:
+    """Write one archived file to a new file dest (MODE, less the umask); return its SHA-256."""
     sha256 = hashlib.sha256()
     with _reading(source):
         reader = tar.extractfile(info)
     if reader is None:
         raise InvalidInput(f"{info.name} in {source} cannot be read; nothing was restored")
-    with reader, dest.open("xb") as out:
+    descriptor = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with reader, os.fdopen(descriptor, "wb") as out:
         while True:
             with _reading(source):
                 chunk = reader.read(CHUNK)
@@ -797,7 +889,10 @@ def _extract(
             continue
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            digest = _copy_out(tar, info, dest, source)
+            # The database holds password hashes: its copy is its owner's only from the start.
+            digest = _copy_out(
+                tar, info, dest, source, mode=OWNER_ONLY if name == DATABASE else 0o666
+            )
         except (FileExistsError, NotADirectoryError):
             raise InvalidInput(
                 _listing(f"{source} is damaged", [f"{name} clashes with another entry"])
@@ -874,6 +969,7 @@ def _move_aside(database: Path, folders: dict[Path, bool], moment: datetime) -> 
         if path.exists():
             dest = Path(f"{aside}{suffix}")
             os.replace(path, dest)
+            dest.chmod(OWNER_ONLY)  # a copy of the database: never readable by others
             moved.append(dest)
     for folder, replaced in folders.items():
         if folder.is_dir() and not any(folder.iterdir()):
@@ -962,6 +1058,7 @@ def restore_backup(
         brought = {EVENTS: manifest.events.present, EVIDENCE: manifest.evidence.present}
         database.parent.mkdir(parents=True, exist_ok=True)
         data_dir.mkdir(parents=True, exist_ok=True)
+        removed = _remove_restore_leftovers(database, data_dir)
         with _staging(database, data_dir) as (staged_database, staged_folders):
             _extract(
                 tar,
@@ -999,4 +1096,5 @@ def restore_backup(
         revision=revision,
         report=report,
         moved_aside=moved,
+        removed_leftovers=removed,
     )

@@ -407,7 +407,7 @@ def sign_(
 ) -> None:
     """Sign an assessment electronically; the signature binds to its exact content."""
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
-    with boundary() as session:
+    with boundary(signer=username) as session:
         status = None
         signature = sign(
             session,

@@ -19,12 +19,14 @@ from qmm.cli.common import (
     boundary,
     console,
     err_console,
+    fail,
     parse_day,
     print_json,
     print_table,
 )
 from qmm.events.integrity import StoreReport, verify_store
 from qmm.events.store import EventStore
+from qmm.migrate import database_problem
 from qmm.models import AuditCheckpoint
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -108,6 +110,7 @@ def verify(
     ),
 ) -> None:
     """Check the chain, every record and every checkpoint; non-zero exit on damage."""
+    _require_database()
     with boundary() as session:
         report = verify_trail(session, after_restore=after_restore)
         store = verify_store(session, EventStore.from_settings())
@@ -178,6 +181,13 @@ def _print_store(store: StoreReport) -> None:
         console.print(f"Note: {note}", highlight=False, markup=False)
 
 
+def _require_database() -> None:
+    """Stop, saying why, when there is no initialised database to check (never create one)."""
+    problem = database_problem()
+    if problem is not None:
+        fail(problem)
+
+
 def _sealed_summary(checkpoint: AuditCheckpoint) -> dict[str, object]:
     return {
         "id": checkpoint.id,
@@ -209,6 +219,7 @@ def rotate_key(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Retire the checkpoint key for a new one, once the trail verifies with the old one."""
+    _require_database()
     with boundary() as session:
         report = verify_trail(session)
     if not report.ok:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from qmm.backup.service import ProgressCallback, create_backup, restore_backup
-from qmm.cli.common import OutputFormat, console, err_console, print_json
+from qmm.cli.common import OutputFormat, console, err_console, print_json, refuse_link
 from qmm.config import get_settings
 from qmm.errors import QMMError
 
@@ -58,6 +58,16 @@ def _size(size: int) -> str:
     return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
+def _tell_removed(leftovers: list[Path], run: str) -> None:
+    """Say which scratch folders of killed runs were removed."""
+    for path in leftovers:
+        console.print(
+            f"Removed the leftovers of an interrupted {run}: {path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def backup(
     out: Path = typer.Argument(
         ...,
@@ -74,6 +84,8 @@ def backup(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Back up the embedded database, event store and evidence files to one checked file."""
+    if not out.is_dir():  # a link to a folder (backup storage mounted elsewhere) is fine
+        refuse_link(out, option="OUT")
     settings = get_settings()
     result = _run(
         "Backing up",
@@ -90,6 +102,7 @@ def backup(
         return
     manifest = result.manifest
     audit = manifest.audit
+    _tell_removed(result.removed_leftovers, "backup")
     console.print(
         f"Backup written: {result.path} ({_size(result.size)})", highlight=False, soft_wrap=True
     )
@@ -149,6 +162,7 @@ def restore(
         print_json(result.to_json())
     else:
         manifest = result.manifest
+        _tell_removed(result.removed_leftovers, "restore")
         console.print(
             f"Restored {source} (made {manifest.created_at:%Y-%m-%d %H:%M:%S} UTC by QMM "
             f"Workbench {manifest.qmm_version}) into {result.database}",

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,9 +21,10 @@ from sqlalchemy.orm import Session
 from qmm.audit.trail import Actor, set_actor, system_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import Operator, Reader, UserReader
-from qmm.auth.service import authorize, find_user, get_user
+from qmm.auth.service import WRONG_CREDENTIALS, authenticate, authorize, find_user, get_user
+from qmm.config import get_settings
 from qmm.db import begin_writing, unit_of_work
-from qmm.errors import Forbidden, NotFound, QMMError
+from qmm.errors import Forbidden, InvalidInput, NotFound, QMMError, Unauthenticated
 from qmm.models import Assessment, Site
 
 console = Console()
@@ -36,6 +38,12 @@ class OutputFormat(StrEnum):
 
 
 ACTING_USER_ENV = "QMM_USER"
+#: The acting user's password for scripts, when QMM_CLI_REQUIRE_PASSWORD asks for it (never a
+#: command-line option: those show in the process list and the shell history).
+ACTING_PASSWORD_ENV = "QMM_CLI_PASSWORD"
+REQUIRE_PASSWORD_ENV = "QMM_CLI_REQUIRE_PASSWORD"
+#: Which commands ask the acting user's password: those that sign or approve, or every one.
+PASSWORD_POLICIES = ("signing", "all")
 
 
 _acting_user: str | None = None
@@ -47,9 +55,43 @@ def act_as(username: str | None) -> None:
     _acting_user = username
 
 
-def acting_actor(session: Session) -> Actor:
-    """Who the audit trail records for this command: --as, else QMM_USER, else the operator."""
-    username = _acting_user or os.environ.get(ACTING_USER_ENV)
+def _acting_username() -> str | None:
+    return _acting_user or os.environ.get(ACTING_USER_ENV) or None
+
+
+def acting_password(*, signer: str | None = None) -> str | None:
+    """The acting user's password when QMM_CLI_REQUIRE_PASSWORD asks for it here; None otherwise.
+
+    Asked before any transaction begins, so nothing waits on a person typing. SIGNER names the
+    user a signing or approval command asks the password of anyway: acting as them, once is enough.
+    """
+    policy = get_settings().cli_require_password.strip().lower()
+    if policy not in PASSWORD_POLICIES:
+        raise InvalidInput(
+            f"{REQUIRE_PASSWORD_ENV}={policy!r} is not one of {', '.join(PASSWORD_POLICIES)} "
+            "('signing': commands that sign or approve ask the acting user's password; 'all': "
+            "every command does)"
+        )
+    username = _acting_username()
+    if username is None or username == signer:
+        return None
+    if policy == "signing" and signer is None:
+        return None
+    given = os.environ.get(ACTING_PASSWORD_ENV)
+    if given is not None:
+        return given
+    typed: str = typer.prompt(
+        f"Password for {username} (the acting user, --as or {ACTING_USER_ENV})", hide_input=True
+    )
+    return typed
+
+
+def acting_actor(session: Session, *, password: str | None = None) -> Actor:
+    """Who the audit trail records for this command: --as, else QMM_USER, else the operator.
+
+    With PASSWORD (QMM_CLI_REQUIRE_PASSWORD asked for it), the acting user must prove who they are.
+    """
+    username = _acting_username()
     if not username:
         return system_actor()
     try:
@@ -60,6 +102,15 @@ def acting_actor(session: Session) -> Actor:
         raise NotFound(
             f"acting user {username!r} (--as or {ACTING_USER_ENV}) is not an active user"
         )
+    if password is not None:
+        try:
+            authenticate(session, username=user.username, password=password, channel="cli")
+        except Unauthenticated as exc:
+            why = "wrong password" if str(exc) == WRONG_CREDENTIALS else str(exc)
+            raise Unauthenticated(
+                f"acting user {user.username} (--as or {ACTING_USER_ENV}): {why}; nothing was "
+                f"done ({REQUIRE_PASSWORD_ENV} asks for the acting user's password)"
+            ) from None
     return Actor(label=user.username, user_id=user.id)
 
 
@@ -93,16 +144,18 @@ def authorize_actor(
 
 
 @contextmanager
-def boundary(*, writer: bool = False) -> Iterator[Session]:
+def boundary(*, writer: bool = False, signer: str | None = None) -> Iterator[Session]:
     """A unit of work that commits on success; a user error prints clearly and exits non-zero.
 
-    WRITER takes the write lock first (SQLite), for work that reads and then writes.
+    WRITER takes the write lock first (SQLite), for work that reads and then writes. SIGNER marks
+    a command that signs or approves, naming the signer whose password it asks itself.
     """
     try:
+        password = acting_password(signer=signer)
         with unit_of_work() as session:
             if writer:
                 begin_writing(session)
-            set_actor(session, acting_actor(session))
+            set_actor(session, acting_actor(session, password=password))
             yield session
     except QMMError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
@@ -151,6 +204,29 @@ def read_password(*, from_stdin: bool, prompt: str = "Password", confirm: bool =
         return line
     value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
+
+
+def refuse_link(path: Path | None, *, option: str = "--out") -> None:
+    """An output named by a symbolic link is refused before any work: writing through it would
+    put the file wherever the link points (or replace the link), which nobody asked for."""
+    if path is None or not path.is_symlink():
+        return
+    try:
+        points_to = f" (to {os.readlink(path)})"
+    except OSError:
+        points_to = ""
+    fail(
+        f"{option} {path} is a symbolic link{points_to}; qmm does not write through links: "
+        "name the real file or folder to write"
+    )
+
+
+def write_text_file(path: Path, text: str, *, option: str = "--out") -> None:
+    """Write a text output, or stop with a clear error naming it (never a traceback)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{option} {path} cannot be written: {exc.strerror or exc}")
 
 
 def parse_day(text: str, *, option: str) -> date:

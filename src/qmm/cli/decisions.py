@@ -17,6 +17,8 @@ from qmm.cli.common import (
     print_json,
     print_table,
     read_password,
+    refuse_link,
+    write_text_file,
 )
 from qmm.cli.program_common import optional_day, parse_yes_no, site_for
 from qmm.program.decisions import (
@@ -279,7 +281,7 @@ def sign_(
 ) -> None:
     """Sign a decision; it is then frozen and filed as an evidence item."""
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
-    with boundary() as session:
+    with boundary(signer=username) as session:
         the_site = site_for(session, site, Permission.site_read)
         entry = get_decision(session, site=the_site, ref=ref)
         sign_decision(
@@ -383,6 +385,7 @@ def export(
     status: str | None = STATUS,
 ) -> None:
     """Export the decision log (filtered) as CSV or JSON, signatures checked."""
+    refuse_link(out)
     filters = _filters(owner, since, until, quality_won)
     with boundary() as session:
         the_site = site_for(session, site, Permission.site_read)
@@ -391,8 +394,5 @@ def export(
     if out is None:
         typer.echo(text, nl=False)
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"{out}: cannot be written ({exc.strerror})")
+    write_text_file(out, text)
     console.print(f"Wrote {len(found)} decisions to {out}.")

@@ -9,10 +9,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
-from qmm.cli.common import boundary, console, fail, print_table
+from qmm.cli.common import boundary, console, fail, print_table, refuse_link
 from qmm.cli.init import initialise
 from qmm.config import get_settings
-from qmm.demo.extracts import write_demo_extracts
+from qmm.demo.extracts import DEMO_END, write_demo_extracts
+from qmm.demo.threads import write_thread_extracts
 from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
 from qmm.events.importer import import_files
 from qmm.events.store import has_import_batches
@@ -27,6 +28,7 @@ def demo_data(
     fmt: str = typer.Option("csv", "--format", help="csv, or parquet (EM samples as Parquet)."),
 ) -> None:
     """Write realistic, contract-conformant extracts with known injected signals."""
+    refuse_link(out)
     if fmt not in {"csv", "parquet"}:
         fail(f"--format {fmt!r} is not one of csv, parquet")
     if sites < 1 or years < 1:
@@ -66,9 +68,14 @@ def _load_demo_extracts(session: Session) -> int:
         written = write_demo_extracts(
             folder, sites=3, years=2, progress=lambda step: status.update(f"Writing {step}")
         )
+    paths = [*sorted(written.values()), *write_thread_extracts(folder)]
     with _progress() as progress:
         batches = import_files(
-            session, paths=sorted(written.values()), store=event_store(), progress=progress
+            session,
+            paths=paths,
+            store=event_store(),
+            progress=progress,
+            extracted_on=DEMO_END,  # the data ends there: KPIs are as of it, not of today
         )
     return sum(b.rows for b in batches)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -15,14 +15,18 @@ from qmm.cli.common import (
     console,
     err_console,
     fail,
+    parse_day,
     print_json,
     print_table,
 )
 from qmm.db import is_lock_timeout
-from qmm.events.importer import import_files
+from qmm.errors import QMMError
+from qmm.events.importer import import_files, plan_sources
 from qmm.events.profiles import list_profiles
 from qmm.events.schemas import ImportBatchOut
+from qmm.events.site_codes import SiteCodes
 from qmm.metrics.service import event_store
+from qmm.sites.service import list_sites
 
 #: Attempts at an import that found the SQLite database changed under it before writing.
 IMPORT_ATTEMPTS = 3
@@ -38,13 +42,27 @@ def import_(
     profile: str | None = typer.Option(
         None, "--profile", help="Mapping profile name or YAML file (see `qmm profiles`)."
     ),
+    create_sites: bool = typer.Option(
+        False,
+        "--create-sites",
+        help="Register the well-formed site codes the files hold that the app does not know "
+        "(an initial load); without it, such codes are refused.",
+    ),
+    extracted_on: str | None = typer.Option(
+        None,
+        "--extracted-on",
+        help="The day the extracts were taken from the source system (YYYY-MM-DD; default: "
+        "today). KPIs are computed as of it.",
+    ),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
+    _show_record_types(paths, record_type, fmt)
+    extracted = parse_day(extracted_on, option="--extracted-on") if extracted_on else None
     rows: list[ImportBatchOut] = []
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         try:
-            rows = _import_once(paths, record_type, profile)
+            rows = _import_once(paths, record_type, profile, create_sites, extracted, fmt)
             break
         except OperationalError as exc:
             # On SQLite an import that read before another program's commit cannot write; the
@@ -66,12 +84,13 @@ def import_(
         return
     print_table(
         "Imported",
-        ["batch", "type", "file", "rows", "new", "changed", "unchanged", "sha256"],
+        ["batch", "type", "file", "extracted", "rows", "new", "changed", "unchanged", "sha256"],
         [
             [
                 r.id,
                 r.record_type,
                 r.source_name,
+                r.extracted_on.isoformat(),
                 r.rows,
                 r.rows_new,
                 r.rows_changed,
@@ -90,8 +109,33 @@ def import_(
             )
 
 
+def _show_record_types(paths: list[Path], record_type: str | None, fmt: OutputFormat) -> None:
+    """Say which record type each file is read as, and from what, before anything is read:
+    a wrong guess is then plain to see, even when the import is refused. JSON output names
+    each batch's record type itself, and stays one JSON document."""
+    try:
+        sources = plan_sources(paths, record_type)
+    except QMMError as exc:
+        fail(str(exc), exc.exit_code)
+        return
+    if fmt is OutputFormat.json:
+        return
+    for source in sources:
+        origin = source.type_from if source.type_from == "--type" else f"the {source.type_from}"
+        console.print(
+            f"{source.name}: read as {source.record_type} (from {origin})",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _import_once(
-    paths: list[Path], record_type: str | None, profile: str | None
+    paths: list[Path],
+    record_type: str | None,
+    profile: str | None,
+    create_sites: bool,
+    extracted_on: date | None,
+    fmt: OutputFormat,
 ) -> list[ImportBatchOut]:
     """One attempt at the whole import, committed at its end; the rows to print."""
     progress = Progress(
@@ -102,6 +146,7 @@ def _import_once(
         transient=True,
     )
     with progress, boundary() as session:
+        before = {site.code for site in list_sites(session)}
         batches = import_files(
             session,
             paths=paths,
@@ -109,8 +154,18 @@ def _import_once(
             profile=profile,
             store=event_store(),
             progress=progress,
+            site_codes=SiteCodes.create if create_sites else SiteCodes.known,
+            extracted_on=extracted_on,
         )
-        return [ImportBatchOut.of(b) for b in batches]
+        created = sorted({site.code for site in list_sites(session)} - before)
+        rows = [ImportBatchOut.of(b) for b in batches]
+    if created and fmt is not OutputFormat.json:
+        console.print(
+            f"Registered {len(created)} new site(s), named by their code: {', '.join(created)}.",
+            highlight=False,
+            markup=False,
+        )
+    return rows
 
 
 def profiles() -> None:

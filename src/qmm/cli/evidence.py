@@ -20,15 +20,18 @@ from qmm.cli.common import (
     parse_day,
     print_json,
     print_table,
+    refuse_link,
 )
 from qmm.config import get_settings
 from qmm.errors import QMMError
 from qmm.evidence.bundle import export_bundle, verify_bundle
+from qmm.evidence.files import DAMAGED
 from qmm.evidence.schemas import CoverageOut, EvidenceOut
 from qmm.evidence.service import (
     KINDS,
     add_evidence,
     attach_file,
+    check_stored_files,
     coverage,
     get_evidence,
     list_evidence,
@@ -382,6 +385,7 @@ def export(
     out: Path = typer.Option(..., "--out", help="New or empty folder to write the bundle into."),
 ) -> None:
     """Write an offline, read-only HTML copy of the index with its files and a SHA-256 manifest."""
+    refuse_link(out)
     with boundary() as session:
         summary = export_bundle(
             session, site=_site(session, site, Permission.site_read), out_dir=out
@@ -392,6 +396,41 @@ def export(
         f"check it with `qmm evidence verify {summary.out_dir}`.",
         highlight=False,
     )
+
+
+@app.command("check")
+def check(
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Hash every stored evidence file; exit 1 naming each one missing or changed on disk."""
+    with boundary() as session:
+        authorize_actor(session, Permission.evidence_manage)  # every site: administrators
+        checked, problems = check_stored_files(session)
+    if fmt is OutputFormat.json:
+        print_json(
+            {"ok": not problems, "checked": checked, "problems": [p.to_json() for p in problems]}
+        )
+    elif not problems:
+        console.print(f"All {checked} stored evidence files match their recorded hash.")
+    else:
+        for problem in problems:
+            what = DAMAGED if problem.problem == "damaged" else "the stored file is missing"
+            err_console.print(
+                f"{problem.site} {problem.ref} {problem.filename}: {what} ({problem.path})",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+        err_console.print(
+            f"{len(problems)} of {checked} stored evidence files are missing or damaged. Put "
+            "each original back (attaching the original file again to its item does), or "
+            "restore the file from a backup.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command("verify")

@@ -10,7 +10,7 @@ import typer
 
 from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import Permission
-from qmm.cli.common import authorize_actor, boundary, console, fail, parse_day
+from qmm.cli.common import authorize_actor, boundary, console, fail, parse_day, refuse_link
 from qmm.metrics.engine import today
 from qmm.reports.exports import (
     ExportTable,
@@ -47,7 +47,8 @@ OUT_OPTION = typer.Option(
 
 
 def _check_destination(fmt: ExportFormat, out: Path | None) -> None:
-    """Refuse before any work an XLSX meant for the terminal."""
+    """Refuse before any work an XLSX meant for the terminal, or an --out that is a link."""
+    refuse_link(out)
     if out is None and fmt is ExportFormat.xlsx:
         fail("--format xlsx writes a binary file: name it with --out FILE")
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from qmm.cli.common import OutputFormat, boundary, console, print_json, print_table
+from qmm.cli.common import (
+    OutputFormat,
+    boundary,
+    console,
+    print_json,
+    print_table,
+    refuse_link,
+    write_text_file,
+)
 from qmm.framework.service import (
     copy_framework,
     dump_document,
@@ -132,12 +140,13 @@ def export(
     out: Path | None = typer.Option(None, "--out", help="File to write (default: stdout)."),
 ) -> None:
     """Export a framework version as an editable document."""
+    refuse_link(out)
     with boundary() as session:
         text = dump_document(framework_to_document(get_framework(session, ref=ref)), fmt=fmt.value)
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_text_file(out, text)
         console.print(f"Wrote {out}.")
 
 

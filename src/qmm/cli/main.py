@@ -107,6 +107,14 @@ COMMANDS: Final = {
         "qmm.cli.suppliers:app",
         "Supplier quality agreements: commitments, maturity reviews, joint drills, overdue.",
     ),
+    "clause": LazyCommand(
+        "qmm.cli.clauses:app",
+        "QMM clauses in URS, RFPs, contracts and quality agreements; vendor documents.",
+    ),
+    "thread": LazyCommand(
+        "qmm.cli.threads:app",
+        "Threads from event to decision: a record's linked records, and broken threads.",
+    ),
     "metrics": LazyCommand(
         "qmm.cli.metrics:app",
         "KPIs computed from the imported records: values, drill-down, control charts.",
@@ -145,7 +153,11 @@ def main(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
     acting_user: str | None = typer.Option(
-        None, "--as", help="Record changes in the audit trail as this user (or set QMM_USER)."
+        None,
+        "--as",
+        help="Record changes in the audit trail as this user (or set QMM_USER). Their password "
+        "is asked for signing and approval commands, and for every command with "
+        "QMM_CLI_REQUIRE_PASSWORD=all (QMM_CLI_PASSWORD gives it to scripts).",
     ),
 ) -> None:
     """QMM Workbench: quality management maturity for drug-manufacturing sites."""

@@ -17,7 +17,7 @@ from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
 from qmm.metrics.schemas import ControlChartOut, KPIValueOut
-from qmm.metrics.service import kpi_series, open_tables
+from qmm.metrics.service import extract_dates, kpi_series, open_tables
 from qmm.presentation.charts import vega_lite_spec
 from qmm.spreadsheet_text import neutralise
 
@@ -84,6 +84,7 @@ def metrics(
             start=start,
             end=end,
             as_of=_as_of(as_of),
+            extract_dates=extract_dates(session),
         )
     rows = [KPIValueOut.of(v).model_dump(mode="json") for v in values]
     if fmt is MetricsFormat.json:
@@ -92,14 +93,15 @@ def metrics(
     if fmt is MetricsFormat.csv:
         _print_csv(rows, empty_header="kpi")
         return
+    days = sorted({v.as_of.isoformat() for v in values if v.as_of is not None})
     print_table(
-        f"KPIs per {period.value}",
+        f"KPIs per {period.value}" + (f", data as of {', '.join(days)}" if days else ""),
         ["kpi", "site", "period", "group", "value", "n"],
         [
             [
                 v.kpi,
                 v.site,
-                v.period,
+                v.period if v.complete else f"{v.period} (partial)",
                 v.group or "",
                 _fmt_value(v.value, get_kpi(v.kpi).unit),
                 f"{v.numerator}/{v.denominator}" if v.numerator is not None else v.denominator,
@@ -130,6 +132,7 @@ def records_(
                 period=kind,
                 group=group,
                 as_of=_as_of(as_of),
+                extract_dates=extract_dates(session),
             )
         except (KeyError, ValueError) as exc:
             fail(str(exc.args[0]) if exc.args else str(exc))
@@ -169,6 +172,7 @@ def chart(
             period=period.value,
             start=start,
             end=end,
+            extract_dates=extract_dates(session),
         )
         series = kpi_series(values, kpi=kpi, site=site, group=group)
     if fmt == "json":

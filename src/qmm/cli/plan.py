@@ -184,7 +184,7 @@ def approve(
 ) -> None:
     """Approve a plan by e-signature; its planned actions are then frozen."""
     password = read_password(from_stdin=password_stdin, prompt=f"Password for {username}")
-    with boundary() as session:
+    with boundary(signer=username) as session:
         the_site = site_for(session, site, Permission.site_read)
         plan = _readable_plan(session, the_site, ref)
         approve_plan(

@@ -10,7 +10,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import Permission
-from qmm.cli.common import acting_reader, authorize_actor, boundary, console, fail, parse_day
+from qmm.cli.common import (
+    acting_reader,
+    authorize_actor,
+    boundary,
+    console,
+    fail,
+    parse_day,
+    refuse_link,
+)
 from qmm.metrics.engine import today
 from qmm.metrics.service import event_store
 from qmm.reports.exports import write_file
@@ -41,6 +49,7 @@ def report(
     ),
 ) -> None:
     """The readiness report: scores against the FDA cohort, KPIs, evidence, program, signatures."""
+    refuse_link(out)
     if out.is_dir():
         fail(f"--out {out} is a folder; name the file to write")
     if not out.parent.is_dir():

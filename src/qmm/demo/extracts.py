@@ -46,6 +46,9 @@ RECORD_FILES: Final = (
     "suggestion",
 )
 
+#: The last day of the demo's data: its extracts are taken on this day (ImportBatch.extracted_on).
+DEMO_END: Final = date(2026, 10, 31)
+
 # --- The injected signals -------------------------------------------------------------------
 
 # (1) SITE-B: CAPAs keep failing their effectiveness check and deviations recur in the same
@@ -59,6 +62,28 @@ RECURRING_ROOT_CAUSES: Final = (
     "Procedure not followed",
 )
 RECURRING_SHARE: Final = 0.55  # share of SITE-B deviations in the three recurring categories
+# Deviations carry the site's failure-mode code (equipment + failure mode) as recurrence_key.
+# A share repeats an earlier deviation's key within a year, and a share of the CAPAs raised on
+# deviations see their key come back within RECURRENCE_WINDOW_DAYS of closing: more at SITE-B.
+REPEAT_SHARE: Final = {VOE_FAILURE_SITE: 0.22}
+REPEAT_SHARE_ELSEWHERE: Final = 0.13
+RECURRENCE_SHARE: Final = {VOE_FAILURE_SITE: 0.12}
+RECURRENCE_SHARE_ELSEWHERE: Final = 0.06
+RECURRENCE_WINDOW_DAYS: Final = 180
+FAILURE_MODES: Final = (
+    "seal-leak",
+    "sensor-drift",
+    "jam",
+    "alarm-bypassed",
+    "wrong-setting",
+    "label-mismatch",
+    "residue",
+    "pressure-loss",
+    "temperature-excursion",
+    "step-skipped",
+    "missing-record",
+    "contamination",
+)
 
 # (2) SITE-A: one Grade B filling room drifts: its excursion rate rises every month over the
 # last nine months (Nelson rule 3, usually rule 2 too), and excursions there are answered slowly.
@@ -99,8 +124,10 @@ INJECTED_SIGNALS: Final[tuple[InjectedSignal, ...]] = (
         "capa",
         f"About {VOE_NOT_EFFECTIVE_SHARE:.0%} of CAPA effectiveness checks fail (about "
         f"{VOE_NOT_EFFECTIVE_SHARE_ELSEWHERE:.0%} elsewhere), and {RECURRING_SHARE:.0%} of "
-        f"deviations fall in three recurring root causes: {', '.join(RECURRING_ROOT_CAUSES)}.",
-        "capa_effectiveness, capa_recurrence_rate; deviations by root_cause_category",
+        f"deviations fall in three recurring root causes: {', '.join(RECURRING_ROOT_CAUSES)}; "
+        "failure modes repeat and come back after their CAPAs about twice as often as elsewhere.",
+        "capa_effectiveness, capa_recurrence_rate, deviation_repeat_rate; deviations by "
+        "root_cause_category",
     ),
     InjectedSignal(
         "em_drift",
@@ -660,6 +687,9 @@ class _SiteBuilder:
         self.scar_days: IntArray = np.zeros(0, dtype=np.int64)
         self.scar_ids: Any = None
         self.dev_table_parts: dict[str, Any] = {}
+        self.dev_opened: IntArray = np.zeros(0, dtype=np.int64)
+        self.dev_keys: list[str] = []
+        self.dev_area: IntArray = np.zeros(0, dtype=np.int64)
 
     def rng(self, stream: int) -> np.random.Generator:
         return _rng(self.seed, self.index, stream)
@@ -911,6 +941,8 @@ class _SiteBuilder:
         closed = opened + took
         stuck = rng.random(n) < 0.02
         is_closed = (closed <= self.w.last) & ~stuck
+        area, cause = self._recurrence_keys(opened, area, cause)
+        self.dev_opened = opened
         self.dev_table_parts = {
             "deviation_id": ids,
             "site": self._site_col(n),
@@ -922,6 +954,65 @@ class _SiteBuilder:
             "process_area": _pick([*self.kind.process_areas, "Environmental monitoring"], area),
         }
         return opened, ids, cause, severity
+
+    def _recurrence_keys(
+        self, opened: IntArray, area: IntArray, cause: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Each deviation's failure-mode code: mostly new, a share repeating an earlier one of
+        the past year (with its process area and root cause); the area and cause come back."""
+        rng = self.rng(11)
+        area, cause = area.copy(), cause.copy()
+        n = len(opened)
+        share = REPEAT_SHARE.get(self.site.code, REPEAT_SHARE_ELSEWHERE)
+        recurring = np.isin(cause, [ROOT_CAUSES.index(c) for c in RECURRING_ROOT_CAUSES])
+        keys: list[str] = []
+        for i in range(n):
+            first = int(np.searchsorted(opened, opened[i] - 300, side="left"))
+            earlier = np.arange(first, i)
+            earlier = earlier[opened[earlier] < opened[i]]
+            if len(earlier) and rng.random() < share:
+                if self.site.code == VOE_FAILURE_SITE and recurring[earlier].any():
+                    earlier = earlier[recurring[earlier]]
+                j = int(rng.choice(earlier))
+                keys.append(keys[j])
+                area[i], cause[i] = area[j], cause[j]
+                continue
+            letters = "".join(w[0] for w in self._area_name(int(area[i])).split()[:3]).upper()
+            mode = FAILURE_MODES[int(rng.integers(0, len(FAILURE_MODES)))]
+            keys.append(f"{self.letter}-{letters}-{int(rng.integers(1, 400)):03d}:{mode}")
+        self.dev_keys = keys
+        self.dev_area = area
+        return area, cause
+
+    def _area_name(self, index: int) -> str:
+        names = [*self.kind.process_areas, "Environmental monitoring"]
+        return names[index]
+
+    def _plant_recurrences(
+        self, dev_cause: IntArray, capa_of_dev: IntArray, capa_closed: IntArray, closed: BoolArray
+    ) -> IntArray:
+        """Let a share of the deviations' CAPAs see their failure mode come back, on a later
+        deviation without a CAPA of its own opened 1 to RECURRENCE_WINDOW_DAYS after closing."""
+        rng = self.rng(12)
+        opened = self.dev_opened
+        cause = dev_cause.copy()
+        share = RECURRENCE_SHARE.get(self.site.code, RECURRENCE_SHARE_ELSEWHERE)
+        free = capa_of_dev < 0
+        for d in np.flatnonzero(capa_of_dev >= 0).tolist():
+            c = int(capa_of_dev[d])
+            if not closed[c] or rng.random() >= share:
+                continue
+            lo = int(np.searchsorted(opened, capa_closed[c] + 1, side="left"))
+            hi = int(np.searchsorted(opened, capa_closed[c] + RECURRENCE_WINDOW_DAYS, side="right"))
+            later = np.arange(lo, hi)
+            later = later[free[later]]
+            if not len(later):
+                continue
+            j = int(rng.choice(later))
+            free[j] = False
+            self.dev_keys[j] = self.dev_keys[d]
+            self.dev_area[j], cause[j] = self.dev_area[d], cause[d]
+        return cause
 
     def _capas(
         self,
@@ -1025,6 +1116,12 @@ class _SiteBuilder:
         has = capa_of_dev >= 0
         capa_ids = pc.take(ids, pa.array(np.where(has, capa_of_dev, 0))) if n else None
         parts = self.dev_table_parts
+        planted = self._plant_recurrences(dev_cause, capa_of_dev, closed, is_closed)
+        parts["root_cause_category"] = _pick(ROOT_CAUSES, planted)
+        parts["process_area"] = _pick(
+            [*self.kind.process_areas, "Environmental monitoring"], self.dev_area
+        )
+        parts["recurrence_key"] = pa.array(self.dev_keys, type=pa.string())
         parts["capa_id"] = (
             pc.if_else(pa.array(has), capa_ids, pa.scalar(None, pa.string()))
             if capa_ids is not None
@@ -1310,7 +1407,7 @@ def write_demo_extracts(
     sites: int = 3,
     years: int = 2,
     seed: int = 2026,
-    end: date = date(2026, 10, 31),
+    end: date = DEMO_END,
     fmt: Literal["csv", "parquet"] = "csv",
     em_samples_per_room_day: int | None = None,
     progress: Progress | None = None,

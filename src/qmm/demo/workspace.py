@@ -19,6 +19,7 @@ from qmm.assessment.service import (
 from qmm.audit.signatures import signatures_for
 from qmm.auth.service import active_grants, create_user, grant_role
 from qmm.auth.signing import sign
+from qmm.demo.threads import add_vendor_documents
 from qmm.evidence.service import add_evidence, retire_evidence
 from qmm.framework.service import install_default
 from qmm.models import Assessment, EvidenceItem, Framework, Site, User, utcnow
@@ -1069,4 +1070,5 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
             _decision_log(session, site, team[0])
             _continuity(session, site)
             _program(session, site, team[0])
+            add_vendor_documents(session, site)
     return loaded

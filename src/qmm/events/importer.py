@@ -13,7 +13,7 @@ import io
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -24,9 +24,23 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy.orm import Session
 
+from qmm.config import get_settings
 from qmm.errors import InvalidFile, InvalidInput, NotFound, RowProblem
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.profiles import TIMESTAMP_DATE, Profile, TypeMapping, fold, load_profile
-from qmm.events.record_types import RECORD_TYPES, Column, ColumnType, RecordType
+from qmm.events.record_types import (
+    RECORD_TYPES,
+    Column,
+    ColumnType,
+    RecordType,
+    record_type_from_name,
+)
+from qmm.events.site_codes import (
+    SiteCodes,
+    known_site_codes,
+    register_new_sites,
+    site_code_refusal,
+)
 from qmm.events.store import (
     ARROW_TYPES,
     EXTRA,
@@ -68,6 +82,17 @@ MONTH_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 SAFE_INTEGER: Final = 9007199254740992.0  # 2**53: larger whole numbers lose digits as doubles
 # A timestamp given to the minute: DuckDB needs its seconds written out before an offset.
 MINUTES_ONLY: Final = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2})(Z|[+-]\d{2}(:?\d{2})?)?$"
+# A timestamp's offset, at its end: sign, hours, then minutes with or without a colon.
+OFFSET_PATTERN: Final = r"[+-](\d{2}):?(\d{2})?$"
+#: The largest time zone offset there is (Kiribati's +14:00), in minutes.
+MAX_OFFSET_MINUTES: Final = 14 * 60
+# Characters no id or key may hold: C0 and C1 controls, DEL, and the line and paragraph
+# separators (U+2028, U+2029), which break lines in some readers and are invisible in others.
+CONTROL_PATTERN: Final = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
+FIRST_DAY: Final = date(1, 1, 1)
+YEAR_ZERO: Final = (
+    "year 0 does not exist (it would be read as 1 BC); years start at 0001: a typing error?"
+)
 REASONS: Final = {
     "required": "required value is missing",
     ColumnType.date: "not a date in the form YYYY-MM-DD",
@@ -111,12 +136,57 @@ class InvalidFiles(InvalidInput):
 
 
 @dataclass(frozen=True)
+class ValueChecks:
+    """What an import accepts beyond the contract's types: how late a date, how long a line,
+    which site codes."""
+
+    extracted_on: date
+    horizon_days: int
+    max_line_bytes: int
+    known_sites: frozenset[str] | None = None  # None: any site code
+    new_sites: bool = False  # well-formed codes the app does not know are accepted too
+
+    @property
+    def latest_day(self) -> date:
+        """The last day a date of the extract may fall on."""
+        return self.extracted_on + timedelta(days=self.horizon_days)
+
+    @classmethod
+    def from_settings(
+        cls,
+        *,
+        extracted_on: date | None = None,
+        known_sites: frozenset[str] | None = None,
+        new_sites: bool = False,
+    ) -> ValueChecks:
+        """The checks set by QMM_IMPORT_DATE_HORIZON_DAYS and QMM_IMPORT_MAX_LINE_BYTES; without
+        an extract date, the horizon starts at the import's date."""
+        settings = get_settings()
+        return cls(
+            extracted_on=extracted_on or datetime.now(UTC).date(),
+            horizon_days=settings.import_date_horizon_days,
+            max_line_bytes=settings.import_max_line_bytes,
+            known_sites=known_sites,
+            new_sites=new_sites,
+        )
+
+    def horizon_reason(self, kind: ColumnType) -> str:
+        in_utc = " (in UTC)" if kind == ColumnType.timestamp else ""
+        return (
+            f"is after {self.latest_day.isoformat()}{in_utc}, the latest date accepted: "
+            f"{self.horizon_days} days after the extract date {self.extracted_on.isoformat()} "
+            "(QMM_IMPORT_DATE_HORIZON_DAYS); a typing error?"
+        )
+
+
+@dataclass(frozen=True)
 class Source:
     """One thing to import as one batch: a file, or one sheet of a workbook."""
 
     path: Path
     record_type: str
     sheet: str | None = None
+    type_from: str = "file name"  # what the record type was taken from, to show the user
 
     @property
     def name(self) -> str:
@@ -233,27 +303,34 @@ def sources_of(path: Path, record_type: str | None = None) -> list[Source]:
         )
     if not path.is_file():
         raise NotFound(f"{path} does not exist")
-    stem = path.name.split(".")[0].strip().lower()
     wanted = _check_type(record_type, "--type") if record_type else None
-    if wanted is None and stem in RECORD_TYPES:
-        wanted = stem
+    type_from = "--type" if wanted else "file name"
+    from_name = record_type_from_name(path.name)
     if FORMATS[suffix] != "xlsx":
+        wanted = wanted or from_name
         if wanted is None:
             raise InvalidInput(
-                f"{path}: cannot tell the record type: {stem!r} is not one; name the file "
-                f"after its type (e.g. capa.csv) or give the type; known: {_known_types()}"
+                f"{path}: cannot tell the record type: the name does not start with one; name "
+                "the file after its type, then -, _ or . (capa.csv, capa-2025-11.csv) or give "
+                f"the type; known: {_known_types()}"
             )
-        return [Source(path, wanted)]
+        return [Source(path, wanted, type_from=type_from)]
     sheets = _sheet_names(path)
     by_type = {s.strip().lower(): s for s in sheets if s.strip().lower() in RECORD_TYPES}
+    # A workbook named exactly after a type (capa.xlsx) is that type; one merely starting with
+    # a type's name (site_extracts.xlsx) is read by its sheets' names when they name types.
+    exact = path.name.split(".")[0].strip().lower() == from_name
+    if wanted is None and from_name is not None and (exact or not by_type):
+        wanted = from_name
     if wanted is not None:
-        return [Source(path, wanted, by_type.get(wanted, sheets[0] if sheets else None))]
+        sheet = by_type.get(wanted, sheets[0] if sheets else None)
+        return [Source(path, wanted, sheet, type_from)]
     if not by_type:
         raise InvalidInput(
             f"{path}: cannot tell the record type: neither the file nor a sheet is named after "
             f"one (sheets: {', '.join(sheets)}); known: {_known_types()}"
         )
-    return [Source(path, rt, sheet) for rt, sheet in by_type.items()]
+    return [Source(path, rt, sheet, "sheet name") for rt, sheet in by_type.items()]
 
 
 def plan_sources(paths: Sequence[Path], record_type: str | None = None) -> list[Source]:
@@ -309,6 +386,61 @@ def _not_utf8(path: Path) -> InvalidFile:
     )
 
 
+def _line_number_at(path: Path, position: int) -> int:
+    """The number of the line a byte position falls in."""
+    newlines = 0
+    with path.open("rb") as handle:
+        while position > 0 and (chunk := handle.read(min(1 << 20, position))):
+            newlines += chunk.count(b"\n")
+            position -= len(chunk)
+    return newlines + 1
+
+
+def _check_line_lengths(path: Path, limit: int) -> None:
+    """Refuse a file with a line longer than the limit, naming its number, before a reader
+    meets it (Arrow would fail on it with words about block boundaries).
+
+    Each step looks for the last line break within the limit of the current line's start, so
+    the file is read once, in chunks, at memory-search speed, whatever its lines' lengths.
+    """
+    since = 0  # bytes of the current line before this chunk
+    offset = 0  # where this chunk starts in the file
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            start, size = 0, len(chunk)
+            while True:
+                end = start + (limit - since) + 1  # the line break must come before this
+                if end > size:
+                    last = chunk.rfind(b"\n", start, size)
+                    since = since + size - start if last == -1 else size - last - 1
+                    break
+                last = chunk.rfind(b"\n", start, end)
+                if last == -1:
+                    line_start = offset + start - since
+                    raise _long_line(path, _line_number_at(path, line_start), line_start, limit)
+                since, start = 0, last + 1
+            offset += size
+
+
+def _long_line(path: Path, line: int, line_start: int, limit: int) -> InvalidFile:
+    with path.open("rb") as handle:
+        handle.seek(line_start)
+        head = handle.read(200).decode("utf-8", errors="replace")
+    return InvalidFile(
+        str(path),
+        [
+            RowProblem(
+                line,
+                "",
+                head,
+                f"line {line} is longer than the limit of {limit:,} bytes "
+                "(QMM_IMPORT_MAX_LINE_BYTES): the file is not a record per line, or the limit "
+                "is too low for it",
+            )
+        ],
+    )
+
+
 def _csv_header(path: Path) -> tuple[str, list[str]]:
     """The delimiter and the header cells, read from the first line."""
     try:
@@ -328,7 +460,8 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
     return delimiter, header
 
 
-def _read_csv(path: Path) -> TextTable:
+def _read_csv(path: Path, max_line_bytes: int) -> TextTable:
+    _check_line_lengths(path, max_line_bytes)
     delimiter, header = _csv_header(path)
     names = [f"c{i}" for i in range(len(header))]
 
@@ -342,7 +475,13 @@ def _read_csv(path: Path) -> TextTable:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, use_threads=threads, encoding="utf8"
+                column_names=names,
+                skip_rows=1,
+                use_threads=threads,
+                encoding="utf8",
+                # Every line within the limit fits in a block, so only a record spanning
+                # several lines can be too long for the reader.
+                block_size=max(1 << 20, max_line_bytes + 2),
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
@@ -372,6 +511,21 @@ def _read_csv(path: Path) -> TextTable:
     except pa.ArrowInvalid as exc:
         if "utf8" in str(exc).lower():
             raise _not_utf8(path) from None
+        if "straddl" in str(exc):
+            raise InvalidFile(
+                str(path),
+                [
+                    RowProblem(
+                        1,
+                        "",
+                        "",
+                        "a record spans more than "
+                        f"{max(1 << 20, max_line_bytes + 2):,} bytes over several lines (a "
+                        "quoted value with line breaks); raise QMM_IMPORT_MAX_LINE_BYTES to "
+                        "read it",
+                    )
+                ],
+            ) from None
         raise InvalidFile(
             str(path), [RowProblem(1, "", "", f"not readable as CSV: {exc}")]
         ) from None
@@ -425,8 +579,9 @@ def _json_pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def _read_jsonl(path: Path) -> TextTable:
+def _read_jsonl(path: Path, max_line_bytes: int) -> TextTable:
     """One JSON object per line; a line's number is its row, blank lines are skipped."""
+    _check_line_lengths(path, max_line_bytes)
     lines = (
         "WITH f AS (SELECT string_split(content, chr(10)) AS lines FROM read_text(?)), "
         "l AS (SELECT generate_subscripts(lines, 1) AS line, "
@@ -675,6 +830,90 @@ def _bad_value(column: Column, text: str, typed: str) -> str | None:
     return f"({text} IS NOT NULL AND ({' OR '.join(checks)}))"
 
 
+def _is_id(rt: RecordType, column: Column) -> bool:
+    """Ids and key columns: what a record is found and joined by, so nothing invisible in it."""
+    return column.type == ColumnType.string and (
+        column.name in rt.key or column.name.endswith("_id")
+    )
+
+
+def _value_rules(
+    column: Column, text: str, typed: str, checks: ValueChecks, is_id: bool
+) -> str | None:
+    """SQL: why a present value of the right form is still refused, or null when it is not.
+
+    The fast path keeps the same rules in _fast_rules_broken.
+    """
+    kind = column.type
+    cases: list[tuple[str, str]] = []
+    if kind == ColumnType.timestamp:
+        pattern = quote_text(OFFSET_PATTERN)
+        hours = f"try_cast(regexp_extract({text}, {pattern}, 1) AS INTEGER)"
+        minutes = f"coalesce(try_cast(regexp_extract({text}, {pattern}, 2) AS INTEGER), 0)"
+        offset = f"regexp_extract({text}, {pattern})"
+        cases.append(
+            (
+                f"{hours} * 60 + {minutes} > {MAX_OFFSET_MINUTES} OR {minutes} > 59",
+                f"'the offset ' || {offset} || ' is outside ±14:00 (hours up to 14, minutes up "
+                "to 59): no time zone is that far from UTC, and the time is not shifted by it'",
+            )
+        )
+        cases.append((f"{typed} < TIMESTAMPTZ '0001-01-01 00:00:00+00'", quote_text(YEAR_ZERO)))
+        day_after = (checks.latest_day + timedelta(days=1)).isoformat()
+        cases.append(
+            (
+                f"{typed} >= TIMESTAMPTZ '{day_after} 00:00:00+00'",
+                quote_text(checks.horizon_reason(kind)),
+            )
+        )
+    elif kind == ColumnType.date:
+        cases.append((f"{typed} < DATE '0001-01-01'", quote_text(YEAR_ZERO)))
+        cases.append(
+            (
+                f"{typed} > DATE '{checks.latest_day.isoformat()}'",
+                quote_text(checks.horizon_reason(kind)),
+            )
+        )
+    elif is_id:
+        pattern = quote_text(CONTROL_PATTERN)
+        char = f"printf('U+%04X', unicode(regexp_extract({text}, {pattern})))"
+        cases.append(
+            (
+                f"regexp_matches({text}, {pattern})",
+                f"'holds the control character ' || {char} || ': ids and keys must be plain "
+                "text (an invisible character would make a second record)'",
+            )
+        )
+    if not cases:
+        return None
+    whens = " ".join(f"WHEN {condition} THEN {reason}" for condition, reason in cases)
+    return f"(CASE WHEN {text} IS NULL THEN NULL {whens} END)"
+
+
+def _site_refusals(values: Any, checks: ValueChecks) -> Any | None:
+    """The site codes of a file the import refuses, each with its reason, as an Arrow table
+    (value, reason); None when every code is accepted or sites are not checked."""
+    if checks.known_sites is None or values is None:
+        return None
+    known = checks.known_sites
+    distinct = pc.unique(values)
+    listed = pc.is_in(distinct, value_set=pa.array(sorted(known), pa.string()))
+    unknown = distinct.filter(pc.invert(pc.fill_null(listed, True))).to_pylist()
+    refused = {
+        str(v): reason
+        for v in unknown
+        if (reason := site_code_refusal(str(v), known, create=checks.new_sites)) is not None
+    }
+    if not refused:
+        return None
+    return pa.table(
+        {
+            "value": pa.array(list(refused), pa.string()),
+            "reason": pa.array(list(refused.values()), pa.string()),
+        }
+    )
+
+
 def _not_allowed(column: Column, text: str) -> str | None:
     if not column.allowed:
         return None
@@ -736,12 +975,112 @@ def _fast_column(column: Column, text: Any) -> Any | None:
     return text
 
 
-def _fast_types(texts: dict[str, Any], rt: RecordType) -> dict[str, Any] | None:
-    """Every column typed by the fast parsers and every date order kept, or None."""
+def _string_buffers(values: Any) -> Any:
+    """Per chunk of a string column, its value offsets and its bytes, without copying them."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.string())
+        _, offsets, data = chunk.buffers()[:3]
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        starts = np.frombuffer(offsets, dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        yield starts, (np.frombuffer(data, dtype=np.uint8) if data is not None else None)
+
+
+def _may_hold_control_characters(values: Any) -> bool:
+    """Whether any value may hold a character CONTROL_PATTERN names, from its UTF-8 bytes: a
+    C0 control or DEL byte, C2 80-9F (C1), or E2 80 A8/A9 (the line and paragraph separators).
+
+    Two reductions settle plain ASCII text, the usual ids; other text is looked at closely.
+    """
+    step = 8 << 20
+    for starts, data in _string_buffers(values):
+        if data is None:
+            continue
+        body = data[int(starts[0]) : int(starts[-1])]
+        for begin in range(0, len(body), step):
+            part = body[begin : begin + step + 2]
+            if not len(part):
+                continue
+            if part.min() < 0x20:
+                return True
+            if part.max() < 0x7F:
+                continue
+            lead, follow = part[:-1], part[1:]
+            if np.any(part == 0x7F) or np.any((lead == 0xC2) & (follow >= 0x80) & (follow <= 0x9F)):
+                return True
+            if np.any((part[:-2] == 0xE2) & (part[1:-1] == 0x80) & ((part[2:] | 1) == 0xA9)):
+                return True
+    return False
+
+
+def _two_digits(data: Any, at: Any) -> Any:
+    """The numbers written by the two bytes at each position (garbage where they are not
+    digits, which only sends a column to the SQL rules)."""
+    return (data[at].astype(np.int16) - 48) * 10 + data[at + 1].astype(np.int16) - 48
+
+
+def _may_hold_far_offsets(values: Any) -> bool:
+    """Whether any timestamp Arrow parsed may end in an offset past 14:00 (Arrow takes up to
+    23:59): those go to the SQL rules, which decide and name them."""
+    for starts, data in _string_buffers(values):
+        if data is None:
+            continue
+        ends = starts[1:][(starts[1:] - starts[:-1]) >= 6].astype(np.int64)
+        # The sign's distance from the end: ±HH:MM, ±HHMM, ±HH.
+        for sign_at, with_minutes in ((6, True), (5, True), (3, False)):
+            marks = data[ends - sign_at]
+            signed = ends[(marks == ord("+")) | (marks == ord("-"))]
+            if not len(signed):
+                continue
+            minutes = _two_digits(data, signed - 2) if with_minutes else 0
+            hours = _two_digits(data, signed - sign_at + 1)
+            far = hours * 60 + minutes > MAX_OFFSET_MINUTES
+            if np.any(far) or (with_minutes and np.any(minutes >= 60)):
+                return True
+    return False
+
+
+def _outside(typed: Any, first: Any, after: Any) -> bool:
+    """Whether any value is before `first` or at or after `after` (scalars of its type)."""
+    bounds = pc.min_max(typed)
+    low, high = bounds["min"], bounds["max"]
+    if not low.is_valid:
+        return False
+    return bool(low.value < first.value or high.value >= after.value)
+
+
+def _fast_rules_broken(
+    column: Column, text: Any, typed: Any, checks: ValueChecks, is_id: bool
+) -> bool:
+    """Whether a column may break a rule of _value_rules; if so the SQL rules decide."""
+    kind = column.type
+    if kind == ColumnType.date:
+        first = pa.scalar(FIRST_DAY, pa.date32())
+        after = pa.scalar(checks.latest_day + timedelta(days=1), pa.date32())
+        return _outside(typed, first, after)
+    if kind == ColumnType.timestamp:
+        instant = pa.timestamp("us", tz="UTC")
+        first = pa.scalar(datetime(1, 1, 1, tzinfo=UTC), instant)
+        day_after = datetime.combine(checks.latest_day + timedelta(days=1), time(), tzinfo=UTC)
+        after = pa.scalar(day_after, instant)
+        return _outside(typed, first, after) or _may_hold_far_offsets(text)
+    if is_id:
+        return _may_hold_control_characters(text)
+    return False
+
+
+def _fast_types(
+    texts: dict[str, Any], rt: RecordType, checks: ValueChecks
+) -> dict[str, Any] | None:
+    """Every column typed by the fast parsers and every rule and date order kept, or None."""
     typed: dict[str, Any] = {}
     for name, text in texts.items():
-        values = _fast_column(rt.column(name), text)
-        if values is None:
+        column = rt.column(name)
+        values = _fast_column(column, text)
+        if values is None or _fast_rules_broken(column, text, values, checks, _is_id(rt, column)):
             return None
         typed[name] = values
     for earlier, later in rt.date_order:
@@ -759,12 +1098,22 @@ class _Query:
     rule (b), so that each rule below is a cheap scan.
     """
 
-    def __init__(self, rt: RecordType, plan: _Plan) -> None:
+    def __init__(
+        self, rt: RecordType, plan: _Plan, checks: ValueChecks, site_refusals: bool = False
+    ) -> None:
         self.rt = rt
         self.plan = plan
+        self.checks = checks
+        self.site_refusals = site_refusals  # a table site_refusals(value, reason) is registered
         order = [c.name for c in rt.columns]
         self.columns = sorted(plan.contract, key=order.index)
         self.position = {name: i for i, name in enumerate(self.columns)}
+        # Columns with a w<i> flag: why a value of the right form is still refused.
+        self.ruled = {
+            name
+            for name in self.columns
+            if _value_rules(rt.column(name), "m", "t", checks, _is_id(rt, rt.column(name)))
+        }
 
     def text(self, name: str) -> str:
         return f"m{self.position[name]}"
@@ -775,9 +1124,15 @@ class _Query:
     def broken(self, name: str) -> str:
         return f"b{self.position[name]}"
 
+    def why(self, name: str) -> str:
+        return f"w{self.position[name]}"
+
     def valid(self, name: str) -> str:
         """The column's value where its text is valid, else null."""
-        return f"(CASE WHEN {self.broken(name)} THEN NULL ELSE {self.parsed(name)} END)"
+        broken = self.broken(name)
+        if name in self.ruled:
+            broken = f"{broken} OR {self.why(name)} IS NOT NULL"
+        return f"(CASE WHEN {broken} THEN NULL ELSE {self.parsed(name)} END)"
 
     def checked(self) -> str:
         """Parse each column once, then flag the values that break their rule."""
@@ -787,8 +1142,13 @@ class _Query:
             column = self.rt.column(name)
             text = self.text(name)
             parsed.extend([text, f"{_typed_expr(column, text)} AS {self.parsed(name)}"])
-            bad = _bad_value(column, text, self.parsed(name)) or "false"
-            flags.append(f"coalesce({bad}, false) AS {self.broken(name)}")
+            bad = f"coalesce({_bad_value(column, text, self.parsed(name)) or 'false'}, false)"
+            flags.append(f"{bad} AS {self.broken(name)}")
+            why = _value_rules(
+                column, text, self.parsed(name), self.checks, _is_id(self.rt, column)
+            )
+            if why is not None:
+                flags.append(f"(CASE WHEN {bad} THEN NULL ELSE {why} END) AS {self.why(name)}")
         return f"SELECT {', '.join(flags)} FROM (SELECT {', '.join(parsed)} FROM texts)"
 
     def output_columns(self) -> str:
@@ -824,6 +1184,16 @@ class _Query:
             if allowed:
                 reason = quote_text(f"not one of: {', '.join(column.allowed)}")
                 rule(order + 2, name, allowed, reason)
+            if name in self.ruled:
+                rule(order + 3, name, f"{self.why(name)} IS NOT NULL", self.why(name))
+        if self.site_refusals and "site" in self.position:
+            text = self.text("site")
+            selects.append(
+                f"SELECT {ROW}, {self.position['site'] * 10 + 4} AS ord, 'site' AS col, "
+                f"{text} AS value, r.reason AS reason "
+                f"FROM checked JOIN site_refusals r ON {text} = r.value"
+                + (f" WHERE {self.why('site')} IS NULL" if "site" in self.ruled else "")
+            )
         for earlier, later in self.rt.date_order:
             if earlier in self.position and later in self.position:
                 reason = f"{quote_text(f'is before {earlier} ')} || {self.text(earlier)}"
@@ -966,7 +1336,12 @@ def _assemble(rt: RecordType, columns: dict[str, Any], extra: Any, rows: Any) ->
 
 
 def _validate_text(
-    text: TextTable, rt: RecordType, mapping: TypeMapping, path: Path, steps: _Progress
+    text: TextTable,
+    rt: RecordType,
+    mapping: TypeMapping,
+    path: Path,
+    steps: _Progress,
+    checks: ValueChecks,
 ) -> Any:
     """Map, type and check every row; return the typed table or raise InvalidFile.
 
@@ -985,13 +1360,18 @@ def _validate_text(
         extra = _extra_json(con, raw, plan)
         steps.step(50, "validating")
         header_problems = [*text.problems, *plan.problems]
-        fast = None if header_problems else _fast_types(texts, rt)
+        refusals = _site_refusals(texts.get("site"), checks)
+        fast = None
+        if not header_problems and refusals is None:
+            fast = _fast_types(texts, rt, checks)
         if fast is not None:
             typed = _assemble(rt, fast, extra, raw.column(ROW))
             steps.step(70, "checking keys")
             if not _may_have_duplicate_keys(con, typed, rt):
                 return typed
-        query = _Query(rt, plan)
+        query = _Query(rt, plan, checks, site_refusals=refusals is not None)
+        if refusals is not None:
+            con.register("site_refusals", refusals)
         arrays = {query.text(name): values for name, values in texts.items()}
         arrays[ROW] = raw.column(ROW)
         con.register("texts", pa.table(arrays))
@@ -1026,32 +1406,40 @@ def _validate_text(
     return typed
 
 
-def _read(source: Source, rt: RecordType, mapping: TypeMapping) -> TextTable:
+def _read(source: Source, rt: RecordType, mapping: TypeMapping, checks: ValueChecks) -> TextTable:
     kind = source.format
     if kind == "csv":
-        return _read_csv(source.path)
+        return _read_csv(source.path, checks.max_line_bytes)
     if kind == "parquet":
         return _read_parquet(source.path)
     if kind == "jsonl":
-        return _read_jsonl(source.path)
+        return _read_jsonl(source.path, checks.max_line_bytes)
     return _read_xlsx(source.path, source.sheet, _kinds_for(rt, mapping))
 
 
 def validate_source(
-    source: Source, *, profile: Profile | None = None, progress: ProgressLike | None = None
+    source: Source,
+    *,
+    profile: Profile | None = None,
+    progress: ProgressLike | None = None,
+    extracted_on: date | None = None,
 ) -> ValidatedFile:
     """Read, map and check one source; raise InvalidFile naming every invalid row."""
-    return _validate(source, profile, _Progress(progress, source.name))
+    checks = ValueChecks.from_settings(extracted_on=extracted_on)
+    return _validate(source, profile, _Progress(progress, source.name), checks)
 
 
-def _validate(source: Source, profile: Profile | None, steps: _Progress) -> ValidatedFile:
+def _validate(
+    source: Source, profile: Profile | None, steps: _Progress, checks: ValueChecks
+) -> ValidatedFile:
     rt = RECORD_TYPES[source.record_type]
     mapping = profile.mapping(rt.name) if profile else TypeMapping()
     hasher = _Hasher(source.path)
     hasher.start()
     try:
         # Passed on, not kept: the text columns are freed as soon as they are typed.
-        typed = _validate_text(_read(source, rt, mapping), rt, mapping, source.path, steps)
+        text = _read(source, rt, mapping, checks)
+        typed = _validate_text(text, rt, mapping, source.path, steps, checks)
     finally:
         hasher.join()
     digest = hasher.result()
@@ -1069,15 +1457,17 @@ def validate_file(
     sheet: str | None = None,
     progress: ProgressLike | None = None,
     shown_as: str | None = None,
+    extracted_on: date | None = None,
 ) -> ValidatedFile:
     """Check one file (or one sheet of a workbook) without storing anything.
 
     `shown_as` names the file in a refusal of the whole file, as an upload's own name rather
-    than the temporary path it was saved under.
+    than the temporary path it was saved under. Dates past the horizon after `extracted_on`
+    (else today) are refused.
     """
     path = Path(path)
     try:
-        return _validate_file(path, record_type, profile, sheet, progress)
+        return _validate_file(path, record_type, profile, sheet, progress, extracted_on)
     except RefusedWorkbook as exc:
         if shown_as is None:
             raise
@@ -1090,6 +1480,7 @@ def _validate_file(
     profile: Profile | None,
     sheet: str | None,
     progress: ProgressLike | None,
+    extracted_on: date | None,
 ) -> ValidatedFile:
     if sheet is not None:
         if record_type is None:
@@ -1103,7 +1494,9 @@ def _validate_file(
             f"{path}: the workbook has sheets for several record types ({names}); "
             "give the record type, or import the whole workbook"
         )
-    return validate_source(sources[0], profile=profile, progress=progress)
+    return validate_source(
+        sources[0], profile=profile, progress=progress, extracted_on=extracted_on
+    )
 
 
 def import_files(
@@ -1114,12 +1507,23 @@ def import_files(
     profile: str | None = None,
     store: EventStore,
     progress: ProgressLike | None = None,
+    extracted_on: date | None = None,
+    site_codes: SiteCodes | str = SiteCodes.any,
 ) -> list[ImportBatch]:
     """Import files as one batch each (flushed; the caller commits).
 
     Every file is checked before any is stored, so a folder with one bad file stores nothing
-    and reports the problems of all its files at once.
+    and reports the problems of all its files at once. ``extracted_on`` is the day the
+    extracts were taken (default: today in UTC); KPIs are computed as of it, and dates past
+    the horizon after it are refused. `site_codes` says which site codes are accepted (any,
+    the app's known ones, or those and new ones registered as sites).
     """
+    extracted_on = check_extract_date(extracted_on)
+    sites = SiteCodes(site_codes)
+    known = known_site_codes(session) if sites is not SiteCodes.any else None
+    checks = ValueChecks.from_settings(
+        extracted_on=extracted_on, known_sites=known, new_sites=sites is SiteCodes.create
+    )
     loaded = load_profile(profile) if profile else None
     sources = plan_sources(paths, record_type)
     validated: list[ValidatedFile | None] = []
@@ -1128,7 +1532,7 @@ def import_files(
     steps = [_Progress(progress, source.name) for source in sources]
     for source, step in zip(sources, steps, strict=True):
         try:
-            result = _validate(source, loaded, step)
+            result = _validate(source, loaded, step, checks)
         except InvalidFile as exc:
             errors.append(exc)
             validated.append(None)
@@ -1142,7 +1546,7 @@ def import_files(
         raise InvalidFiles(errors)
     batches = []
     for source, kept, step in zip(sources, validated, steps, strict=True):
-        result = kept if kept is not None else _validate(source, loaded, step)
+        result = kept if kept is not None else _validate(source, loaded, step, checks)
         step.step(90, "storing")
         batches.append(
             store.write_batch(
@@ -1154,7 +1558,10 @@ def import_files(
                 profile=result.profile,
                 rows=result.rows,
                 keys_checked=True,
+                extracted_on=extracted_on,
             )
         )
         step.step(100, "stored")
+    if sites is SiteCodes.create:
+        register_new_sites(session, batches=batches, known=known or frozenset())
     return batches

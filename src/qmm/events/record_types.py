@@ -114,6 +114,7 @@ RECORD_TYPES: Final[dict[str, RecordType]] = {
                 Column("closed_on", D),
                 Column("severity", S, allowed=SEVERITY),
                 Column("process_area", S),
+                Column("recurrence_key", S),
                 Column("capa_id", S),
             ),
             (("opened_on", "closed_on"), ("opened_on", "due_on")),
@@ -257,3 +258,20 @@ def get_record_type(name: str) -> RecordType:
         raise KeyError(
             f"unknown record type {name!r}; known: {', '.join(sorted(RECORD_TYPES))}"
         ) from None
+
+
+#: What may follow a record type's name at the start of a file name (`capa-2025-11.csv`).
+NAME_SEPARATORS: Final = ("-", "_", ".")
+
+
+def record_type_from_name(file_name: str) -> str | None:
+    """The record type a file's name starts with, as periodic extracts are named
+    (`capa-2025-11.csv`, `em_sample_2021-01.parquet`); the longest type name wins, so
+    `change_control_2025.csv` is a change control and `site_list.csv` a site."""
+    name = file_name.strip().lower()
+    found = [
+        rt
+        for rt in RECORD_TYPES
+        if name.startswith(rt) and name[len(rt) : len(rt) + 1] in NAME_SEPARATORS
+    ]
+    return max(found, key=len) if found else None

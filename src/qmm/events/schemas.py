@@ -3,7 +3,7 @@ for each imported file, and the problems of a refused one."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
@@ -27,6 +27,8 @@ class ImportBatchOut(BaseModel):
     sites: list[str]
     imported_by: str
     imported_at: datetime
+    #: The day the extract was taken from the source system; KPIs are as of it by default.
+    extracted_on: date
 
     @classmethod
     def of(cls, batch: ImportBatch) -> ImportBatchOut:
@@ -43,6 +45,7 @@ class ImportBatchOut(BaseModel):
             sites=list(batch.sites or []),
             imported_by=batch.imported_by,
             imported_at=batch.imported_at,
+            extracted_on=batch.extracted_on,
         )
 
 

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from qmm.audit.trail import system_actor
 from qmm.config import get_settings
 from qmm.errors import InvalidInput, QMMError
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.record_types import RECORD_TYPES, ColumnType, RecordType, get_record_type
 from qmm.models import ImportBatch, Site
 
@@ -269,10 +270,13 @@ class EventStore:
         rows: int | None = None,
         imported_by: str | None = None,
         keys_checked: bool = False,
+        extracted_on: date | None = None,
     ) -> ImportBatch:
         """Store a typed table as one MERGE, one table version; the caller's commit makes it
         visible. Only new and changed records are written: an unchanged one keeps its version,
-        and a file that changes nothing adds no version."""
+        and a file that changes nothing adds no version.
+        ``extracted_on`` is the day the extract was taken (default: today in UTC)."""
+        extracted_on = check_extract_date(extracted_on)
         rt = _record_type(record_type)
         typed = conform(rt, table)
         if not keys_checked:
@@ -296,6 +300,7 @@ class EventStore:
             sites=sites,
             store_path=self.table_path(rt.name),
             imported_by=(imported_by or actor_label(session))[:120],
+            extracted_on=extracted_on,
         )
         if changed.num_rows == 0:
             # Nothing new: the import is recorded, the table gets no version.

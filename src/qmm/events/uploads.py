@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.errors import InvalidFile, InvalidInput, RowProblem
+from qmm.events.extract_dates import check_extract_date
 from qmm.events.importer import FORMATS, validate_file
 from qmm.events.profiles import list_profiles, load_profile
 from qmm.events.record_types import RECORD_TYPES
@@ -76,12 +78,14 @@ def import_upload(
     content: BinaryIO,
     record_type: str,
     profile: str | None,
+    extracted_on: date | None = None,
 ) -> ImportBatch:
     """Check an uploaded extract whole and store it as one batch (flushed; the caller commits).
 
     Any invalid row, or any row of another site, stores nothing and raises InvalidFile naming
-    every problem found.
+    every problem found. ``extracted_on`` is the day the extract was taken (default: today).
     """
+    extracted_on = check_extract_date(extracted_on)
     if record_type not in RECORD_TYPES:
         raise InvalidInput(
             f"record type {record_type!r} is not one of {', '.join(record_type_names())}"
@@ -117,6 +121,7 @@ def import_upload(
             profile=validated.profile,
             rows=validated.rows,
             keys_checked=True,
+            extracted_on=extracted_on,
         )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from qmm.config import get_settings
-from qmm.errors import InvalidInput, QMMError
+from qmm.errors import Conflict, InvalidInput
 
 OOXML: Final = "application/vnd.openxmlformats-officedocument"
 
@@ -53,11 +53,23 @@ BINARY_SIGNATURES: Final = (b"%PDF-", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"P
 TEXT_CONTROLS: Final = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
 
 
-class StoredFileProblem(QMMError):
-    """A stored evidence file is missing or no longer matches its SHA-256."""
+class StoredFileProblem(Conflict):
+    """A stored evidence file is missing or no longer matches its SHA-256: what is on disk
+    conflicts with what was recorded (409), not a failure of the request."""
 
-    status_code = 500
     exit_code = 1
+
+
+class StoredFileMissing(StoredFileProblem):
+    """The stored copy of an attached file is gone."""
+
+
+class StoredFileDamaged(StoredFileProblem):
+    """The stored copy of an attached file was changed on disk since it was attached."""
+
+
+#: The words every face uses for a file whose bytes no longer hash to what was recorded.
+DAMAGED: Final = "the stored file no longer matches its recorded hash"
 
 
 @dataclass(frozen=True)
@@ -187,9 +199,20 @@ def read_blob(sha256: str, *, label: str) -> bytes:
     try:
         data = path.read_bytes()
     except OSError:
-        raise StoredFileProblem(f"{label}: the stored file {path} is missing") from None
+        raise StoredFileMissing(f"{label}: the stored file {path} is missing") from None
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise StoredFileProblem(
-            f"{label}: the stored file {path} no longer matches its SHA-256 {sha256}"
+        raise StoredFileDamaged(
+            f"{label}: {DAMAGED} (SHA-256 {sha256}): {path} was changed on disk; put the "
+            "original back under that name (attaching the original file again does)"
         )
     return data
+
+
+def stored_file_state(sha256: str) -> str | None:
+    """None when the stored copy is whole; else "missing" or "damaged"."""
+    path = blob_path(sha256)
+    try:
+        actual = _hash_of(path)
+    except OSError:
+        return "missing"
+    return None if actual == sha256 else "damaged"

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from qmm.audit.trail import reason as audit_reason
 from qmm.audit.trail import system_actor, trail_head
 from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
-from qmm.evidence.files import CheckedFile, blob_path, check_file, store_blob
+from qmm.evidence.files import CheckedFile, blob_path, check_file, store_blob, stored_file_state
 from qmm.framework.service import DEFAULT_FRAMEWORK_CODE, get_framework, load_tree
 from qmm.models import (
     Assessment,
@@ -450,6 +450,58 @@ def attach_file(
 def file_path(file: EvidenceFile) -> Path:
     """Where the bytes of an attached file are stored."""
     return blob_path(file.sha256)
+
+
+@dataclass(frozen=True)
+class StoredFileCheck:
+    """One attached file whose stored copy is missing or no longer matches its recorded hash."""
+
+    site: str
+    ref: str
+    filename: str
+    sha256: str
+    problem: str  # "missing" or "damaged"
+    path: Path
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "site": self.site,
+            "ref": self.ref,
+            "filename": self.filename,
+            "sha256": self.sha256,
+            "problem": self.problem,
+            "path": str(self.path),
+        }
+
+
+def check_stored_files(session: Session) -> tuple[int, list[StoredFileCheck]]:
+    """Hash every stored evidence file once against what was recorded when it was attached:
+    how many attached files were checked, and each one whose copy is missing or damaged."""
+    files = session.scalars(
+        select(EvidenceFile)
+        .join(EvidenceItem)
+        .join(Site)
+        .options(selectinload(EvidenceFile.item).selectinload(EvidenceItem.site))
+        .order_by(Site.code, EvidenceItem.ref, EvidenceFile.id)
+    ).all()
+    states: dict[str, str | None] = {}
+    problems = []
+    for file in files:
+        if file.sha256 not in states:
+            states[file.sha256] = stored_file_state(file.sha256)
+        state = states[file.sha256]
+        if state is not None:
+            problems.append(
+                StoredFileCheck(
+                    site=file.item.site.code,
+                    ref=file.item.ref,
+                    filename=file.filename,
+                    sha256=file.sha256,
+                    problem=state,
+                    path=blob_path(file.sha256),
+                )
+            )
+    return len(files), problems
 
 
 # ---------------------------------------------------------------------------- reading

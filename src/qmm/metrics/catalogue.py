@@ -29,6 +29,11 @@ class Provenance(StrEnum):
 #: ``change_within_target`` when a record has no ``target_days`` (configurable per call).
 DEFAULT_CHANGE_TARGET_DAYS: Final = MappingProxyType({"high": 90, "medium": 60, "low": 30})
 
+#: Default window of ``capa_recurrence_rate``: a deviation with one of a closed CAPA's
+#: addressed keys opened 1 to this many days after the CAPA closed is a recurrence
+#: (configurable per call).
+DEFAULT_RECURRENCE_WINDOW_DAYS: Final = 180
+
 RISK_TIERS: Final[tuple[str, ...]] = ("high", "medium", "low")
 EM_GRADES: Final[tuple[str, ...]] = ("A", "B", "C", "D")
 
@@ -58,6 +63,9 @@ class KPIDefinition:
     edge_cases: str = ""
     #: (practice area code, sub-element code) pairs of the default framework the KPI evidences.
     evidences: tuple[tuple[str, str], ...] = ()
+    #: The record types the KPI reads: its default as-of date is the earliest of their latest
+    #: extract dates.
+    reads: tuple[str, ...] = ()
 
     @property
     def practice_areas(self) -> tuple[str, ...]:
@@ -108,6 +116,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="Open CAPAs (no closed_on) are not counted. Closing on the due date is on "
         "time. " + _RATIO_NULL,
         evidences=((_MC, "resourcing_for_quality"), (_PQS, "capa_effectiveness")),
+        reads=("capa",),
     ),
     KPIDefinition(
         "capa_voe_on_time",
@@ -120,11 +129,13 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "voe_due_on <= the as-of date",
         default_target=0.9,
         target_basis=_OUR_TARGET,
-        edge_cases="The as-of date (default: today, UTC) keeps verifications not yet due out "
+        edge_cases="The as-of date (default: the data's extract date) keeps verifications not "
+        "yet due out "
         "of the denominator; a CAPA due on or before it with no voe_done_on counts as late. "
         "A period whose CAPAs are all due after the as-of date has denominator 0 and a null "
         "value.",
         evidences=((_PQS, "capa_effectiveness"),),
+        reads=("capa",),
     ),
     KPIDefinition(
         "capa_effectiveness",
@@ -139,6 +150,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         target_basis=_OUR_TARGET,
         edge_cases="A CAPA with voe_done_on but no voe_result is in neither count. " + _RATIO_NULL,
         evidences=((_PQS, "capa_effectiveness"),),
+        reads=("capa",),
     ),
     KPIDefinition(
         "deviation_repeat_rate",
@@ -147,21 +159,25 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         _L,
         Provenance.industry,
         "opened_on",
-        "deviations with another deviation at the same site and same root_cause_category "
-        "opened 1 to 365 days earlier, or the same day with a smaller deviation_id / "
-        "deviations with opened_on in the period",
+        "deviations with a recurrence key for which another deviation of the same site and key "
+        "was opened 1 to 365 days earlier, or the same day with a smaller deviation_id / "
+        "deviations with a recurrence key and opened_on in the period",
         default_target=0.1,
         target_basis=_OUR_TARGET,
-        edge_cases="The 365-day look-back reaches before the period (and before any start "
-        "filter). A deviation is counted once however many earlier matches it has. Of two "
-        "deviations opened the same day with the same cause, only the one with the larger "
-        "deviation_id is a repeat (ids compare as text in the backend's collation).",
+        edge_cases="The recurrence key is recurrence_key when given, else the pair "
+        "(process_area, root_cause_category) when process_area is given; a deviation with "
+        "neither has no key and is in neither count. A recurrence_key never equals a pair. "
+        "The 365-day look-back reaches before the period (and before any start filter). A "
+        "deviation is counted once however many earlier matches it has. Of two deviations "
+        "opened the same day with the same key, only the one with the larger deviation_id is a "
+        "repeat (ids compare as text in the backend's collation). " + _RATIO_NULL,
         evidences=(
             (_PQS, "quality_risk_management"),
             (_PQS, "deviations_investigations"),
             (_PQS, "continual_improvement"),
             (_TE, "knowledge_management"),
         ),
+        reads=("deviation",),
     ),
     KPIDefinition(
         "capa_recurrence_rate",
@@ -169,14 +185,21 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "ratio",
         _L,
         Provenance.ours,
-        "opened_on of the deviation",
-        "deviations whose site and root_cause_category match a CAPA closed 0 to 365 days "
-        "before the deviation's opened_on / deviations with opened_on in the period",
-        default_target=0.05,
+        "closed_on of the CAPA",
+        "closed CAPAs for which a deviation of the same site with one of the CAPA's addressed "
+        "keys was opened 1 to 180 days after the CAPA's closed_on / CAPAs with closed_on in the "
+        "period, at least one addressed key, and closed_on + 180 days <= the as-of date",
+        default_target=0.1,
         target_basis=_OUR_TARGET,
-        edge_cases="A CAPA closed the same day the deviation opened matches (0 days); open "
-        "CAPAs never match. A deviation is counted once however many CAPAs match. " + _RATIO_NULL,
+        edge_cases="A CAPA's addressed keys are the recurrence keys (see "
+        "deviation_repeat_rate) of the deviations of its site whose capa_id names it; a CAPA "
+        "with none is in neither count. A deviation opened the day the CAPA closed does not "
+        "count (1 day is the first). A CAPA whose window has not passed by the as-of date "
+        "is not yet counted, so a recent period has denominator 0 and a null value. The "
+        "window is configurable (180 days by default). A CAPA is counted once however many "
+        "deviations recur.",
         evidences=((_PQS, "capa_effectiveness"),),
+        reads=("capa", "deviation"),
     ),
     KPIDefinition(
         "change_cycle_time_days",
@@ -196,6 +219,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "count takes the mean of the two middle values. numerator is null, denominator is "
         "the number of changes behind the median.",
         evidences=((_PQS, "change_management"),),
+        reads=("change_control",),
     ),
     KPIDefinition(
         "change_within_target",
@@ -212,6 +236,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "are configurable per call. A change with neither (unknown tier) counts as not "
         "within target. Closing on the target day is within target. " + _RATIO_NULL,
         evidences=((_MC, "resourcing_for_quality"), (_PQS, "change_management")),
+        reads=("change_control",),
     ),
     KPIDefinition(
         "training_effectiveness",
@@ -227,6 +252,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="A check with effectiveness_passed missing counts as not passed. "
         "Records without a check date are not counted.",
         evidences=((_EE, "training_competency"),),
+        reads=("training",),
     ),
     KPIDefinition(
         "em_excursion_rate",
@@ -241,6 +267,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="A count equal to the alert limit is not an excursion. The period of a "
         "timestamp is taken in UTC.",
         evidences=((_TE, "contamination_control"),),
+        reads=("em_sample",),
     ),
     KPIDefinition(
         "em_response_hours",
@@ -258,6 +285,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "but none responded to has denominator 0 and a null value; a period without "
         "excursions has no row; an even count takes the mean of the two middle values.",
         evidences=((_TE, "contamination_control"),),
+        reads=("em_sample",),
     ),
     KPIDefinition(
         "em_open_excursions",
@@ -273,6 +301,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "number of excursions in the period. A period with samples but no excursion has "
         "value 0 (a count, not a rate).",
         evidences=((_TE, "contamination_control"),),
+        reads=("em_sample",),
     ),
     KPIDefinition(
         "em_recovery_rate",
@@ -290,6 +319,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "grade D, not classified in operation, takes the ISO 8 rate. Our mapping.",
         edge_cases="One value per grade that has samples in the period.",
         evidences=((_TE, "contamination_control"),),
+        reads=("em_sample",),
     ),
     KPIDefinition(
         "scar_on_time_closure",
@@ -303,6 +333,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         target_basis=_OUR_TARGET,
         edge_cases="Open SCARs are not counted. " + _RATIO_NULL,
         evidences=((_BC, "supplier_oversight"),),
+        reads=("supplier_car",),
     ),
     KPIDefinition(
         "lot_acceptance_rate",
@@ -325,6 +356,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
             (_PQS, "continual_improvement"),
             (_TE, "process_analytical_capability"),
         ),
+        reads=("lot",),
     ),
     KPIDefinition(
         "complaint_rate_per_million",
@@ -342,6 +374,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         "null value; distribution without complaints gives 0. denominator is the units "
         "rounded to a whole number; the value uses the exact sum.",
         evidences=((_MC, "management_review"), (_PQS, "process_performance_monitoring")),
+        reads=("complaint", "distribution"),
     ),
     KPIDefinition(
         "invalidated_oos_rate",
@@ -361,6 +394,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
             (_TE, "data_excellence"),
             (_TE, "process_analytical_capability"),
         ),
+        reads=("oos",),
     ),
     KPIDefinition(
         "suggestion_acceptance_rate",
@@ -376,6 +410,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="A suggestion with decided_on but no decision is in neither count. "
         + _RATIO_NULL,
         evidences=((_EE, "involvement_suggestions"),),
+        reads=("suggestion",),
     ),
     KPIDefinition(
         "suggestion_decision_days",
@@ -391,6 +426,7 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="An even count takes the mean of the two middle values. numerator is null, "
         "denominator is the number of suggestions behind the median.",
         evidences=((_EE, "involvement_suggestions"),),
+        reads=("suggestion",),
     ),
     KPIDefinition(
         "suggestions_per_100_staff",
@@ -405,6 +441,60 @@ KPIS: Final[tuple[KPIDefinition, ...]] = (
         edge_cases="The site's current headcount from the site table. Without a headcount "
         "the value and denominator are null; a headcount of 0 gives a null value.",
         evidences=((_EE, "involvement_suggestions"),),
+        reads=("suggestion",),
+    ),
+    KPIDefinition(
+        "em_action_excursion_investigated",
+        "EM action-level excursions investigated",
+        "ratio",
+        _H,
+        Provenance.ours,
+        "result_at (else sampled_at)",
+        "samples with cfu > action_limit and a deviation_id / samples with cfu > action_limit "
+        "and result_at (else sampled_at) in the period",
+        default_target=1.0,
+        target_basis="Every action-level excursion is investigated under a deviation (EU GMP "
+        "Annex 1, 9.35; USP <1116>); the thread KPI checks that the link is in the records. "
+        "Ours.",
+        edge_cases="A count equal to the action limit is not an action-level excursion. A "
+        "sample without an action limit is in neither count. The period of a timestamp is "
+        "taken in UTC. " + _RATIO_NULL,
+        evidences=((_PQS, "deviations_investigations"), (_TE, "contamination_control")),
+        reads=("em_sample",),
+    ),
+    KPIDefinition(
+        "deviation_capa_linked",
+        "Major and critical deviations with a CAPA",
+        "ratio",
+        _H,
+        Provenance.ours,
+        "closed_on",
+        "deviations of severity major or critical with closed_on in the period and a capa_id / "
+        "deviations of severity major or critical with closed_on in the period",
+        default_target=0.9,
+        target_basis="Most serious deviations need a CAPA; some are closed with a justified "
+        "'no CAPA'. " + _OUR_TARGET,
+        edge_cases="Open deviations and deviations without a severity or of severity minor are "
+        "not counted. The capa_id is taken as given; it need not match an imported CAPA. "
+        + _RATIO_NULL,
+        evidences=((_PQS, "capa_effectiveness"), (_PQS, "deviations_investigations")),
+        reads=("deviation",),
+    ),
+    KPIDefinition(
+        "capa_voe_planned",
+        "CAPAs closed with an effectiveness check planned",
+        "ratio",
+        _H,
+        Provenance.ours,
+        "closed_on",
+        "CAPAs with closed_on in the period and voe_due_on set / CAPAs with closed_on in the "
+        "period",
+        default_target=0.9,
+        target_basis=_OUR_TARGET,
+        edge_cases="Open CAPAs are not counted. A planned check counts whether or not it is "
+        "done yet. " + _RATIO_NULL,
+        evidences=((_PQS, "capa_effectiveness"),),
+        reads=("capa",),
     ),
 )
 

@@ -14,13 +14,14 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, cast, get_args
 
 import ibis  # type: ignore[import-untyped, unused-ignore]
 import ibis.expr.datatypes as dt  # type: ignore[import-untyped, unused-ignore]
 
 from qmm.metrics import kpis as _kpis
+from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.kpis import PERIODS, REGISTRY, Options, Period, Table, Tables, period_key_of
 
 DIALECTS: Final[dict[str, str]] = {
@@ -44,9 +45,13 @@ class KPIValue:
     value: float | None
     numerator: int | None
     denominator: int | None
+    #: False for the period that contains the as-of date, unless the as-of date is its last day.
+    complete: bool = True
+    #: The date the value was computed as of (records dated after it are left out).
+    as_of: date | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's JSON object, keys in the contract's order."""
+        """The contract's JSON object, keys in the contract's order, then ``as_of``."""
         return {
             "kpi": self.kpi,
             "site": self.site,
@@ -55,6 +60,8 @@ class KPIValue:
             "value": self.value,
             "numerator": self.numerator,
             "denominator": self.denominator,
+            "complete": self.complete,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
         }
 
     def to_json(self) -> str:
@@ -68,8 +75,27 @@ def values_to_json(values: Sequence[KPIValue], *, indent: int | None = None) -> 
 
 
 def today() -> date:
-    """Today's date in UTC, the default as-of date."""
+    """Today's date in UTC: the as-of date only when the data has no extract date at all."""
     return datetime.now(UTC).date()
+
+
+#: The latest extract date of each record type (``ImportBatch.extracted_on``), by type name.
+ExtractDates = Mapping[str, date]
+
+
+def default_as_of(kpi_id: str, extract_dates: ExtractDates | None) -> date:
+    """A KPI's as-of date when the caller gives none: the earliest of the latest extract dates
+    of the record types it reads; today only when none of them has an extract date."""
+    dates = extract_dates or {}
+    known = [dates[r] for r in get_kpi(kpi_id).reads if r in dates]
+    return min(known) if known else today()
+
+
+def as_of_dates(
+    kpi_ids: Sequence[str], as_of: date | None, extract_dates: ExtractDates | None
+) -> dict[str, date]:
+    """The as-of date of each KPI: the one given, else its default (see :func:`default_as_of`)."""
+    return {k: as_of if as_of is not None else default_as_of(k, extract_dates) for k in kpi_ids}
 
 
 def _check_period(period: str) -> Period:
@@ -102,6 +128,25 @@ def period_of(day: date, period: Period) -> str:
     if period == "quarter":
         return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def period_last_day(label: str, period: Period) -> date:
+    """The last day of a period given by its label."""
+    key = period_key_of(label, period)
+    if period == "year":
+        return date(key, 12, 31)
+    if period == "quarter":
+        year, last_month = key // 10, 3 * (key % 10)
+    else:
+        year, last_month = key // 100, key % 100
+    following = date(year + 1, 1, 1) if last_month == 12 else date(year, last_month + 1, 1)
+    return following - timedelta(days=1)
+
+
+def is_complete(label: str, period: Period, as_of: date) -> bool:
+    """Whether a period is over by the as-of date (the period holding it is partial unless the
+    as-of date is its last day; no period after it is produced)."""
+    return period_last_day(label, period) <= as_of
 
 
 def period_bound(text: str, period: Period) -> str:
@@ -186,15 +231,17 @@ def value_expressions(
     end: str | None = None,
     as_of: date | None = None,
     options: Options | None = None,
+    extract_dates: ExtractDates | None = None,
 ) -> list[tuple[str, Table]]:
     """The filtered value expression of each selected KPI, in catalogue order of selection."""
     _, ready, native_median = _prepare(tables)
     p = _check_period(period)
-    day = today() if as_of is None else as_of
+    ids = _check_kpis(kpis)
+    days = as_of_dates(ids, as_of, extract_dates)
     filters = (sites, start, end, native_median)
     return [
-        (kpi_id, _value_expression(ready, kpi_id, p, day, options, *filters))
-        for kpi_id in _check_kpis(kpis)
+        (kpi_id, _value_expression(ready, kpi_id, p, days[kpi_id], options, *filters))
+        for kpi_id in ids
     ]
 
 
@@ -248,6 +295,7 @@ class _QueryKey:
     period: Period
     as_of: date
     change_target_days: tuple[tuple[str, int], ...]
+    recurrence_window_days: int
     sites: tuple[str, ...] | None
     start: str | None
     end: str | None
@@ -274,7 +322,7 @@ def _duckdb_rows(
     ids: Sequence[str],
     *,
     period: Period,
-    as_of: date,
+    as_of: Mapping[str, date],
     options: Options | None,
     sites: Sequence[str] | None,
     start: str | None,
@@ -282,15 +330,17 @@ def _duckdb_rows(
 ) -> list[dict[str, Any]]:
     """Every selected KPI's rows on DuckDB, each query compiled once per process and key."""
     schemas = _schemas(tables)
-    targets = (options or Options()).change_target_days
+    chosen = options or Options()
+    targets = chosen.change_target_days
     ready: Tables | None = None
     rows: list[dict[str, Any]] = []
     for kpi_id in ids:
         key = _QueryKey(
             kpi=kpi_id,
             period=period,
-            as_of=as_of,
+            as_of=as_of[kpi_id],
             change_target_days=tuple(sorted(targets.items())),
+            recurrence_window_days=chosen.recurrence_window_days,
             sites=None if sites is None else tuple(sites),
             start=start,
             end=end,
@@ -300,7 +350,9 @@ def _duckdb_rows(
         if sql is None:
             if ready is None:
                 ready = _utc_wall_clock(tables)
-            expr = _value_expression(ready, kpi_id, period, as_of, options, sites, start, end, True)
+            expr = _value_expression(
+                ready, kpi_id, period, as_of[kpi_id], options, sites, start, end, True
+            )
             sql = str(backend.compile(expr))
             with _SQL_CACHE_LOCK:  # web requests compute in several threads
                 if len(_SQL_CACHE) >= _SQL_CACHE_SIZE:
@@ -310,8 +362,9 @@ def _duckdb_rows(
     return rows
 
 
-def _as_value(row: Mapping[str, Any]) -> KPIValue:
+def _as_value(row: Mapping[str, Any], period: Period, as_of: Mapping[str, date]) -> KPIValue:
     value = row["value"]
+    day = as_of[str(row["kpi"])]
     numerator = row["numerator"]
     denominator = row["denominator"]
     return KPIValue(
@@ -322,6 +375,8 @@ def _as_value(row: Mapping[str, Any]) -> KPIValue:
         value=None if value is None else float(value),
         numerator=None if numerator is None else int(numerator),
         denominator=None if denominator is None else int(denominator),
+        complete=is_complete(str(row["period"]), period, day),
+        as_of=day,
     )
 
 
@@ -336,18 +391,21 @@ def compute(
     as_of: date | None = None,
     options: Options | None = None,
     single_query: bool = False,
+    extract_dates: ExtractDates | None = None,
 ) -> list[KPIValue]:
     """Compute the selected KPIs (all by default) for the selected sites and periods.
 
     ``period`` is 'month', 'quarter' or 'year'; ``start`` and ``end`` (inclusive) are dates
-    or period labels (see :func:`period_bound`). ``as_of`` (default: today in UTC) only
-    affects ``capa_voe_on_time``. Each KPI runs as one query on the tables' backend, or all
-    of them as one ``UNION ALL`` query with ``single_query``. The result is sorted by KPI
-    (catalogue order), site, period and group.
+    or period labels (see :func:`period_bound`). Records dated after the as-of date are left
+    out and the period holding it is marked incomplete; ``as_of`` defaults per KPI to the
+    earliest of the latest ``extract_dates`` of the record types it reads (see
+    :func:`default_as_of`). Each KPI runs as one query on the tables' backend, or all of them
+    as one ``UNION ALL`` query with ``single_query``. The result is sorted by KPI (catalogue
+    order), site, period and group.
     """
     ids = _check_kpis(kpis)
     p = _check_period(period)
-    day = today() if as_of is None else as_of
+    day = as_of_dates(ids, as_of, extract_dates)
     for bound in (start, end):
         if bound is not None:
             period_bound(bound, p)  # refuse a bad bound before any work
@@ -365,23 +423,19 @@ def compute(
             end=end,
         )
     else:
-        exprs = value_expressions(
-            tables,
-            kpis=ids,
-            sites=sites,
-            period=p,
-            start=start,
-            end=end,
-            as_of=day,
-            options=options,
-        )
+        _, ready, native_median = _prepare(tables)
+        filters = (sites, start, end, native_median)
+        exprs = [
+            (kpi_id, _value_expression(ready, kpi_id, p, day[kpi_id], options, *filters))
+            for kpi_id in ids
+        ]
         if single_query and len(exprs) > 1:
             first, *rest = (e for _, e in exprs)
             rows = _rows(first.union(*rest))
         else:
             rows = [row for _, expr in exprs for row in _rows(expr)]
     order = {kpi_id: i for i, kpi_id in enumerate(ids)}
-    values = [_as_value(r) for r in rows]
+    values = [_as_value(r, p, day) for r in rows]
     values.sort(key=lambda v: (order[v.kpi], v.site, v.period, v.group or ""))
     return values
 
@@ -449,8 +503,10 @@ def records(
     group: str | None = None,
     as_of: date | None = None,
     options: Options | None = None,
+    extract_dates: ExtractDates | None = None,
 ) -> list[dict[str, Any]]:
-    """The records behind one KPI value, each with its ``role`` in it.
+    """The records behind one KPI value, each with its ``role`` in it (``as_of`` defaults as
+    in :func:`compute`).
 
     ``role`` is 'numerator' (counted above and below the line), 'denominator' (counted only
     below it) or 'value' (an input of a median, reported under its unit, e.g. ``days``).
@@ -463,9 +519,8 @@ def records(
     p = _check_period(period)
     key = period_key_of(period_value, p)
     _, ready, _ = _prepare(tables)
-    detail = definition.detail(
-        ready, period=p, as_of=today() if as_of is None else as_of, options=options
-    )
+    day = as_of if as_of is not None else default_as_of(kpi, extract_dates)
+    detail = definition.detail(ready, period=p, as_of=day, options=options)
     cond = (detail.site == site) & (detail.period == key) & detail.role.notnull()
     if group is not None:
         cond &= detail.group == group

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import Enum
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias, get_args
@@ -43,7 +43,12 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import ibis  # type: ignore[import-untyped, unused-ignore]
 
 from qmm.events.record_types import RECORD_TYPES, ColumnType
-from qmm.metrics.catalogue import DEFAULT_CHANGE_TARGET_DAYS, KPIS, KPIDefinition
+from qmm.metrics.catalogue import (
+    DEFAULT_CHANGE_TARGET_DAYS,
+    DEFAULT_RECURRENCE_WINDOW_DAYS,
+    KPIS,
+    KPIDefinition,
+)
 
 Period: TypeAlias = Literal["month", "quarter", "year"]
 PERIODS: Final[tuple[str, ...]] = get_args(Period)
@@ -112,6 +117,15 @@ class Options:
     change_target_days: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_CHANGE_TARGET_DAYS))
     )
+    #: Days after a CAPA's closure in which a deviation with one of its addressed keys is a
+    #: recurrence (capa_recurrence_rate).
+    recurrence_window_days: int = DEFAULT_RECURRENCE_WINDOW_DAYS
+
+    def __post_init__(self) -> None:
+        if self.recurrence_window_days < 1:
+            raise ValueError(
+                f"the recurrence window must be at least 1 day, not {self.recurrence_window_days}"
+            )
 
 
 @dataclass(frozen=True)
@@ -119,7 +133,9 @@ class Context:
     """What a detail builder is given besides the tables."""
 
     period: Period
-    #: The as-of date: verifications due after it are not yet counted (capa_voe_on_time).
+    #: The as-of date: records whose period date is after it are left out; verifications due
+    #: after it (capa_voe_on_time) and CAPAs whose recurrence window ends after it
+    #: (capa_recurrence_rate) are not yet counted.
     as_of: date
     options: Options
 
@@ -209,22 +225,36 @@ _NULL_FLOAT = ibis.null("float64")
 _NULL_STRING = ibis.null("string")
 
 
+def on_or_before(when: Expr, day: date) -> Expr:
+    """Whether a date or timestamp (its UTC day) is on or before a day."""
+    if when.type().is_timestamp():
+        when = when.date()
+    return when <= ibis.literal(day, type="date")
+
+
+def days_before(day: date, days: int) -> Expr:
+    """The date ``days`` calendar days before ``day``, as a literal."""
+    return ibis.literal(day - timedelta(days=days), type="date")
+
+
 def _detail(
     table: Table,
     *,
     record_type: str,
     key: str,
     when: Expr,
-    period: Period,
+    context: Context,
     role_expr: Expr,
     x: Expr | None = None,
     group: Expr | None = None,
     **extra: Expr,
 ) -> Table:
-    """One row per record: the standard detail columns, then the key and the extra columns."""
+    """One row per record whose period date is on or before the as-of date: the standard
+    detail columns, then the key and the extra columns."""
+    table = table.filter(on_or_before(when, context.as_of))
     return table.select(
         site=table.site,
-        period=period_key(when, period),
+        period=period_key(when, context.period),
         group=_NULL_STRING if group is None else group.cast("string"),
         role=role_expr,
         x=_NULL_FLOAT if x is None else x.cast("float64"),
@@ -257,7 +287,7 @@ def _capa_on_time_closure(t: Tables, o: Context) -> Table:
         record_type="capa",
         key="capa_id",
         when=c.closed_on,
-        period=o.period,
+        context=o,
         role_expr=role(c.closed_on <= c.due_on),
         due_on=c.due_on,
         closed_on=c.closed_on,
@@ -273,7 +303,7 @@ def _capa_voe_on_time(t: Tables, o: Context) -> Table:
         record_type="capa",
         key="capa_id",
         when=c.voe_due_on,
-        period=o.period,
+        context=o,
         role_expr=role(c.voe_done_on.notnull() & (c.voe_done_on <= c.voe_due_on), due),
         voe_due_on=c.voe_due_on,
         voe_done_on=c.voe_done_on,
@@ -288,44 +318,64 @@ def _capa_effectiveness(t: Tables, o: Context) -> Table:
         record_type="capa",
         key="capa_id",
         when=c.voe_done_on,
-        period=o.period,
+        context=o,
         role_expr=role(c.voe_result == "effective", c.voe_result.notnull()),
         voe_done_on=c.voe_done_on,
         voe_result=c.voe_result,
     )
 
 
+def recurrence_key(dev: Table) -> Expr:
+    """A deviation's recurrence key: ``recurrence_key`` when given, else the pair
+    (process_area, root_cause_category) when process_area is given, else null.
+
+    A given key is prefixed ``k:`` and a pair ``p:<length of process_area>:`` so the two never
+    compare equal, and a pair reads back unambiguously whatever characters its parts hold.
+    """
+    given = dev.recurrence_key
+    area, cause = dev.process_area, dev.root_cause_category
+    pair = "p:" + area.length().cast("string") + ":" + area + cause
+    return ibis.cases(
+        (given.notnull(), "k:" + given),
+        (area.notnull() & cause.notnull(), pair),
+        else_=_NULL_STRING,
+    )
+
+
+def _keyed_deviations(dev: Table) -> Table:
+    """The deviations that have a recurrence key, with the key as column ``key``."""
+    keyed = dev.mutate(key=recurrence_key(dev))
+    return keyed.filter(keyed.key.notnull())
+
+
 def _deviation_repeat_rate(t: Tables, o: Context) -> Table:
-    """A deviation is a repeat when the deviation just before it (same site and root cause,
-    ordered by opened_on then deviation_id) was opened at most 365 days earlier.
+    """A deviation is a repeat when the deviation just before it (same site and recurrence
+    key, ordered by opened_on then deviation_id) was opened at most 365 days earlier.
 
     That is the contract's rule (another such deviation 1 to 365 days earlier, or the same day
     with a smaller id) computed with one ``LAG`` window instead of a self-join: the latest
     earlier deviation matches whenever any earlier deviation does, and each deviation is
-    looked at once. (A self-join is quadratic in the deviations per site and cause.)
+    looked at once. (A self-join is quadratic in the deviations per site and key.)
     """
-    dev = t["deviation"]
-    order = ibis.window(
-        group_by=[dev.site, dev.root_cause_category],
-        order_by=[dev.opened_on, dev.deviation_id],
-    )
+    dev = _keyed_deviations(t["deviation"])
+    order = ibis.window(group_by=[dev.site, dev.key], order_by=[dev.opened_on, dev.deviation_id])
     d = dev.mutate(
         previous_id=dev.deviation_id.lag().over(order),
         previous_opened_on=dev.opened_on.lag().over(order),
     )
-    repeat = (
-        d.root_cause_category.notnull()
-        & d.previous_opened_on.notnull()
-        & (days_between(d.opened_on, d.previous_opened_on) <= 365)
+    repeat = d.previous_opened_on.notnull() & (
+        days_between(d.opened_on, d.previous_opened_on) <= 365
     )
     return _detail(
         d,
         record_type="deviation",
         key="deviation_id",
         when=d.opened_on,
-        period=o.period,
+        context=o,
         role_expr=role(repeat),
         opened_on=d.opened_on,
+        recurrence_key=d.recurrence_key,
+        process_area=d.process_area,
         root_cause_category=d.root_cause_category,
         previous_id=d.previous_id,
         previous_opened_on=d.previous_opened_on,
@@ -333,64 +383,72 @@ def _deviation_repeat_rate(t: Tables, o: Context) -> Table:
 
 
 def _capa_recurrence_rate(t: Tables, o: Context) -> Table:
-    """A deviation recurs when the latest CAPA of its site and root cause closed on or before
-    its opened_on was closed at most 365 days before.
+    """A closed CAPA recurs when a deviation with one of its addressed keys (same site) was
+    opened 1 to ``window`` days after the CAPA closed; it counts once its window has passed.
 
-    Deviations and CAPA closures are put in one stream per site and root cause, closures
-    before deviations on the same day (0 days counts), and a running ``MAX`` of closed_on
-    gives each deviation its latest earlier closure: linear, where a join is quadratic.
+    Each (CAPA, addressed key) closure and the keyed deviations are put in one stream per site
+    and key, read from the latest day back, closures before deviations on the same day; a
+    running ``MIN`` of opened_on then gives each closure the first deviation opened after the
+    closure day: linear, where a join of CAPAs to deviations by key and day range is quadratic
+    in the records per key.
     """
-    dev, capa = t["deviation"], t["capa"]
+    window = o.options.recurrence_window_days
+    dev, capa = _keyed_deviations(t["deviation"]), t["capa"]
+    linked = dev.filter(dev.capa_id.notnull())
+    addressed = linked.select(a_site=linked.site, a_capa=linked.capa_id, key=linked.key).distinct()
+    closed = capa.filter(capa.closed_on.notnull())
+    pairs = closed.inner_join(
+        addressed, [closed.site == addressed.a_site, closed.capa_id == addressed.a_capa]
+    ).select(site=closed.site, key=addressed.key, capa_id=closed.capa_id, on=closed.closed_on)
     deviations = dev.select(
         site=dev.site,
-        root_cause_category=dev.root_cause_category,
+        key=dev.key,
+        capa_id=_NULL_STRING,
         on=dev.opened_on,
-        sequence=ibis.literal(1, type="int64"),
-        deviation_id=dev.deviation_id,
-        capa_closed_on=ibis.null("date"),
-    )
-    closed = capa.filter(capa.closed_on.notnull() & capa.root_cause_category.notnull())
-    closures = closed.select(
-        site=closed.site,
-        root_cause_category=closed.root_cause_category,
-        on=closed.closed_on,
         sequence=ibis.literal(0, type="int64"),
-        deviation_id=_NULL_STRING,
-        capa_closed_on=closed.closed_on,
+        deviation_on=dev.opened_on,
+    )
+    closures = pairs.select(
+        site=pairs.site,
+        key=pairs.key,
+        capa_id=pairs.capa_id,
+        on=pairs.on,
+        sequence=ibis.literal(1, type="int64"),
+        deviation_on=ibis.null("date"),
     )
     stream = deviations.union(closures)
-    so_far = ibis.cumulative_window(
-        group_by=[stream.site, stream.root_cause_category],
-        order_by=[stream.on, stream.sequence],
+    later_first = ibis.cumulative_window(
+        group_by=[stream.site, stream.key],
+        order_by=[ibis.desc(stream.on), ibis.desc(stream.sequence)],
     )
-    stream = stream.mutate(latest_capa_closed_on=stream.capa_closed_on.max().over(so_far))
-    d = stream.filter(stream.sequence == 1)
-    # The CAPA(s) behind the latest closure, for the drill-down: the smallest id of that day.
-    by_day = closed.group_by(
-        c_site=closed.site, c_cause=closed.root_cause_category, c_on=closed.closed_on
-    ).aggregate(latest_capa_id=closed.capa_id.min())
-    d = d.left_join(
-        by_day,
-        [
-            d.site == by_day.c_site,
-            d.root_cause_category == by_day.c_cause,
-            d.latest_capa_closed_on == by_day.c_on,
-        ],
+    stream = stream.mutate(next_deviation_on=stream.deviation_on.min().over(later_first))
+    after = stream.filter(stream.sequence == 1)
+    recurs = after.next_deviation_on.notnull() & (
+        days_between(after.next_deviation_on, after.on) <= window
     )
-    recurs = d.latest_capa_closed_on.notnull() & (
-        days_between(d.on, d.latest_capa_closed_on) <= 365
+    after = after.mutate(
+        recurs=ibis.ifelse(recurs, 1, 0),
+        key_recurs_on=recurs.ifelse(after.next_deviation_on, ibis.null("date")),
     )
+    per_capa = after.group_by(c_site=after.site, c_capa=after.capa_id).aggregate(
+        addressed_keys=after.key.nunique(),
+        recurs=after.recurs.max(),
+        first_recurrence_on=after.key_recurs_on.min(),
+    )
+    c = closed.inner_join(
+        per_capa, [closed.site == per_capa.c_site, closed.capa_id == per_capa.c_capa]
+    )
+    window_passed = c.closed_on <= days_before(o.as_of, window)
     return _detail(
-        d,
-        record_type="deviation",
-        key="deviation_id",
-        when=d.on,
-        period=o.period,
-        role_expr=role(recurs),
-        opened_on=d.on,
-        root_cause_category=d.root_cause_category,
-        latest_capa_id=d.latest_capa_id,
-        latest_capa_closed_on=d.latest_capa_closed_on,
+        c,
+        record_type="capa",
+        key="capa_id",
+        when=c.closed_on,
+        context=o,
+        role_expr=role(c.recurs == 1, window_passed),
+        closed_on=c.closed_on,
+        addressed_keys=c.addressed_keys.cast("int64"),
+        first_recurrence_on=c.first_recurrence_on,
     )
 
 
@@ -403,7 +461,7 @@ def _change_cycle_time_days(t: Tables, o: Context) -> Table:
         record_type="change_control",
         key="change_id",
         when=c.closed_on,
-        period=o.period,
+        context=o,
         group=c.risk_tier,
         role_expr=value_role(days.notnull()),
         x=days,
@@ -429,7 +487,7 @@ def _change_within_target(t: Tables, o: Context) -> Table:
         record_type="change_control",
         key="change_id",
         when=c.closed_on,
-        period=o.period,
+        context=o,
         role_expr=role(days <= target),
         risk_tier=c.risk_tier,
         opened_on=c.opened_on,
@@ -447,7 +505,7 @@ def _training_effectiveness(t: Tables, o: Context) -> Table:
         record_type="training",
         key="record_id",
         when=r.effectiveness_checked_on,
-        period=o.period,
+        context=o,
         role_expr=role(r.effectiveness_passed),
         employee_id=r.employee_id,
         course=r.course,
@@ -464,7 +522,7 @@ def _em_excursion_rate(t: Tables, o: Context) -> Table:
         record_type="em_sample",
         key="sample_id",
         when=s.sampled_at,
-        period=o.period,
+        context=o,
         role_expr=role(s.cfu > s.alert_limit),
         sampled_at=s.sampled_at,
         cfu=s.cfu,
@@ -490,7 +548,7 @@ def _em_response_hours(t: Tables, o: Context) -> Table:
         record_type="em_sample",
         key="sample_id",
         when=s.result_at,
-        period=o.period,
+        context=o,
         role_expr=value_role(s.excursion & s.response_at.notnull()),
         x=hours,
         result_at=s.result_at,
@@ -507,7 +565,7 @@ def _em_open_excursions(t: Tables, o: Context) -> Table:
         record_type="em_sample",
         key="sample_id",
         when=s.result_at,
-        period=o.period,
+        context=o,
         role_expr=role(s.response_at.isnull(), s.excursion),
         result_at=s.result_at,
         response_at=s.response_at,
@@ -524,7 +582,7 @@ def _em_recovery_rate(t: Tables, o: Context) -> Table:
         record_type="em_sample",
         key="sample_id",
         when=s.sampled_at,
-        period=o.period,
+        context=o,
         group=s.grade,
         role_expr=role(s.cfu > 0),
         sampled_at=s.sampled_at,
@@ -540,7 +598,7 @@ def _scar_on_time_closure(t: Tables, o: Context) -> Table:
         record_type="supplier_car",
         key="scar_id",
         when=s.closed_on,
-        period=o.period,
+        context=o,
         role_expr=role(s.closed_on <= s.due_on),
         supplier=s.supplier,
         due_on=s.due_on,
@@ -556,7 +614,7 @@ def _lot_acceptance_rate(t: Tables, o: Context) -> Table:
         record_type="lot",
         key="lot_id",
         when=lot.dispositioned_on,
-        period=o.period,
+        context=o,
         role_expr=role(
             lot.disposition == "released", lot.disposition.isin(["released", "rejected"])
         ),
@@ -573,7 +631,7 @@ def _complaint_rate_per_million(t: Tables, o: Context) -> Table:
         record_type="complaint",
         key="complaint_id",
         when=c.received_on,
-        period=o.period,
+        context=o,
         role_expr=role(c.quality_related, c.quality_related.fill_null(False)),
         product=c.product,
         received_on=c.received_on,
@@ -581,6 +639,7 @@ def _complaint_rate_per_million(t: Tables, o: Context) -> Table:
         units=_NULL_FLOAT,
     )
     dist = dist.filter(dist.month.notnull())
+    dist = dist.filter(on_or_before((dist.month + "-01").cast("date"), o.as_of))
     month_start = (dist.month + "-01").cast("date")
     shipped = dist.select(
         site=dist.site,
@@ -606,7 +665,7 @@ def _invalidated_oos_rate(t: Tables, o: Context) -> Table:
         record_type="oos",
         key="oos_id",
         when=r.reported_on,
-        period=o.period,
+        context=o,
         role_expr=role(r.invalidated),
         test_type=r.test_type,
         reported_on=r.reported_on,
@@ -622,7 +681,7 @@ def _suggestion_acceptance_rate(t: Tables, o: Context) -> Table:
         record_type="suggestion",
         key="suggestion_id",
         when=s.decided_on,
-        period=o.period,
+        context=o,
         role_expr=role(s.decision == "accepted", s.decision.notnull()),
         submitted_on=s.submitted_on,
         decided_on=s.decided_on,
@@ -639,7 +698,7 @@ def _suggestion_decision_days(t: Tables, o: Context) -> Table:
         record_type="suggestion",
         key="suggestion_id",
         when=s.decided_on,
-        period=o.period,
+        context=o,
         role_expr=value_role(days.notnull()),
         x=days,
         submitted_on=s.submitted_on,
@@ -655,7 +714,7 @@ def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
         record_type="suggestion",
         key="suggestion_id",
         when=s.submitted_on,
-        period=o.period,
+        context=o,
         role_expr=role_literal(NUMERATOR),
         submitted_on=s.submitted_on,
         headcount=ibis.null("int64"),
@@ -674,6 +733,56 @@ def _suggestions_per_100_staff(t: Tables, o: Context) -> Table:
         headcount=staffed.headcount.cast("int64"),
     )
     return submitted.union(staff)
+
+
+def _em_action_excursion_investigated(t: Tables, o: Context) -> Table:
+    s = t["em_sample"]
+    s = s.mutate(result_at=s.result_at.fill_null(s.sampled_at))
+    s = s.filter(s.result_at.notnull() & (s.cfu > s.action_limit).fill_null(False))
+    return _detail(
+        s,
+        record_type="em_sample",
+        key="sample_id",
+        when=s.result_at,
+        context=o,
+        role_expr=role(s.deviation_id.notnull()),
+        result_at=s.result_at,
+        room=s.room,
+        cfu=s.cfu,
+        action_limit=s.action_limit,
+        deviation_id=s.deviation_id,
+    )
+
+
+def _deviation_capa_linked(t: Tables, o: Context) -> Table:
+    d = t["deviation"]
+    d = d.filter(d.closed_on.notnull() & d.severity.isin(["major", "critical"]))
+    return _detail(
+        d,
+        record_type="deviation",
+        key="deviation_id",
+        when=d.closed_on,
+        context=o,
+        role_expr=role(d.capa_id.notnull()),
+        severity=d.severity,
+        closed_on=d.closed_on,
+        capa_id=d.capa_id,
+    )
+
+
+def _capa_voe_planned(t: Tables, o: Context) -> Table:
+    c = t["capa"]
+    c = c.filter(c.closed_on.notnull())
+    return _detail(
+        c,
+        record_type="capa",
+        key="capa_id",
+        when=c.closed_on,
+        context=o,
+        role_expr=role(c.voe_due_on.notnull()),
+        closed_on=c.closed_on,
+        voe_due_on=c.voe_due_on,
+    )
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -835,6 +944,9 @@ _BUILDERS: Final[dict[str, tuple[DetailBuilder, dict[str, Any]]]] = {
         _suggestions_per_100_staff,
         {"kind": Kind.measured, "scale": 100.0},
     ),
+    "em_action_excursion_investigated": (_em_action_excursion_investigated, {}),
+    "deviation_capa_linked": (_deviation_capa_linked, {}),
+    "capa_voe_planned": (_capa_voe_planned, {}),
 }
 
 #: Every KPI of the catalogue, in catalogue order.

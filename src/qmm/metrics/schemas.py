@@ -23,6 +23,10 @@ class KPIValueOut(BaseModel):
     value: float | None
     numerator: int | None
     denominator: int | None
+    #: False for the period that holds the as-of date (a partial period).
+    complete: bool
+    #: The date the value was computed as of: the data's extract date unless one was given.
+    as_of: date | None
 
     @classmethod
     def of(cls, value: KPIValue) -> KPIValueOut:

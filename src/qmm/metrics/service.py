@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,11 +14,12 @@ from typing import Any, Final
 from sqlalchemy.orm import Session
 
 from qmm.errors import NotFound
+from qmm.events.extract_dates import latest_extract_dates
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, p_chart, xmr_chart
-from qmm.metrics.engine import KPIValue, compute, today
+from qmm.metrics.engine import KPIValue, compute
 from qmm.metrics.kpis import SITES_TABLE, Tables
 
 
@@ -38,6 +39,8 @@ class _Snapshot:
     """The store's tables in one state, and the KPI values already computed on them."""
 
     tables: Tables
+    #: The latest extract date of each record type in this state: the default as-of dates.
+    extract_dates: Mapping[str, date] = field(default_factory=dict)
     values: OrderedDict[tuple[Any, ...], tuple[KPIValue, ...]] = field(default_factory=OrderedDict)
 
 
@@ -84,7 +87,8 @@ def _snapshot(session: Session, store: EventStore | None) -> _Snapshot:
         backend = store.connect(session)
         present = set(backend.list_tables())
         made = _Snapshot(
-            MappingProxyType({name: backend.table(name) for name in KPI_TABLES if name in present})
+            MappingProxyType({name: backend.table(name) for name in KPI_TABLES if name in present}),
+            MappingProxyType(latest_extract_dates(session)),
         )
         with _snapshots_lock:
             _snapshots[key] = made
@@ -104,6 +108,11 @@ def open_tables(session: Session, store: EventStore | None = None) -> Tables:
     return _snapshot(session, store).tables
 
 
+def extract_dates(session: Session, store: EventStore | None = None) -> Mapping[str, date]:
+    """The latest extract date of each imported record type: what KPIs are as of by default."""
+    return _snapshot(session, store).extract_dates
+
+
 def kpi_values(
     session: Session,
     *,
@@ -118,10 +127,11 @@ def kpi_values(
     """:func:`compute` on the store's current state, remembered until that state changes.
 
     Values depend only on the stored records, the sites and these arguments (``as_of``
-    defaults to today), so pages read them again without recomputing.
+    defaults, per KPI, to the data's extract date), so pages read them again without
+    recomputing.
     """
     snapshot = _snapshot(session, store)
-    day = today() if as_of is None else as_of
+    day = as_of
     key = (
         None if kpis is None else tuple(kpis),
         None if sites is None else tuple(sites),
@@ -148,6 +158,7 @@ def kpi_values(
                 start=start,
                 end=end,
                 as_of=day,
+                extract_dates=snapshot.extract_dates,
             )
         )
         with _snapshots_lock:

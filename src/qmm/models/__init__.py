@@ -17,6 +17,7 @@ from qmm.models.audit import (
     SignatureMeaning,
 )
 from qmm.models.base import Base, utcnow
+from qmm.models.clauses import Clause, ClauseVersion, VendorDocument
 from qmm.models.events import ImportBatch
 from qmm.models.evidence import (
     EvidenceFile,
@@ -64,6 +65,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "Base",
+    "Clause",
+    "ClauseVersion",
     "ConsensusScore",
     "ContinuityScenario",
     "Decision",
@@ -102,6 +105,7 @@ __all__ = [
     "SupplierAgreement",
     "TeamRole",
     "User",
+    "VendorDocument",
     "WebSession",
     "utcnow",
 ]

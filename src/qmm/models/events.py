@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qmm.models.base import Base, UTCDateTime, utcnow
@@ -37,3 +37,6 @@ class ImportBatch(Base):
     delta_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     imported_by: Mapped[str] = mapped_column(String(120))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The day the extract was taken from the source system (given at import, else the import's
+    #: UTC date): KPIs are computed as of it by default.
+    extracted_on: Mapped[date] = mapped_column(Date, default=lambda: utcnow().date(), index=True)

@@ -6,8 +6,9 @@ The pages and the API compute only the site and KPIs they show, once per request
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Final, Literal, cast
 
 from sqlalchemy.orm import Session
@@ -18,7 +19,13 @@ from qmm.metrics.catalogue import Direction, KPIDefinition, get_kpi
 from qmm.metrics.control_charts import ControlChart, Signal
 from qmm.metrics.engine import KPIValue, records
 from qmm.metrics.kpis import Tables
-from qmm.metrics.service import KPISeries, kpi_series, kpi_values, open_tables
+from qmm.metrics.service import (
+    KPISeries,
+    extract_dates,
+    kpi_series,
+    kpi_values,
+    open_tables,
+)
 from qmm.presentation.charts import chart_svg, control_chart_spec
 from qmm.presentation.formatting import format_n, format_value, with_n
 
@@ -59,6 +66,11 @@ class KPIRequest:
             self._tables = open_tables(self.session, self.store)
         return self._tables
 
+    @property
+    def extract_dates(self) -> Mapping[str, date]:
+        """The latest extract date of each imported record type (the default as-of dates)."""
+        return extract_dates(self.session, self.store)
+
     def values(self, *, site: str, kpis: Sequence[str], period: str) -> list[KPIValue]:
         """The values of some KPIs at one site, per period; computed once per request."""
         key = (site, tuple(kpis), period)
@@ -83,6 +95,7 @@ class KPIRequest:
             period_value=period_value,
             period=period_of_label(period_value),
             group=group,
+            extract_dates=self.extract_dates,
         )
 
 
@@ -195,6 +208,29 @@ class Tile:
         return "no records yet" if self.latest is None else with_n(self.definition, self.latest)
 
     @property
+    def partial(self) -> bool:
+        """Whether the value shown is of the period that holds the as-of date (not over yet)."""
+        return self.latest is not None and not self.latest.complete
+
+    @property
+    def period_text(self) -> str:
+        """The period of the value shown, 'partial' when the data ends inside it."""
+        if self.latest is None:
+            return ""
+        return self.latest.period + (" (partial)" if self.partial else "")
+
+    @property
+    def verdict(self) -> str:
+        """Met, missed, or why there is no verdict: never a verdict on too few records."""
+        if self.latest is None or self.latest.value is None:
+            return "no value"
+        if self.small_n:
+            return "too few to judge"
+        if self.met is None:
+            return "no target"
+        return "met" if self.met else "missed"
+
+    @property
     def target_text(self) -> str:
         return target_text(self.definition, self.target)
 
@@ -234,21 +270,27 @@ def tile(
     series = series_for(values, kpi=kpi, site=site, group=group)
     if series is None:
         return Tile(definition, group, None, target, None, None, (), (), False, href)
-    latest = series.values[-1]
-    last = len(series.values) - 1
+    # The latest period with a value: a recent period can have none yet (recurrence after
+    # CAPA waits for each CAPA's window to pass).
+    last = max(
+        (i for i, v in enumerate(series.values) if v.value is not None),
+        default=len(series.values) - 1,
+    )
+    latest = series.values[last]
     at_latest = sorted({s.rule for s in series.chart.signals if last in s.indexes})
     earlier = sorted({s.rule for s in series.chart.signals if last not in s.indexes})
     n = latest.denominator
+    small_n = n is not None and n < SMALL_N
     return Tile(
         definition=definition,
         group=group,
         latest=latest,
         target=target,
-        met=meets(definition, latest.value, target),
-        trend=_trend(definition, series.values),
+        met=None if small_n else meets(definition, latest.value, target),
+        trend=_trend(definition, series.values[: last + 1]),
         signal_at_latest=tuple(at_latest),
         earlier_signals=tuple(earlier),
-        small_n=n is not None and n < SMALL_N,
+        small_n=small_n,
         href=href,
     )
 
@@ -290,6 +332,11 @@ class ChartView:
     rows: list[ChartRow]
     latest: Tile
 
+    @property
+    def as_of(self) -> date | None:
+        """The date the values are as of (the data's extract date unless one was asked for)."""
+        return self.series.values[-1].as_of if self.series.values else None
+
 
 def chart_view(
     values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None, period: str
@@ -301,9 +348,16 @@ def chart_view(
         return None
     chart = series.chart
     target = definition.target(group)
-    title = f"{definition.name}{f' ({group})' if group else ''}, {site}, per {period}"
-    spec = control_chart_spec(
+    as_of = series.values[-1].as_of
+    title = f"{definition.name}{f' ({group})' if group else ''}, {site}, per {period}" + (
+        f", data as of {as_of.isoformat()}" if as_of is not None else ""
+    )
+    shown = replace(
         chart,
+        labels=tuple(v.period if v.complete else f"{v.period} (partial)" for v in series.values),
+    )
+    spec = control_chart_spec(
+        shown,
         title=title,
         unit=definition.unit,
         target=target,

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.errors import InvalidInput, NotFound
+from qmm.events.extract_dates import site_data_as_of
 from qmm.events.store import EventStore
 from qmm.evidence.service import list_evidence
 from qmm.framework.service import load_tree
@@ -125,6 +126,8 @@ KPI_COLUMNS: Final = _columns(
     ("lower_limit", "number"),
     ("upper_limit", "number"),
     ("signal_rules", "text"),
+    ("complete", "text"),
+    ("data_as_of", "text"),
 )
 
 
@@ -403,6 +406,13 @@ def check_period(period: str) -> str:
     return period
 
 
+def kpi_as_of(session: Session, site: str, asked: date) -> date:
+    """The date a site's KPIs are reported as of: the day asked, but never after the site's
+    data (today is not used when the extracts are older)."""
+    data = site_data_as_of(session, site)
+    return asked if data is None else min(asked, data)
+
+
 def kpi_table(
     session: Session,
     *,
@@ -412,8 +422,9 @@ def kpi_table(
     period: str = "month",
     store: EventStore | None = None,
 ) -> ExportTable:
-    """Each KPI's values at the site per period (all KPIs unless named), with control limits
-    and the Nelson rules each point takes part in."""
+    """Each KPI's values at the site per period (all KPIs unless named), with control limits,
+    the Nelson rules each point takes part in, and whether its period is over by the date the
+    data is as of (never later than the site's extract date)."""
     wanted = check_kpis(kpis)
     check_period(period)
     values = kpi_values(
@@ -422,7 +433,7 @@ def kpi_table(
         kpis=wanted or None,
         sites=[site.code],
         period=period,
-        as_of=as_of,
+        as_of=kpi_as_of(session, site.code, as_of),
     )
     position = {k.id: i for i, k in enumerate(KPIS)}
     series_keys = sorted(
@@ -453,6 +464,8 @@ def kpi_table(
                     chart.lcl[i],
                     chart.ucl[i],
                     _joined([f"rule {r}" for r in rules.get(i, ())]),
+                    "yes" if value.complete else "no (partial)",
+                    value.as_of.isoformat() if value.as_of is not None else None,
                 )
             )
     return ExportTable(

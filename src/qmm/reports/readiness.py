@@ -50,9 +50,14 @@ from qmm.program.continuity import breaches, drill_state, list_drills
 from qmm.program.decisions import decision_status, list_decisions
 from qmm.program.plan import PlanProgress, list_plans, plan_progress, readable_plans
 from qmm.program.steering import CadenceStatus, cadence_status, list_cadences
+from qmm.reports.exports import kpi_as_of
+from qmm.threads.service import Broken, Completeness, broken_threads, thread_completeness
 
 #: How far back the decision log, steering record and drills reach when no start is given.
 DEFAULT_PERIOD_DAYS: Final = 365
+#: Krippendorff's alpha from which the assessors' agreement reads as reliable.
+RELIABLE_ALPHA: Final = 0.8
+
 #: The KPI trends are monthly, as on the dashboard's default chart.
 KPI_PERIOD: Final = "month"
 #: At most this many strengths and opportunities are discussed.
@@ -129,6 +134,15 @@ class SignedRecord:
 
 
 @dataclass(frozen=True)
+class ThreadSection:
+    """Whether events lead to decisions: the site's thread completeness and oldest gaps."""
+
+    completeness: Completeness
+    broken_total: int
+    oldest: tuple[Broken, ...]
+
+
+@dataclass(frozen=True)
 class ReadinessReport:
     """Everything the report shows, gathered once; rendering adds no figures of its own."""
 
@@ -138,6 +152,9 @@ class ReadinessReport:
     as_of: date
     since: date
     generated_at: datetime
+    #: The date the site's KPIs are as of: the report date, or the site's extract date when
+    #: the data is older (None when nothing was imported).
+    data_as_of: date | None
     scores: AssessmentScores
     overall: float | None
     placement: Placement | None
@@ -155,16 +172,32 @@ class ReadinessReport:
     breaches: tuple[InventoryTrigger, ...]
     plan: PlanSection | None
     signed: tuple[SignedRecord, ...]
+    threads: ThreadSection | None = None
     kpi_catalogue: tuple[KPIDefinition, ...] = field(default=KPIS)
     cohort_citation: str = FDA_COHORT_CITATION
     overall_label: str = OVERALL_LABEL
 
     @property
     def partial_month(self) -> str | None:
-        """The report date's month when the report is dated before its last day."""
-        if (self.as_of + timedelta(days=1)).month == self.as_of.month:
-            return self.as_of.strftime("%Y-%m")
+        """The month holding the KPIs' as-of date when that date is before its last day."""
+        day = self.data_as_of or self.as_of
+        if (day + timedelta(days=1)).month == day.month:
+            return day.strftime("%Y-%m")
         return None
+
+    @property
+    def calibration_questions(self) -> tuple[str, ...]:
+        """The questions to calibrate, agreeing with the reliability statement: those two or
+        more levels apart, else, when agreement is below reliable, the questions where the
+        assessors differ at all (largest spread first), which are what lowers alpha."""
+        agreement = self.scores.agreement
+        if agreement.questions_flagged:
+            return tuple(agreement.questions_flagged)
+        if agreement.value is None or agreement.value >= RELIABLE_ALPHA:
+            return ()
+        split = [q for q in self.scores.questions.values() if q.spread]
+        split.sort(key=lambda q: (-(q.spread or 0), q.code))
+        return tuple(q.code for q in split)
 
     @property
     def cohort_size(self) -> int:
@@ -243,7 +276,7 @@ def _kpi_sections(
         sites=[site.code],
         period=KPI_PERIOD,
         end=as_of.isoformat(),
-        as_of=as_of,
+        as_of=kpi_as_of(session, site.code, as_of),
     )
     sections = []
     for definition in KPIS:
@@ -380,7 +413,10 @@ def _summary(
         judged = [k for k in kpis if k.tile.met is not None]
         met = sum(1 for k in judged if k.tile.met)
         off = [k.tile.title for k in kpis if k.tile.met is False]
-        text = f"{met} of {len(judged)} KPIs with a target meet it in the latest month"
+        text = (
+            f"{met} of {len(judged)} KPIs with a target and enough records meet it in the "
+            "latest month with a value"
+        )
         lines.append(text + (f"; off target: {', '.join(off)}." if off else "."))
         signalled = [k.tile.title for k in kpis if k.tile.signal_at_latest]
         if signalled:
@@ -460,6 +496,7 @@ def build_report(
         as_of=as_of,
         since=start,
         generated_at=moment,
+        data_as_of=kpi_as_of(session, site.code, as_of) if kpis else None,
         scores=scores,
         overall=overall,
         placement=placement,
@@ -489,7 +526,19 @@ def build_report(
         breaches=breached,
         plan=plan,
         signed=_signed(session, assessment, plan, decisions),
+        threads=_threads(session, store, site),
     )
+
+
+#: How many broken threads the report lists, oldest first.
+OLDEST_BROKEN: Final = 10
+
+
+def _threads(session: Session, store: EventStore | None, site: Site) -> ThreadSection:
+    chosen = store or EventStore.from_settings()
+    broken = broken_threads(session, site=site, store=chosen)
+    (completeness,) = thread_completeness(session, sites=[site], store=chosen)
+    return ThreadSection(completeness, len(broken), tuple(broken[:OLDEST_BROKEN]))
 
 
 def provenance_words(provenance: Provenance) -> str:

@@ -69,11 +69,16 @@ def create_site(
     return site
 
 
+def no_such_site(code: str) -> NotFound:
+    """The one answer for a site code nobody registered, or a site the asker may not read."""
+    return NotFound(f"no site with code {code!r}; `qmm site list` shows the sites")
+
+
 def get_site(session: Session, *, code: str) -> Site:
     """Find a site by its code."""
     site = session.scalar(select(Site).where(Site.code == code))
     if site is None:
-        raise NotFound(f"no site with code {code!r}; `qmm site list` shows the sites")
+        raise no_such_site(code)
     return site
 
 

@@ -15,7 +15,7 @@ from qmm.audit.schemas import AuditEntryOut
 from qmm.audit.service import audit_log
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
-from qmm.errors import Forbidden, InvalidInput, NotFound
+from qmm.errors import InvalidInput, NotFound
 from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
 from qmm.events.uploads import batches_of, import_upload
 from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
@@ -41,7 +41,7 @@ from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import add_decision, list_decisions
 from qmm.program.schemas.decisions import DecisionIn, DecisionOut
 from qmm.sites.schemas import SiteIn, SiteOut, SiteSettingsIn
-from qmm.sites.service import create_site, get_site, set_two_person_rule
+from qmm.sites.service import create_site, no_such_site, set_two_person_rule
 from qmm.web import api_continuity, api_plans
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
@@ -172,15 +172,19 @@ def api_kpi_values(
     period: Period = "month",
     start: Annotated[str | None, Query(description="First period, e.g. 2025-01.")] = None,
     end: Annotated[str | None, Query(description="Last period, e.g. 2025-12.")] = None,
+    as_of: Annotated[
+        date | None,
+        Query(description="Compute as of this day. Default: the data's extract date."),
+    ] = None,
 ) -> list[KPIValueOut]:
-    """KPI values per site and period, with numerator and denominator (sites you may read)."""
+    """KPI values per site and period, with numerator and denominator (sites you may read);
+    `complete` is false for the period that holds the as-of date."""
     principal = access.who
     readable = {s.code: s for s in readable_sites(db, principal)}
     if site:
         for code in site:
-            found = get_site(db, code=code)
-            if found.code not in readable:
-                raise Forbidden(f"{principal.user.username} has no site:read permission at {code}")
+            if code not in readable:
+                raise no_such_site(code)  # unknown or unreadable: the same answer
         codes = list(dict.fromkeys(site))
     else:
         codes = sorted(readable)
@@ -195,7 +199,14 @@ def api_kpi_values(
     kpis = KPIRequest(db, store)
     try:
         values = compute(
-            kpis.tables, kpis=kpi or None, sites=codes, period=period, start=start, end=end
+            kpis.tables,
+            kpis=kpi or None,
+            sites=codes,
+            period=period,
+            start=start,
+            end=end,
+            as_of=as_of,
+            extract_dates=kpis.extract_dates,
         )
     except ValueError as exc:
         raise _values_error(exc) from None

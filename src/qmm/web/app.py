@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Final
 from urllib.parse import quote
 
@@ -12,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -19,12 +22,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qmm
-from qmm.db import get_engine, session_factory
+from qmm.auth.sessions import LastUseStamps
+from qmm.db import get_engine, is_busy, session_factory
 from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
 from qmm.web import (
     api,
     assessment_pages,
+    clause_pages,
     continuity_pages,
     decision_pages,
     evidence_pages,
@@ -35,10 +40,12 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    thread_pages,
 )
-from qmm.web.deps import WebSettings
+from qmm.web.deps import RETRY_AFTER_SECONDS, DatabaseBusy, WebSettings, WriterQueue
 from qmm.web.security import (
     API_PREFIX,
+    CSRF_FIELD,
     PublicMount,
     clear_session_cookie,
     is_api,
@@ -71,7 +78,15 @@ TITLES: Final = {
     413: "The upload is too large",
     422: "Please check what you entered",
     500: "Something went wrong",
+    503: "The server is busy",
 }
+#: A sign-in waits this long for a free core to check its password: a rush of sign-ins is
+#: bound by the CPU (50 at once on 2 cores: about 20 s for the last), and waiting beats failing.
+PASSWORD_CHECK_WAIT_SECONDS: Final = 120
+BUSY_MESSAGE: Final = (
+    "Many people are saving at this moment and your request did not get its turn in time. "
+    "Nothing was changed. Wait a few seconds and send it again."
+)
 
 
 def _is_api_path(path: str) -> bool:
@@ -123,8 +138,13 @@ class SecurityHeadersMiddleware:
             await response(scope, receive, send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    """A request body grew past the limit while it was being read."""
+class BodyTooLarge(StarletteHTTPException):
+    """A request body grew past the limit while it was being read (a chunked upload declares no
+    length). An HTTP exception, so that FastAPI's body parsing passes it on as the 413 it is
+    instead of answering 400 "error parsing the body"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(status_code=413, detail=message)
 
 
 class BodyLimitMiddleware:
@@ -134,12 +154,15 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _refusal(self, path: str) -> Response:
+    def _message(self) -> str:
         limit = f"{self.max_bytes / (1024 * 1024):g} MB"
-        message = (
+        return (
             f"The request is larger than the {limit} the web server accepts; nothing was stored. "
             "Import bigger extracts with `qmm import` on the server."
         )
+
+    def _refusal(self, path: str) -> Response:
+        message = self._message()
         if _is_api_path(path):
             return JSONResponse({"detail": message}, status_code=413)
         body = render_text("error.html", title=TITLES[413], code=413, message=message)
@@ -163,7 +186,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self._message())
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -238,6 +261,72 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, 422, problems)
 
 
+async def _kept_form(request: Request) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """What a refused form carried: fields to send again, password fields, file fields."""
+    kept: list[tuple[str, str]] = []
+    retype: list[str] = []
+    files: list[str] = []
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return kept, retype, files
+    try:
+        form = await request.form()
+    except Exception:  # a body already read and not kept: nothing to offer again
+        return kept, retype, files
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            files.append(name)
+        elif "password" in name:
+            if name not in retype:
+                retype.append(name)
+        else:
+            kept.append((name, value))
+    return kept, retype, files
+
+
+async def handle_database_busy(request: Request, exc: Exception) -> Response:
+    """A request that could not write in time: 503 with Retry-After, and what was typed kept."""
+    if not isinstance(exc, DatabaseBusy) and not is_busy(exc):
+        raise exc
+    logger.warning(
+        "answered 503, the database was busy: %s %s (%s)",
+        request.method,
+        request.url.path,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if is_api(request):
+        return JSONResponse({"detail": BUSY_MESSAGE}, status_code=503, headers=headers)
+    kept, retype, files = await _kept_form(request)
+    response: Response
+    if request.url.path == "/login" and request.method == "POST":
+        fields = dict(kept)
+        response = pages.login_page(
+            request,
+            request.app.state.web_settings,
+            next_url=fields.get("next", "/"),
+            username=fields.get("username", ""),
+            error=BUSY_MESSAGE.replace("send it again", "sign in again"),
+            status_code=503,
+        )
+    else:
+        response = render(
+            request,
+            "busy.html",
+            principal=None,
+            title=TITLES[503],
+            status_code=503,
+            message=BUSY_MESSAGE,
+            action=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            kept=kept,
+            shown=[(name, value) for name, value in kept if name != CSRF_FIELD],
+            retype=retype,
+            files=files,
+        )
+    response.headers.update(headers)
+    return response
+
+
 def _declare_in_openapi(app: FastAPI) -> None:
     """Publish each API operation's permission in the OpenAPI document as x-permission."""
     for route in app.routes:
@@ -281,6 +370,8 @@ PAGE_AREAS: Final = (
     continuity_pages,
     export_pages,
     report_pages,
+    thread_pages,
+    clause_pages,
 )
 
 
@@ -301,6 +392,11 @@ def create_app(
     )
     app.state.session_factory = session_factory(engine or get_engine())
     app.state.web_settings = settings or WebSettings()
+    app.state.writer_queue = WriterQueue()
+    app.state.password_check_queue = WriterQueue(
+        PASSWORD_CHECK_WAIT_SECONDS, at_once=max(1, os.cpu_count() or 1)
+    )
+    app.state.last_use_stamps = LastUseStamps()
     app.state.event_store = store
     for router in (*(area.router for area in PAGE_AREAS), *api.ROUTERS):
         add_area(app, router)
@@ -310,6 +406,9 @@ def create_app(
     app.add_exception_handler(QMMError, handle_qmm_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(DatabaseBusy, handle_database_busy)
+    app.add_exception_handler(OperationalError, handle_database_busy)
+    app.add_exception_handler(PoolTimeout, handle_database_busy)
     app.add_middleware(BodyLimitMiddleware, max_bytes=app.state.web_settings.max_upload_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     _declare_in_openapi(app)

@@ -18,7 +18,13 @@ from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
 from qmm.errors import Conflict, InvalidInput, NotFound
-from qmm.evidence.files import ACCEPTED, StoredFileProblem, read_blob
+from qmm.evidence.files import (
+    ACCEPTED,
+    DAMAGED,
+    StoredFileDamaged,
+    StoredFileMissing,
+    read_blob,
+)
 from qmm.evidence.service import (
     KINDS,
     SUPPORT_NEEDED_FROM,
@@ -50,6 +56,7 @@ from qmm.models import (
 )
 from qmm.presentation.maturity import shown_assessment
 from qmm.text_rules import has_nul, nul_message
+from qmm.threads.schemas import cited_thread
 from qmm.web.deps import DB
 from qmm.web.forms import Day, Picked, TextOrNone, WebForm, submit
 from qmm.web.security import Access, Principal, SiteRead, require
@@ -415,6 +422,7 @@ def _item_page(
         title=f"{item.ref}: {item.title}",
         site=site,
         item=item,
+        thread_href=cited_thread(site.code, item.link, item.eqms_id),
         overdue=review_overdue(item, today),
         framework=framework,
         names=sub_element_names(framework),
@@ -627,13 +635,20 @@ def evidence_download(
     assert site is not None
     item = find_item(db, site, ref)
     stored = find_file(item, file_id)
+    after = (
+        "; nothing is wrong with the record itself. Tell your administrator: "
+        "`qmm evidence check` names every such file, and the server log this one."
+    )
     try:
         data = read_blob(stored.sha256, label=f"{item.ref} {stored.filename}")
-    except StoredFileProblem:
-        logger.exception("evidence file %s of %s %s unreadable", stored.id, site.code, item.ref)
-        raise StoredFileProblem(
-            f"the stored copy of {stored.filename} is missing or damaged; nothing is wrong with "
-            "the record itself. Tell your administrator (it shows in the server log)."
+    except StoredFileMissing:
+        logger.warning("evidence file %s of %s %s is missing", stored.id, site.code, item.ref)
+        raise StoredFileMissing(f"the stored copy of {stored.filename} is missing{after}") from None
+    except StoredFileDamaged as exc:
+        logger.warning("evidence file %s of %s %s: %s", stored.id, site.code, item.ref, exc)
+        raise StoredFileDamaged(
+            f"{item.ref} {stored.filename}: {DAMAGED} (it was changed on disk after it was "
+            f"attached){after}"
         ) from None
     return Response(
         content=data,

@@ -3,6 +3,7 @@ through the importer's own pipeline (qmm.events.uploads)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -48,6 +49,7 @@ def _imports_page(
     problem_total: int = 0,
     record_type: str = "",
     profile: str = "",
+    extracted_on: str = "",
     status_code: int = 200,
     store: EventStore | None = None,
 ) -> Response:
@@ -69,6 +71,8 @@ def _imports_page(
         suffixes=accepted_suffixes(),
         record_type=record_type,
         profile=profile,
+        extracted_on=extracted_on,
+        today=datetime.now(UTC).date().isoformat(),
         max_mb=request.app.state.web_settings.max_upload_bytes // (1024 * 1024),
         can_import=principal.may(db, Permission.site_manage, site=site),
         breadcrumbs=[("Sites", "/"), (site.code, f"/sites/{site.code}")],
@@ -96,6 +100,7 @@ def import_file(
     store: Store,
     record_type: Annotated[str, Form()] = "",
     profile: Annotated[str, Form()] = "",
+    extracted_on: Annotated[str, Form()] = "",
     upload: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Import one extract for this site; any bad row stores nothing and every error is listed."""
@@ -109,9 +114,25 @@ def import_file(
             principal,
             site,
             error="Choose the extract file to upload.",
+            status_code=422,
             record_type=record_type,
             profile=profile,
+            extracted_on=extracted_on,
+        )
+    try:
+        extracted = date.fromisoformat(extracted_on.strip()) if extracted_on.strip() else None
+    except ValueError:
+        return _imports_page(
+            request,
+            db,
+            principal,
+            site,
+            error=f"Extract date {extracted_on!r} is not a date: use YYYY-MM-DD, or leave it "
+            "empty for today.",
             status_code=422,
+            record_type=record_type,
+            profile=profile,
+            extracted_on=extracted_on,
         )
     try:
         batch = import_upload(
@@ -122,6 +143,7 @@ def import_file(
             content=upload.file,
             record_type=record_type,
             profile=profile or None,
+            extracted_on=extracted,
         )
     except InvalidInput as exc:
         problems, total = problems_of(exc)
@@ -139,8 +161,9 @@ def import_file(
             error=message,
             problems=problems,
             problem_total=total,
+            status_code=422,
             record_type=record_type,
             profile=profile,
-            status_code=422,
+            extracted_on=extracted_on,
         )
     return RedirectResponse(f"/sites/{site.code}/imports?batch={batch.id}", status_code=303)

@@ -15,6 +15,7 @@ from qmm.assessment.service import (
 )
 from qmm.auth.permissions import Permission
 from qmm.errors import InvalidInput
+from qmm.events.extract_dates import site_data_as_of
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
 from qmm.presentation.kpis import (
     CHART_PERIODS,
@@ -42,6 +43,7 @@ from qmm.presentation.maturity import (
     scale_x,
     shown_assessment,
 )
+from qmm.threads.index import KEYS as THREAD_KEYS
 from qmm.web.api_plans import worklist_of
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import site_coverage
@@ -117,6 +119,7 @@ def site_page(
     return render(
         request,
         "site.html",
+        data_as_of=site_data_as_of(db, site.code),
         principal=principal,
         title=f"{site.code}: {site.name}",
         site=site,
@@ -228,6 +231,7 @@ def kpi_records_page(
         value=value,
         rows=rows,
         columns=record_columns(rows),
+        thread_keys=THREAD_KEYS,
         breadcrumbs=[
             ("Sites", "/"),
             (site.code, f"/sites/{site.code}"),

@@ -7,6 +7,7 @@ from contextlib import suppress
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -15,17 +16,32 @@ from qmm.audit.scope import record_label
 from qmm.audit.service import audit_log
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authenticate, change_password
+from qmm.auth.service import (
+    PasswordVerdict,
+    SignInCheck,
+    change_password,
+    check_password,
+    finish_sign_in,
+    prepare_sign_in,
+)
 from qmm.auth.sessions import (
+    LastUseStamps,
     end_other_sessions,
     end_web_session,
     resolve_web_session,
     start_web_session,
 )
-from qmm.db import database_answers
+from qmm.db import begin_writing, database_answers
 from qmm.errors import InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
-from qmm.web.deps import DB, Settings
+from qmm.web.deps import (
+    DB,
+    Settings,
+    last_use_stamps,
+    password_check_queue,
+    reads_first,
+    writer_queue,
+)
 from qmm.web.history import changes
 from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -49,17 +65,23 @@ MEANINGS: Final = [m.value for m in SignatureMeaning]
 
 
 @router.get("/healthz", response_class=JSONResponse)
-def healthz(_access: Public, db: DB) -> JSONResponse:
-    """Liveness for load balancers: the app answers and its database does too."""
+def healthz(
+    _access: Public, db: DB, stamps: Annotated[LastUseStamps, Depends(last_use_stamps)]
+) -> JSONResponse:
+    """Liveness for load balancers: the app answers and its database does too.
+
+    Also how many "last seen" times this worker process dropped because the database was too
+    busy (bookkeeping, never shown to the person; a growing count says: move to PostgreSQL).
+    """
     if not database_answers(db):
         return JSONResponse({"status": "database unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "ok", "last_use_stamps_lost": stamps.lost})
 
 
 # --- signing in and out --------------------------------------------------------------------
 
 
-def _login_page(
+def login_page(
     request: Request,
     settings: Settings,
     *,
@@ -93,7 +115,7 @@ def login_form(
     next_url: Annotated[str, Query(alias="next")] = "/",
 ) -> Response:
     """The sign-in form, with a pre-session CSRF token in a short-lived cookie and the form."""
-    return _login_page(request, settings, next_url=next_url)
+    return login_page(request, settings, next_url=next_url)
 
 
 def _end_previous_session(request: Request, db: Session) -> None:
@@ -106,7 +128,8 @@ def _end_previous_session(request: Request, db: Session) -> None:
 
 
 @router.post("/login")
-def login(
+@reads_first
+async def login(
     request: Request,
     _access: Public,
     db: DB,
@@ -115,10 +138,14 @@ def login(
     password: Annotated[str, Form()] = "",
     next_url: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
-    """Check the password (failures count toward lockout and are kept) and start a session."""
+    """Check the password (failures count toward lockout and are kept) and start a session.
+
+    The password check (argon2, most of a second) holds no connection, lock or turn: the
+    attempt is recorded afterwards, in a short transaction of its own, when its turn comes.
+    """
     username = username.strip()
     if not username or not password:
-        return _login_page(
+        return login_page(
             request,
             settings,
             next_url=next_url,
@@ -127,21 +154,45 @@ def login(
             status_code=422,
         )
     client = request.client.host if request.client else None
+    check = await run_in_threadpool(
+        prepare_sign_in, db, username=username, channel="web", source=client
+    )
+    await run_in_threadpool(db.rollback)  # end the read: nothing is held while argon2 works
+    async with password_check_queue(request).turn():
+        verdict = await run_in_threadpool(check_password, check, password)
+    async with writer_queue(request).turn():
+        return await run_in_threadpool(
+            _record_sign_in, request, db, settings, check=check, verdict=verdict, next_url=next_url
+        )
+
+
+def _record_sign_in(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    *,
+    check: SignInCheck,
+    verdict: PasswordVerdict | None,
+    next_url: str,
+) -> Response:
+    """The sign-in's writing part, in its turn: the attempt, and the session when it succeeds."""
+    begin_writing(db)
     try:
-        user = authenticate(db, username=username, password=password, channel="web", source=client)
+        user = finish_sign_in(db, check=check, verdict=verdict)
     except Unauthenticated as exc:
-        # Returned, not raised: the request commits, so the failed attempt is recorded.
-        return _login_page(
+        db.commit()  # the failed attempt is recorded
+        return login_page(
             request,
             settings,
             next_url=next_url,
-            username=username,
+            username=check.username,
             error=str(exc).capitalize() + ".",
             status_code=401,
         )
     set_actor(db, Actor(label=user.username, user_id=user.id))
     _end_previous_session(request, db)
     secret, web_session = start_web_session(db, user=user)
+    db.commit()
     response = RedirectResponse(safe_next(next_url), status_code=303)
     set_session_cookie(
         response, secret, web_session=web_session, request=request, settings=settings

@@ -38,7 +38,7 @@ from qmm.models import (
     utcnow,
 )
 from qmm.record_ids import parse_record_id
-from qmm.sites.service import get_site, list_sites
+from qmm.sites.service import get_site, list_sites, no_such_site
 from qmm.web.deps import DB, WebSettings
 
 SESSION_COOKIE: Final = "qmm_session"
@@ -378,7 +378,10 @@ class Guard:
         site: Site | None = None
         assessment: Assessment | None = None
         if requirement.where is Where.site:
-            site = get_site(db, code=_param(request, requirement.params[0]) or "")
+            code = _param(request, requirement.params[0]) or ""
+            site = get_site(db, code=code)
+            if not principal.may(db, Permission.site_read, site=site):
+                raise no_such_site(code)  # no word of its existence
             allowed = principal.may(db, permission, site=site)
             where = f" at {site.code}"
         elif requirement.where is Where.assessment:

@@ -1,0 +1,127 @@
+"""The clause library and vendor documents in the web app and the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from factories import create_vendor_document
+from qmm.assessment.service import get_assessment
+from qmm.models import Site, utcnow
+from qmm.program.plan import generate_plan
+from web.support import World, bearer, sign_in
+
+
+def _halden(db: Session, world: World) -> Site:
+    site = db.get(Site, world.site_a)
+    assert site is not None
+    create_vendor_document(db, site)
+    return site
+
+
+def test_the_coverage_view_names_the_missing_clause_and_plans_it(
+    client: TestClient, db: Session, world: World
+) -> None:
+    site = _halden(db, world)
+    generate_plan(
+        db,
+        assessment=get_assessment(db, assessment_id=world.assessment_a),
+        owner="Site Director",
+        start_on=utcnow().date() + timedelta(days=1),
+    )
+    db.commit()
+    csrf = sign_in(client, db, world, "lead-a")
+    page = client.get(f"/sites/{site.code}/clauses")
+    assert page.status_code == 200, page.text
+    assert "Missing: Joint drills" in page.text
+    planned = client.post(
+        f"/sites/{site.code}/clauses/plan",
+        data={
+            "vendor": "Halden Closures AG",
+            "document_type": "quality_agreement",
+            "clause": "joint_drills",
+            "csrf_token": csrf,
+        },
+    )
+    assert planned.status_code == 303, planned.text
+    plan_page = client.get(planned.headers["location"].split("#")[0])
+    assert "Add the &#39;Joint drills&#39; clause" in plan_page.text
+
+
+def test_a_bad_document_form_names_each_problem_and_stores_nothing(
+    client: TestClient, db: Session, world: World
+) -> None:
+    csrf = sign_in(client, db, world, "lead-a")
+    response = client.post(
+        "/sites/SITE-A/clauses/documents",
+        data={
+            "document_type": "letter",
+            "vendor": "Halden Closures AG",
+            "title": "QA",
+            "owner": "QA",
+            "effective_on": "2026-13-01",
+            "link": "eqms/QA-1",
+            "csrf_token": csrf,
+        },
+    )
+    assert response.status_code == 422
+    assert "document type &#39;letter&#39; is not one of" in response.text
+    assert "must be an http:// or https:// address" in response.text
+    api = client.get(
+        "/api/sites/SITE-A/vendor-documents", headers=bearer(world.read_tokens["viewer-a"])
+    )
+    assert api.json() == []
+
+
+def test_the_api_records_a_document_and_reports_coverage(client: TestClient, world: World) -> None:
+    token = bearer(world.write_tokens["lead-a"])
+    made = client.post(
+        "/api/sites/SITE-A/vendor-documents",
+        json={
+            "document_type": "contract",
+            "vendor": "Nordic Logistics",
+            "title": "Cold-chain transport contract",
+            "owner": "Supply Chain Lead",
+            "effective_on": "2026-02-01",
+            "link": "https://eqms.example.invalid/contracts/NL-7",
+            "clauses": ["response_times", "data_formats"],
+        },
+        headers=token,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["document_type_name"] == "Contract"
+    coverage = client.get("/api/sites/SITE-A/vendor-documents/coverage", headers=token).json()
+    assert coverage == [
+        {
+            "vendor": "Nordic Logistics",
+            "document_type": "contract",
+            "documents": [made.json()["id"]],
+            "expected": [
+                "response_times",
+                "data_formats",
+                "risk_review_participation",
+                "business_continuity",
+            ],
+            "included": ["response_times", "data_formats"],
+            "missing": ["risk_review_participation", "business_continuity"],
+        }
+    ]
+    refused = client.post(
+        "/api/sites/SITE-A/vendor-documents",
+        json={
+            "document_type": "contract",
+            "vendor": " ",
+            "title": "x",
+            "owner": "y",
+            "effective_on": "2026-02-01",
+            "link": "https://eqms.example.invalid/x",
+            "clauses": ["nope"],
+        },
+        headers=token,
+    )
+    assert refused.status_code == 422
+    assert set(refused.json()["problems"]) == {"vendor", "clauses"}
+    library = client.get("/api/sites/SITE-A/clauses", headers=token).json()
+    assert "joint_drills" in [c["code"] for c in library]
