@@ -215,6 +215,17 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "score": "4",
             "rationale": "Agreed at the calibration meeting",
         },
+        ("POST", "/sites/{code}/assessments"): {
+            "title": "FY27 self-assessment",
+            "kind": "self",
+            "framework": "web-tiny@1",
+            "lead": "lead-a",
+            "assessors": ["contrib-a"],
+            "started_on": "2026-03-02",
+        },
+        ("POST", "/assessments/{assessment_id}/team"): {"username": "root", "role": "assessor"},
+        # contrib-a has rated: taking them off is refused (422, by field), never a 5xx.
+        ("POST", "/assessments/{assessment_id}/team/remove"): {"username": "contrib-a"},
         ("POST", "/sites/{code}/imports"): extract,
         ("POST", "/api/sites/{code}/imports"): extract,
         ("POST", "/account/password"): {

@@ -35,6 +35,7 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    team_pages,
 )
 from qmm.web.deps import WebSettings
 from qmm.web.security import (
@@ -274,6 +275,7 @@ PAGE_AREAS: Final = (
     insight_pages,
     import_pages,
     assessment_pages,
+    team_pages,
     evidence_pages,
     decision_pages,
     program_pages,

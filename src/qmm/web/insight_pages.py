@@ -135,6 +135,7 @@ def site_page(
         show_site=False,
         can_audit=principal.may(db, Permission.audit_read, site=site),
         can_import=principal.may(db, Permission.site_manage, site=site),
+        can_start_assessment=principal.may(db, Permission.assessment_manage, site=site),
         breadcrumbs=[("Sites", "/")],
         **chart_helpers(),
     )
