@@ -116,6 +116,7 @@ def params(world: World) -> dict[str, str]:
         "item_id": str(world.forum_item_id),
         **CONTINUITY,
         "export": "evidence",
+        "username": "viewer-a",
     }
 
 
@@ -226,6 +227,17 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/assessments/{assessment_id}/team"): {"username": "root", "role": "assessor"},
         # contrib-a has rated: taking them off is refused (422, by field), never a 5xx.
         ("POST", "/assessments/{assessment_id}/team/remove"): {"username": "contrib-a"},
+        ("POST", "/admin/users"): {"username": "dana", "full_name": "Dana Whitfield"},
+        ("POST", "/admin/users/{username}/disable"): {"reason": "Left the company"},
+        ("POST", "/admin/users/{username}/password"): {
+            "password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+        ("POST", "/admin/users/{username}/grants"): {"role": "viewer", "site": "SITE-A"},
+        # The matrix names no grant or token of viewer-a: refused by field (422), never a 5xx.
+        ("POST", "/admin/users/{username}/grants/revoke"): {"record": "1", "reason": "Moved"},
+        ("POST", "/admin/users/{username}/tokens"): {"name": "nightly export", "days": "30"},
+        ("POST", "/admin/users/{username}/tokens/revoke"): {"record": "1", "reason": "Retired"},
         ("POST", "/sites/{code}/imports"): extract,
         ("POST", "/api/sites/{code}/imports"): extract,
         ("POST", "/account/password"): {

@@ -23,6 +23,7 @@ from qmm.db import get_engine, session_factory
 from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
 from qmm.web import (
+    admin_pages,
     api,
     assessment_pages,
     continuity_pages,
@@ -283,6 +284,7 @@ PAGE_AREAS: Final = (
     continuity_pages,
     export_pages,
     report_pages,
+    admin_pages,
 )
 
 

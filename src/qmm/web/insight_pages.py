@@ -85,6 +85,7 @@ def home(request: Request, access: SignedIn, db: DB) -> Response:
         show_site=len(sites) > 1,
         rows=portfolio(db, sites, access.who),
         overall_band=overall_band(),
+        can_admin=access.who.may(db, Permission.user_manage),
         **chart_helpers(),
     )
 
