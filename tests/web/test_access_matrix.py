@@ -25,6 +25,7 @@ from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
+from qmm.program.objectives import add_objective
 from qmm.program.plan import generate_plan
 from qmm.program.steering import ActionInput
 from qmm.web.app import create_app
@@ -96,6 +97,16 @@ def continuity_records(connection: Connection, world: World) -> None:
             trigger_id=str(create_trigger(session, site).id),
             drill_id=str(drill.id),
             agreement_id=str(create_agreement(session, site).id),
+            objective_id=str(
+                add_objective(
+                    session,
+                    site=site,
+                    title="Close CAPAs on time",
+                    owner="Head of Quality",
+                    published_on=date(2026, 1, 5),
+                    kpi="capa_on_time_closure",
+                ).id
+            ),
         )
         session.commit()
 
@@ -269,6 +280,15 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "kpi": "capa_on_time_closure",
             "target": "0.9",
             "period": "quarter",
+        },
+        ("POST", "/sites/{code}/program/objectives/{objective_id}/retire"): {
+            "retired_on": "2026-03-31"
+        },
+        ("POST", "/sites/{code}/program/cadences"): {
+            "name": "Supplier quality review",
+            "chair": "Head of Supplier Quality",
+            "cadence_days": "90",
+            "first_meeting_on": "2026-04-01",
         },
         ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold"): {
             "held_on": "2026-01-16",
