@@ -159,11 +159,13 @@ DECISION_PATHS = (
     "/sites/{code}/decisions/{ref}/edit",
     "/sites/{code}/decisions/{ref}/supersede",
     "/sites/{code}/decisions/{ref}/sign",
+    "/sites/{code}/decisions/{ref}/discard",
     "/api/sites/{code}/decisions/{ref}",
 )
 PLAN_PATHS = (
     "/sites/{code}/plans/{ref}",
     "/sites/{code}/plans/{ref}/approve",
+    "/sites/{code}/plans/{ref}/discard",
     "/sites/{code}/plans/{ref}/actions/{number}/edit",
     "/sites/{code}/plans/{ref}/actions/{number}/done",
     "/sites/{code}/plans/{ref}/actions/{number}/reopen",
@@ -273,6 +275,8 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "evidence_refs": [],
             "sub_elements": ["m1"],
         },
+        ("POST", "/sites/{code}/decisions/{ref}/discard"): {"reason": "Logged twice"},
+        ("POST", "/sites/{code}/plans/{ref}/discard"): {"reason": "Wrong assessment"},
         ("POST", "/sites/{code}/program/objectives"): {
             "title": "Close CAPAs on time",
             "owner": "Head of Quality",

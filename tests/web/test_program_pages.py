@@ -256,6 +256,46 @@ class TestSigning:
         assert client.get(f"{LOG}/EV-0001").status_code == 404
 
 
+class TestDiscardingADraft:
+    def test_a_draft_decision_is_discarded_with_a_reason_and_stays_on_record(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        url = log_one(client, csrf)
+        ref = url.rsplit("/", 1)[1]
+        assert 'action="' + url + '/discard"' in client.get(url).text
+        no_reason = post(client, url + "/discard", csrf, reason=" ")
+        assert no_reason.status_code == 422
+        assert "audit trail" in error_of(no_reason.text, "discard-reason")
+        assert get_decision(db, site=site_a(db), ref=ref).discarded_at is None
+        done = post(client, url + "/discard", csrf, reason="Logged twice by mistake")
+        assert done.status_code == 303, done.text
+        db.expire_all()
+        assert get_decision(db, site=site_a(db), ref=ref).discarded_at is not None
+        page = client.get(url).text
+        assert "Discarded" in page
+        assert "Edit this draft" not in page
+        assert 'action="' + url + '/sign"' not in page
+        assert post(client, url + "/edit", csrf, **GOOD).status_code == 409
+        assert post(client, url + "/discard", csrf, reason="again").status_code == 409
+        sign_in(client, db, world, "contrib-a")
+        assert f"Sign {ref}" not in client.get("/").text  # off the worklist
+        listed = client.get(LOG + "?status=discarded").text
+        assert f'href="{url}"' in listed
+        csrf = sign_in(client, db, world, "lead-a")
+        assert log_one(client, csrf) != url  # the discarded ref is not reused
+
+    def test_a_signed_decision_cannot_be_discarded(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        url = log_one(client, sign_in(client, db, world, "contrib-a"))
+        csrf = sign_in(client, db, world, "lead-a")
+        assert sign(client, url, csrf, "lead-a").status_code == 303
+        refused = post(client, url + "/discard", csrf, reason="Changed our mind")
+        assert refused.status_code == 409
+        assert "only a draft" in refused.text
+
+
 class TestProgramOverview:
     def test_the_overview_shows_cadence_forum_and_no_forms_for_readers(
         self, client: TestClient, db: Session, world: World
