@@ -207,8 +207,8 @@ def _require_draft(decision: Decision) -> None:
         raise Conflict(f"{decision.ref} was discarded; it stays on record but no longer changes")
     if decision.is_signed:
         raise Conflict(
-            f"{decision.ref} is signed and can no longer be changed; supersede it with "
-            f"`qmm decision supersede {decision.site.code} {decision.ref}`"
+            f"{decision.ref} is signed and can no longer be changed; supersede it with a new "
+            "entry instead"
         )
 
 

@@ -115,7 +115,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         14,
         "quality_policy_objectives",
-        "The two published objectives, each measured by a KPI (`qmm objective list`)",
+        "The two published objectives, each measured by a KPI (the program page lists them)",
         EvidenceItemKind.policy.value,
     ),
     SkeletonStep(
@@ -123,7 +123,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         21,
         "management_review",
-        "Minutes of the first steering meeting (`qmm steering hold`)",
+        "Minutes of the first steering meeting (recorded on the program page)",
         EvidenceItemKind.steering_minutes.value,
     ),
     SkeletonStep(
@@ -131,7 +131,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         30,
         "knowledge_management",
-        "Evidence index covering every practice area (`qmm evidence coverage`)",
+        "Evidence index covering every practice area (its coverage is on the evidence page)",
         EvidenceItemKind.other.value,
     ),
     SkeletonStep(
@@ -163,7 +163,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         90,
         "quality_first_decisions",
-        "Signed decisions of the decision log (`qmm decision list`)",
+        "Signed decisions of the decision log (the decision log lists them)",
         EvidenceItemKind.decision_record.value,
     ),
 )
@@ -556,7 +556,7 @@ def _require_draft(plan: ReadinessPlan) -> None:
     if plan.is_approved:
         raise Conflict(
             f"{plan.ref} is approved and its plan is frozen; only progress is tracked "
-            f"(`qmm plan done`, `qmm plan reopen`)"
+            "(an action marked done, or opened again)"
         )
 
 

@@ -236,7 +236,11 @@ def _user_page(
 
 
 def _person(db: Session, username: str) -> User:
-    return get_user(db, username=username)
+    """The person a URL names; the page for nobody says where everyone is listed."""
+    try:
+        return get_user(db, username=username)
+    except NotFound:
+        raise NotFound(f"no user {username!r}; the Users page lists everyone") from None
 
 
 @router.get("/admin/users/{username}")
