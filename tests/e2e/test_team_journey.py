@@ -57,3 +57,41 @@ def test_a_new_assessment_is_created_its_team_added_and_questions_rated(page: An
     assert re.search(r"Questions with a score\s+5 of \d+", summary), summary
     assert "You have rated 5" in summary
     screenshot(page, "16-five-questions-rated")
+
+
+def test_an_administrator_grants_a_limited_role_and_hands_out_a_token(page: Any) -> None:
+    sign_in(page, "admin")
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/admin/users")
+    form = page.locator("form[action='/admin/users']")
+    form.get_by_label("Username").fill("olga")
+    form.get_by_label("Full name").fill("Olga Lindqvist")
+    form.get_by_role("button", name="Add the user").click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/admin/users/olga?done=created")
+
+    grant = page.locator("form[action='/admin/users/olga/grants']")
+    grant.get_by_label("Role").select_option("assessor")
+    grant.get_by_label("Site").select_option("SITE-A")
+    grant.get_by_role("button", name="Grant the role").click()
+    page.wait_for_load_state("networkidle")
+    assert "must be time-limited" in page.locator("main").inner_text()
+    screenshot(page, "16-admin-grant-refused")
+    grant = page.locator("form[action='/admin/users/olga/grants']")
+    grant.get_by_label("Last day").fill("2027-06-30")
+    grant.get_by_role("button", name="Grant the role").click()
+    page.wait_for_load_state("networkidle")
+    assert "The role was granted" in page.locator("main").inner_text()
+
+    page.locator("summary", has_text="Create a token").click()
+    token = page.locator("form[action='/admin/users/olga/tokens']")
+    token.get_by_label("What uses it").fill("nightly export")
+    token.get_by_role("button", name="Create the token").click()
+    page.wait_for_load_state("networkidle")
+    shown = page.locator("#new-token-value").input_value()
+    assert shown.startswith("qmm_")
+    screenshot(page, "16-admin-token-shown-once")
+    page.goto("/admin/tokens")
+    assert "nightly export" in page.locator("main").inner_text()
+    assert shown not in page.content()

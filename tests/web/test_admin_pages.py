@@ -200,6 +200,7 @@ class TestGrants:
         assert grant.granted_by_id == world.user_ids["root"]
         page = client.get(VIEWER).text
         assert f'href="/assessments/{world.assessment_a}"' in page
+        assert "last day 2099-06-30" in page
 
     def test_bad_grants_are_named_by_field_and_nothing_is_stored(
         self, client: TestClient, db: Session, world: World
@@ -236,6 +237,20 @@ class TestGrants:
         assert odd.status_code == 422
         assert "999999" in error_of(odd.text, "grant-assessments")
         assert "not a date" in error_of(odd.text, "grant-expires_on")
+        elsewhere = client.post(
+            VIEWER + "/grants",
+            data={
+                "role": "viewer",
+                "site": "SITE-B",
+                "assessments": [str(world.assessment_a)],
+                "csrf_token": csrf,
+            },
+        )
+        assert elsewhere.status_code == 422
+        assert (
+            f"Assessment {world.assessment_a} is not of site SITE-B."
+            == error_of(elsewhere.text, "grant-assessments").split("</span> ")[-1].strip()
+        )
         no_role = client.post(VIEWER + "/grants", data={"site": "SITE-A", "csrf_token": csrf})
         assert "Choose a role" in error_of(no_role.text, "grant-role")
         assert count(db, RoleGrant) == before

@@ -33,12 +33,12 @@ from qmm.auth.sessions import (
     revoke_api_token,
     token_state,
 )
-from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
+from qmm.errors import InvalidFields, InvalidInput, NotFound
 from qmm.models import ApiToken, Role, RoleGrant, User, utcnow
 from qmm.record_ids import parse_record_id
 from qmm.sites.service import list_sites
 from qmm.web.deps import DB
-from qmm.web.forms import Day, Number, Picked, WebForm, submit
+from qmm.web.forms import Day, Number, Picked, WebForm, on_field, sentence, submit
 from qmm.web.security import Access, Principal, require
 from qmm.web.templating import render
 
@@ -66,16 +66,6 @@ DONE: Final = {
 }
 
 
-def _on_field(field: str, call: Callable[[], Stored]) -> Stored:
-    """Run a service whose refusal concerns one field, and name that field with its words."""
-    try:
-        return call()
-    except InvalidFields:
-        raise
-    except (InvalidInput, Conflict, NotFound) as exc:
-        raise InvalidFields({field: str(exc).capitalize() + "."}) from None
-
-
 def _grant_state(grant: RoleGrant, now: datetime) -> str:
     """Whether a grant is in force now, in words."""
     if grant.revoked_at is not None:
@@ -85,6 +75,16 @@ def _grant_state(grant: RoleGrant, now: datetime) -> str:
     return "active"
 
 
+def _grant_end(grant: RoleGrant) -> str:
+    """When a grant ends, as the form took it: a grant ending at midnight UTC by its last day."""
+    if grant.expires_at is None:
+        return "no end"
+    end = grant.expires_at.astimezone(UTC)
+    if end.time() == time():
+        return f"last day {(end - timedelta(days=1)).date().isoformat()}"
+    return f"{end:%Y-%m-%d %H:%M} UTC"
+
+
 def _password_problems(password: str, confirm: str, *, username: str) -> dict[str, str]:
     """What is wrong with a new password as typed twice, by field."""
     if not password:
@@ -92,7 +92,7 @@ def _password_problems(password: str, confirm: str, *, username: str) -> dict[st
     try:
         check_password_rules(password, username=username)
     except InvalidInput as exc:
-        return {"password": str(exc).capitalize() + "."}
+        return {"password": sentence(str(exc))}
     if password != confirm:
         return {"confirm_password": "The two passwords differ; type the same one twice."}
     return {}
@@ -133,7 +133,7 @@ def _users_page(
     people = [
         (
             user,
-            [g for g in user.grants if _grant_state(g, now) == "active"],
+            [(g, _grant_end(g)) for g in user.grants if _grant_state(g, now) == "active"],
         )
         for user in list_users(db)
     ]
@@ -172,7 +172,7 @@ def user_create(
         )
     return submit(
         form,
-        store=lambda fields: _on_field(
+        store=lambda fields: on_field(
             "username",
             lambda: create_user(
                 db,
@@ -217,7 +217,10 @@ def _user_page(
         title=f"{user.full_name} ({user.username})",
         can_admin=True,
         person=user,
-        grants=[(g, _grant_state(g, now)) for g in sorted(user.grants, key=lambda g: -g.id)],
+        grants=[
+            (g, _grant_state(g, now), _grant_end(g))
+            for g in sorted(user.grants, key=lambda g: -g.id)
+        ],
         tokens=[(t, token_state(t, now=now)) for t in reversed(list_api_tokens(db, user=user))],
         sites=sites,
         codes=codes,
@@ -308,7 +311,7 @@ def user_disable(
 
     def save(fields: dict[str, Any]) -> object:
         with audit_reason(db, fields["reason"].strip()):
-            return _on_field("reason", lambda: disable_user(db, user=user))
+            return on_field("reason", lambda: disable_user(db, user=user))
 
     return _user_submit(
         request,
@@ -347,7 +350,7 @@ def user_password(
 
     def save(fields: dict[str, Any]) -> object:
         with audit_reason(db, "password set by an administrator"):
-            _on_field("password", lambda: set_password(db, user=user, password=fields["password"]))
+            on_field("password", lambda: set_password(db, user=user, password=fields["password"]))
             keep = me.web_session if user.id == me.user.id else None
             return end_other_sessions(db, user=user, keep=keep)
 
@@ -416,7 +419,7 @@ def user_grant(
         except InvalidFields as exc:
             raise InvalidFields(
                 {
-                    "expires_on" if field == "expires_at" else field: words.capitalize() + "."
+                    "expires_on" if field == "expires_at" else field: sentence(words)
                     for field, words in exc.problems.items()
                 }
             ) from None
@@ -462,7 +465,7 @@ def user_grant_revoke(
     def save(fields: dict[str, Any]) -> object:
         assert grant is not None
         with audit_reason(db, fields["reason"].strip()):
-            return _on_field("record", lambda: revoke_grant(db, grant=grant))
+            return on_field("record", lambda: revoke_grant(db, grant=grant))
 
     return _user_submit(
         request,
@@ -517,7 +520,7 @@ def user_token_create(
             )
         except InvalidFields as exc:
             raise InvalidFields(
-                {field: words.capitalize() + "." for field, words in exc.problems.items()}
+                {field: sentence(words) for field, words in exc.problems.items()}
             ) from None
 
     made: list[tuple[str, ApiToken]] = []
@@ -551,7 +554,7 @@ def user_token_revoke(
     def save(fields: dict[str, Any]) -> object:
         assert token is not None
         with audit_reason(db, fields["reason"].strip()):
-            return _on_field("record", lambda: revoke_api_token(db, token_id=token.id))
+            return on_field("record", lambda: revoke_api_token(db, token_id=token.id))
 
     return _user_submit(
         request,

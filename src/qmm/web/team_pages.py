@@ -5,7 +5,7 @@ the assessors from the people who may rate there."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
@@ -15,12 +15,11 @@ from starlette.responses import Response
 from qmm.assessment.service import add_member, create_assessment, remove_member
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import team_candidates
-from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from qmm.framework.service import DEFAULT_FRAMEWORK_CODE, list_frameworks
 from qmm.models import Assessment, Framework, FrameworkStatus, Site, TeamRole, User, utcnow
 from qmm.web.assessment_pages import assessment_workspace
 from qmm.web.deps import DB
-from qmm.web.forms import Day, Picked, WebForm, submit
+from qmm.web.forms import Day, Picked, WebForm, on_field, submit
 from qmm.web.security import Access, Principal, require
 from qmm.web.templating import render
 
@@ -32,22 +31,11 @@ KINDS: Final = {
     "external": "External assessment by an outside assessor",
 }
 TEAM_ROLES: Final = tuple(r.value for r in TeamRole)
-Stored = TypeVar("Stored")
 
 AssessmentManage = Annotated[Access, Depends(require(Permission.assessment_manage, site="code"))]
 TeamManage = Annotated[
     Access, Depends(require(Permission.assessment_manage, assessment="assessment_id"))
 ]
-
-
-def on_field(field: str, call: Callable[[], Stored]) -> Stored:
-    """Run a service whose refusal concerns one field, and name that field with its words."""
-    try:
-        return call()
-    except InvalidFields:
-        raise
-    except (InvalidInput, Conflict, NotFound) as exc:
-        raise InvalidFields({field: str(exc).capitalize() + "."}) from None
 
 
 def usable_frameworks(db: Session, site: Site) -> list[Framework]:
