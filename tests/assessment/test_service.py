@@ -19,6 +19,7 @@ from factories import (
 )
 from qmm.assessment.service import (
     AssessmentClosed,
+    add_member,
     close_assessment,
     compare_assessments,
     compute_scores,
@@ -29,6 +30,7 @@ from qmm.assessment.service import (
     rating_history,
     record_consensus,
     record_rating,
+    remove_member,
 )
 from qmm.errors import Conflict, InvalidFile, InvalidInput, NotFound
 from qmm.framework.service import create_draft, framework_to_document, get_framework
@@ -121,6 +123,33 @@ class TestCreateAssessment:
     def test_latest_of_a_site_without_assessments_is_not_found(self, session) -> None:
         with pytest.raises(NotFound, match="no assessment yet"):
             latest_assessment(session, site=create_site_b(session))
+
+
+class TestTeam:
+    def test_a_member_is_added_and_taken_off(self, session, assessment, team) -> None:
+        carol = team[2]
+        add_member(session, assessment=assessment, user=carol)
+        assert [m.user.username for m in assessment.team] == ["alice", "bob", "carol"]
+        remove_member(session, assessment=assessment, user=carol)
+        assert [m.user.username for m in assessment.team] == ["alice", "bob"]
+
+    def test_the_lead_and_whoever_rated_stay(self, session, assessment, team) -> None:
+        alice, bob, carol = team
+        rate(session, assessment, bob, "m1.q1", 3)
+        with pytest.raises(Conflict, match="keeps its lead"):
+            remove_member(session, assessment=assessment, user=alice)
+        with pytest.raises(Conflict, match="1 rating"):
+            remove_member(session, assessment=assessment, user=bob)
+        with pytest.raises(NotFound, match="carol is not on the team"):
+            remove_member(session, assessment=assessment, user=carol)
+        assert [m.user.username for m in assessment.team] == ["alice", "bob"]
+
+    def test_a_closed_assessment_keeps_its_team(self, session, assessment, team) -> None:
+        alice, bob, carol = team
+        rate_everything(session, assessment, bob, 3)
+        close_assessment(session, assessment=assessment, by=alice)
+        with pytest.raises(AssessmentClosed):
+            add_member(session, assessment=assessment, user=carol)
 
 
 class TestRecordRating:

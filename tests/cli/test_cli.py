@@ -229,6 +229,17 @@ class TestAssess:
         )
         assert "score '7'" in output
 
+    def test_the_team_is_kept_from_the_command_line(self, initialised: str) -> None:
+        self.setup_team()
+        qmm("user", "add", "carol", "--name", "Carol Diaz")
+        assert "Added carol" in qmm("assess", "team-add", "1", "carol")
+        assert "already on the team" in fails("assess", "team-add", "1", "carol")
+        assert "Took carol off" in qmm("assess", "team-remove", "1", "carol")
+        assert "already has a lead" in fails("assess", "team-add", "1", "carol", "--role", "lead")
+        assert "keeps its lead" in fails("assess", "team-remove", "1", "alice")
+        listed = json.loads(qmm("assess", "list", "--format", "json"))
+        assert sorted(listed[0]["team"]) == ["alice (lead)", "bob (assessor)"]
+
     def test_an_unknown_assessment_is_named(self, initialised: str) -> None:
         assert "no assessment 42" in fails("assess", "scores", "42")
 

@@ -144,6 +144,17 @@ class TestDecisionCommands:
         assert "supersede it" in output
         assert as_json("decision", "show", "SITE-A", "DEC-0001")["rationale"] == "Sterility first."
 
+    def test_discard_a_draft_and_refuse_a_signed_one(self, workspace: str) -> None:
+        qmm("decision", "add", "SITE-A", *DECISION)
+        qmm("decision", "add", "SITE-A", *DECISION)
+        assert "Discarded SITE-A DEC-0001" in qmm(
+            "decision", "discard", "SITE-A", "DEC-0001", "--reason", "Logged twice"
+        )
+        assert as_json("decision", "show", "SITE-A", "DEC-0001")["status"] == "discarded"
+        sign("DEC-0002")
+        output = qmm("decision", "discard", "SITE-A", "DEC-0002", "--reason", "x", code=2)
+        assert "is signed" in output
+
     def test_supersede_and_follow_the_chain(self, workspace: str) -> None:
         qmm("decision", "add", "SITE-A", *DECISION)
         assert "is a draft" in qmm(
@@ -529,6 +540,19 @@ class TestPlanCommands:
         approve_plan("PLAN-0002")
         statuses = {r["ref"]: r["status"] for r in as_json("plan", "list", "SITE-A")}
         assert statuses == {"PLAN-0001": "superseded", "PLAN-0002": "approved"}
+
+    def test_a_draft_plan_is_discarded_and_stays_listed(
+        self, workspace: str, tmp_path: Path
+    ) -> None:
+        rated_assessment(tmp_path)
+        qmm("plan", "generate", "SITE-A", *GENERATE)
+        output = qmm("plan", "discard", "SITE-A", "PLAN-0001", "--reason", "Wrong start date")
+        assert "Discarded SITE-A PLAN-0001" in output
+        assert "was discarded" in qmm(
+            "plan", "discard", "SITE-A", "PLAN-0001", "--reason", "again", code=2
+        )
+        statuses = {r["ref"]: r["status"] for r in as_json("plan", "list", "SITE-A")}
+        assert statuses == {"PLAN-0001": "discarded"}
 
     def test_an_acting_user_limited_to_one_assessment_sees_no_plan_of_another(
         self, workspace: str, tmp_path: Path

@@ -22,6 +22,7 @@ from qmm.models import Decision, EvidenceItem, User
 from qmm.program.common import InvalidProgramInput
 from qmm.program.decisions import (
     decision_status,
+    discard_decision,
     get_decision,
     list_decisions,
     sign_decision,
@@ -275,6 +276,40 @@ class TestSupersession:
         with pytest.raises(InvalidProgramInput, match="owner"):
             supersede_decision(session, decision=old, changes={"owner": ""})
         assert decision_count(session) == 1
+
+
+class TestDiscarding:
+    def test_a_discarded_draft_keeps_its_ref_and_never_counts(self, session, site, alice) -> None:
+        draft = create_decision(session, site)
+        discard_decision(session, decision=draft)
+        assert decision_status(session, decision=draft).value == "discarded"
+        with pytest.raises(Conflict, match="was discarded"):
+            update_decision(session, decision=draft, changes={"title": "Revived"})
+        with pytest.raises(Conflict, match="cannot be signed"):
+            sign_it(session, draft, alice)
+        with pytest.raises(Conflict, match="was discarded"):
+            discard_decision(session, decision=draft)
+        assert create_decision(session, site).ref == "DEC-0002"
+        assert [d.ref for d in list_decisions(session, site=site, status="discarded")] == [
+            "DEC-0001"
+        ]
+
+    def test_a_discarded_successor_frees_the_decision_to_be_superseded_again(
+        self, session, site, alice
+    ) -> None:
+        old = create_decision(session, site)
+        sign_it(session, old, alice)
+        first = supersede_decision(session, decision=old, changes={"title": "Successor"})
+        discard_decision(session, decision=first)
+        second = supersede_decision(session, decision=old, changes={"title": "Better successor"})
+        assert second.supersedes_id == old.id
+        assert decision_status(session, decision=old).value == "signed"
+
+    def test_a_signed_decision_is_not_discarded(self, session, site, alice) -> None:
+        signed = create_decision(session, site)
+        sign_it(session, signed, alice)
+        with pytest.raises(Conflict, match="is signed"):
+            discard_decision(session, decision=signed)
 
 
 class TestListAndExport:

@@ -32,6 +32,7 @@ from qmm.program.plan import (
     compare_plan,
     complete_action,
     current_plan,
+    discard_plan,
     generate_plan,
     get_action,
     get_plan,
@@ -553,6 +554,32 @@ class TestSupersedingCarriesOpenActions:
         assert finished.id not in origins
         assert reopened.id in origins
         assert {a.id for a in running.actions if a.status == "open"} <= origins
+
+
+class TestDiscardingADraft:
+    def test_a_discarded_successor_leaves_the_running_plan_as_it_was(
+        self, session, assessment, store, alice
+    ) -> None:
+        running = generate(session, assessment, store, today=NOW, start_on=NOW)
+        approve(session, running, alice)
+        open_before = [a.id for a in running.actions if a.status == "open"]
+        draft = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
+        discard_plan(session, plan=draft)
+        assert draft.status == "discarded"
+        assert running.status == "approved"
+        assert [a.id for a in running.actions if a.status == "open"] == open_before
+        with pytest.raises(Conflict, match="discarded"):
+            approve(session, draft, alice)
+        with pytest.raises(Conflict, match="was discarded"):
+            discard_plan(session, plan=draft)
+        again = generate(session, assessment, store, today=NOW, start_on=NOW, supersede=True)
+        assert again.ref != draft.ref
+
+    def test_an_approved_plan_is_not_discarded(self, session, assessment, store, alice) -> None:
+        plan = generate(session, assessment, store, today=NOW, start_on=NOW)
+        approve(session, plan, alice)
+        with pytest.raises(Conflict, match="approved"):
+            discard_plan(session, plan=plan)
 
 
 class TestTwoPersonRule:

@@ -25,6 +25,7 @@ from qmm.assessment.service import get_assessment
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
+from qmm.program.objectives import add_objective
 from qmm.program.plan import generate_plan
 from qmm.program.steering import ActionInput
 from qmm.web.app import create_app
@@ -96,6 +97,16 @@ def continuity_records(connection: Connection, world: World) -> None:
             trigger_id=str(create_trigger(session, site).id),
             drill_id=str(drill.id),
             agreement_id=str(create_agreement(session, site).id),
+            objective_id=str(
+                add_objective(
+                    session,
+                    site=site,
+                    title="Close CAPAs on time",
+                    owner="Head of Quality",
+                    published_on=date(2026, 1, 5),
+                    kpi="capa_on_time_closure",
+                ).id
+            ),
         )
         session.commit()
 
@@ -118,6 +129,7 @@ def params(world: World) -> dict[str, str]:
         "export": "evidence",
         "record_type": "capa",
         "record_key": "CAPA-M1",
+        "username": "viewer-a",
     }
 
 
@@ -149,11 +161,13 @@ DECISION_PATHS = (
     "/sites/{code}/decisions/{ref}/edit",
     "/sites/{code}/decisions/{ref}/supersede",
     "/sites/{code}/decisions/{ref}/sign",
+    "/sites/{code}/decisions/{ref}/discard",
     "/api/sites/{code}/decisions/{ref}",
 )
 PLAN_PATHS = (
     "/sites/{code}/plans/{ref}",
     "/sites/{code}/plans/{ref}/approve",
+    "/sites/{code}/plans/{ref}/discard",
     "/sites/{code}/plans/{ref}/actions/{number}/edit",
     "/sites/{code}/plans/{ref}/actions/{number}/done",
     "/sites/{code}/plans/{ref}/actions/{number}/reopen",
@@ -217,6 +231,28 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "score": "4",
             "rationale": "Agreed at the calibration meeting",
         },
+        ("POST", "/sites/{code}/assessments"): {
+            "title": "FY27 self-assessment",
+            "kind": "self",
+            "framework": "web-tiny@1",
+            "lead": "lead-a",
+            "assessors": ["contrib-a"],
+            "started_on": "2026-03-02",
+        },
+        ("POST", "/assessments/{assessment_id}/team"): {"username": "root", "role": "assessor"},
+        # contrib-a has rated: taking them off is refused (422, by field), never a 5xx.
+        ("POST", "/assessments/{assessment_id}/team/remove"): {"username": "contrib-a"},
+        ("POST", "/admin/users"): {"username": "dana", "full_name": "Dana Whitfield"},
+        ("POST", "/admin/users/{username}/disable"): {"reason": "Left the company"},
+        ("POST", "/admin/users/{username}/password"): {
+            "password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+        ("POST", "/admin/users/{username}/grants"): {"role": "viewer", "site": "SITE-A"},
+        # The matrix names no grant or token of viewer-a: refused by field (422), never a 5xx.
+        ("POST", "/admin/users/{username}/grants/revoke"): {"record": "1", "reason": "Moved"},
+        ("POST", "/admin/users/{username}/tokens"): {"name": "nightly export", "days": "30"},
+        ("POST", "/admin/users/{username}/tokens/revoke"): {"record": "1", "reason": "Retired"},
         ("POST", "/sites/{code}/imports"): extract,
         ("POST", "/api/sites/{code}/imports"): extract,
         ("POST", "/account/password"): {
@@ -241,6 +277,8 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "evidence_refs": [],
             "sub_elements": ["m1"],
         },
+        ("POST", "/sites/{code}/decisions/{ref}/discard"): {"reason": "Logged twice"},
+        ("POST", "/sites/{code}/plans/{ref}/discard"): {"reason": "Wrong assessment"},
         ("POST", "/sites/{code}/program/objectives"): {
             "title": "Close CAPAs on time",
             "owner": "Head of Quality",
@@ -248,6 +286,15 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
             "kpi": "capa_on_time_closure",
             "target": "0.9",
             "period": "quarter",
+        },
+        ("POST", "/sites/{code}/program/objectives/{objective_id}/retire"): {
+            "retired_on": "2026-03-31"
+        },
+        ("POST", "/sites/{code}/program/cadences"): {
+            "name": "Supplier quality review",
+            "chair": "Head of Supplier Quality",
+            "cadence_days": "90",
+            "first_meeting_on": "2026-04-01",
         },
         ("POST", "/sites/{code}/program/meetings/{meeting_id}/hold"): {
             "held_on": "2026-01-16",

@@ -435,3 +435,29 @@ class TestProgramOverview:
         url = generate(client, sign_in(client, db, world, "lead-a"))
         page = client.get("/sites/SITE-A/program").text
         assert f'href="{url}"' in page
+
+
+class TestDiscardingADraft:
+    def test_a_draft_plan_is_discarded_with_a_reason_and_stays_on_record(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        url, csrf = drafted_by_another(client, db, world)
+        ref = url.rsplit("/", 1)[1]
+        assert 'action="' + url + '/discard"' in client.get(url).text
+        no_reason = post(client, url + "/discard", csrf, reason="  ")
+        assert no_reason.status_code == 422
+        assert "audit trail" in error_of(no_reason.text, "discard-reason")
+        assert plan_of(db, ref).status == "draft"
+        done = post(client, url + "/discard", csrf, reason="Generated from the wrong assessment")
+        assert done.status_code == 303, done.text
+        assert plan_of(db, ref).status == "discarded"
+        shown = client.get(url)
+        assert shown.status_code == 200, shown.text[-3000:]
+        page = shown.text
+        assert "Discarded" in page
+        assert 'action="' + url + '/approve"' not in page
+        assert approve(client, url, csrf).status_code == 409
+        assert post(client, url + "/discard", csrf, reason="again").status_code == 409
+        assert f"Approve {ref}" not in client.get("/").text  # off the worklist
+        fresh = generate(client, csrf)
+        assert fresh != url  # the discarded ref is not reused

@@ -256,6 +256,46 @@ class TestSigning:
         assert client.get(f"{LOG}/EV-0001").status_code == 404
 
 
+class TestDiscardingADraft:
+    def test_a_draft_decision_is_discarded_with_a_reason_and_stays_on_record(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        url = log_one(client, csrf)
+        ref = url.rsplit("/", 1)[1]
+        assert 'action="' + url + '/discard"' in client.get(url).text
+        no_reason = post(client, url + "/discard", csrf, reason=" ")
+        assert no_reason.status_code == 422
+        assert "audit trail" in error_of(no_reason.text, "discard-reason")
+        assert get_decision(db, site=site_a(db), ref=ref).discarded_at is None
+        done = post(client, url + "/discard", csrf, reason="Logged twice by mistake")
+        assert done.status_code == 303, done.text
+        db.expire_all()
+        assert get_decision(db, site=site_a(db), ref=ref).discarded_at is not None
+        page = client.get(url).text
+        assert "Discarded" in page
+        assert "Edit this draft" not in page
+        assert 'action="' + url + '/sign"' not in page
+        assert post(client, url + "/edit", csrf, **GOOD).status_code == 409
+        assert post(client, url + "/discard", csrf, reason="again").status_code == 409
+        sign_in(client, db, world, "contrib-a")
+        assert f"Sign {ref}" not in client.get("/").text  # off the worklist
+        listed = client.get(LOG + "?status=discarded").text
+        assert f'href="{url}"' in listed
+        csrf = sign_in(client, db, world, "lead-a")
+        assert log_one(client, csrf) != url  # the discarded ref is not reused
+
+    def test_a_signed_decision_cannot_be_discarded(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        url = log_one(client, sign_in(client, db, world, "contrib-a"))
+        csrf = sign_in(client, db, world, "lead-a")
+        assert sign(client, url, csrf, "lead-a").status_code == 303
+        refused = post(client, url + "/discard", csrf, reason="Changed our mind")
+        assert refused.status_code == 409
+        assert "only a draft" in refused.text
+
+
 class TestProgramOverview:
     def test_the_overview_shows_cadence_forum_and_no_forms_for_readers(
         self, client: TestClient, db: Session, world: World
@@ -329,6 +369,61 @@ class TestProgramOverview:
         assert "must be a number" in error_of(response.text, "objective-target")
         assert 'value="Fewer repeat deviations"' in response.text
         assert count(db, QualityObjective) == 0
+
+    def test_an_objective_is_retired_with_what_cascades_from_it(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        post(
+            client, PROGRAM + "/objectives", csrf, title="Close CAPAs on time",
+            owner="Head of Quality", published_on="2026-01-05", kpi="capa_on_time_closure",
+        )  # fmt: skip
+        objective = db.scalar(select(QualityObjective))
+        assert objective is not None
+        url = f"{PROGRAM}/objectives/{objective.id}/retire"
+        early = post(client, url, csrf, retired_on="2025-12-31")
+        assert early.status_code == 422
+        assert "before publication" in error_of(early.text, f"retire-{objective.id}-retired_on")
+        typo = post(client, url, csrf, retired_on="31/03/2026")
+        assert "not a date" in error_of(typo.text, f"retire-{objective.id}-retired_on")
+        db.refresh(objective)
+        assert objective.retired_on is None
+        done = post(client, url, csrf, retired_on="2026-03-31")
+        assert done.status_code == 303
+        db.refresh(objective)
+        assert objective.retired_on is not None
+        assert objective.retired_on.isoformat() == "2026-03-31"
+        assert "No objective is published yet" in client.get(PROGRAM).text
+
+    def test_a_steering_cadence_is_set_up_with_its_first_meeting(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        assert "qmm steering" not in client.get(PROGRAM).text
+        done = post(
+            client, PROGRAM + "/cadences", csrf, name="Supplier quality review",
+            chair="Head of Supplier Quality", cadence_days="90", first_meeting_on="2026-04-01",
+        )  # fmt: skip
+        assert done.status_code == 303, done.text
+        page = client.get(done.headers["location"]).text
+        assert "Supplier quality review" in page
+        assert "2026-04-01" in page
+
+    def test_a_bad_cadence_is_named_by_field_and_stores_nothing(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        before = count(db, SteeringMeeting)
+        response = post(
+            client, PROGRAM + "/cadences", csrf, name="", chair="QA head",
+            cadence_days="0", first_meeting_on="next week",
+        )  # fmt: skip
+        assert response.status_code == 422
+        assert error_of(response.text, "cadence-name")
+        assert error_of(response.text, "cadence-cadence_days")
+        assert error_of(response.text, "cadence-first_meeting_on")
+        assert 'value="QA head"' in response.text
+        assert count(db, SteeringMeeting) == before
 
     def test_a_meeting_is_recorded_and_its_minutes_filed(
         self, client: TestClient, db: Session, world: World

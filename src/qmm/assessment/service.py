@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qmm.assessment.scoring import (
@@ -142,6 +142,32 @@ def add_member(
         raise Conflict(f"assessment {assessment.id} already has a lead")
     member = AssessmentMember(user_id=user.id, role=role)
     assessment.team.append(member)
+    session.flush()
+    return member
+
+
+def remove_member(session: Session, *, assessment: Assessment, user: User) -> AssessmentMember:
+    """Take a person off an open assessment's team; the lead and anyone who has rated stay,
+    because the ratings and the consensus on record name them."""
+    _require_open(assessment)
+    member = next((m for m in assessment.team if m.user_id == user.id), None)
+    if member is None:
+        raise NotFound(f"{user.username} is not on the team of assessment {assessment.id}")
+    if member.role == TeamRole.lead.value:
+        raise Conflict(
+            f"{user.username} leads assessment {assessment.id}; an assessment keeps its lead"
+        )
+    rated = session.scalar(
+        select(func.count())
+        .select_from(Rating)
+        .where(Rating.assessment_id == assessment.id, Rating.assessor_id == user.id)
+    )
+    if rated:
+        raise Conflict(
+            f"{user.username} has recorded {rated} rating(s) on assessment {assessment.id}; "
+            "they stay on the team because those ratings are part of its record"
+        )
+    assessment.team.remove(member)
     session.flush()
     return member
 

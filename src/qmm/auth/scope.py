@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.service import get_assessment, list_assessments, no_such_assessment
 from qmm.auth.permissions import Permission
-from qmm.auth.service import can
+from qmm.auth.service import can, list_users
 from qmm.errors import NotFound
 from qmm.models import Assessment, AssessmentStatus, Site, User
 
@@ -98,3 +98,13 @@ def latest_readable_assessment(session: Session, *, reader: Reader, site: Site) 
         )
     closed = [a for a in readable if a.status == AssessmentStatus.closed.value]
     return (closed or readable)[0]
+
+
+def team_candidates(session: Session, *, site: Site) -> list[User]:
+    """The active people who may rate at a site: whom a lead can put on an assessment's team."""
+    return [
+        user
+        for user in list_users(session)
+        if user.is_active
+        and can(session, user=user, permission=Permission.assessment_rate, site=site)
+    ]

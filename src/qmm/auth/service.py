@@ -25,7 +25,14 @@ from qmm.auth.permissions import (
 )
 from qmm.auth.sessions import revoke_user_tokens
 from qmm.auth.throttle import FREE_FAILURES, LOCKED, sign_in_state
-from qmm.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from qmm.errors import (
+    Conflict,
+    Forbidden,
+    InvalidFields,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from qmm.models import (
     Assessment,
     LoginAttempt,
@@ -316,19 +323,28 @@ def grant_role(
 ) -> RoleGrant:
     """Give a user a role at a site (administrators: every site), maybe until a date."""
     if role not in Role.__members__:
-        raise InvalidInput(f"role {role!r} is not one of {', '.join(r.value for r in Role)}")
+        raise InvalidFields(
+            {"role": f"role {role!r} is not one of {', '.join(r.value for r in Role)}"}
+        )
     role_ = Role(role)
+    problems: dict[str, str] = {}
     if role_ is Role.administrator and site is not None:
-        raise InvalidInput("the administrator role covers every site; give no site")
+        problems["site"] = "the administrator role covers every site; give no site"
     if role_ is not Role.administrator and site is None:
-        raise InvalidInput(f"the {role} role is granted for one site; name it")
+        problems["site"] = f"the {role} role is granted for one site; name it"
     if role_ in TIME_LIMITED_ROLES and expires_at is None:
-        raise InvalidInput(f"the {role} role must be time-limited; give an expiry date")
+        problems["expires_at"] = f"the {role} role must be time-limited; give an expiry date"
     if expires_at is not None and expires_at <= utcnow():
-        raise InvalidInput("the expiry must be in the future")
+        problems["expires_at"] = "the expiry must be in the future"
     for assessment in assessments:
-        if site is None or assessment.site_id != site.id:
-            raise InvalidInput(f"assessment {assessment.id} is not of site {site and site.code}")
+        if site is not None and assessment.site_id != site.id:
+            problems["assessments"] = f"assessment {assessment.id} is not of site {site.code}"
+        elif site is None and "site" not in problems:
+            problems["assessments"] = (
+                f"assessment {assessment.id} limits a grant at its own site; name the site"
+            )
+    if problems:
+        raise InvalidFields(problems)
     grant = RoleGrant(
         user_id=user.id,
         role=role_.value,

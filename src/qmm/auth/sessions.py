@@ -12,7 +12,7 @@ from typing import Any, Final
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from qmm.errors import Conflict, InvalidFields, NotFound, Unauthenticated
 from qmm.models import ApiToken, Site, User, WebSession, utcnow
 
 SESSION_IDLE: Final = timedelta(minutes=30)
@@ -162,12 +162,15 @@ def create_api_token(
     days: int | None = 90,
 ) -> tuple[str, ApiToken]:
     """A token for scripts; the plain text is shown once and only its hash is kept."""
+    problems: dict[str, str] = {}
     if scope not in {"read", "write"}:
-        raise InvalidInput(f"token scope {scope!r} is not one of read, write")
+        problems["scope"] = f"token scope {scope!r} is not one of read, write"
     if not name.strip():
-        raise InvalidInput("a token needs a name that says what uses it")
+        problems["name"] = "a token needs a name that says what uses it"
     if days is not None and days <= 0:
-        raise InvalidInput("a token's lifetime must be a positive number of days")
+        problems["days"] = "a token's lifetime must be a positive number of days"
+    if problems:
+        raise InvalidFields(problems)
     prefix = secrets.token_hex(4)
     plain = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     token = ApiToken(

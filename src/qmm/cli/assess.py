@@ -12,6 +12,7 @@ import typer
 from qmm.assessment.schemas import AssessmentOut, AssessmentScoresOut
 from qmm.assessment.scoring import OVERALL_LABEL, AssessmentScores
 from qmm.assessment.service import (
+    add_member,
     close_assessment,
     compare_assessments,
     compute_scores,
@@ -24,6 +25,7 @@ from qmm.assessment.service import (
     rating_history,
     record_consensus,
     record_rating,
+    remove_member,
 )
 from qmm.audit.schemas import SignatureOut
 from qmm.audit.signatures import SignatureStatus, signatures_for
@@ -333,6 +335,38 @@ def render_scores(result: AssessmentScores, level: Level = Level.sub_element) ->
                 for s in items
             ],
         )
+
+
+@app.command("team-add")
+def team_add(
+    assessment_id: int = typer.Argument(..., help="Assessment id."),
+    username: str = typer.Argument(..., help="Username of the person to add."),
+    role: str = typer.Option("assessor", "--role", help="assessor or lead."),
+) -> None:
+    """Put a person on an open assessment's team so that they can rate it."""
+    with boundary() as session:
+        add_member(
+            session,
+            assessment=get_assessment(session, assessment_id=assessment_id),
+            user=get_user(session, username=username),
+            role=role,
+        )
+        console.print(f"Added {username} to the team of assessment {assessment_id} as {role}.")
+
+
+@app.command("team-remove")
+def team_remove(
+    assessment_id: int = typer.Argument(..., help="Assessment id."),
+    username: str = typer.Argument(..., help="Username of the person to take off."),
+) -> None:
+    """Take a person who has not rated off an open assessment's team (never the lead)."""
+    with boundary() as session:
+        remove_member(
+            session,
+            assessment=get_assessment(session, assessment_id=assessment_id),
+            user=get_user(session, username=username),
+        )
+        console.print(f"Took {username} off the team of assessment {assessment_id}.")
 
 
 @app.command("close")

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from qmm.audit.trail import reason as audit_reason
 from qmm.auth.permissions import Permission
 from qmm.auth.service import get_user
 from qmm.cli.common import (
@@ -24,6 +25,7 @@ from qmm.cli.program_common import optional_day, parse_yes_no, site_for
 from qmm.program.decisions import (
     STATUSES,
     add_decision,
+    discard_decision,
     get_decision,
     list_decisions,
     sign_decision,
@@ -296,6 +298,19 @@ def sign_(
         f"Signed {site} {data['ref']} ({meaning}); filed as evidence {data['evidence_item']}.",
         highlight=False,
     )
+
+
+@app.command("discard")
+def discard(
+    site: str = SITE,
+    ref: str = REF,
+    why: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+) -> None:
+    """Discard a draft: it keeps its ref, stays on record as discarded and never counts."""
+    with boundary() as session, audit_reason(session, why):
+        the_site = site_for(session, site, Permission.program_manage)
+        discard_decision(session, decision=get_decision(session, site=the_site, ref=ref))
+    console.print(f"Discarded {site} {ref}; it stays on record.", highlight=False)
 
 
 def _filters(

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from sqlalchemy.orm import Session
 
+from qmm.audit.trail import reason as audit_reason
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import latest_readable_assessment, readable_assessment
 from qmm.auth.service import get_user
@@ -33,6 +34,7 @@ from qmm.program.plan import (
     compare_plan,
     complete_action,
     current_readable_plan,
+    discard_plan,
     generate_plan,
     get_action,
     get_readable_plan,
@@ -196,6 +198,19 @@ def approve(
         )
         found, status = plan.ref, plan.status
     console.print(f"Signed {site} {found} ({meaning}); it is {status}.", highlight=False)
+
+
+@app.command("discard")
+def discard(
+    site: str = SITE,
+    ref: str = REF,
+    why: str = typer.Option(..., "--reason", help="Why (kept in the audit trail)."),
+) -> None:
+    """Discard a draft plan: it keeps its ref and stays on record; a running plan runs on."""
+    with boundary() as session, audit_reason(session, why):
+        the_site = site_for(session, site, Permission.program_manage)
+        discard_plan(session, plan=_readable_plan(session, the_site, ref))
+    console.print(f"Discarded {site} {ref}; it stays on record.", highlight=False)
 
 
 @app.command("edit")

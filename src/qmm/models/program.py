@@ -28,6 +28,7 @@ class DecisionStatus(StrEnum):
     draft = "draft"
     signed = "signed"
     superseded = "superseded"
+    discarded = "discarded"
 
 
 class Decision(Base):
@@ -65,6 +66,7 @@ class Decision(Base):
     created_by: Mapped[str] = mapped_column(String(120))
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     evidence_item_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_items.id"))
+    discarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     site: Mapped[Site] = relationship()
     supersedes: Mapped[Decision | None] = relationship(remote_side=[id])
@@ -72,6 +74,10 @@ class Decision(Base):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+    @property
+    def is_discarded(self) -> bool:
+        return self.discarded_at is not None
 
 
 class QualityObjective(Base):
@@ -179,6 +185,7 @@ class ReadinessPlanStatus(StrEnum):
     draft = "draft"
     approved = "approved"
     superseded = "superseded"
+    discarded = "discarded"
 
 
 class ReadinessPlan(Base):

@@ -203,17 +203,35 @@ def update_decision(
 
 
 def _require_draft(decision: Decision) -> None:
+    if decision.is_discarded:
+        raise Conflict(f"{decision.ref} was discarded; it stays on record but no longer changes")
     if decision.is_signed:
         raise Conflict(
-            f"{decision.ref} is signed and can no longer be changed; supersede it with "
-            f"`qmm decision supersede {decision.site.code} {decision.ref}`"
+            f"{decision.ref} is signed and can no longer be changed; supersede it with a new "
+            "entry instead"
         )
+
+
+def discard_decision(session: Session, *, decision: Decision) -> Decision:
+    """Set a draft aside for good: it keeps its ref (never reused) and stays in the log as
+    discarded. A discarded successor no longer holds the decision it meant to supersede."""
+    _require_draft(decision)
+    decision.discarded_at = utcnow()
+    decision.supersedes_id = None
+    session.flush()
+    return decision
+
+
+def _refuse_discarded(decision: Decision) -> None:
+    if decision.is_discarded:
+        raise Conflict(f"{decision.ref} was discarded; it cannot be signed")
 
 
 def sign_decision(
     session: Session, *, decision: Decision, user: User, password: str, meaning: str = "approved"
 ) -> Signature:
     """Sign a decision (password again); it freezes and becomes an evidence item."""
+    _refuse_discarded(decision)
     return sign(
         session,
         user=user,
@@ -231,6 +249,7 @@ def record_signed(session: Session, *, decision: Decision) -> None:
     """
     if decision.is_signed:
         return
+    _refuse_discarded(decision)
     site = decision.site
     text = decision_text(decision)
     codes = set(decision.sub_elements)
@@ -294,7 +313,9 @@ def signed_copy(session: Session, *, decision: Decision) -> EvidenceItem | None:
 
 
 def decision_status(session: Session, *, decision: Decision) -> DecisionStatus:
-    """Draft until signed; superseded once a signed entry points back at it."""
+    """Draft until signed (or discarded); superseded once a signed entry points back at it."""
+    if decision.is_discarded:
+        return DecisionStatus.discarded
     if not decision.is_signed:
         return DecisionStatus.draft
     successor = successor_of(session, decision=decision)

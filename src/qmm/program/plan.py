@@ -115,7 +115,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         14,
         "quality_policy_objectives",
-        "The two published objectives, each measured by a KPI (`qmm objective list`)",
+        "The two published objectives, each measured by a KPI (the program page lists them)",
         EvidenceItemKind.policy.value,
     ),
     SkeletonStep(
@@ -123,7 +123,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         21,
         "management_review",
-        "Minutes of the first steering meeting (`qmm steering hold`)",
+        "Minutes of the first steering meeting (recorded on the program page)",
         EvidenceItemKind.steering_minutes.value,
     ),
     SkeletonStep(
@@ -131,7 +131,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         30,
         "knowledge_management",
-        "Evidence index covering every practice area (`qmm evidence coverage`)",
+        "Evidence index covering every practice area (its coverage is on the evidence page)",
         EvidenceItemKind.other.value,
     ),
     SkeletonStep(
@@ -163,7 +163,7 @@ SKELETON: Final[tuple[SkeletonStep, ...]] = (
         GOVERNANCE,
         90,
         "quality_first_decisions",
-        "Signed decisions of the decision log (`qmm decision list`)",
+        "Signed decisions of the decision log (the decision log lists them)",
         EvidenceItemKind.decision_record.value,
     ),
 )
@@ -551,10 +551,12 @@ def uncarried_actions(plan: ReadinessPlan) -> list[PlanAction]:
 
 
 def _require_draft(plan: ReadinessPlan) -> None:
+    if plan.status == ReadinessPlanStatus.discarded.value:
+        raise Conflict(f"{plan.ref} was discarded; it stays on record but no longer changes")
     if plan.is_approved:
         raise Conflict(
             f"{plan.ref} is approved and its plan is frozen; only progress is tracked "
-            f"(`qmm plan done`, `qmm plan reopen`)"
+            "(an action marked done, or opened again)"
         )
 
 
@@ -591,6 +593,15 @@ def update_action(session: Session, *, action: PlanAction, **changes: Any) -> Pl
 # ---------------------------------------------------------------------------- approval
 
 
+def discard_plan(session: Session, *, plan: ReadinessPlan) -> ReadinessPlan:
+    """Set a draft plan aside for good: it keeps its ref and stays on record as discarded; the
+    plan it was to supersede runs on with its actions untouched."""
+    _require_draft(plan)
+    plan.status = ReadinessPlanStatus.discarded.value
+    session.flush()
+    return plan
+
+
 def approve_plan(
     session: Session, *, plan: ReadinessPlan, user: User, password: str, meaning: str = "approved"
 ) -> Signature:
@@ -611,6 +622,8 @@ def approve_plan(
 
 
 def _check_approvable(session: Session, plan: ReadinessPlan) -> None:
+    if plan.status == ReadinessPlanStatus.discarded.value:
+        raise Conflict(f"{plan.ref} was discarded and cannot be approved")
     if plan.status == ReadinessPlanStatus.superseded.value:
         raise Conflict(f"{plan.ref} was superseded and cannot be approved")
     if plan.is_approved:
@@ -921,7 +934,11 @@ def current_readable_plan(
     running = running_plan(session, site, today)
     if running is not None and may_read_plan(session, reader=reader, plan=running):
         return running
-    plans = readable_plans(session, reader=reader, site=site)
+    plans = [
+        p
+        for p in readable_plans(session, reader=reader, site=site)
+        if p.status != ReadinessPlanStatus.discarded.value
+    ]
     return plans[0] if plans else None
 
 

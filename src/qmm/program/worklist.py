@@ -161,7 +161,11 @@ def _drafts(
         return site.two_person_rule and username is not None and author == username
 
     for decision in session.scalars(
-        select(Decision).where(Decision.site_id == site.id, Decision.signed_at.is_(None))
+        select(Decision).where(
+            Decision.site_id == site.id,
+            Decision.signed_at.is_(None),
+            Decision.discarded_at.is_(None),
+        )
     ):
         if mine(decision.created_by):
             continue

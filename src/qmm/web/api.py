@@ -440,7 +440,7 @@ def api_list_decisions(
     decided_from: Annotated[date | None, Query(alias="from")] = None,
     decided_to: Annotated[date | None, Query(alias="to")] = None,
     quality_won: bool | None = None,
-    status: Literal["draft", "signed", "superseded"] | None = None,
+    status: Literal["draft", "signed", "superseded", "discarded"] | None = None,
 ) -> list[DecisionOut]:
     """The site's decision log, newest decision first, filtered as asked."""
     assert access.site is not None

@@ -27,6 +27,7 @@ from qmm.db import get_engine, is_busy, session_factory
 from qmm.errors import QMMError, Unauthenticated
 from qmm.events.store import EventStore
 from qmm.web import (
+    admin_pages,
     api,
     assessment_pages,
     clause_pages,
@@ -40,6 +41,7 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    team_pages,
     thread_pages,
 )
 from qmm.web.deps import RETRY_AFTER_SECONDS, DatabaseBusy, WebSettings, WriterQueue
@@ -363,6 +365,7 @@ PAGE_AREAS: Final = (
     insight_pages,
     import_pages,
     assessment_pages,
+    team_pages,
     evidence_pages,
     decision_pages,
     program_pages,
@@ -372,6 +375,7 @@ PAGE_AREAS: Final = (
     report_pages,
     thread_pages,
     clause_pages,
+    admin_pages,
 )
 
 

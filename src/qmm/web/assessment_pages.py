@@ -21,11 +21,12 @@ from qmm.assessment.service import (
 )
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import team_candidates
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.framework.service import load_tree
-from qmm.models import Assessment, AssessmentStatus, SignatureMeaning
+from qmm.models import Assessment, AssessmentStatus, SignatureMeaning, TeamRole
 from qmm.web.decision_pages import (
     signing_error,
 )
@@ -43,6 +44,11 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 SCORE_CHOICES: Final = ("1", "2", "3", "4", "5", "na")
+TEAM_DONE: Final = {
+    "created": "The assessment was created; its team can rate it now.",
+    "member-added": "The team member was added; they can rate this assessment now.",
+    "member-removed": "The team member was taken off the team.",
+}
 
 
 def _read_only_reason(db: Session, principal: Principal, assessment: Assessment) -> str | None:
@@ -69,6 +75,10 @@ def assessment_workspace(
     rating_error: dict[str, Any] | None = None,
     agreed: str | None = None,
     consensus_error: dict[str, Any] | None = None,
+    done: str | None = None,
+    team_form: str | None = None,
+    team_values: dict[str, Any] | None = None,
+    team_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     """The workspace: questions by sub-element with anchors, ratings, roll-up and sign-off."""
@@ -82,6 +92,10 @@ def assessment_workspace(
         for code, q in scores.questions.items()
     }
     read_only = _read_only_reason(db, principal, assessment)
+    manage_team = assessment.status == AssessmentStatus.open.value and principal.may(
+        db, Permission.assessment_manage, assessment=assessment
+    )
+    on_team = {m.user_id for m in assessment.team}
     focus = (rating_error or consensus_error or {}).get("question") or rated or agreed
     open_sub_elements = {
         q.sub_element for code, q in scores.questions.items() if code == focus
@@ -122,6 +136,17 @@ def assessment_workspace(
         score_choices=SCORE_CHOICES,
         level_names={str(k): v for k, v in (framework.level_names or {}).items()},
         **workspace_evidence(db, assessment),
+        done=TEAM_DONE.get(done or ""),
+        manage_team=manage_team,
+        team_candidates=[
+            u for u in team_candidates(db, site=assessment.site) if u.id not in on_team
+        ]
+        if manage_team
+        else [],
+        team_form=team_form,
+        team_values=team_values or {},
+        team_errors=team_errors or {},
+        team_roles=[r.value for r in TeamRole],
         breadcrumbs=[("Sites", "/"), (assessment.site.code, f"/sites/{assessment.site.code}")],
         status_code=status_code,
     )
@@ -266,11 +291,19 @@ def assessment_page(
     signed: bool = False,
     rated: str | None = None,
     agreed: str | None = None,
+    done: str | None = None,
 ) -> Response:
     """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
     assert access.assessment is not None
     return assessment_workspace(
-        request, db, access.who, access.assessment, signed=signed, rated=rated, agreed=agreed
+        request,
+        db,
+        access.who,
+        access.assessment,
+        signed=signed,
+        rated=rated,
+        agreed=agreed,
+        done=done,
     )
 
 

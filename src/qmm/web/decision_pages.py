@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.audit.signatures import signatures_for
+from qmm.audit.trail import reason as audit_reason
 from qmm.auth.permissions import Permission
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.auth.signing import SecondPersonRequired, second_person_notice
@@ -29,6 +30,7 @@ from qmm.program.decisions import (
     STATUSES,
     add_decision,
     decision_status,
+    discard_decision,
     get_decision,
     list_decisions,
     sign_decision,
@@ -67,13 +69,19 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 REF_PATTERN: Final = re.compile(r"DEC-\d{1,12}", re.IGNORECASE)
 MEANINGS: Final = [m.value for m in SignatureMeaning]
-STATUS_LABELS: Final = {"draft": "Draft", "signed": "Signed", "superseded": "Superseded"}
+STATUS_LABELS: Final = {
+    "draft": "Draft",
+    "signed": "Signed",
+    "superseded": "Superseded",
+    "discarded": "Discarded",
+}
 KPI_NAMES: Final = {k.id: k.name for k in KPIS}
 DONE: Final = {
     "added": "was logged as a draft; sign it to make it count",
     "updated": "was updated",
     "signed": "was signed: it is frozen and filed in the evidence index",
     "superseded": "was drafted to supersede the signed decision; sign it to make it count",
+    "discarded": "was discarded: it keeps its ref and stays on record, and no longer counts",
 }
 EXPORT_TYPES: Final = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -393,9 +401,10 @@ def _decision_page(
         form=form,
         values=shown,
         errors=sentences(errors or {}),
-        can_edit=may_manage and not entry.is_signed,
+        can_edit=may_manage and not entry.is_signed and not entry.is_discarded,
         can_supersede=may_manage and entry.is_signed and successor is None,
         can_sign=principal.may(db, Permission.record_sign, site=site)
+        and not entry.is_discarded
         and not any(s.username == principal.user.username for s in signatures),
         can_audit=principal.may(db, Permission.audit_read, site=site),
         second_person=second_person_notice(
@@ -540,3 +549,44 @@ def decision_sign(
             status_code=422,
         )
     return RedirectResponse(f"/sites/{site.code}/decisions/{entry.ref}?done=signed#signatures", 303)
+
+
+class DiscardForm(WebForm):
+    """Why a draft is set aside, for the audit trail."""
+
+    reason: str = ""
+
+
+@router.post("/sites/{code}/decisions/{ref}/discard")
+def decision_discard(
+    code: str, ref: str, page: ProgramForms, form: Annotated[DiscardForm, Form()]
+) -> Response:
+    """Discard a draft: it keeps its ref and stays on record; a signed decision is refused."""
+    site = page.site
+    entry = find_decision(page.db, site, ref)
+    if entry.is_signed or entry.is_discarded:
+        raise Conflict(f"{entry.ref} is not a draft; only a draft can be discarded")
+
+    def save(fields: dict[str, Any]) -> Decision:
+        with audit_reason(page.db, fields["reason"].strip()):
+            return discard_decision(page.db, decision=entry)
+
+    return submit(
+        form,
+        store=save,
+        then=lambda _: f"/sites/{site.code}/decisions/{entry.ref}?done=discarded",
+        again=lambda values, errors: _decision_page(
+            page.request,
+            page.db,
+            page.who,
+            site,
+            entry,
+            form="discard",
+            values={"discard_reason": values.get("reason", "")},
+            errors={f"discard-{k}": v for k, v in errors.items()},
+            status_code=422,
+        ),
+        problems={}
+        if form.reason.strip()
+        else {"reason": "say why the draft is discarded; it is kept in the audit trail"},
+    )

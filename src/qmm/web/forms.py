@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from qmm.errors import InvalidFields, NotFound
+from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from qmm.events.store import EventStore
 from qmm.evidence.service import normal_ref
 from qmm.models import Site
@@ -237,3 +237,18 @@ def submit(
     if trial is not None and not nul:
         found = service_problems(trial, found, lambda: store(form.service_fields()))
     return again(shown, found)
+
+
+def sentence(text: str) -> str:
+    """A service's message as a sentence: first letter raised, the rest as written, one stop."""
+    return text[:1].upper() + text[1:].rstrip(".") + "."
+
+
+def on_field(field: str, call: Callable[[], Stored]) -> Stored:
+    """Run a service whose refusal concerns one field, and name that field with its words."""
+    try:
+        return call()
+    except InvalidFields:
+        raise
+    except (InvalidInput, Conflict, NotFound) as exc:
+        raise InvalidFields({field: sentence(str(exc))}) from None

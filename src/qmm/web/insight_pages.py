@@ -87,6 +87,7 @@ def home(request: Request, access: SignedIn, db: DB) -> Response:
         show_site=len(sites) > 1,
         rows=portfolio(db, sites, access.who),
         overall_band=overall_band(),
+        can_admin=access.who.may(db, Permission.user_manage),
         **chart_helpers(),
     )
 
@@ -138,6 +139,7 @@ def site_page(
         show_site=False,
         can_audit=principal.may(db, Permission.audit_read, site=site),
         can_import=principal.may(db, Permission.site_manage, site=site),
+        can_start_assessment=principal.may(db, Permission.assessment_manage, site=site),
         breadcrumbs=[("Sites", "/")],
         **chart_helpers(),
     )

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from qmm.assessment.service import get_assessment
 from qmm.audit.signatures import signatures_for
+from qmm.audit.trail import reason as audit_reason
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import (
     latest_readable_assessment,
@@ -37,6 +38,7 @@ from qmm.program.plan import (
     approve_plan,
     compare_plan,
     complete_action,
+    discard_plan,
     end_on,
     generate_plan,
     get_action,
@@ -74,6 +76,7 @@ STATUS_LABELS: Final = {
     "draft": ("Draft", "○", "muted"),
     "approved": ("Approved", "✔", "ok"),
     "superseded": ("Superseded", "↷", "muted"),
+    "discarded": ("Discarded", "✖", "muted"),
 }
 SOURCE_LABELS: Final = {
     "skeleton": "the 90-day checklist",
@@ -88,6 +91,7 @@ DONE: Final = {
     "approved": "was signed: it is approved and frozen; only progress is tracked now",
     "completed": "had an action marked done",
     "reopened": "had an action opened again",
+    "discarded": "was discarded: it keeps its ref and stays on record, and never counts",
 }
 
 
@@ -433,7 +437,7 @@ def _plan_page(
         can_edit=may_manage and plan.status == "draft",
         can_track=may_manage and plan.status == "approved",
         can_sign=principal.may(db, Permission.record_sign, site=site)
-        and plan.status != "superseded"
+        and plan.status not in ("superseded", "discarded")
         and not any(s.username == principal.user.username for s in signatures),
         second_person=second_person_notice(
             db, user=principal.user, record_type=RECORD_TYPE, record_id=str(plan.id)
@@ -626,4 +630,45 @@ def action_reopen(
         prefix="reopen",
         save=lambda fields: reopen_action(page.db, action=action, **fields),
         done="reopened",
+    )
+
+
+class DiscardForm(WebForm):
+    """Why a draft plan is set aside, for the audit trail."""
+
+    reason: str = ""
+
+
+@router.post("/sites/{code}/plans/{ref}/discard")
+def plan_discard(
+    code: str, ref: str, page: ProgramForms, form: Annotated[DiscardForm, Form()]
+) -> Response:
+    """Discard a draft plan: it keeps its ref and stays on record; the running plan runs on."""
+    site = page.site
+    plan = find_plan(page.db, page.who, site, ref)
+    if plan.status != "draft":
+        raise Conflict(f"{plan.ref} is not a draft; only a draft plan can be discarded")
+
+    def save(fields: dict[str, Any]) -> ReadinessPlan:
+        with audit_reason(page.db, fields["reason"].strip()):
+            return discard_plan(page.db, plan=plan)
+
+    return submit(
+        form,
+        store=save,
+        then=lambda _: _after(site, plan, "discarded", "progress"),
+        again=lambda values, errors: _plan_page(
+            page.request,
+            page.db,
+            page.who,
+            site,
+            plan,
+            form="discard",
+            values=values,
+            errors={f"discard-{k}": v for k, v in errors.items()},
+            status_code=422,
+        ),
+        problems={}
+        if form.reason.strip()
+        else {"reason": "say why the draft is discarded; it is kept in the audit trail"},
     )

@@ -5,6 +5,7 @@ publish an objective, record a held meeting, raise and remove a roadblock."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Request
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
+from qmm.errors import Conflict, InvalidFields, InvalidInput
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import KPIS
 from qmm.models import Site, utcnow
@@ -27,10 +29,12 @@ from qmm.program.objectives import (
     add_objective,
     get_objective,
     list_objectives,
+    retire_objective,
 )
 from qmm.program.steering import (
     get_meeting,
     hold_meeting,
+    set_up_cadence,
 )
 from qmm.web.deps import DB, Store
 from qmm.web.evidence_pages import sentences
@@ -39,6 +43,7 @@ from qmm.web.forms import (
     Day,
     Handling,
     Lines,
+    Number,
     ProgramForms,
     Refs,
     TextOrNone,
@@ -54,6 +59,8 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 DONE: Final = {
     "objective": "The objective was published.",
+    "retired": "The objective was retired, with the objectives cascaded from it.",
+    "cadence": "The steering cadence was set up and its first meeting planned.",
     "meeting": "The meeting was recorded; its minutes are filed in the evidence index.",
     "raised": "The roadblock was raised at the forum.",
     "removed": "The roadblock was recorded as removed.",
@@ -165,6 +172,21 @@ class ObjectiveForm(WebForm):
     parent: str = ""
     role: TextOrNone = ""
     what_good_looks_like: str = ""
+
+
+class RetireForm(WebForm):
+    """The day an objective stops counting."""
+
+    retired_on: Day = ""
+
+
+class CadenceForm(WebForm):
+    """A steering forum: its name, who chairs it, how often it meets, and its first meeting."""
+
+    name: str = ""
+    chair: str = ""
+    cadence_days: Number = ""
+    first_meeting_on: Day = ""
 
 
 class MeetingForm(WebForm):
@@ -281,4 +303,56 @@ def roadblock_remove(
         save=lambda fields: remove_roadblock(page.db, item=item, **fields),
         done="removed",
         anchor="forum",
+    )
+
+
+@router.post("/sites/{code}/program/objectives/{objective_id}/retire")
+def objective_retire(
+    code: str,
+    objective_id: str,
+    page: ProgramForms,
+    form: Annotated[RetireForm, Form()],
+) -> Response:
+    """Retire an objective and the objectives cascaded from it, as `qmm objectives retire`."""
+    site = page.site
+    objective = get_objective(
+        page.db, site=site, objective_id=find_id(objective_id, what="objective", site=site)
+    )
+
+    def save(fields: dict[str, Any]) -> object:
+        day = fields["retired_on"]
+        if not isinstance(day, date):
+            shown = f"{day!r} is not a date; use YYYY-MM-DD" if day else "give the day it ends"
+            raise InvalidFields({"retired_on": shown})
+        try:
+            retire_objective(page.db, objective=objective, on=day)
+        except (InvalidInput, Conflict) as exc:
+            raise InvalidFields({"retired_on": str(exc)}) from None
+        return objective
+
+    return _submit(
+        page,
+        form,
+        name=f"retire-{objective.id}",
+        save=save,
+        done="retired",
+        anchor="objectives",
+    )
+
+
+@router.post("/sites/{code}/program/cadences")
+def cadence_set_up(
+    code: str,
+    page: ProgramForms,
+    form: Annotated[CadenceForm, Form()],
+) -> Response:
+    """Stand up a steering forum and plan its first meeting, as `qmm steering cadence` does."""
+    site = page.site
+    return _submit(
+        page,
+        form,
+        name="cadence",
+        save=lambda fields: set_up_cadence(page.db, site=site, **fields),
+        done="cadence",
+        anchor="steering",
     )

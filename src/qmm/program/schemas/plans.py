@@ -23,7 +23,7 @@ from qmm.program.plan import (
 )
 from qmm.text_rules import has_nul
 
-PlanStatus = Literal["draft", "approved", "superseded"]
+PlanStatus = Literal["draft", "approved", "superseded", "discarded"]
 
 
 #: `of` names the plan's length in JSON ("day 11 of 90"); in Python it is `days`, since `of`
