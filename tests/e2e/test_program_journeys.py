@@ -33,6 +33,12 @@ def test_a_decision_is_logged_signed_frozen_and_filed_as_evidence(page: Any) -> 
     assert ref is not None
     assert "Edit this draft" in page.locator("main").inner_text()
 
+    # The two-person rule (on in the demo): the author is told a second person approves.
+    assert "A second person approves." in page.locator("main").inner_text()
+    draft_url = page.url.split("?")[0]
+    page.context.clear_cookies()
+    sign_in(page, "admin")
+    page.goto(draft_url)
     sign_form = page.locator("form[action$='/sign']")
     sign_form.get_by_label("Approved").check()
     sign_form.get_by_label("Your password (asked again to sign)").fill(DEMO_PASSWORD)
