@@ -13,10 +13,11 @@ from qmm.cli.common import (
     print_json,
     print_table,
 )
+from qmm.metrics.service import event_store
 from qmm.models import utcnow
-from qmm.program.schemas.worklist import WorklistOut
-from qmm.program.worklist import worklist as build_worklist
 from qmm.sites.service import get_site, list_sites
+from qmm.worklist.schemas import WorklistOut
+from qmm.worklist.service import worklist as build_worklist
 
 
 def worklist(
@@ -24,7 +25,7 @@ def worklist(
     as_of: str | None = typer.Option(None, "--as-of", help="The day to judge from, YYYY-MM-DD."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
-    """Needs attention: reviews, plan actions, drafts to sign, meetings, drills, suppliers."""
+    """Needs attention: reviews, plan actions, drafts, meetings, drills, broken threads, KPIs."""
     today = parse_day(as_of, option="--as-of") if as_of else utcnow().date()
     with boundary() as session:
         sites = [get_site(session, code=site)] if site else list(list_sites(session))
@@ -34,6 +35,7 @@ def worklist(
                 session,
                 reader=acting_reader(session),
                 sites=sites,
+                store=event_store(),
                 today=today,
                 username=actor.label if actor is not None and actor.user_id else None,
             )
@@ -46,7 +48,7 @@ def worklist(
         return
     print_table(
         f"Needs attention on {found.as_of}: {found.overdue} overdue, {found.due} due soon, "
-        f"{found.waiting} awaiting a signature",
+        f"{found.waiting} awaiting a signature, {found.attention} broken threads or KPI signals",
         ["state", "site", "what", "owner", "due", "age (days)", "link"],
         [
             [i.state, i.site, f"{i.kind_name}: {i.title}", i.owner, i.due_on, i.age_days, i.path]

@@ -94,6 +94,7 @@ class Broken:
     site: str
     since: date | None
     message: str
+    owner: str | None = None
 
 
 @dataclass
@@ -736,43 +737,49 @@ _BROKEN_SQL: Final[tuple[tuple[str, str], ...]] = (
     (
         BrokenKind.no_deviation,
         "SELECT 'em_sample', sample_id, CAST(coalesce(result_at, sampled_at) AS DATE), "
-        "cfu, action_limit FROM em_sample WHERE site = ? AND cfu > action_limit "
+        "cfu, action_limit, json_extract_string(_extra, '$.owner') FROM em_sample "
+        "WHERE site = ? AND cfu > action_limit "
         "AND deviation_id IS NULL",
     ),
     (
         BrokenKind.no_capa,
-        "SELECT 'deviation', deviation_id, opened_on, severity, closed_on FROM deviation "
+        "SELECT 'deviation', deviation_id, opened_on, severity, closed_on, "
+        "json_extract_string(_extra, '$.owner') FROM deviation "
         "WHERE site = ? AND severity IN ('major', 'critical') AND closed_on IS NOT NULL "
         "AND capa_id IS NULL",
     ),
     (
         BrokenKind.no_voe,
-        "SELECT 'capa', capa_id, opened_on, closed_on, NULL FROM capa WHERE site = ? "
+        "SELECT 'capa', capa_id, opened_on, closed_on, NULL, "
+        "json_extract_string(_extra, '$.owner') FROM capa WHERE site = ? "
         "AND closed_on IS NOT NULL AND voe_due_on IS NULL",
     ),
     (
         BrokenKind.missing,
         "SELECT 'em_sample', e.sample_id, CAST(coalesce(e.result_at, e.sampled_at) AS DATE), "
-        "'deviation', e.deviation_id FROM em_sample e LEFT JOIN deviation d "
+        "'deviation', e.deviation_id, json_extract_string(e._extra, '$.owner') "
+        "FROM em_sample e LEFT JOIN deviation d "
         "ON d.deviation_id = e.deviation_id AND d.site = e.site "
         "WHERE e.site = ? AND e.deviation_id IS NOT NULL AND d.deviation_id IS NULL",
     ),
     (
         BrokenKind.missing,
-        "SELECT 'deviation', v.deviation_id, v.opened_on, 'capa', v.capa_id FROM deviation v "
+        "SELECT 'deviation', v.deviation_id, v.opened_on, 'capa', v.capa_id, "
+        "json_extract_string(v._extra, '$.owner') FROM deviation v "
         "LEFT JOIN capa c ON c.capa_id = v.capa_id AND c.site = v.site "
         "WHERE v.site = ? AND v.capa_id IS NOT NULL AND c.capa_id IS NULL",
     ),
     (
         BrokenKind.missing,
-        "SELECT 'change_control', h.change_id, h.opened_on, 'capa', h.link_capa_id "
-        "FROM change_control h LEFT JOIN capa c ON c.capa_id = h.link_capa_id "
+        "SELECT 'change_control', h.change_id, h.opened_on, 'capa', h.link_capa_id, "
+        "json_extract_string(h._extra, '$.owner') FROM change_control h LEFT JOIN capa c ON c.capa_id = h.link_capa_id "
         "AND c.site = h.site WHERE h.site = ? AND h.link_capa_id IS NOT NULL "
         "AND c.capa_id IS NULL",
     ),
 )
 _CAPA_SOURCE_SQL: Final = (
-    "SELECT 'capa', c.capa_id, c.opened_on, '{target}', c.source_id FROM capa c "
+    "SELECT 'capa', c.capa_id, c.opened_on, '{target}', c.source_id, "
+    "json_extract_string(c._extra, '$.owner') FROM capa c "
     "LEFT JOIN {target} t ON t.{key} = c.source_id AND t.site = c.site "
     "WHERE c.site = ? AND c.source_type = '{source}' AND c.source_id IS NOT NULL "
     "AND t.{key} IS NULL"
@@ -780,7 +787,7 @@ _CAPA_SOURCE_SQL: Final = (
 
 
 def _broken_row(kind: str, row: tuple[Any, ...], site: str) -> Broken:
-    record_type, rid, since, a, b = row
+    record_type, rid, since, a, b, owner = row
     rid = str(rid)
     if kind == BrokenKind.no_deviation:
         message = (
@@ -795,7 +802,7 @@ def _broken_row(kind: str, row: tuple[Any, ...], site: str) -> Broken:
         )
     else:
         message = f"{LABELS[record_type]} {rid} names {LABELS[a]} {b}, which is not in the store"
-    return Broken(kind, record_type, rid, site, since, message)
+    return Broken(kind, record_type, rid, site, since, message, owner or None)
 
 
 def broken_threads(
@@ -828,6 +835,7 @@ def broken_threads(
                         decision.decided_on,
                         f"decision {decision.ref} links {text.strip()!r}, which is no record "
                         "in the store",
+                        decision.owner,
                     )
                 )
             elif (named := walker.resolve(text)) is not None and walker.row(*named) is None:
@@ -840,6 +848,7 @@ def broken_threads(
                         decision.decided_on,
                         f"decision {decision.ref} links {LABELS[named[0]]} {named[1]}, "
                         "which is not in the store",
+                        decision.owner,
                     )
                 )
     found.sort(key=lambda b: (b.since or date.max, b.record_type, b.record_id, b.kind))

@@ -20,12 +20,12 @@ from qmm.program.schemas.plans import (
     PlanOut,
     PlanSummaryOut,
 )
-from qmm.program.schemas.worklist import WorklistOut
-from qmm.program.worklist import worklist
 from qmm.web.api_schemas import NOTHING_CHANGED, ProblemsOut
-from qmm.web.deps import DB
+from qmm.web.deps import DB, Store
 from qmm.web.plan_pages import find_plan
 from qmm.web.security import Principal, ProgramManage, SignedIn, SiteRead, readable_sites
+from qmm.worklist.schemas import WorklistOut
+from qmm.worklist.service import worklist
 
 router = APIRouter(tags=["api"])
 
@@ -52,13 +52,14 @@ def api_get_plan(code: str, ref: str, access: SiteRead, db: DB) -> PlanOut:
     return PlanOut.of(db, find_plan(db, access.who, site, ref), today=utcnow().date())
 
 
-def worklist_of(db: DB, principal: Principal, sites: list[Site]) -> WorklistOut:
+def worklist_of(db: DB, principal: Principal, sites: list[Site], store: Store) -> WorklistOut:
     """The signed-in person's worklist at these sites, today (pages and API alike)."""
     return WorklistOut.of(
         worklist(
             db,
             reader=principal,
             sites=sites,
+            store=store,
             today=utcnow().date(),
             username=principal.user.username,
         )
@@ -66,17 +67,17 @@ def worklist_of(db: DB, principal: Principal, sites: list[Site]) -> WorklistOut:
 
 
 @router.get("/api/worklist", response_model=WorklistOut)
-def api_worklist(access: SignedIn, db: DB) -> WorklistOut:
+def api_worklist(access: SignedIn, db: DB, store: Store) -> WorklistOut:
     """Needs attention at every site the caller reads: overdue first, with owners and links."""
-    return worklist_of(db, access.who, readable_sites(db, access.who))
+    return worklist_of(db, access.who, readable_sites(db, access.who), store)
 
 
 @router.get("/api/sites/{code}/worklist", response_model=WorklistOut)
-def api_site_worklist(code: str, access: SiteRead, db: DB) -> WorklistOut:
+def api_site_worklist(code: str, access: SiteRead, db: DB, store: Store) -> WorklistOut:
     """Needs attention at one site: the same shape as `qmm worklist --site CODE --format json`."""
     site = access.site
     assert site is not None
-    return worklist_of(db, access.who, [site])
+    return worklist_of(db, access.who, [site], store)
 
 
 def _refused(exc: InvalidProgramInput) -> Response:

@@ -74,7 +74,7 @@ def chart_helpers() -> dict[str, Any]:
 
 
 @router.get("/")
-def home(request: Request, access: SignedIn, db: DB) -> Response:
+def home(request: Request, access: SignedIn, db: DB, store: Store) -> Response:
     """Start page: what needs attention first, then the sites side by side by practice area."""
     sites = readable_sites(db, access.who)
     return render(
@@ -83,7 +83,7 @@ def home(request: Request, access: SignedIn, db: DB) -> Response:
         principal=access.who,
         title="Your sites",
         sites=sites,
-        worklist=worklist_of(db, access.who, sites),
+        worklist=worklist_of(db, access.who, sites, store),
         show_site=len(sites) > 1,
         rows=portfolio(db, sites, access.who),
         overall_band=overall_band(),
@@ -135,7 +135,7 @@ def site_page(
         period=chosen,
         periods=CHART_PERIODS,
         evidence_coverage=site_coverage(db, shown),
-        worklist=worklist_of(db, principal, [site]),
+        worklist=worklist_of(db, principal, [site], store),
         show_site=False,
         can_audit=principal.may(db, Permission.audit_read, site=site),
         can_import=principal.may(db, Permission.site_manage, site=site),

@@ -3,6 +3,8 @@
 Why one list: reviews, plan actions, drafts to sign, meetings, drills and supplier reviews each
 live on their own page, and nobody is told anything unless they open it. The worklist gathers
 them with an owner, a due date, an age and a link, so the first page after sign-in says what next.
+Broken threads and KPIs that keep missing their target or signal join them: the extracts say
+something needs a person, and nobody is told unless it is on this list.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from sqlalchemy.orm import Session
 
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import Reader
+from qmm.events.store import EventStore
+from qmm.metrics.catalogue import get_kpi
+from qmm.metrics.engine import KPIValue, period_last_day
+from qmm.metrics.kpis import Period
 from qmm.models import (
     Decision,
     Drill,
@@ -29,14 +35,33 @@ from qmm.models import (
     SteeringMeeting,
     SupplierAgreement,
 )
+from qmm.presentation.kpis import (
+    DASHBOARD_KPIS,
+    DASHBOARD_TILES,
+    SMALL_N,
+    KPIRequest,
+    meets,
+    series_for,
+    tile,
+)
 from qmm.program.plan import may_read_plan, running_plan
 from qmm.program.suppliers import next_drill_on, next_review_on
+from qmm.threads.schemas import thread_path
+from qmm.threads.service import BROKEN_LABELS, LABELS, broken_threads
 
 #: Something due within this many days shows as "due"; past its date, as "overdue".
 DUE_WITHIN_DAYS: Final = 14
 OVERDUE: Final = "overdue"
 DUE: Final = "due"
 WAITING: Final = "waiting"
+#: A broken thread or a KPI signal: no due date, it needs a person from the day it shows.
+ATTENTION: Final = "attention"
+#: The oldest broken threads of a site shown one by one; the rest are counted and linked.
+BROKEN_SHOWN: Final = 10
+#: A KPI that missed its target in this many complete periods running is on the list.
+MISSED_RUNNING: Final = 2
+#: The KPI period the worklist judges by, as the dashboard shows by default.
+KPI_PERIOD: Final[Period] = "month"
 
 #: What each kind of item is, in words.
 KINDS: Final = {
@@ -48,6 +73,10 @@ KINDS: Final = {
     "drill": "Continuity drill",
     "supplier_review": "Supplier maturity review",
     "supplier_drill": "Joint drill with a supplier",
+    "broken_thread": "Broken thread",
+    "broken_threads_more": "More broken threads",
+    "kpi_signal": "KPI signal",
+    "kpi_missed": "KPI missing its target",
 }
 
 
@@ -88,6 +117,10 @@ class Worklist:
     @property
     def waiting(self) -> int:
         return sum(1 for i in self.items if i.state == WAITING)
+
+    @property
+    def attention(self) -> int:
+        return sum(1 for i in self.items if i.state == ATTENTION)
 
 
 def _dated(
@@ -282,8 +315,105 @@ def _continuity(session: Session, site: Site, today: date) -> list[WorkItem]:
     return [i for i in found if i is not None]
 
 
+def _broken_threads(session: Session, store: EventStore, site: Site, today: date) -> list[WorkItem]:
+    """The site's ten oldest broken threads, then one item counting the rest."""
+    broken = broken_threads(session, site=site, store=store)
+    found = [
+        WorkItem(
+            "broken_thread",
+            site.code,
+            f"{LABELS.get(b.record_type, b.record_type)} {b.record_id}: "
+            f"{BROKEN_LABELS.get(b.kind, b.kind)}",
+            b.owner or "no owner in the extract",
+            b.since,
+            ATTENTION,
+            (today - b.since).days if b.since is not None else 0,
+            thread_path(site.code, b.record_type, b.record_id),
+        )
+        for b in broken[:BROKEN_SHOWN]
+    ]
+    rest = broken[BROKEN_SHOWN:]
+    if rest:
+        newest = rest[0].since
+        found.append(
+            WorkItem(
+                "broken_threads_more",
+                site.code,
+                f"and {len(rest)} more broken threads",
+                "the site's quality lead",
+                None,
+                ATTENTION,
+                (today - newest).days if newest is not None else 0,
+                f"/sites/{site.code}/threads",
+            )
+        )
+    return found
+
+
+def _missed_running(
+    values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None
+) -> list[KPIValue]:
+    """The latest complete periods, if each of the last two missed its target on enough records."""
+    series = series_for(values, kpi=kpi, site=site, group=group)
+    if series is None:
+        return []
+    complete = [v for v in series.values if v.complete]
+    last = complete[-MISSED_RUNNING:]
+    if len(last) < MISSED_RUNNING:
+        return []
+    definition = get_kpi(kpi)
+    target = definition.target(group)
+    for value in last:
+        small = value.denominator is not None and value.denominator < SMALL_N
+        if small or meets(definition, value.value, target) is not False:
+            return []
+    return last
+
+
+def _kpi_signals(kpi_request: KPIRequest, site: Site, today: date) -> list[WorkItem]:
+    """The dashboard's KPIs that signal in their latest period or missed target twice running."""
+    values = kpi_request.values(site=site.code, kpis=DASHBOARD_KPIS, period=KPI_PERIOD)
+    found = []
+    for kpi, group in DASHBOARD_TILES:
+        shown = tile(values, site=site.code, kpi=kpi, group=group, period=KPI_PERIOD)
+        if shown.latest is None:
+            continue
+        missed = _missed_running(values, site=site.code, kpi=kpi, group=group)
+        if missed:
+            since = period_last_day(missed[0].period, KPI_PERIOD)
+            found.append(
+                WorkItem(
+                    "kpi_missed",
+                    site.code,
+                    f"{shown.title} missed its target ({shown.target_text}) in "
+                    f"{' and '.join(v.period for v in missed)}",
+                    "the site's quality lead",
+                    since,
+                    ATTENTION,
+                    (today - since).days,
+                    shown.href,
+                )
+            )
+        if shown.signal_at_latest:
+            rules = ", ".join(str(r) for r in shown.signal_at_latest)
+            since = min(period_last_day(shown.latest.period, KPI_PERIOD), today)
+            found.append(
+                WorkItem(
+                    "kpi_signal",
+                    site.code,
+                    f"{shown.title}: Nelson rule {rules} signals in {shown.latest.period}",
+                    "the site's quality lead",
+                    since,
+                    ATTENTION,
+                    (today - since).days,
+                    shown.href,
+                )
+            )
+    return found
+
+
 def _order(item: WorkItem) -> tuple[int, int, str, str]:
-    rank = {OVERDUE: 0, WAITING: 1, DUE: 2}[item.state]
+    rank = {OVERDUE: 0, WAITING: 1, ATTENTION: 2, DUE: 3}[item.state]
     return (rank, -item.age_days, item.site, item.title)
 
 
@@ -292,6 +422,7 @@ def worklist(
     *,
     reader: Reader,
     sites: Iterable[Site],
+    store: EventStore,
     today: date,
     username: str | None = None,
 ) -> Worklist:
@@ -299,18 +430,22 @@ def worklist(
 
     Sites the reader may not read are left out, and so are plans of assessments they may not
     read; drafts to sign show only to those who may sign them (and, under the two-person rule,
-    not to their author, named by `username`).
+    not to their author, named by `username`). Broken threads and KPI signals come from the
+    extracts in `store`.
     """
     readable: Sequence[Site] = [
         s for s in sites if reader.may(session, Permission.site_read, site=s)
     ]
     items: list[WorkItem] = []
+    kpi_request = KPIRequest(session, store)
     for site in readable:
         items += _plan_actions(session, reader, site, today)
         items += _evidence_reviews(session, site, today)
         items += _drafts(session, reader, site, today, username)
         items += _steering(session, site, today)
         items += _continuity(session, site, today)
+        items += _broken_threads(session, store, site, today)
+        items += _kpi_signals(kpi_request, site, today)
     return Worklist(
         today=today,
         sites=tuple(s.code for s in readable),

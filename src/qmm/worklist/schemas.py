@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel
 
-from qmm.program.worklist import WorkItem, Worklist
+from qmm.worklist.service import WorkItem, Worklist
 
 
 class WorkItemOut(BaseModel):
@@ -38,13 +38,14 @@ class WorkItemOut(BaseModel):
 
 
 class WorklistOut(BaseModel):
-    """A worklist on a day: counts by state, the sites it covers, and its items."""
+    """A worklist on a day: counts by state (attention: broken threads and KPI signals), the sites it covers, and its items."""
 
     as_of: date
     sites: list[str]
     overdue: int
     due: int
     waiting: int
+    attention: int
     items: list[WorkItemOut]
 
     @classmethod
@@ -55,5 +56,6 @@ class WorklistOut(BaseModel):
             overdue=worklist.overdue,
             due=worklist.due,
             waiting=worklist.waiting,
+            attention=worklist.attention,
             items=[WorkItemOut.of(i) for i in worklist.items],
         )
