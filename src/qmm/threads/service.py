@@ -772,7 +772,8 @@ _BROKEN_SQL: Final[tuple[tuple[str, str], ...]] = (
     (
         BrokenKind.missing,
         "SELECT 'change_control', h.change_id, h.opened_on, 'capa', h.link_capa_id, "
-        "json_extract_string(h._extra, '$.owner') FROM change_control h LEFT JOIN capa c ON c.capa_id = h.link_capa_id "
+        "json_extract_string(h._extra, '$.owner') FROM change_control h "
+        "LEFT JOIN capa c ON c.capa_id = h.link_capa_id "
         "AND c.site = h.site WHERE h.site = ? AND h.link_capa_id IS NOT NULL "
         "AND c.capa_id IS NULL",
     ),

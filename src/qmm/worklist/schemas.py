@@ -38,7 +38,7 @@ class WorkItemOut(BaseModel):
 
 
 class WorklistOut(BaseModel):
-    """A worklist on a day: counts by state (attention: broken threads and KPI signals), the sites it covers, and its items."""
+    """A worklist on a day: counts by state, the sites it covers, and its items."""
 
     as_of: date
     sites: list[str]
