@@ -61,7 +61,7 @@ def test_the_api_keeps_to_the_callers_sites(client: TestClient, db: Session, wor
     assert all(i["site"] == "SITE-B" for i in lead_b["items"])
     lead_a = client.get("/api/sites/SITE-A/worklist", headers=bearer(world.read_tokens["lead-a"]))
     body = lead_a.json()
-    assert set(body) == {"as_of", "sites", "overdue", "due", "waiting", "items"}
+    assert set(body) == {"as_of", "sites", "overdue", "due", "waiting", "attention", "items"}
     action = next(i for i in body["items"] if i["kind"] == "plan_action")
     assert set(action) == {
         "kind",
