@@ -903,7 +903,7 @@ class TestWorklist:
     def test_drafts_to_sign_show_to_a_second_person_in_the_apis_shape(self, workspace: str) -> None:
         qmm("--as", "alice", "decision", "add", "SITE-A", *DECISION)
         mine = as_json("--as", "alice", "worklist", "--site", "SITE-A")
-        assert set(mine) == {"as_of", "sites", "overdue", "due", "waiting", "items"}
+        assert set(mine) == {"as_of", "sites", "overdue", "due", "waiting", "attention", "items"}
         assert mine["items"] == []  # alice drafted it: under the two-person rule she cannot sign
         theirs = as_json("--as", "bob", "worklist")
         [item] = theirs["items"]
