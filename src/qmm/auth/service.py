@@ -47,6 +47,8 @@ USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,79}$")
 #: Failures in a row (at one address, for one username) before sign-in backs off.
 MAX_FAILED_LOGINS: Final = FREE_FAILURES
 WRONG_CREDENTIALS: Final = "unknown username or wrong password"
+#: The channel a password change's check of the current password is recorded under.
+PASSWORD_CHANGE: Final = "password-change"
 
 
 def create_user(
@@ -96,15 +98,45 @@ def list_users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
 
 
-def set_password(session: Session, *, user: User, password: str) -> User:
+@dataclass(frozen=True)
+class NewPassword:
+    """A new password checked against the rules and hashed before the write step begins."""
+
+    username: str
+    #: The stored hash it was found to differ from: the write step stores it only over this one.
+    replaces_hash: str | None
+    password_hash: str
+
+
+def hash_new_password(*, username: str, current_hash: str | None, password: str) -> NewPassword:
+    """The slow part of a password change (argon2 twice), outside any transaction."""
+    check_password_rules(password, username=username)
+    if verify_password(current_hash, password):
+        raise InvalidInput("the new password must differ from the current one")
+    return NewPassword(
+        username=username, replaces_hash=current_hash, password_hash=hash_password(password)
+    )
+
+
+def set_password(session: Session, *, user: User, password: str | NewPassword) -> User:
     """Set a new password (an administrator's reset, or the user's own change).
 
-    The user's API tokens are revoked: whoever knew the old password may have made one.
+    PASSWORD may be hashed already (hash_new_password, before the write step): it is stored only
+    if the password it replaces is still the one it was checked against. The user's API tokens are
+    revoked: whoever knew the old password may have made one.
     """
-    check_password_rules(password, username=user.username)
-    if verify_password(user.password_hash, password):
-        raise InvalidInput("the new password must differ from the current one")
-    user.password_hash = hash_password(password)
+    new = (
+        hash_new_password(
+            username=user.username, current_hash=user.password_hash, password=password
+        )
+        if isinstance(password, str)
+        else password
+    )
+    if new.username != user.username or new.replaces_hash != user.password_hash:
+        raise Conflict(
+            f"the password of {user.username} was changed meanwhile; nothing was changed, try again"
+        )
+    user.password_hash = new.password_hash
     user.password_changed_at = utcnow()
     user.failed_logins = 0
     user.locked_until = None
@@ -114,17 +146,29 @@ def set_password(session: Session, *, user: User, password: str) -> User:
 
 
 def change_password(
-    session: Session, *, user: User, current_password: str, new_password: str
+    session: Session,
+    *,
+    user: User,
+    current_password: str | CheckedPassword,
+    new_password: str | NewPassword,
 ) -> User:
-    """A user's own password change: the current password again, counted toward lockout."""
+    """A user's own password change: the current password again, counted toward lockout.
+
+    Both may be checked and hashed before the write step (check_own_password, hash_new_password).
+    """
+    confirm_current_password(session, user=user, current_password=current_password)
+    return set_password(session, user=user, password=new_password)
+
+
+def confirm_current_password(
+    session: Session, *, user: User, current_password: str | CheckedPassword
+) -> None:
+    """The current password of a password change, recorded as an attempt; refusals say why."""
     try:
-        authenticate(
-            session, username=user.username, password=current_password, channel="password-change"
-        )
+        confirm_password(session, user=user, password=current_password, channel=PASSWORD_CHANGE)
     except Unauthenticated as exc:
         locked = str(exc) != WRONG_CREDENTIALS
         raise Unauthenticated(str(exc) if locked else "the current password is wrong") from None
-    return set_password(session, user=user, password=new_password)
 
 
 def disable_user(session: Session, *, user: User) -> User:
@@ -279,6 +323,45 @@ def finish_sign_in(
         user.password_hash = verdict.renewed_hash
     attempt(True)
     return user
+
+
+@dataclass(frozen=True)
+class CheckedPassword:
+    """A signed-in person's password checked again before the write step: what was read, and
+    what argon2 found. The write step confirms it cheaply (confirm_password)."""
+
+    check: SignInCheck
+    verdict: PasswordVerdict | None
+
+
+def check_own_password(
+    session: Session, *, user: User, password: str, channel: str
+) -> CheckedPassword:
+    """Read and check a person's password again, writing nothing; slow (argon2).
+
+    Call it before the write transaction begins. A boundary that also ends the read before the
+    check runs prepare_sign_in and check_password itself.
+    """
+    check = prepare_sign_in(session, username=user.username, channel=channel)
+    return CheckedPassword(check=check, verdict=check_password(check, password))
+
+
+def confirm_password(
+    session: Session, *, user: User, password: str | CheckedPassword, channel: str
+) -> None:
+    """In the write step: record the attempt and refuse (Unauthenticated) a wrong password.
+
+    A password checked before (CheckedPassword) counts only while the stored hash is still the
+    one it was checked against, so a password changed in between is not bypassed.
+    """
+    checked = (
+        check_own_password(session, user=user, password=password, channel=channel)
+        if isinstance(password, str)
+        else password
+    )
+    if checked.check.username != user.username:
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    finish_sign_in(session, check=checked.check, verdict=checked.verdict)
 
 
 def authenticate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy.orm import Session
 
 from qmm.audit.signatures import (
@@ -11,7 +13,7 @@ from qmm.audit.signatures import (
     signable_record,
 )
 from qmm.auth.permissions import Permission
-from qmm.auth.service import authenticate, authorize
+from qmm.auth.service import CheckedPassword, authorize, check_own_password, confirm_password
 from qmm.errors import Forbidden
 from qmm.models import Signature, SignatureMeaning, User
 
@@ -34,18 +36,32 @@ def check_second_person(record: SignableRecord, *, user: User, meaning: str) -> 
     )
 
 
+#: The channel a signer's password check is recorded under.
+SIGNATURE: Final = "signature"
+
+
+def check_signer_password(session: Session, *, user: User, password: str) -> CheckedPassword:
+    """The slow part of a signature (argon2), to run before the write transaction begins."""
+    return check_own_password(session, user=user, password=password, channel=SIGNATURE)
+
+
 def sign(
     session: Session,
     *,
     user: User,
-    password: str,
+    password: str | CheckedPassword,
     meaning: str,
     record_type: str,
     record_id: str,
 ) -> Signature:
-    """Sign a record: the password is asked again and the signature binds to its content."""
+    """Sign a record: the password is asked again and the signature binds to its content.
+
+    PASSWORD may be checked already (check_signer_password, before the write transaction): it is
+    confirmed here while the stored hash is still the one checked. The right to sign and the
+    two-person rule are checked here, in the write step.
+    """
     check_meaning(meaning)
-    authenticate(session, username=user.username, password=password, channel="signature")
+    confirm_password(session, user=user, password=password, channel=SIGNATURE)
     record = signable_record(session, record_type=record_type, record_id=record_id)
     authorize(session, user=user, permission=Permission.record_sign, site=record.site)
     check_second_person(record, user=user, meaning=meaning)

@@ -19,6 +19,7 @@ from qmm.audit.signatures import (
     register_signable,
 )
 from qmm.audit.trail import canonical_json, canonical_value
+from qmm.auth.service import CheckedPassword
 from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.evidence.service import (
@@ -228,7 +229,12 @@ def _refuse_discarded(decision: Decision) -> None:
 
 
 def sign_decision(
-    session: Session, *, decision: Decision, user: User, password: str, meaning: str = "approved"
+    session: Session,
+    *,
+    decision: Decision,
+    user: User,
+    password: str | CheckedPassword,
+    meaning: str = "approved",
 ) -> Signature:
     """Sign a decision (password again); it freezes and becomes an evidence item."""
     _refuse_discarded(decision)

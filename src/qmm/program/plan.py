@@ -24,7 +24,8 @@ from qmm.audit.signatures import (
 )
 from qmm.audit.trail import canonical_value
 from qmm.auth.scope import Reader, may_read_assessment
-from qmm.auth.signing import sign
+from qmm.auth.service import CheckedPassword
+from qmm.auth.signing import check_signer_password, sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.events.store import EventStore
 from qmm.evidence.service import coverage
@@ -603,18 +604,29 @@ def discard_plan(session: Session, *, plan: ReadinessPlan) -> ReadinessPlan:
 
 
 def approve_plan(
-    session: Session, *, plan: ReadinessPlan, user: User, password: str, meaning: str = "approved"
+    session: Session,
+    *,
+    plan: ReadinessPlan,
+    user: User,
+    password: str | CheckedPassword,
+    meaning: str = "approved",
 ) -> Signature:
     """Approve a draft plan by e-signature (password again); its plan is then frozen.
 
-    The predecessor's open actions are carried over first, as they stand at approval.
+    The predecessor's open actions are carried over first, as they stand at approval; a typed
+    password is checked (argon2, slow) before that first write.
     """
     _check_approvable(session, plan)
+    checked = (
+        check_signer_password(session, user=user, password=password)
+        if isinstance(password, str)
+        else password
+    )
     carry_open_actions(session, plan=plan)
     return sign(
         session,
         user=user,
-        password=password,
+        password=checked,
         meaning=meaning,
         record_type=RECORD_TYPE,
         record_id=str(plan.id),

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from qmm.assessment.scoring import AssessmentScores
@@ -22,15 +23,15 @@ from qmm.assessment.service import (
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import team_candidates
-from qmm.auth.service import MAX_FAILED_LOGINS
+from qmm.auth.service import MAX_FAILED_LOGINS, CheckedPassword
 from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
 from qmm.framework.service import load_tree
 from qmm.models import Assessment, AssessmentStatus, SignatureMeaning, TeamRole
 from qmm.web.decision_pages import (
-    signing_error,
+    sign_in_turn,
 )
-from qmm.web.deps import DB
+from qmm.web.deps import DB, reads_first
 from qmm.web.evidence_pages import workspace_evidence
 from qmm.web.forms import parse_refs
 from qmm.web.security import (
@@ -308,7 +309,8 @@ def assessment_page(
 
 
 @router.post("/assessments/{assessment_id}/sign")
-def sign_assessment(
+@reads_first
+async def sign_assessment(
     request: Request,
     assessment_id: str,
     access: Annotated[Access, Depends(require(Permission.record_sign, assessment="assessment_id"))],
@@ -316,27 +318,50 @@ def sign_assessment(
     password: Annotated[str, Form()] = "",
     meaning: Annotated[str, Form()] = "",
 ) -> Response:
-    """Sign the assessment as it is now; a wrong password is refused and counts toward lockout."""
+    """Sign the assessment as it is now; a wrong password is refused and counts toward lockout.
+
+    The password check (argon2) holds no lock or turn; the signature is written in its turn.
+    """
     assessment = access.assessment
     assert assessment is not None
     principal = access.who
-    try:
-        error = signing_error(
-            meaning,
-            password,
-            lambda: sign(
+    record_id = str(assessment_id)
+
+    def sign_it(checked: CheckedPassword) -> None:
+        try:
+            sign(
                 db,
                 user=principal.user,
-                password=password,
+                password=checked,
                 meaning=meaning,
                 record_type="assessment",
-                record_id=str(assessment.id),
-            ),
+                record_id=record_id,
+            )
+        except InvalidInput as exc:
+            raise _SignatureRefused(str(exc).capitalize() + ".") from None
+
+    try:
+        error = await sign_in_turn(
+            request, db, user=principal.user, meaning=meaning, password=password, sign=sign_it
         )
-    except InvalidInput as exc:
-        error = str(exc).capitalize() + "."
-    if error is not None:
-        return assessment_workspace(
-            request, db, principal, assessment, sign_error=error, meaning=meaning, status_code=422
-        )
-    return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)
+    except _SignatureRefused as exc:
+        error = str(exc)
+
+    def answer() -> Response:
+        if error is not None:
+            return assessment_workspace(
+                request,
+                db,
+                principal,
+                assessment,
+                sign_error=error,
+                meaning=meaning,
+                status_code=422,
+            )
+        return RedirectResponse(f"/assessments/{assessment.id}?signed=true#signatures", 303)
+
+    return await run_in_threadpool(answer)
+
+
+class _SignatureRefused(Exception):
+    """A signature refused for its input: said on the page; nothing of it is kept."""

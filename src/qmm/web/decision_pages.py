@@ -14,17 +14,18 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from qmm.audit.signatures import signatures_for
 from qmm.audit.trail import reason as audit_reason
 from qmm.auth.permissions import Permission
-from qmm.auth.service import MAX_FAILED_LOGINS
-from qmm.auth.signing import SecondPersonRequired, second_person_notice
+from qmm.auth.service import MAX_FAILED_LOGINS, CheckedPassword
+from qmm.auth.signing import SIGNATURE, SecondPersonRequired, second_person_notice
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.evidence.service import site_framework
 from qmm.metrics.catalogue import KPIS
-from qmm.models import Decision, SignatureMeaning, Site, utcnow
+from qmm.models import Decision, SignatureMeaning, Site, User, utcnow
 from qmm.program.decisions import (
     RECORD_TYPE,
     STATUSES,
@@ -42,7 +43,7 @@ from qmm.program.decisions import (
 )
 from qmm.program.schemas.decisions import export_decisions
 from qmm.text_rules import has_nul, nul_message
-from qmm.web.deps import DB
+from qmm.web.deps import DB, in_writer_turn, password_checked_first, reads_first
 from qmm.web.evidence_pages import (
     download_name,
     sentences,
@@ -515,8 +516,30 @@ def signing_error(meaning: str, password: str, sign: Callable[[], object]) -> st
     return None
 
 
+async def sign_in_turn(
+    request: Request,
+    db: Session,
+    *,
+    user: User,
+    meaning: str,
+    password: str,
+    sign: Callable[[CheckedPassword], object],
+) -> str | None:
+    """signing_error for a reads_first route: the password is checked (argon2) holding nothing,
+    then SIGN runs with the checked password in the request's turn to write, and commits."""
+    if meaning not in MEANINGS or not password:
+        return signing_error(meaning, password, lambda: None)
+    checked = await password_checked_first(
+        request, db, user=user, password=password, channel=SIGNATURE
+    )
+    return await in_writer_turn(
+        request, db, lambda: signing_error(meaning, password, lambda: sign(checked))
+    )
+
+
 @router.post("/sites/{code}/decisions/{ref}/sign")
-def decision_sign(
+@reads_first
+async def decision_sign(
     request: Request,
     code: str,
     ref: str,
@@ -525,30 +548,42 @@ def decision_sign(
     password: FormText = "",
     meaning: FormText = "",
 ) -> Response:
-    """Sign with the password again; the first signature freezes the entry and files it."""
+    """Sign with the password again; the first signature freezes the entry and files it.
+
+    The password check (argon2) holds no lock or turn; the signature is written in its turn.
+    """
     site = access.site
     assert site is not None
     principal = access.who
-    entry = find_decision(db, site, ref)
-    error = signing_error(
-        meaning,
-        password,
-        lambda: sign_decision(
-            db, decision=entry, user=principal.user, password=password, meaning=meaning
+    entry = await run_in_threadpool(find_decision, db, site, ref)
+    error = await sign_in_turn(
+        request,
+        db,
+        user=principal.user,
+        meaning=meaning,
+        password=password,
+        sign=lambda checked: sign_decision(
+            db, decision=entry, user=principal.user, password=checked, meaning=meaning
         ),
     )
-    if error is not None:
-        return _decision_page(
-            request,
-            db,
-            principal,
-            site,
-            entry,
-            sign_error=error,
-            meaning=meaning,
-            status_code=422,
+
+    def answer() -> Response:
+        if error is not None:
+            return _decision_page(
+                request,
+                db,
+                principal,
+                site,
+                entry,
+                sign_error=error,
+                meaning=meaning,
+                status_code=422,
+            )
+        return RedirectResponse(
+            f"/sites/{site.code}/decisions/{entry.ref}?done=signed#signatures", 303
         )
-    return RedirectResponse(f"/sites/{site.code}/decisions/{entry.ref}?done=signed#signatures", 303)
+
+    return await run_in_threadpool(answer)
 
 
 class DiscardForm(WebForm):

@@ -13,11 +13,14 @@ from typing import Annotated, Any, Final, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from qmm.audit.trail import Actor, set_actor
+from qmm.auth.service import CheckedPassword, check_password, prepare_sign_in
 from qmm.auth.sessions import LastUseStamps, write_last_use
 from qmm.db import begin_writing
 from qmm.events.store import EventStore
+from qmm.models import User
 
 # Hosts where a plain-http cookie is acceptable: the developer's own machine and the test client.
 READ_ONLY_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -173,6 +176,42 @@ def reads_first(endpoint: Endpoint) -> Endpoint:
     """Let a route read and do slow work before it takes its turn to write (see get_db)."""
     setattr(endpoint, _READS_FIRST, True)
     return endpoint
+
+
+Outcome = TypeVar("Outcome")
+
+
+async def password_checked_first(
+    request: Request, db: Session, *, user: User, password: str, channel: str
+) -> CheckedPassword:
+    """A signed-in person's password checked again holding no connection, lock or turn.
+
+    For a reads_first route: the read ends before argon2 works, in the queue of password checks;
+    the route's writing part confirms the result cheaply in its turn (confirm_password).
+    """
+    check = await run_in_threadpool(
+        lambda: prepare_sign_in(db, username=user.username, channel=channel)
+    )
+    await run_in_threadpool(db.rollback)
+    async with password_check_queue(request).turn():
+        verdict = await run_in_threadpool(check_password, check, password)
+    return CheckedPassword(check=check, verdict=verdict)
+
+
+async def in_writer_turn(request: Request, db: Session, work: Callable[[], Outcome]) -> Outcome:
+    """A reads_first route's writing part: in its turn, as a writer, committed before the turn ends.
+
+    When work raises, nothing of it is kept (get_db rolls back).
+    """
+
+    def write() -> Outcome:
+        begin_writing(db)
+        outcome = work()
+        db.commit()
+        return outcome
+
+    async with writer_queue(request).turn():
+        return await run_in_threadpool(write)
 
 
 def _reads_first(request: Request) -> bool:

@@ -17,12 +17,17 @@ from qmm.audit.service import audit_log
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
 from qmm.auth.service import (
+    PASSWORD_CHANGE,
+    CheckedPassword,
+    NewPassword,
     PasswordVerdict,
     SignInCheck,
-    change_password,
     check_password,
+    confirm_current_password,
     finish_sign_in,
+    hash_new_password,
     prepare_sign_in,
+    set_password,
 )
 from qmm.auth.sessions import (
     LastUseStamps,
@@ -32,13 +37,15 @@ from qmm.auth.sessions import (
     start_web_session,
 )
 from qmm.db import begin_writing, database_answers
-from qmm.errors import InvalidInput, Unauthenticated
+from qmm.errors import Conflict, InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
 from qmm.web.deps import (
     DB,
     Settings,
+    in_writer_turn,
     last_use_stamps,
     password_check_queue,
+    password_checked_first,
     reads_first,
     writer_queue,
 )
@@ -47,6 +54,7 @@ from qmm.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Access,
+    Principal,
     SignedIn,
     clear_session_cookie,
     login_csrf_token,
@@ -260,7 +268,8 @@ def password_form(request: Request, access: SignedIn) -> Response:
 
 
 @router.post("/account/password")
-def password_change(
+@reads_first
+async def password_change(
     request: Request,
     access: SignedIn,
     db: DB,
@@ -268,7 +277,11 @@ def password_change(
     new_password: Annotated[str, Form()] = "",
     confirm_password: Annotated[str, Form()] = "",
 ) -> Response:
-    """Change one's own password: the current one again, then the new one twice."""
+    """Change one's own password: the current one again, then the new one twice.
+
+    The current password is checked and the new one hashed (argon2, slow) holding no lock or
+    turn; the change is written in the request's turn, only over the password checked.
+    """
     principal = access.who
     errors: dict[str, str] = {}
     if not current_password:
@@ -278,25 +291,64 @@ def password_change(
     elif new_password != confirm_password:
         errors["confirm_password"] = "The two new passwords differ; type the same one twice."
     if not errors:
-        try:
-            change_password(
-                db,
-                user=principal.user,
-                current_password=current_password,
-                new_password=new_password,
-            )
-        except Unauthenticated as exc:
-            errors["current_password"] = str(exc).capitalize() + "."
-        except InvalidInput as exc:
-            errors["new_password"] = str(exc).capitalize() + "."
-        else:
-            end_other_sessions(db, user=principal.user, keep=principal.web_session)
-    return render(
-        request,
-        "password.html",
-        principal=principal,
-        title="Change your password",
-        errors=errors,
-        changed=not errors,
-        status_code=422 if errors else 200,
+        checked = await password_checked_first(
+            request,
+            db,
+            user=principal.user,
+            password=current_password,
+            channel=PASSWORD_CHANGE,
+        )
+        new: NewPassword | InvalidInput = InvalidInput("the current password was not checked")
+        if checked.verdict is not None and checked.verdict.matches:
+            async with password_check_queue(request).turn():
+                new = await run_in_threadpool(
+                    _hash_new_password, checked.check, password=new_password
+                )
+        errors = await in_writer_turn(
+            request,
+            db,
+            lambda: _record_password_change(db, principal, checked=checked, new=new),
+        )
+    return await run_in_threadpool(
+        lambda: render(
+            request,
+            "password.html",
+            principal=principal,
+            title="Change your password",
+            errors=errors,
+            changed=not errors,
+            status_code=422 if errors else 200,
+        )
     )
+
+
+def _hash_new_password(check: SignInCheck, *, password: str) -> NewPassword | InvalidInput:
+    """The new password hashed, or why it is refused (said once the current one is confirmed)."""
+    try:
+        return hash_new_password(
+            username=check.username, current_hash=check.password_hash, password=password
+        )
+    except InvalidInput as exc:
+        return exc
+
+
+def _record_password_change(
+    db: Session,
+    principal: Principal,
+    *,
+    checked: CheckedPassword,
+    new: NewPassword | InvalidInput,
+) -> dict[str, str]:
+    """The password change's writing part, in its turn: the attempt, then the new password."""
+    try:
+        confirm_current_password(db, user=principal.user, current_password=checked)
+    except Unauthenticated as exc:
+        return {"current_password": str(exc).capitalize() + "."}
+    try:
+        if isinstance(new, InvalidInput):
+            raise new
+        changed = set_password(db, user=principal.user, password=new)
+    except (InvalidInput, Conflict) as exc:
+        return {"new_password": str(exc).capitalize() + "."}
+    end_other_sessions(db, user=changed, keep=principal.web_session)
+    return {}

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, cast
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from qmm.assessment.service import get_assessment
@@ -52,8 +53,8 @@ from qmm.program.plan import (
     running_plan,
     update_action,
 )
-from qmm.web.decision_pages import MEANINGS, signing_error
-from qmm.web.deps import DB
+from qmm.web.decision_pages import MEANINGS, sign_in_turn
+from qmm.web.deps import DB, reads_first
 from qmm.web.evidence_pages import sentences, sub_element_names
 from qmm.web.forms import (
     Converted,
@@ -559,7 +560,8 @@ def action_edit(
 
 
 @router.post("/sites/{code}/plans/{ref}/approve")
-def plan_approve(
+@reads_first
+async def plan_approve(
     request: Request,
     code: str,
     ref: str,
@@ -568,23 +570,40 @@ def plan_approve(
     password: FormText = "",
     meaning: FormText = "",
 ) -> Response:
-    """Approve by signature, with the password again; the plan is then frozen."""
+    """Approve by signature, with the password again; the plan is then frozen.
+
+    The password check (argon2) holds no lock or turn; the approval is written in its turn.
+    """
     site = access.site
     assert site is not None
     principal = access.who
-    plan = find_plan(db, access.who, site, ref)
-    error = signing_error(
-        meaning,
-        password,
-        lambda: approve_plan(
-            db, plan=plan, user=principal.user, password=password, meaning=meaning
+    plan = await run_in_threadpool(find_plan, db, access.who, site, ref)
+    error = await sign_in_turn(
+        request,
+        db,
+        user=principal.user,
+        meaning=meaning,
+        password=password,
+        sign=lambda checked: approve_plan(
+            db, plan=plan, user=principal.user, password=checked, meaning=meaning
         ),
     )
-    if error is not None:
-        return _plan_page(
-            request, db, principal, site, plan, sign_error=error, meaning=meaning, status_code=422
-        )
-    return RedirectResponse(_after(site, plan, "approved", "signatures"), status_code=303)
+
+    def answer() -> Response:
+        if error is not None:
+            return _plan_page(
+                request,
+                db,
+                principal,
+                site,
+                plan,
+                sign_error=error,
+                meaning=meaning,
+                status_code=422,
+            )
+        return RedirectResponse(_after(site, plan, "approved", "signatures"), status_code=303)
+
+    return await run_in_threadpool(answer)
 
 
 @router.post("/sites/{code}/plans/{ref}/actions/{number}/done")
