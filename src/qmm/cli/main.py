@@ -13,7 +13,7 @@ from qmm.cli.lazy import LazyCommand, LazyGroup
 COMMANDS: Final = {
     "worklist": LazyCommand(
         "qmm.cli.worklist:worklist",
-        "Needs attention: reviews, plan actions, drafts to sign, meetings, drills, suppliers.",
+        "Needs attention: reviews, plan actions, drafts, meetings, drills, broken threads, KPIs.",
     ),
     "engagement": LazyCommand(
         "qmm.cli.objectives:engagement",
