@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import create_assessment
+from qmm.assessment_week.service import add_person, plan_fda_assessment
 from qmm.auth.service import create_user
 from qmm.demo.workspace import minimal_pdf
 from qmm.evidence.service import add_evidence
@@ -19,9 +20,11 @@ from qmm.models import (
     ContinuityScenario,
     Decision,
     EvidenceItem,
+    FdaAssessment,
     Framework,
     InventoryTrigger,
     Site,
+    SitePerson,
     SupplierAgreement,
     User,
     VendorDocument,
@@ -266,3 +269,29 @@ def create_vendor_document(session: Session, site: Site, **overrides: Any) -> Ve
         **overrides,
     }
     return add_document(session, site=site, **fields)
+
+
+def create_fda_assessment(session: Session, site: Site, **overrides: Any) -> FdaAssessment:
+    """FDA's assessment of the site, Monday to Friday in the week of 2027-03-08, New York time."""
+    fields: dict[str, Any] = {
+        "title": "FDA QMM assessment 2027",
+        "starts_on": date(2027, 3, 8),
+        "ends_on": date(2027, 3, 12),
+        "time_zone": "America/New_York",
+        "owner": "Dana Whitfield",
+    }
+    fields.update(overrides)
+    return plan_fda_assessment(session, site=site, **fields)
+
+
+def create_person(
+    session: Session, site: Site, name: str = "Priya Raman", **overrides: Any
+) -> SitePerson:
+    """One of the site's people who may attend a session (not a workbench user by default)."""
+    fields: dict[str, Any] = {
+        "job_title": "QC microbiology lead",
+        "department": "Quality Control",
+        "email": "priya.raman@example.com",
+    }
+    fields.update(overrides)
+    return add_person(session, site=site, name=name, **fields)

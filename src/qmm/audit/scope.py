@@ -22,6 +22,7 @@ AUDIT_PARENT: Final = {
     "inventory_levels": "trigger",
     "drill_actions": "drill",
     "qmm_clause_versions": "clause",
+    "fda_assessment_milestones": "fda_assessment",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

@@ -73,6 +73,10 @@ COMMANDS: Final = {
         "qmm.cli.assess:app",
         "Assess a site: create an assessment, rate questions, see scores and agreement.",
     ),
+    "week": LazyCommand(
+        "qmm.cli.week:app",
+        "FDA's assessment week: dates, timeline with owners, the site's people.",
+    ),
     "token": LazyCommand("qmm.cli.tokens:app", "API tokens for scripts and integrations."),
     "audit": LazyCommand("qmm.cli.audit:app", "The tamper-evident audit trail."),
     "evidence": LazyCommand(

@@ -9,6 +9,13 @@ from qmm.models.assessment import (
     Rating,
     TeamRole,
 )
+from qmm.models.assessment_week import (
+    FdaAssessment,
+    FdaAssessmentStatus,
+    FdaMilestone,
+    FdaMilestoneKind,
+    SitePerson,
+)
 from qmm.models.audit import (
     AuditAction,
     AuditCheckpoint,
@@ -77,6 +84,10 @@ __all__ = [
     "EvidenceItem",
     "EvidenceItemKind",
     "EvidenceItemSubElement",
+    "FdaAssessment",
+    "FdaAssessmentStatus",
+    "FdaMilestone",
+    "FdaMilestoneKind",
     "ForumItem",
     "Framework",
     "FrameworkStatus",
@@ -97,6 +108,7 @@ __all__ = [
     "Signature",
     "SignatureMeaning",
     "Site",
+    "SitePerson",
     "SiteType",
     "SteeringAction",
     "SteeringCadence",
