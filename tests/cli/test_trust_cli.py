@@ -130,6 +130,30 @@ class TestTokens:
         [token] = json.loads(qmm("token", "list", "--format", "json"))
         assert (token["revoked"], token["state"]) == (True, "revoked")
 
+    def test_a_new_password_is_hashed_outside_the_write_and_survives_a_write_meanwhile(
+        self, workspace: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another writer committing while argon2 works must not make `user passwd` fail."""
+        import qmm.auth.service as auth_service
+
+        real_hash = auth_service.hash_password
+
+        def hash_while_someone_writes(password: str) -> str:
+            engine = create_engine(workspace)
+            with engine.begin() as connection:
+                connection.execute(
+                    text("UPDATE sites SET name = 'Riverside Sterile' WHERE code = 'SITE-A'")
+                )
+            engine.dispose()
+            return real_hash(password)
+
+        monkeypatch.setattr(auth_service, "hash_password", hash_while_someone_writes)
+        qmm("user", "passwd", "alice", "--password-stdin", input="another good phrase\n")
+        monkeypatch.setattr(auth_service, "hash_password", real_hash)
+        assert "alice" in qmm("user", "list")
+        refused = qmm("user", "passwd", "alice", "--password-stdin", input="short\n", code=2)
+        assert "Error" in refused
+
     def test_a_bad_scope_is_refused(self, workspace: str) -> None:
         assert "scope 'admin'" in qmm(
             "token", "create", "--user", "alice", "--name", "x", "--scope", "admin", code=2

@@ -149,3 +149,55 @@ def test_a_password_change_checks_and_hashes_before_its_turn_to_write(signer: Si
     with unit_of_work(signer.server.engine) as session:
         lead = session.scalars(select(User).where(User.username == "lead")).one()
         assert verify_password(lead.password_hash, NEW_PASSWORD)
+
+
+@pytest.fixture
+def administrator(signer: Signer) -> Signer:
+    """The same live server, with an administrator signed in instead of the lead."""
+    with unit_of_work(signer.server.engine) as session:
+        root = create_user(session, username="root", full_name="Root", password=PASSWORD)
+        grant_role(session, user=root, role="administrator", site=None)
+        secret, web_session = start_web_session(session, user=root)
+        arranged = (secret, web_session.csrf_token)
+    signer.hasher.held.clear()
+    return Signer(signer.server, signer.hasher, signer.assessment_id, *arranged)
+
+
+def test_an_administrators_password_reset_hashes_before_its_turn_to_write(
+    administrator: Signer,
+) -> None:
+    answer = administrator.post(
+        "/admin/users/lead/password",
+        {"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+    )
+
+    assert answer.status_code == 303, answer.text
+    held = administrator.hasher.held
+    assert held
+    assert all(not turn and not lock for _, turn, lock in held), held
+    with unit_of_work(administrator.server.engine) as session:
+        lead = session.scalars(select(User).where(User.username == "lead")).one()
+        assert verify_password(lead.password_hash, NEW_PASSWORD)
+
+
+def test_a_new_users_first_password_is_hashed_before_the_turn_to_write(
+    administrator: Signer,
+) -> None:
+    answer = administrator.post(
+        "/admin/users",
+        {
+            "username": "dana",
+            "full_name": "Dana Whitfield",
+            "email": "",
+            "password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
+
+    assert answer.status_code == 303, answer.text
+    held = administrator.hasher.held
+    assert [work for work, _, _ in held] == ["hash"], held
+    assert all(not turn and not lock for _, turn, lock in held), held
+    with unit_of_work(administrator.server.engine) as session:
+        dana = session.scalars(select(User).where(User.username == "dana")).one()
+        assert verify_password(dana.password_hash, NEW_PASSWORD)

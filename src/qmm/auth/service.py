@@ -57,9 +57,9 @@ def create_user(
     username: str,
     full_name: str,
     email: str | None = None,
-    password: str | None = None,
+    password: str | NewPassword | None = None,
 ) -> User:
-    """Add a person under a unique, never reused username."""
+    """Add a person under a unique, never reused username (PASSWORD may be hashed already)."""
     if not USERNAME.match(username):
         raise InvalidInput(
             f"username {username!r} must be 2-80 lower-case letters, digits, '.', '_' or '-',"
@@ -67,13 +67,17 @@ def create_user(
         )
     if not full_name.strip():
         raise InvalidInput("full name must not be empty (it is printed on signatures)")
-    if password is not None:
+    if isinstance(password, str):
         check_password_rules(password, username=username)
+    elif password is not None and password.username != username:
+        raise InvalidInput(f"the password given was hashed for {password.username!r}")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists (usernames are never reused)")
     user = User(username=username, full_name=full_name.strip(), email=email)
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = (
+            hash_password(password) if isinstance(password, str) else password.password_hash
+        )
         user.password_changed_at = utcnow()
     session.add(user)
     session.flush()
@@ -111,7 +115,7 @@ class NewPassword:
 def hash_new_password(*, username: str, current_hash: str | None, password: str) -> NewPassword:
     """The slow part of a password change (argon2 twice), outside any transaction."""
     check_password_rules(password, username=username)
-    if verify_password(current_hash, password):
+    if current_hash is not None and verify_password(current_hash, password):
         raise InvalidInput("the new password must differ from the current one")
     return NewPassword(
         username=username, replaces_hash=current_hash, password_hash=hash_password(password)

@@ -10,12 +10,14 @@ import typer
 from qmm.assessment.service import get_assessment
 from qmm.audit.trail import reason as audit_reason
 from qmm.auth.service import (
+    NewPassword,
     active_grants,
     create_user,
     disable_user,
     get_grant,
     get_user,
     grant_role,
+    hash_new_password,
     list_users,
     revoke_grant,
     set_password,
@@ -31,6 +33,7 @@ from qmm.cli.common import (
     print_table,
     read_password,
 )
+from qmm.errors import QMMError
 from qmm.models import Role
 from qmm.sites.service import get_site, site_code
 
@@ -57,9 +60,10 @@ def add(
         if set_pw or password_stdin
         else None
     )
-    with boundary() as session:
+    hashed = _hashed(username, None, password) if password is not None else None
+    with boundary(writer=True) as session:
         user = create_user(
-            session, username=username, full_name=full_name, email=email, password=password
+            session, username=username, full_name=full_name, email=email, password=hashed
         )
         console.print(f"Added user {user.username} ({user.full_name}).")
 
@@ -205,6 +209,18 @@ def passwd(
     password = read_password(
         from_stdin=password_stdin, prompt="New password", confirm=not password_stdin
     )
-    with boundary() as session, audit_reason(session, "password set by an operator"):
-        set_password(session, user=get_user(session, username=username), password=password)
+    with boundary() as session:
+        current_hash = get_user(session, username=username).password_hash
+    hashed = _hashed(username, current_hash, password)
+    with boundary(writer=True) as session, audit_reason(session, "password set by an operator"):
+        set_password(session, user=get_user(session, username=username), password=hashed)
         console.print(f"Password set for {username}.")
+
+
+def _hashed(username: str, current_hash: str | None, password: str) -> NewPassword:
+    """The slow argon2 work, done before the write begins so no other writer waits on it."""
+    try:
+        return hash_new_password(username=username, current_hash=current_hash, password=password)
+    except QMMError as exc:
+        fail(str(exc), exc.exit_code)
+        raise AssertionError from exc  # fail() exits

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -18,10 +19,12 @@ from qmm.audit.trail import reason as audit_reason
 from qmm.auth.passwords import check_password_rules
 from qmm.auth.permissions import TIME_LIMITED_ROLES, Permission
 from qmm.auth.service import (
+    NewPassword,
     create_user,
     disable_user,
     get_user,
     grant_role,
+    hash_new_password,
     list_users,
     revoke_grant,
     set_password,
@@ -37,7 +40,7 @@ from qmm.errors import InvalidFields, InvalidInput, NotFound
 from qmm.models import ApiToken, Role, RoleGrant, User, utcnow
 from qmm.record_ids import parse_record_id
 from qmm.sites.service import list_sites
-from qmm.web.deps import DB
+from qmm.web.deps import DB, in_writer_turn, password_check_queue, reads_first
 from qmm.web.forms import Day, Number, Picked, WebForm, on_field, sentence, submit
 from qmm.web.security import Access, Principal, require
 from qmm.web.templating import render
@@ -96,6 +99,40 @@ def _password_problems(password: str, confirm: str, *, username: str) -> dict[st
     if password != confirm:
         return {"confirm_password": "The two passwords differ; type the same one twice."}
     return {}
+
+
+async def _hashed_first(
+    request: Request,
+    db: Session,
+    *,
+    username: str,
+    password: str,
+    problems: dict[str, str],
+    replacing: bool,
+) -> NewPassword | None:
+    """A reads_first route's new password, hashed (argon2) holding no connection, lock or turn.
+
+    A refusal (the same as the current password) is added to PROBLEMS under "password". The
+    route's reading transaction is ended either way, before its turn to write.
+    """
+    current = (
+        await run_in_threadpool(lambda: get_user(db, username=username).password_hash)
+        if replacing
+        else None
+    )
+    await run_in_threadpool(db.rollback)
+    if problems or not password or "\x00" in password:
+        return None
+    try:
+        async with password_check_queue(request).turn():
+            return await run_in_threadpool(
+                lambda: hash_new_password(
+                    username=username, current_hash=current, password=password
+                )
+            )
+    except InvalidInput as exc:
+        problems["password"] = sentence(str(exc))
+        return None
 
 
 def _reason_problem(reason: str) -> dict[str, str]:
@@ -159,17 +196,33 @@ def users_page(request: Request, access: UserManage, db: DB) -> Response:
 
 
 @router.post("/admin/users")
-def user_create(
+@reads_first
+async def user_create(
     request: Request, access: UserManage, db: DB, form: Annotated[NewUserForm, Form()]
 ) -> Response:
-    """Add a person, with a first password when one is typed."""
+    """Add a person, with a first password when one is typed (hashed before the turn to write)."""
     problems: dict[str, str] = {}
     if not form.full_name.strip():
         problems["full_name"] = "Give the full name; it is printed on their signatures."
+    username = form.username.strip()
     if form.password or form.confirm_password:
-        problems.update(
-            _password_problems(form.password, form.confirm_password, username=form.username.strip())
-        )
+        problems.update(_password_problems(form.password, form.confirm_password, username=username))
+    hashed = await _hashed_first(
+        request, db, username=username, password=form.password, problems=problems, replacing=False
+    )
+    return await in_writer_turn(
+        request, db, lambda: _create_user_submit(request, access, db, form, problems, hashed)
+    )
+
+
+def _create_user_submit(
+    request: Request,
+    access: Access,
+    db: Session,
+    form: NewUserForm,
+    problems: dict[str, str],
+    hashed: NewPassword | None,
+) -> Response:
     return submit(
         form,
         store=lambda fields: on_field(
@@ -179,7 +232,7 @@ def user_create(
                 username=fields["username"].strip(),
                 full_name=fields["full_name"],
                 email=fields["email"].strip() or None,
-                password=fields["password"] or None,
+                password=hashed,
             ),
         ),
         then=lambda user: f"/admin/users/{user.username}?done=created",
@@ -337,20 +390,44 @@ class PasswordForm(WebForm):
 
 
 @router.post("/admin/users/{username}/password")
-def user_password(
+@reads_first
+async def user_password(
     request: Request,
     username: str,
     access: UserManage,
     db: DB,
     form: Annotated[PasswordForm, Form()],
 ) -> Response:
-    """Reset a password: their API tokens are revoked and their other browser sessions end."""
+    """Reset a password: their API tokens are revoked and their other browser sessions end.
+
+    The new password is hashed before the turn to write, so no other writer waits on argon2.
+    """
+    await run_in_threadpool(_person, db, username)
+    problems = _password_problems(form.password, form.confirm_password, username=username)
+    hashed = await _hashed_first(
+        request, db, username=username, password=form.password, problems=problems, replacing=True
+    )
+    return await in_writer_turn(
+        request, db, lambda: _password_submit(request, access, db, username, form, problems, hashed)
+    )
+
+
+def _password_submit(
+    request: Request,
+    access: Access,
+    db: Session,
+    username: str,
+    form: PasswordForm,
+    problems: dict[str, str],
+    hashed: NewPassword | None,
+) -> Response:
     user = _person(db, username)
     me = access.who
 
     def save(fields: dict[str, Any]) -> object:
+        assert hashed is not None  # a problem would have shown the page again
         with audit_reason(db, "password set by an administrator"):
-            on_field("password", lambda: set_password(db, user=user, password=fields["password"]))
+            on_field("password", lambda: set_password(db, user=user, password=hashed))
             keep = me.web_session if user.id == me.user.id else None
             return end_other_sessions(db, user=user, keep=keep)
 
@@ -363,7 +440,7 @@ def user_password(
         name="password",
         save=save,
         done="password",
-        problems=_password_problems(form.password, form.confirm_password, username=user.username),
+        problems=problems,
     )
 
 
