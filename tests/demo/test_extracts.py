@@ -270,6 +270,20 @@ def test_site_a_drift_room_responds_slowly(extracts: dict[str, Path]) -> None:
     assert open_share[True] > open_share[False]
 
 
+def test_action_level_excursions_open_deviations_except_in_the_drift(
+    extracts: dict[str, Path],
+) -> None:
+    """Outside SITE-A's drift room every action-level result has its deviation; in the drift a
+    few do not (the weak EM discipline planted), so the broken threads name that room alone."""
+    em = read(extracts["em_sample"])
+    action = em[em["cfu"].astype(int) > em["action_limit"].astype(int)]
+    uninvestigated = action[action["deviation_id"].fillna("") == ""]
+    assert len(action) > 20
+    assert set(uninvestigated["site"]) == {EM_DRIFT_SITE}
+    assert set(uninvestigated["room"]) == {EM_DRIFT_ROOM}
+    assert 5 <= len(uninvestigated) <= 0.5 * len(action[action["room"] == EM_DRIFT_ROOM])
+
+
 def test_site_c_high_risk_changes_take_twice_their_target(extracts: dict[str, Path]) -> None:
     cc = read(extracts["change_control"])
     closed = cc[cc["closed_on"] != ""].copy()

@@ -1348,6 +1348,10 @@ def _em_room(
         recovered & (alert >= 1), 1 + np.floor(rng.random(n) * np.maximum(alert, 1)), 0
     ).astype(np.int64)
     above = alert + rng.geometric(0.45, n)
+    # An action-level result opens a deviation (the links); other excursions stay at the alert
+    # level, except in the drift, where the weak EM discipline planted leaves some uninvestigated.
+    uninvestigated = drift_rows & (np.arange(n) % 4 == 0)
+    above = np.where(uninvestigated, above, np.minimum(above, action))
     cfu = np.where(exceed, above, below)
     cfu[link_rows] = np.maximum(
         cfu[link_rows], action[link_rows] + rng.geometric(0.5, len(link_rows))
