@@ -6,18 +6,20 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from factories import (
     create_alice,
     create_assessment_of,
     create_site_a,
+    create_tiny_framework,
     create_vendor_document,
     rate_sub_elements,
 )
 from qmm.errors import Conflict, NotFound
 from qmm.events.store import EventStore
-from qmm.models import Site
+from qmm.models import EvidenceItem, Site
 from qmm.program.clauses import (
     DEFAULT_CLAUSES,
     PLAN_SOURCE,
@@ -30,6 +32,7 @@ from qmm.program.clauses import (
 )
 from qmm.program.common import InvalidProgramInput
 from qmm.program.plan import generate_plan
+from qmm.program.schemas.clauses import VendorDocumentOut
 
 
 @pytest.fixture
@@ -99,6 +102,21 @@ def test_coverage_names_the_missing_joint_drill_clause(session: Session, site: S
     assert set(row.included) == {"maturity_reviews", "reciprocal_capa"}
 
 
+def test_a_signed_quality_agreement_becomes_an_evidence_item(session: Session, site: Site) -> None:
+    create_tiny_framework(session)
+    document = create_vendor_document(session, site, expires_on=date(2029, 1, 4))
+    rfp = create_vendor_document(session, site, document_type="rfp", clauses=["response_times"])
+    item = session.get(EvidenceItem, document.evidence_item_id)
+    assert item is not None
+    assert rfp.evidence_item_id is None
+    assert (item.kind, item.site_id, item.link) == ("quality_agreement", site.id, document.link)
+    assert item.title == "Quality agreement with Halden Closures AG: " + document.title
+    assert (item.effective_on, item.review_by) == (date(2026, 1, 5), date(2029, 1, 4))
+    assert "maturity_reviews" in item.description
+    assert VendorDocumentOut.of(document).evidence_ref == item.ref
+    assert VendorDocumentOut.of(rfp).evidence_ref is None
+
+
 def test_bad_vendor_documents_are_refused_with_every_problem(session: Session, site: Site) -> None:
     with pytest.raises(InvalidProgramInput) as raised:
         create_vendor_document(
@@ -111,6 +129,7 @@ def test_bad_vendor_documents_are_refused_with_every_problem(session: Session, s
         )
     assert set(raised.value.problems) == {"document_type", "link", "expires_on", "clauses"}
     assert clause_coverage(session, site=site) == []
+    assert session.scalars(select(EvidenceItem)).all() == []
 
 
 def test_a_missing_clause_becomes_a_draft_plan_action(

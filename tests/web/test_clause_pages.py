@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -36,6 +37,9 @@ def test_the_coverage_view_names_the_missing_clause_and_plans_it(
     page = client.get(f"/sites/{site.code}/clauses")
     assert page.status_code == 200, page.text
     assert "Missing: Joint drills" in page.text
+    evidence = re.search(r'In the evidence index as <a class="code" href="([^"]+)">', page.text)
+    assert evidence is not None
+    assert "Quality agreement with Halden Closures AG" in client.get(evidence.group(1)).text
     planned = client.post(
         f"/sites/{site.code}/clauses/plan",
         data={

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qmm.models.base import Base, UTCDateTime, utcnow
+from qmm.models.evidence import EvidenceItem
 from qmm.models.site import Site
 
 
@@ -77,7 +78,10 @@ class VendorDocument(Base):
     expires_on: Mapped[date | None] = mapped_column(Date)
     link: Mapped[str] = mapped_column(String(2000))
     clauses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: A signed quality agreement's entry in the evidence index.
+    evidence_item_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_items.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
 
     site: Mapped[Site] = relationship()
+    evidence_item: Mapped[EvidenceItem | None] = relationship()

@@ -16,7 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.errors import Conflict, InvalidInput, NotFound
-from qmm.models import Clause, ClauseVersion, PlanAction, ReadinessPlan, Site, VendorDocument
+from qmm.evidence.service import add_evidence, known_sub_element_codes
+from qmm.models import (
+    Clause,
+    ClauseVersion,
+    EvidenceItem,
+    PlanAction,
+    ReadinessPlan,
+    Site,
+    VendorDocument,
+)
 from qmm.program.common import SHORT, Problems, actor_label
 from qmm.program.plan import DAYS, GOVERNANCE, list_plans
 
@@ -357,7 +366,32 @@ def add_document(
     )
     session.add(document)
     session.flush()
+    if kind == "quality_agreement":
+        document.evidence_item_id = _agreement_evidence(session, site, document).id
+        session.flush()
     return document
+
+
+def _agreement_evidence(session: Session, site: Site, document: VendorDocument) -> EvidenceItem:
+    """A signed quality agreement in the evidence index, linking its definitive copy."""
+    library = {c.code: c for c in list_clauses(session, site=site)}
+    known = known_sub_element_codes(session, site=site)
+    supported = {s for code in document.clauses for s in library[code].sub_elements}
+    return add_evidence(
+        session,
+        site=site,
+        title=f"Quality agreement with {document.vendor}: {document.title}"[:SHORT],
+        kind="quality_agreement",
+        owner=document.owner,
+        effective_on=document.effective_on,
+        review_by=document.expires_on,
+        link=document.link,
+        description=(
+            f"Vendor document {document.id}. QMM clauses it carries: "
+            f"{', '.join(document.clauses) or 'none'}."
+        ),
+        sub_elements=sorted(supported & known),
+    )
 
 
 def list_documents(session: Session, *, site: Site) -> list[VendorDocument]:

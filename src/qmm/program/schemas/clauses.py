@@ -91,6 +91,8 @@ class VendorDocumentOut(BaseModel):
     expires_on: date | None
     link: str
     clauses: list[str]
+    #: A signed quality agreement's evidence item (EV-nnnn), else null.
+    evidence_ref: str | None
 
     @classmethod
     def of(cls, d: VendorDocument) -> VendorDocumentOut:
@@ -106,6 +108,7 @@ class VendorDocumentOut(BaseModel):
             expires_on=d.expires_on,
             link=d.link,
             clauses=list(d.clauses),
+            evidence_ref=d.evidence_item.ref if d.evidence_item is not None else None,
         )
 
 
