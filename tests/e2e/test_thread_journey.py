@@ -41,3 +41,51 @@ def test_a_broken_thread_is_named_on_the_sites_thread_page(page: Any) -> None:
     page.get_by_role("link", name="EM-2026-0702").click()
     page.wait_for_load_state("networkidle")
     assert "action-level excursion with no deviation" in page.locator("main").inner_text()
+
+
+def test_the_worklist_names_the_sites_broken_threads(page: Any) -> None:
+    sign_in(page, "alice")
+    page.goto("/sites/SITE-A")
+    worklist = page.locator("#worklist")
+    assert "broken thread" in worklist.inner_text()
+    worklist.locator("summary", has_text=re.compile(r"\d+ more")).click()
+    more = worklist.get_by_role("link", name=re.compile(r"and \d+ more broken threads"))
+    assert more.count() == 1
+    more.click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/sites/SITE-A/threads")
+    assert "EM-2026-0702" in page.locator("main").inner_text()
+
+
+def test_a_missing_clause_in_the_coverage_view_becomes_a_plan_action(page: Any) -> None:
+    """A draft plan (to supersede the running one) takes the action, then is discarded: the
+    running plan runs on untouched, as the other browser tests expect it."""
+    sign_in(page, "alice")
+    page.goto("/sites/SITE-A/plans")
+    form = page.locator("form[action='/sites/SITE-A/plans']")
+    form.get_by_label("Owner").fill("Alice Moreau, Site Quality Head")
+    form.get_by_label(re.compile("Supersede the running plan")).check()
+    form.get_by_role("button", name="Generate a draft plan").click()
+    page.wait_for_load_state("networkidle")
+    found = re.search(r"/sites/SITE-A/plans/(PLAN-\d{4})\?done=generated$", page.url)
+    assert found is not None, page.url
+    draft_url = page.url.split("?")[0]
+
+    page.goto("/sites/SITE-A/clauses")
+    main = page.locator("main").inner_text()
+    assert "Brightseal Elastomers Inc." in main
+    assert "Missing: Joint drills" in main
+    page.get_by_role(
+        "button", name=re.compile(r"plan action\s*:\s*Joint drills for Brightseal")
+    ).click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.split("?")[0].split("#")[0] == draft_url, page.url
+    assert "Add the 'Joint drills' clause" in page.locator("main").inner_text()
+    screenshot(page, "clause-gap-planned")
+
+    page.get_by_text("Discard this draft").click()
+    discard = page.locator("form[action$='/discard']")
+    discard.get_by_label("Why").fill("Browser test: the clause action was seen on the draft.")
+    discard.get_by_role("button", name=re.compile("Discard")).click()
+    page.wait_for_load_state("networkidle")
+    assert "discarded" in page.locator("main").inner_text().lower()
