@@ -15,6 +15,7 @@ from qmm.assessment_week.agenda import (
     agenda_view,
     cancel_session,
     change_session,
+    demo_agenda,
     find_agenda,
     get_session,
     remove_attendee,
@@ -236,3 +237,14 @@ def test_agenda_records_are_scoped_to_the_site(
         ("fda_agenda_attendees", attendee.id),
     ):
         assert audit_scope(session, table=table, record_id=str(number)) == (site, None)
+
+
+def test_the_demo_agenda_holds_one_deliberate_double_booking(
+    session: Session, site: Site, visit: FdaAssessment
+) -> None:
+    view = demo_agenda(session, fda_assessment=visit)
+    booked = [c for c in view.conflicts if c.kind == "double_booking"]
+    assert len(booked) == 1
+    assert "Priya Raman" in booked[0].message
+    assert not [c for c in view.conflicts if c.kind == "area_without_session"]
+    assert not [c for c in view.conflicts if c.kind == "session_without_expert"]

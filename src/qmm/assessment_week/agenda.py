@@ -580,3 +580,69 @@ def sessions_of(
 def local_moment(fda_assessment: FdaAssessment, day: date, clock: time) -> datetime:
     """A session's wall-clock time as an aware moment in the assessment's time zone."""
     return datetime.combine(day, clock, ZoneInfo(fda_assessment.time_zone))
+
+
+# --- the demo -----------------------------------------------------------------------------------
+
+#: The demo's people: name, job title, department, email, practice areas they speak for.
+DEMO_PEOPLE: Final = (
+    ("Dana Whitfield", "Site quality head", "Quality", "dana.whitfield@example.com",
+     ("management_commitment", "advanced_pqs")),
+    ("Priya Raman", "QC microbiology lead", "Quality Control", "priya.raman@example.com",
+     ("technical_excellence",)),
+    ("Marco Bianchi", "Supply chain manager", "Supply Chain", "marco.bianchi@example.com",
+     ("business_continuity",)),
+    ("Aisha Okafor", "Training and culture lead", "Human Resources", "aisha.okafor@example.com",
+     ("employee_engagement",)),
+    ("Tomás Ruiz", "Production manager", "Manufacturing", None,
+     ("technical_excellence", "business_continuity")),
+)  # fmt: skip
+
+
+def demo_agenda(session: Session, *, fda_assessment: FdaAssessment) -> AgendaView:
+    """For the demo: a draft agenda covering every area, with one deliberate double booking
+    (Priya Raman in the Technical Excellence session and, at the same time, the plant tour).
+
+    Adds the demo's people to the site when they are not there yet (by name)."""
+    from qmm.assessment_week.service import add_person
+
+    site = fda_assessment.site
+    known = {p.name: p for p in list_people(session, site=site)}
+    people: dict[str, SitePerson] = {}
+    for name, title, department, email, areas in DEMO_PEOPLE:
+        person = known.get(name) or add_person(
+            session, site=site, name=name, job_title=title, department=department, email=email
+        )
+        set_person_areas(session, person=person, practice_areas=list(areas))
+        people[name] = person
+    days = _week_days(fda_assessment.starts_on, fda_assessment.ends_on)
+
+    def day(n: int) -> date:
+        return days[min(n, len(days) - 1)]
+
+    plan = (
+        (0, "09:00", "10:00", None, "Opening meeting", ("Dana Whitfield", "Priya Raman")),
+        (0, "10:30", "12:00", "management_commitment", None, ("Dana Whitfield",)),
+        (0, "13:30", "16:00", "advanced_pqs", None, ("Dana Whitfield", "Tomás Ruiz")),
+        (1, "09:00", "11:00", "technical_excellence", None, ("Priya Raman", "Tomás Ruiz")),
+        (1, "10:00", "11:30", None, "Plant tour", ("Priya Raman",)),  # the double booking
+        (1, "13:00", "14:30", "business_continuity", None, ("Marco Bianchi", "Tomás Ruiz")),
+        (2, "09:00", "10:30", "employee_engagement", None, ("Aisha Okafor",)),
+        (len(days) - 1, "15:00", "16:00", None, "Closing meeting", ("Dana Whitfield",)),
+    )
+    rooms = {"Plant tour": "Gowning room"}
+    for n, start, end, area, topic, attendees in plan:
+        planned = add_session(
+            session,
+            fda_assessment=fda_assessment,
+            day=day(n),
+            starts_at=start,
+            ends_at=end,
+            practice_area=area,
+            topic=topic,
+            room=rooms.get(topic or "", f"Board room {n + 1}"),
+            video_link="https://meet.example.com/fda-qmm" if area else None,
+        )
+        for name in attendees:
+            add_attendee(session, agenda_session=planned, person=people[name])
+    return agenda_view(session, fda_assessment=fda_assessment)
