@@ -32,9 +32,9 @@ def _add_session(page: Any, day: str, start: str, end: str, area: str, room: str
     page.wait_for_load_state("networkidle")
 
 
-def _attend(page: Any, session_id: str, name: str) -> None:
+def _attend(page: Any, session_id: str, person_id: int) -> None:
     row = page.locator(f"#session-{session_id}")
-    row.get_by_label(f"Person to add to session {session_id}").select_option(label=name)
+    row.get_by_label(f"Person to add to session {session_id}").select_option(str(person_id))
     row.get_by_role("button", name=f"Add to session {session_id}").click()
     page.wait_for_load_state("networkidle")
 
@@ -96,8 +96,8 @@ def test_build_an_agenda_fix_a_double_booking_and_download_an_invitation_and_car
     ids = page.locator("tr[id^='session-']").evaluate_all("rows => rows.map(r => r.id.slice(8))")
     assert len(ids) == 2
     first, second = ids
-    _attend(page, first, name)
-    _attend(page, second, name)
+    _attend(page, first, person["id"])
+    _attend(page, second, person["id"])
     conflicts = page.locator("#conflicts")
     assert "A person is in two sessions at once" in conflicts.inner_text()
     assert page.locator(f"#session-{second} .double-booked").count() == 1
