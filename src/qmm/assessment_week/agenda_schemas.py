@@ -155,6 +155,7 @@ class CardAreaOut(BaseModel):
     examples: list[str]
     kpis: list[CardKpiOut]
     gaps: list[CardGapOut]
+    other_actions: list[CardActionOut]
 
 
 class CardSessionOut(BaseModel):
@@ -245,6 +246,16 @@ class SmeCardOut(BaseModel):
                             ],
                         )
                         for g in a.gaps
+                    ],
+                    other_actions=[
+                        CardActionOut(
+                            number=x.number,
+                            title=x.title,
+                            owner=x.owner,
+                            due_on=x.due_on,
+                            status=x.status,
+                        )
+                        for x in a.other_actions
                     ],
                 )
                 for a in card.areas

@@ -96,6 +96,8 @@ class CardArea:
     examples: tuple[CardExample, ...]
     kpis: tuple[Tile, ...]
     gaps: tuple[CardGap, ...]
+    #: The plan's other actions on the area's sub-elements (a KPI off target, the checklist).
+    other_actions: tuple[PlanAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,12 @@ def build_card(
                 ),
                 kpis=tuple(_kpi_tiles(kpi_request, site=site.code, area_code=code)),
                 gaps=tuple(gaps),
+                other_actions=tuple(
+                    a
+                    for a in actions
+                    if a.sub_element in {sub.code for sub in subs}
+                    and a.sub_element not in {g.sub_element for g in gaps}
+                ),
             )
         )
     return SmeCard(
