@@ -220,3 +220,35 @@ def test_a_reader_of_another_site_sees_no_such_assessment(
     assert response.status_code == 404
     assert "no FDA assessment" in response.text
     assert date(2027, 3, 8) == visit.starts_on
+
+
+def test_moving_a_session_from_the_planner_checks_it_again(
+    client: TestClient, db: Session, world: World
+) -> None:
+    visit, _, _ = _visit(db, world)
+    csrf = sign_in(client, db, world, "lead-a")
+    base = f"/fda-assessments/{visit.id}/agenda"
+    fields = {
+        "day": "2027-03-08",
+        "starts_at": "09:00",
+        "ends_at": "10:00",
+        "topic": "Opening meeting",
+        "room": "Board room",
+    }
+    client.post(f"{base}/sessions", data={**fields, "csrf_token": csrf})
+    agenda = find_agenda(db, fda_assessment=visit)
+    assert agenda is not None
+    db.refresh(agenda)
+    sid = agenda.sessions[0].id
+    assert "Move or change" in client.get(base).text
+    moved = client.post(
+        f"{base}/sessions/{sid}", data={**fields, "day": "2027-03-09", "csrf_token": csrf}
+    )
+    assert moved.status_code == 303, moved.text
+    refused = client.post(
+        f"{base}/sessions/{sid}", data={**fields, "ends_at": "08:00", "csrf_token": csrf}
+    )
+    assert refused.status_code == 422
+    assert "not after it starts at 09:00" in refused.text
+    db.refresh(agenda.sessions[0])
+    assert agenda.sessions[0].day == date(2027, 3, 9)
