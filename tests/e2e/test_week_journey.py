@@ -88,6 +88,7 @@ def test_build_an_agenda_fix_a_double_booking_and_download_an_invitation_and_car
     assert "/fda-assessments/" in page.url
     number = page.url.rstrip("/").rsplit("/", 1)[1]
     assert "FDA's virtual orientation" in page.locator("main").inner_text()
+    page.screenshot(path=str(SHOTS / "week-weekb-assessment.png"), full_page=True)
     page.get_by_role("link", name="Agenda and attendees").click()
     page.wait_for_load_state("networkidle")
 
