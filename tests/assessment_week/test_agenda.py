@@ -248,3 +248,15 @@ def test_the_demo_agenda_holds_one_deliberate_double_booking(
     assert "Priya Raman" in booked[0].message
     assert not [c for c in view.conflicts if c.kind == "area_without_session"]
     assert not [c for c in view.conflicts if c.kind == "session_without_expert"]
+
+
+def test_a_session_moved_to_another_area_takes_its_name(
+    session: Session, visit: FdaAssessment
+) -> None:
+    planned = _session(session, visit)
+    change_session(
+        session, agenda_session=planned, practice_area="advanced_pqs", topic="Technical Excellence"
+    )
+    assert planned.topic == "Advanced Pharmaceutical Quality System"
+    change_session(session, agenda_session=planned, topic="PQS deep dive")
+    assert (planned.practice_area, planned.topic) == ("advanced_pqs", "PQS deep dive")

@@ -296,8 +296,13 @@ def change_session(
     if agenda_session.status == AgendaSessionStatus.cancelled:
         raise Conflict(f"session {agenda_session.id} is cancelled; plan a new one instead")
     current = {name: getattr(agenda_session, name) for name in known}
-    if "practice_area" in changes and "topic" not in changes:
-        current["topic"] = None  # a new area brings its own name unless a topic is given
+    names = area_names(session, fda_assessment=visit)
+    old_default = names.get(agenda_session.practice_area or "")
+    if changes.get("practice_area", agenda_session.practice_area) != agenda_session.practice_area:
+        # A new area brings its own name, unless a topic of the planner's own is given.
+        current["topic"] = None
+        if changes.get("topic") == old_default:
+            changes = {**changes, "topic": None}
     fields = _session_fields(session, visit, **{**current, **changes})
     _check_room(agenda_session.agenda, fields, moving=agenda_session.id)
     for name, value in fields.__dict__.items():
