@@ -20,8 +20,16 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
-from factories import create_agreement, create_scenario, create_trigger, tiny_pdf
+from factories import (
+    create_agreement,
+    create_fda_assessment,
+    create_person,
+    create_scenario,
+    create_trigger,
+    tiny_pdf,
+)
 from qmm.assessment.service import get_assessment
+from qmm.assessment_week.agenda import add_attendee, add_session
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
@@ -126,11 +134,39 @@ def params(world: World) -> dict[str, str]:
         "meeting_id": str(world.meeting_id),
         "item_id": str(world.forum_item_id),
         **CONTINUITY,
+        **WEEK,
         "export": "evidence",
         "record_type": "capa",
         "record_key": "CAPA-M1",
         "username": "viewer-a",
     }
+
+
+# SITE-A's FDA assessment, one of its people and a session they attend, set up by `week_records`.
+WEEK: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def week_records(connection: Connection, world: World) -> None:
+    with bound_factory(connection)() as session:
+        site = session.get(Site, world.site_a)
+        assert site is not None
+        visit = create_fda_assessment(session, site)
+        person = create_person(session, site)
+        planned = add_session(
+            session,
+            fda_assessment=visit,
+            day=date(2027, 3, 8),
+            starts_at="09:00",
+            ends_at="10:00",
+            topic="Opening meeting",
+            room="Board room",
+        )
+        add_attendee(session, agenda_session=planned, person=person)
+        WEEK.update(
+            fda_assessment_id=str(visit.id), person_id=str(person.id), session_id=str(planned.id)
+        )
+        session.commit()
 
 
 # SITE-A's readiness plan (a draft) and its first action, set up once per module by `plan_record`.
@@ -184,6 +220,47 @@ CAPA_EXTRACT = (
 )
 
 
+def week_bodies() -> dict[tuple[str, str], dict[str, Any]]:
+    """The assessment week's forms and JSON bodies (a repeat may be refused, never a 5xx)."""
+    visit = "/fda-assessments/{fda_assessment_id}"
+    session = f"{visit}/agenda/sessions/{{session_id}}"
+    plan = {
+        "title": "FDA QMM assessment 2028",
+        "starts_on": "2028-03-06",
+        "ends_on": "2028-03-10",
+        "time_zone": "Europe/Dublin",
+        "owner": "Dana Whitfield",
+    }
+    person = {"name": "Lena Brandt", "job_title": "QA director", "department": "Quality"}
+    planned = {
+        "day": "2027-03-09",
+        "starts_at": "09:00",
+        "ends_at": "10:00",
+        "topic": "Plant tour",
+        "video_link": "https://meet.example.invalid/tour",
+    }
+    return {
+        ("POST", "/sites/{code}/fda-assessments"): plan,
+        ("POST", "/api/sites/{code}/fda-assessments"): plan,
+        ("POST", "/sites/{code}/people"): person,
+        ("POST", "/api/sites/{code}/people"): person,
+        ("POST", "/sites/{code}/people/{person_id}/areas"): {"practice_areas": []},
+        ("POST", "/api/sites/{code}/people/{person_id}/practice-areas"): {"practice_areas": []},
+        ("POST", f"{visit}/milestones"): {"kind": "agenda_sent", "owner": "Sam Ortiz"},
+        ("POST", f"/api{visit}/milestones"): {"kind": "agenda_sent", "owner": "Sam Ortiz"},
+        ("POST", f"{visit}/agenda/sessions"): planned,
+        ("POST", f"/api{visit}/agenda/sessions"): planned,
+        ("POST", session): {**planned, "day": "2027-03-08", "room": "Board room"},
+        ("POST", f"/api{session}"): {"topic": "Opening meeting"},
+        ("POST", f"{session}/cancel"): {},
+        ("POST", f"/api{session}/cancel"): {},
+        ("POST", f"{session}/attendees"): {"person_id": WEEK.get("person_id", "")},
+        ("POST", f"/api{session}/attendees"): {"person_id": int(WEEK.get("person_id") or 1)},
+        ("POST", f"{session}/attendees/{{person_id}}/remove"): {},
+        ("DELETE", f"/api{session}/attendees/{{person_id}}"): {},
+    }
+
+
 def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
     """A valid body for every state-changing route (forms for pages, JSON for the API)."""
     own = password_of(username) or "not-anyones-password"
@@ -218,6 +295,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/sites/{code}/evidence/{ref}/retire"): {"reason": "Superseded by revision 5"},
         # Anyone may sign in with valid credentials: the public route must not refuse them.
         ("POST", "/login"): {"username": "root", "password": password_of("root")},
+        **week_bodies(),
         ("POST", "/logout"): {},
         ("POST", "/assessments/{assessment_id}/sign"): {"password": own, "meaning": "reviewed"},
         ("POST", "/assessments/{assessment_id}/ratings"): {
@@ -578,6 +656,10 @@ def refused(
     # So is a site one may not read: as one with a code nobody registered (issue 17).
     hidden = requirement is not None and requirement.where is Where.site
     if hidden and response.status_code == 404 and "no site with code" in response.text:
+        return True
+    # And FDA's assessment of a site one may not read: as one that is not there.
+    unseen = requirement is not None and requirement.where is Where.fda_assessment
+    if unseen and response.status_code == 404 and "no FDA assessment" in response.text:
         return True
     to_login = response.headers.get("location", "").startswith("/login?next=")
     return not url.startswith(API_PREFIX) and method == "GET" and to_login

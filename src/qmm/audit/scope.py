@@ -23,6 +23,10 @@ AUDIT_PARENT: Final = {
     "drill_actions": "drill",
     "qmm_clause_versions": "clause",
     "fda_assessment_milestones": "fda_assessment",
+    "fda_agendas": "fda_assessment",
+    "fda_agenda_sessions": "agenda",
+    "fda_agenda_attendees": "session",
+    "site_person_practice_areas": "person",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

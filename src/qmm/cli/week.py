@@ -15,6 +15,7 @@ from qmm.assessment_week.service import (
     update_milestone,
 )
 from qmm.auth.permissions import Permission
+from qmm.cli import week_agenda
 from qmm.cli.common import OutputFormat, boundary, print_json, print_table
 from qmm.cli.program_common import optional_day, site_for
 from qmm.models import FdaAssessmentStatus, FdaMilestoneKind
@@ -27,6 +28,8 @@ app = typer.Typer(
 SITE = typer.Option(..., "--site", help="Site code, e.g. SITE-A.")
 FORMAT = typer.Option(OutputFormat.table, "--format", help="table or json.")
 NUMBER = typer.Argument(..., help="The FDA assessment's number (`qmm week list`).")
+app.add_typer(week_agenda.agenda_app, name="agenda")
+app.add_typer(week_agenda.card_app, name="card")
 KINDS = ", ".join(k.value for k in FdaMilestoneKind)
 STATUSES = ", ".join(s.value for s in FdaAssessmentStatus)
 

@@ -61,8 +61,18 @@ from qmm.models.user import (
     User,
     WebSession,
 )
+from qmm.models.week_agenda import (
+    AgendaAttendee,
+    AgendaSession,
+    AgendaSessionStatus,
+    FdaAgenda,
+    PersonPracticeArea,
+)
 
 __all__ = [
+    "AgendaAttendee",
+    "AgendaSession",
+    "AgendaSessionStatus",
     "ApiToken",
     "Assessment",
     "AssessmentKind",
@@ -84,6 +94,7 @@ __all__ = [
     "EvidenceItem",
     "EvidenceItemKind",
     "EvidenceItemSubElement",
+    "FdaAgenda",
     "FdaAssessment",
     "FdaAssessmentStatus",
     "FdaMilestone",
@@ -95,6 +106,7 @@ __all__ = [
     "InventoryLevel",
     "InventoryTrigger",
     "LoginAttempt",
+    "PersonPracticeArea",
     "PlanAction",
     "PracticeArea",
     "QualityObjective",

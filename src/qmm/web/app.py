@@ -43,6 +43,7 @@ from qmm.web import (
     report_pages,
     team_pages,
     thread_pages,
+    week_pages,
 )
 from qmm.web.deps import RETRY_AFTER_SECONDS, DatabaseBusy, WebSettings, WriterQueue
 from qmm.web.security import (
@@ -375,6 +376,7 @@ PAGE_AREAS: Final = (
     report_pages,
     thread_pages,
     clause_pages,
+    week_pages,
     admin_pages,
 )
 
