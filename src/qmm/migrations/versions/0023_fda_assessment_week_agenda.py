@@ -2,7 +2,7 @@
 the site's people speaks for, and the agenda's revision (the invitations' SEQUENCE)
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0028
 Create Date: 2026-12-07 21:04:38.130819
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0020"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
