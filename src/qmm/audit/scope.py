@@ -23,6 +23,9 @@ AUDIT_PARENT: Final = {
     "drill_actions": "drill",
     "qmm_clause_versions": "clause",
     "fda_assessment_milestones": "fda_assessment",
+    "fda_assessment_examples": "fda_assessment",
+    "pre_interview_questionnaires": "fda_assessment",
+    "pre_interview_answers": "questionnaire",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

@@ -61,6 +61,16 @@ from qmm.models.user import (
     User,
     WebSession,
 )
+from qmm.models.week_preparation import (
+    ExampleSource,
+    ExampleStatus,
+    FdaAssessmentExample,
+    PreInterviewQuestion,
+    Questionnaire,
+    QuestionnaireAnswer,
+    QuestionnaireStatus,
+    WeekExample,
+)
 
 __all__ = [
     "ApiToken",
@@ -84,7 +94,10 @@ __all__ = [
     "EvidenceItem",
     "EvidenceItemKind",
     "EvidenceItemSubElement",
+    "ExampleSource",
+    "ExampleStatus",
     "FdaAssessment",
+    "FdaAssessmentExample",
     "FdaAssessmentStatus",
     "FdaMilestone",
     "FdaMilestoneKind",
@@ -97,8 +110,12 @@ __all__ = [
     "LoginAttempt",
     "PlanAction",
     "PracticeArea",
+    "PreInterviewQuestion",
     "QualityObjective",
     "Question",
+    "Questionnaire",
+    "QuestionnaireAnswer",
+    "QuestionnaireStatus",
     "Rating",
     "ReadinessPlan",
     "ReadinessPlanStatus",
@@ -119,5 +136,6 @@ __all__ = [
     "User",
     "VendorDocument",
     "WebSession",
+    "WeekExample",
     "utcnow",
 ]
