@@ -3,8 +3,8 @@ from the records (never invented), examples chosen for an FDA assessment."""
 
 from __future__ import annotations
 
-from datetime import date
 from contextlib import AbstractContextManager
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -153,7 +153,8 @@ def test_a_second_person_reviews_and_approves_and_an_edit_sends_it_back(
             AuditEntry.table_name == "week_examples", AuditEntry.record_id == str(example.id)
         )
     ).all()
-    assert actions[0] == "create" and actions.count("update") == 3
+    assert actions[0] == "create"
+    assert actions.count("update") == 3
 
 
 def test_examples_are_chosen_for_an_assessment_of_their_own_site(
@@ -213,13 +214,15 @@ def test_signed_decisions_where_quality_won_and_met_drills_are_candidates(
         "resourcing_for_quality",
     )
     assert "management_commitment" in decision.practice_areas
-    assert won.evidence_item_id is not None and decision.evidence_refs[-1].startswith("EV-")
+    assert won.evidence_item_id is not None
+    assert decision.evidence_refs[-1].startswith("EV-")
     assert drill.facts[0].endswith("recovered in 60 h against a target of 72 h")
     assert drill.practice_areas == ("business_continuity",)
     assert drill.evidence_refs  # the drill's report, filed as evidence when it was run
 
     draft = prefill(decision, owner="Site Quality Head")
-    assert draft.values["situation"] == "" and draft.values["result"] == ""
+    assert draft.values["situation"] == ""
+    assert draft.values["result"] == ""
     assert draft.values["source_ref"] == won.ref
     example = add_example(
         session,

@@ -104,7 +104,8 @@ def test_the_default_set_is_one_or_two_questions_per_sub_element(
     codes = default_question_codes(framework)
     subs = [se for pa in framework.practice_areas for se in pa.sub_elements]
     assert len(codes) == len(subs) + 6  # two for the six sub-elements FDA named
-    assert "capa_effectiveness.q1" in codes and "capa_effectiveness.q2" not in codes
+    assert "capa_effectiveness.q1" in codes
+    assert "capa_effectiveness.q2" not in codes
     assert {"data_excellence.q1", "data_excellence.q2"} <= set(codes)
     items = pre_interview_questions(session, site=site, framework=framework)
     assert [i.code for i in items] == codes
@@ -116,10 +117,11 @@ def test_a_site_edits_its_set_and_can_go_back_to_the_default(session: Session, s
     tag_question(session, site=site, code="capa_effectiveness.q2")
     untag_question(session, site=site, code="data_excellence.q2")
     codes = [i.code for i in pre_interview_questions(session, site=site, framework=framework)]
-    assert "capa_effectiveness.q2" in codes and "data_excellence.q2" not in codes
+    assert "capa_effectiveness.q2" in codes
+    assert "data_excellence.q2" not in codes
     with pytest.raises(Conflict, match="already"):
         tag_question(session, site=site, code="capa_effectiveness.q2")
-    with pytest.raises(InvalidInput, match="'nope.q9' is not in qmm-default"):
+    with pytest.raises(InvalidInput, match=r"'nope\.q9' is not in qmm-default"):
         tag_question(session, site=site, code="nope.q9")
     with pytest.raises(NotFound, match="not one of SITE-A's pre-interview questions"):
         untag_question(session, site=site, code="data_excellence.q2")
@@ -215,7 +217,8 @@ def test_review_by_a_second_person_then_the_site_heads_signature_freezes_it(
     with pytest.raises(SecondPersonRequired, match="alice drafted"):
         sign_questionnaire(session, questionnaire=questionnaire, user=lead, password=PASSWORD)
     sign_questionnaire(session, questionnaire=questionnaire, user=head, password=PASSWORD)
-    assert questionnaire.status == "signed" and questionnaire.signed_at is not None
+    assert questionnaire.status == "signed"
+    assert questionnaire.signed_at is not None
     statuses = signatures_for(
         session, record_type="pre_interview_questionnaire", record_id=str(questionnaire.id)
     )
@@ -240,7 +243,8 @@ def test_an_edit_after_the_review_makes_it_lapse_and_a_redraft_refreshes(
     with as_user(session, "alice"):
         tag_question(session, site=site, code="capa_effectiveness.q2")
         answer = redraft_answer(session, questionnaire=questionnaire, practice_area="advanced_pqs")
-    assert questionnaire.status == "drafting" and questionnaire.reviewed_by is None
+    assert questionnaire.status == "drafting"
+    assert questionnaire.reviewed_by is None
     assert "capa_effectiveness.q2" in [q["code"] for q in answer.questions]
     assert "capa_effectiveness.q2: " in answer.answer
 
