@@ -90,7 +90,7 @@ def questions_framework(
 def default_question_codes(framework: Framework) -> list[str]:
     """The shipped default: each sub-element's first question, and its second as well for the
     six sub-elements FDA named in public."""
-    codes = []
+    codes: list[str] = []
     for pa in framework.practice_areas:
         for se in pa.sub_elements:
             take = 2 if se.code in FDA_NAMED_SUB_ELEMENTS else 1
