@@ -17,6 +17,8 @@ from qmm.assessment_week.service import (
 from qmm.auth.permissions import Permission
 from qmm.cli.common import OutputFormat, boundary, print_json, print_table
 from qmm.cli.program_common import optional_day, site_for
+from qmm.cli.week_examples import app as examples_app
+from qmm.cli.week_questionnaire import app as questionnaire_app
 from qmm.models import FdaAssessmentStatus, FdaMilestoneKind
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ FORMAT = typer.Option(OutputFormat.table, "--format", help="table or json.")
 NUMBER = typer.Argument(..., help="The FDA assessment's number (`qmm week list`).")
 KINDS = ", ".join(k.value for k in FdaMilestoneKind)
 STATUSES = ", ".join(s.value for s in FdaAssessmentStatus)
+app.add_typer(examples_app, name="examples")
+app.add_typer(questionnaire_app, name="questionnaire")
 
 
 def _print_assessment(out: FdaAssessmentOut) -> None:
