@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from qmm.assessment.service import get_assessment, no_such_assessment
+from qmm.assessment_week.service import get_fda_assessment
 from qmm.audit.scope import audit_scope
 from qmm.audit.trail import Actor, set_actor
 from qmm.auth.permissions import Permission
@@ -72,6 +73,7 @@ class Where(StrEnum):
     signed_in = "signed_in"  # any signed-in, active user
     site = "site"  # at the site whose code is in a path parameter
     assessment = "assessment"  # at the site of the assessment whose id is in a path parameter
+    fda_assessment = "fda_assessment"  # at the site of FDA's assessment whose id is in the path
     audit_record = "audit_record"  # at the site of the audited record named by two parameters
     any_site = "any_site"  # at one site at least; results are limited to those sites
     every_site = "every_site"  # across all sites: administrators only
@@ -95,6 +97,7 @@ class Requirement:
         at = {
             Where.site: f"at the site named by {{{self.params[0] if self.params else ''}}}",
             Where.assessment: "at the assessment's site",
+            Where.fda_assessment: "at the site FDA assesses",
             Where.audit_record: "at the record's site (administrators for other tables)",
             Where.any_site: "at one site at least (results limited to those sites)",
             Where.every_site: "at every site (administrators)",
@@ -315,6 +318,22 @@ def assessment_by_param(db: Session, value: str | None) -> Assessment:
     return get_assessment(db, assessment_id=number)
 
 
+def no_such_fda_assessment(value: str | None) -> NotFound:
+    """The answer for FDA's assessment of a site one may not read: as if it did not exist."""
+    return NotFound(f"no FDA assessment {value!r}")
+
+
+def fda_assessment_site(db: Session, value: str | None) -> Site:
+    """The site of FDA's assessment a path parameter names; anything but a number is not found."""
+    number = parse_record_id(value)
+    if number is None:
+        raise no_such_fda_assessment(value)
+    try:
+        return get_fda_assessment(db, fda_assessment_id=number).site
+    except NotFound:
+        raise no_such_fda_assessment(value) from None
+
+
 def readable_sites(db: Session, principal: Principal) -> list[Site]:
     """The sites this user may read through this credential, by code."""
     visible = visible_site_ids(db, user=principal.user)
@@ -390,6 +409,12 @@ class Guard:
                 raise no_such_assessment(assessment.id)  # no word of its site or existence
             allowed = principal.may(db, permission, assessment=assessment)
             where = f" on assessment {assessment.id} of {assessment.site.code}"
+        elif requirement.where is Where.fda_assessment:
+            site = fda_assessment_site(db, _param(request, requirement.params[0]))
+            if not principal.may(db, Permission.site_read, site=site):
+                raise no_such_fda_assessment(_param(request, requirement.params[0]))
+            allowed = principal.may(db, permission, site=site)
+            where = f" at {site.code}"
         elif requirement.where is Where.audit_record:
             table_param, record_param = requirement.params
             site, assessment = audit_scope(
@@ -420,6 +445,7 @@ def require(
     *,
     site: str | None = None,
     assessment: str | None = None,
+    fda_assessment: str | None = None,
     audit_record: tuple[str, str] | None = None,
     any_site: bool = False,
     every_site: bool = False,
@@ -428,6 +454,7 @@ def require(
     chosen = [
         (Where.site, (site,) if site else None),
         (Where.assessment, (assessment,) if assessment else None),
+        (Where.fda_assessment, (fda_assessment,) if fda_assessment else None),
         (Where.audit_record, audit_record),
         (Where.any_site, () if any_site else None),
         (Where.every_site, () if every_site else None),
@@ -435,8 +462,8 @@ def require(
     given = [(where, params) for where, params in chosen if params is not None]
     if len(given) != 1:
         raise ValueError(
-            "require() needs exactly one of site=, assessment=, audit_record=, any_site=True "
-            "or every_site=True"
+            "require() needs exactly one of site=, assessment=, fda_assessment=, audit_record=, "
+            "any_site=True or every_site=True"
         )
     where, params = given[0]
     return Guard(Requirement(where, permission, tuple(params)))
@@ -475,3 +502,9 @@ SignedIn = Annotated[Access, Depends(signed_in)]
 SiteRead = Annotated[Access, Depends(require(Permission.site_read, site="code"))]
 ProgramManage = Annotated[Access, Depends(require(Permission.program_manage, site="code"))]
 RecordSign = Annotated[Access, Depends(require(Permission.record_sign, site="code"))]
+FdaRead = Annotated[
+    Access, Depends(require(Permission.site_read, fda_assessment="fda_assessment_id"))
+]
+FdaManage = Annotated[
+    Access, Depends(require(Permission.program_manage, fda_assessment="fda_assessment_id"))
+]
