@@ -16,12 +16,13 @@ from qmm.assessment_week.examples import (
     add_example,
     approve_example,
     choose_example,
+    chosen_examples,
     review_example,
 )
 from qmm.assessment_week.questionnaire import (
     check_signable,
     default_question_codes,
-    demo_questionnaire,
+    demo_week_preparation,
     edit_answer,
     get_answer,
     get_questionnaire,
@@ -43,7 +44,7 @@ from qmm.auth.service import create_user, grant_role
 from qmm.auth.signing import SecondPersonRequired
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES
-from qmm.models import FdaAssessment, QuestionnaireAnswer, Site, User
+from qmm.models import FdaAssessment, Site, User, WeekExample
 from qmm.program.common import InvalidProgramInput
 from qmm.sites.service import set_two_person_rule
 
@@ -249,16 +250,24 @@ def test_an_edit_after_the_review_makes_it_lapse_and_a_redraft_refreshes(
     assert "capa_effectiveness.q2: " in answer.answer
 
 
-def test_the_demo_hook_leaves_a_half_finished_questionnaire(
+def test_the_demo_hook_makes_eight_examples_and_a_half_finished_questionnaire(
     session: Session, site: Site, visit: FdaAssessment
 ) -> None:
-    questionnaire = demo_questionnaire(
-        session,
-        fda_assessment=visit,
-        answers={"management_commitment": "Our steering forum meets monthly."},
+    questionnaire = demo_week_preparation(
+        session, fda_assessment=visit, author="dana", reviewer="sam", approver="hana"
     )
-    edited = session.scalars(
-        select(QuestionnaireAnswer).where(QuestionnaireAnswer.edited_by.is_not(None))
-    ).all()
-    assert [a.practice_area for a in edited] == ["management_commitment"]
+    examples = session.scalars(select(WeekExample).order_by(WeekExample.number)).all()
+    assert [e.status for e in examples] == ["approved"] * 3 + ["reviewed"] * 2 + ["draft"] * 3
+    assert {e.created_by for e in examples} == {"dana"}
+    assert [e.ref for e in chosen_examples(session, fda_assessment=visit)] == [
+        "EX-001",
+        "EX-002",
+        "EX-003",
+        "EX-004",
+        "EX-005",
+    ]
+    edited = [a.practice_area for a in questionnaire.answers if a.edited_by]
+    assert edited == ["management_commitment", "business_continuity"]
     assert questionnaire.status == "drafting"
+    pqs = get_answer(questionnaire, practice_area="advanced_pqs")
+    assert "- EX-001 Filling line 2 air handler" in pqs.answer

@@ -20,8 +20,16 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Mount
 
-from factories import create_agreement, create_scenario, create_trigger, tiny_pdf
+from factories import (
+    create_agreement,
+    create_fda_assessment,
+    create_scenario,
+    create_trigger,
+    tiny_pdf,
+)
 from qmm.assessment.service import get_assessment
+from qmm.assessment_week.examples import add_example
+from qmm.assessment_week.questionnaire import start_questionnaire
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
@@ -111,6 +119,32 @@ def continuity_records(connection: Connection, world: World) -> None:
         session.commit()
 
 
+# SITE-A's FDA assessment, a draft example and the assessment's questionnaire (started), set up
+# once per module by `week_preparation_records`.
+WEEK: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def week_preparation_records(connection: Connection, world: World) -> None:
+    with bound_factory(connection)() as session:
+        site = session.get(Site, world.site_a)
+        assert site is not None
+        visit = create_fda_assessment(session, site)
+        example = add_example(
+            session,
+            site=site,
+            title="Repeat deviations stopped",
+            situation="Three deviations from one air handler.",
+            action_taken="Filters changed quarterly.",
+            result="No repeat in six months.",
+            owner="QA Engineer",
+            practice_areas=["advanced_pqs"],
+        )
+        start_questionnaire(session, fda_assessment=visit)
+        WEEK.update(fda_assessment_id=str(visit.id), example_ref=example.ref)
+        session.commit()
+
+
 def params(world: World) -> dict[str, str]:
     """Path and query parameter values: each names a resource of SITE-A."""
     return {
@@ -130,6 +164,9 @@ def params(world: World) -> dict[str, str]:
         "record_type": "capa",
         "record_key": "CAPA-M1",
         "username": "viewer-a",
+        "fda_assessment_id": WEEK.get("fda_assessment_id", ""),
+        "area": "advanced_pqs",
+        "fmt": "docx",
     }
 
 
@@ -153,7 +190,12 @@ def plan_record(connection: Connection, world: World) -> None:
 def path_params(world: World) -> dict[str, dict[str, str]]:
     """Parameters whose value depends on the route: a decision's ref is no evidence ref."""
     decision = {"ref": world.decision_ref}
-    return {**dict.fromkeys(DECISION_PATHS, decision), **dict.fromkeys(PLAN_PATHS, PLAN)}
+    example = {"ref": WEEK.get("example_ref", "")}
+    return {
+        **dict.fromkeys(DECISION_PATHS, decision),
+        **dict.fromkeys(PLAN_PATHS, PLAN),
+        **dict.fromkeys(EXAMPLE_PATHS, example),
+    }
 
 
 DECISION_PATHS = (
@@ -163,6 +205,15 @@ DECISION_PATHS = (
     "/sites/{code}/decisions/{ref}/sign",
     "/sites/{code}/decisions/{ref}/discard",
     "/api/sites/{code}/decisions/{ref}",
+)
+EXAMPLE_PATHS = (
+    "/sites/{code}/examples/{ref}",
+    "/sites/{code}/examples/{ref}/edit",
+    "/sites/{code}/examples/{ref}/review",
+    "/sites/{code}/examples/{ref}/approve",
+    "/api/sites/{code}/examples/{ref}",
+    "/api/sites/{code}/examples/{ref}/review",
+    "/api/sites/{code}/examples/{ref}/approve",
 )
 PLAN_PATHS = (
     "/sites/{code}/plans/{ref}",
@@ -383,6 +434,40 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         # The matrix's SITE-A has no vendor document: planning a clause is refused (404).
         ("POST", "/sites/{code}/clauses/plan"): MISSING_CLAUSE,
         ("POST", "/api/sites/{code}/vendor-documents/coverage/plan"): MISSING_CLAUSE,
+        ("POST", "/sites/{code}/examples"): EXAMPLE_FORM,
+        ("POST", "/sites/{code}/examples/{ref}/edit"): EXAMPLE_FORM,
+        # The example is a draft written by the system: review is allowed, approval refused (409).
+        ("POST", "/sites/{code}/examples/{ref}/review"): {},
+        ("POST", "/sites/{code}/examples/{ref}/approve"): {},
+        ("POST", "/api/sites/{code}/examples"): {**EXAMPLE_FORM, "sub_elements": ["m1"]},
+        ("POST", "/api/sites/{code}/examples/{ref}/review"): {},
+        ("POST", "/api/sites/{code}/examples/{ref}/approve"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/examples"): {
+            "example": WEEK.get("example_ref", "")
+        },
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/examples"): {
+            "example": WEEK.get("example_ref", "")
+        },
+        # The module's questionnaire is started already: starting again is refused (409).
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/start"): {},
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/answers/{area}"): {
+            "answer": "Our CAPAs are verified for effectiveness."
+        },
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire/answers/{area}"): {
+            "answer": "Our CAPAs are verified for effectiveness."
+        },
+        # Not reviewed yet: reviewing is allowed; signing is refused (409), never a 5xx.
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/review"): {"note": "Ok"},
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire/review"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/sign"): {
+            "password": own,
+            "meaning": "approved",
+        },
+        ("POST", "/sites/{code}/pre-interview-questions"): {
+            "code": "capa_effectiveness.q2",
+            "action": "tag",
+        },
         ("POST", "/api/assessments/{assessment_id}/ratings"): {
             "question": "m1.q2",
             "score": 4,
@@ -405,6 +490,15 @@ MISSING_CLAUSE: dict[str, Any] = {
     "vendor": "Nobody GmbH",
     "document_type": "quality_agreement",
     "clause": "joint_drills",
+}
+
+EXAMPLE_FORM: dict[str, Any] = {
+    "title": "Lot held until the deviation closed",
+    "situation": "A deviation on line 1 days before shipment.",
+    "action_taken": "The lot was held until the investigation closed.",
+    "result": "Shipped a week late; no complaint since.",
+    "owner": "Site Quality Head",
+    "practice_areas": ["management_commitment"],
 }
 
 DECISION_FORM: dict[str, Any] = {
@@ -578,6 +672,10 @@ def refused(
     # So is a site one may not read: as one with a code nobody registered (issue 17).
     hidden = requirement is not None and requirement.where is Where.site
     if hidden and response.status_code == 404 and "no site with code" in response.text:
+        return True
+    # So is FDA's assessment of a site one may not read.
+    unseen = requirement is not None and requirement.where is Where.fda_assessment
+    if unseen and response.status_code == 404 and "no FDA assessment" in response.text:
         return True
     to_login = response.headers.get("location", "").startswith("/login?next=")
     return not url.startswith(API_PREFIX) and method == "GET" and to_login

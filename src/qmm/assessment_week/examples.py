@@ -717,3 +717,91 @@ def demo_examples(
                 approve_example(session, example=example)
         made.append(example)
     return made
+
+
+#: The demo's eight examples (demo text for the lead's demo workspace, not drawn from records):
+#: title, situation, action, result, owner, sub-elements, KPIs, the status the demo gives it.
+DEMO_EXAMPLES: Final[
+    tuple[tuple[str, str, str, str, str, tuple[str, ...], tuple[str, ...], str], ...]
+] = (
+    (
+        "Filling line 2 air handler: repeat deviations stopped",
+        "Three EM deviations in one quarter traced to the same air handler on filling line 2.",
+        "CAPA replaced the filters, moved them to a quarterly change and added a pressure alarm.",
+        "No repeat deviation on line 2 in the six months after the effectiveness check.",
+        "QA Engineer, sterile operations",
+        ("capa_effectiveness", "contamination_control"),
+        ("capa_recurrence_rate", "em_excursion_rate"),
+        "approved",
+    ),
+    (
+        "Lot held until the filling deviation closed",
+        "A filling deviation was open two days before a lot was due to ship to a key customer.",
+        "The site quality head held the lot until the investigation closed, and signed it.",
+        "Shipped one week late with the root cause closed; no complaint on the lot since.",
+        "Site Quality Head",
+        ("quality_first_decisions",),
+        (),
+        "approved",
+    ),
+    (
+        "Stopper supplier outage drill inside target",
+        "The only qualified stopper supplier could stop shipping for six weeks.",
+        "A joint drill released safety stock and called off the backup supplier.",
+        "Recovered in 60 hours against a 72-hour target.",
+        "Supply Quality Lead",
+        ("drills_recovery", "continuity_planning"),
+        (),
+        "approved",
+    ),
+    (
+        "Effectiveness checks on every CAPA",
+        "CAPAs used to close without a planned check that they worked.",
+        "Every CAPA now plans an effectiveness check 90 days after closure, tracked monthly.",
+        "CAPA effectiveness verification on time rose month on month (see the KPI trend).",
+        "QA Systems Lead",
+        ("capa_effectiveness",),
+        ("capa_voe_on_time", "capa_effectiveness"),
+        "reviewed",
+    ),
+    (
+        "Change controls by risk tier",
+        "High-risk changes waited as long as low-risk ones for approval.",
+        "Change control triage by risk tier, with a weekly review of high-risk changes.",
+        "High-risk change cycle time is tracked against its 90-day target each month.",
+        "Change Control Manager",
+        ("change_management",),
+        ("change_cycle_time_days",),
+        "reviewed",
+    ),
+    (
+        "Stop-and-fix forum for batch record review",
+        "Batch record review waited days for a single signer.",
+        "The stop-and-fix forum cut the checklist to one page and named a second signer.",
+        "Review waits no longer appear on the forum's open list.",
+        "Head of QA Operations",
+        ("empowerment_problem_solving",),
+        (),
+        "draft",
+    ),
+    (
+        "Training effectiveness checked on the floor",
+        "Read-and-understood training did not show whether operators could do the task.",
+        "Effectiveness checks by observation for aseptic interventions.",
+        "Training effectiveness is measured per month from the checks recorded.",
+        "Training Lead",
+        ("training_competency",),
+        ("training_effectiveness",),
+        "draft",
+    ),
+    (
+        "Supplier corrective actions on time",
+        "Supplier corrective action requests stayed open past their due dates.",
+        "Monthly supplier quality review of every open SCAR with the supplier present.",
+        "SCAR on-time closure is reviewed against its target each month.",
+        "Supplier Quality Manager",
+        ("supplier_oversight",),
+        ("scar_on_time_closure",),
+        "draft",
+    ),
+)

@@ -534,6 +534,68 @@ register_signable(SignableKind(RECORD_TYPE, read=_signable, on_signed=_signed))
 # --- for the demo ------------------------------------------------------------------------------
 
 
+def demo_week_preparation(
+    session: Session,
+    *,
+    fda_assessment: FdaAssessment,
+    author: str,
+    reviewer: str,
+    approver: str,
+) -> Questionnaire:
+    """The lead's demo hook: eight examples of the assessment's site (three approved, two
+    reviewed, three drafts; written by AUTHOR, reviewed by REVIEWER, approved by APPROVER, all
+    usernames), the five reviewed or approved ones chosen to share, and a half-finished
+    questionnaire: every area drafted from the records, two of five edited, not yet reviewed."""
+    from qmm.assessment_week.examples import (
+        DEMO_EXAMPLES,
+        add_example,
+        approve_example,
+        choose_example,
+        review_example,
+    )
+    from qmm.audit.trail import Actor, acting
+
+    site = fda_assessment.site
+    for title, situation, action, result, owner, codes, kpis, status in DEMO_EXAMPLES:
+        with acting(session, Actor(label=author)):
+            example = add_example(
+                session,
+                site=site,
+                title=title,
+                situation=situation,
+                action_taken=action,
+                result=result,
+                owner=owner,
+                sub_elements=codes,
+                kpis=kpis,
+            )
+        if status in (ExampleStatus.reviewed, ExampleStatus.approved):
+            with acting(session, Actor(label=reviewer)):
+                review_example(session, example=example)
+            with acting(session, Actor(label=author)):
+                choose_example(session, fda_assessment=fda_assessment, example=example)
+        if status == ExampleStatus.approved:
+            with acting(session, Actor(label=approver)):
+                approve_example(session, example=example)
+    with acting(session, Actor(label=author)):
+        return demo_questionnaire(
+            session,
+            fda_assessment=fda_assessment,
+            answers={
+                "management_commitment": (
+                    "Quality leads every trade-off: the decision log records each one, signed, "
+                    "and the steering forum reviews them monthly.\n\nExample to share: the lot "
+                    "held until the filling deviation closed."
+                ),
+                "business_continuity": (
+                    "Each supply risk scenario has a recovery target and is drilled with the "
+                    "supplier.\n\nExample to share: the stopper supplier outage drill, recovered "
+                    "in 60 hours against a 72-hour target."
+                ),
+            },
+        )
+
+
 def demo_questionnaire(
     session: Session,
     *,
