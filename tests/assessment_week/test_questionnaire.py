@@ -44,7 +44,7 @@ from qmm.auth.service import create_user, grant_role
 from qmm.auth.signing import SecondPersonRequired
 from qmm.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES
-from qmm.models import FdaAssessment, Site, User, WeekExample
+from qmm.models import AuditEntry, FdaAssessment, Site, User, WeekExample
 from qmm.program.common import InvalidProgramInput
 from qmm.sites.service import set_two_person_rule
 
@@ -127,6 +127,12 @@ def test_a_site_edits_its_set_and_can_go_back_to_the_default(session: Session, s
     with pytest.raises(NotFound, match="not one of SITE-A's pre-interview questions"):
         untag_question(session, site=site, code="data_excellence.q2")
     reset_questions(session, site=site)
+    removals = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.table_name == "pre_interview_questions", AuditEntry.action == "delete"
+        )
+    ).all()
+    assert len(removals) == len(default_question_codes(framework)) + 1  # the untag, the reset
     again = [i.code for i in pre_interview_questions(session, site=site, framework=framework)]
     assert again == default_question_codes(framework)
 

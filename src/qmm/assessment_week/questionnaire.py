@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
@@ -190,7 +190,11 @@ def untag_question(session: Session, *, site: Site, code: str) -> None:
 
 def reset_questions(session: Session, *, site: Site) -> None:
     """Go back to the shipped default set."""
-    session.execute(delete(PreInterviewQuestion).where(PreInterviewQuestion.site_id == site.id))
+    rows = session.scalars(
+        select(PreInterviewQuestion).where(PreInterviewQuestion.site_id == site.id)
+    ).all()
+    for row in rows:  # one by one, so the audit trail records each removal
+        session.delete(row)
     session.flush()
 
 
