@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment_week.examples import Candidate, app_path, chosen_examples
 from qmm.assessment_week.questionnaire import RECORD_TYPE, PreInterviewItem
+from qmm.audit.schemas import SignatureOut
 from qmm.audit.signatures import signatures_for
 from qmm.models import Questionnaire, QuestionnaireAnswer, WeekExample
 
@@ -143,14 +144,6 @@ class AnswerOut(BaseModel):
         )
 
 
-class SignatureOut(BaseModel):
-    printed_name: str
-    username: str
-    meaning: str
-    signed_at: datetime
-    valid: bool
-
-
 class QuestionnaireOut(BaseModel):
     """The pre-interview questionnaire of an FDA assessment."""
 
@@ -187,13 +180,7 @@ class QuestionnaireOut(BaseModel):
             answers=[AnswerOut.of(a) for a in questionnaire.answers],
             examples=[e.ref for e in chosen_examples(session, fda_assessment=visit)],
             signatures=[
-                SignatureOut(
-                    printed_name=s.printed_name,
-                    username=s.username,
-                    meaning=s.meaning,
-                    signed_at=s.signed_at,
-                    valid=s.valid,
-                )
+                SignatureOut.of(s)
                 for s in signatures_for(
                     session, record_type=RECORD_TYPE, record_id=str(questionnaire.id)
                 )
