@@ -28,6 +28,7 @@ def test_a_candidate_becomes_an_example_shared_in_the_questionnaire(
     assert planned.returncode == 0, planned.stdout + planned.stderr
     visit = json.loads(planned.stdout)["id"]
 
+    page.set_default_timeout(60_000)  # drafting reads the scores and KPIs: slow on a busy box
     sign_in(page, "bob")
     page.goto("/sites/SITE-A/examples")
     body = page.locator("main").inner_text()
