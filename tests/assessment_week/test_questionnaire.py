@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from factories import create_assessment_of, create_fda_assessment, create_site_a, rate_sub_elements
+from factories import (
+    create_assessment_of,
+    create_fda_assessment,
+    create_site_a,
+    create_site_b,
+    rate_sub_elements,
+)
 from qmm.assessment_week.examples import (
     add_example,
     approve_example,
@@ -23,6 +29,7 @@ from qmm.assessment_week.questionnaire import (
     check_signable,
     default_question_codes,
     demo_week_preparation,
+    draft_from,
     edit_answer,
     get_answer,
     get_questionnaire,
@@ -277,3 +284,25 @@ def test_the_demo_hook_makes_eight_examples_and_a_half_finished_questionnaire(
     assert questionnaire.status == "drafting"
     pqs = get_answer(questionnaire, practice_area="advanced_pqs")
     assert "- EX-001 Filling line 2 air handler" in pqs.answer
+
+
+def test_choosing_the_self_assessment_redrafts_only_the_answers_nobody_edited(
+    session: Session, site: Site, lead: User
+) -> None:
+    fda = create_fda_assessment(session, site)
+    questionnaire = start_questionnaire(session, fda_assessment=fda)
+    edit_answer(
+        session, questionnaire=questionnaire, practice_area="business_continuity", answer="Ours."
+    )
+    assessment = create_assessment_of(session, site, lead)
+    rate_sub_elements(session, assessment, lead, {"capa_effectiveness": 4})
+    draft_from(session, fda_assessment=fda, assessment=assessment)
+    assert fda.self_assessment_id == assessment.id
+    pqs = get_answer(questionnaire, practice_area="advanced_pqs")
+    assert "Score 4.0 of 5 (consensus)." in pqs.answer
+    assert pqs.edited_by is None
+    assert get_answer(questionnaire, practice_area="business_continuity").answer == "Ours.\n"
+    other = create_assessment_of(session, create_site_b(session), lead, title="B's own")
+    with pytest.raises(InvalidProgramInput, match="of another site"):
+        draft_from(session, fda_assessment=fda, assessment=other)
+    assert fda.self_assessment_id == assessment.id

@@ -120,6 +120,10 @@ def test_the_questionnaire_from_start_to_signature_and_export(
         "technical_excellence",
         "employee_engagement",
     ]
+    assert "no assessment 99" in qmm(
+        "--as", "alice", "week", "questionnaire", "self-assessment", "1", "--assessment", "99",
+        code=2,
+    )  # fmt: skip
     answer = tmp_path / "answer.txt"
     answer.write_text("Our drills meet their targets.\n\nSee EX-001.", encoding="utf-8")
     qmm(

@@ -141,7 +141,11 @@ def week_preparation_records(connection: Connection, world: World) -> None:
             practice_areas=["advanced_pqs"],
         )
         start_questionnaire(session, fda_assessment=visit)
-        WEEK.update(fda_assessment_id=str(visit.id), example_ref=example.ref)
+        WEEK.update(
+            fda_assessment_id=str(visit.id),
+            example_ref=example.ref,
+            assessment_id=str(world.assessment_a),
+        )
         session.commit()
 
 
@@ -451,6 +455,9 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         # The module's questionnaire is started already: starting again is refused (409).
         ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/start"): {},
         ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/self-assessment"): {
+            "assessment": WEEK.get("assessment_id", "")
+        },
         ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/answers/{area}"): {
             "answer": "Our CAPAs are verified for effectiveness."
         },

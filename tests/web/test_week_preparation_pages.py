@@ -164,6 +164,12 @@ def test_the_questionnaire_from_start_to_signature_and_download(
     assert post(client, page + "/answers/nowhere", contrib, answer="x").status_code == 404
     assert post(client, page + "/review", contrib).status_code == 409  # contrib-a wrote it
     lead = sign_in(client, db, world, "lead-a")
+    chosen = post(client, page + "/self-assessment", lead, assessment=str(world.assessment_a))
+    assert chosen.status_code == 303
+    text = client.get(page).text
+    assert "(web-tiny@1): practice area score" in text
+    assert "Our drills meet their targets." in text  # the edited answer stays
+    assert post(client, page + "/self-assessment", lead, assessment="x").status_code == 404
     assert post(client, page + "/review", lead, note="Checked.").status_code == 303
     wrong = post(client, page + "/sign", lead, password="not it", meaning="approved")
     assert wrong.status_code == 422

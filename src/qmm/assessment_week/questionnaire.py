@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
 from qmm.assessment_week.examples import STATUS_LABELS, chosen_examples
+from qmm.assessment_week.service import choose_self_assessment
 from qmm.audit.signatures import SignableKind, SignableRecord, register_signable
 from qmm.auth.service import CheckedPassword
 from qmm.auth.signing import sign
@@ -403,6 +404,36 @@ def redraft_answer(
     _reopen(questionnaire)
     session.flush()
     return found
+
+
+def draft_from(
+    session: Session, *, fda_assessment: FdaAssessment, assessment: Assessment
+) -> FdaAssessment:
+    """Choose the self-assessment the answers are drafted from; once the questionnaire is open,
+    every answer nobody edited yet is drafted again from it (edited answers are left alone)."""
+    questionnaire = find_questionnaire(session, fda_assessment=fda_assessment)
+    if questionnaire is not None:
+        _refuse_signed(questionnaire)
+    choose_self_assessment(session, fda_assessment=fda_assessment, assessment=assessment)
+    if questionnaire is None:
+        return fda_assessment
+    _, by_area = _area_questions(session, fda_assessment)
+    for answer in questionnaire.answers:
+        if answer.edited_by is not None:
+            continue
+        items = by_area.get(answer.practice_area, [])
+        text = draft_answer(
+            session,
+            fda_assessment=fda_assessment,
+            practice_area=answer.practice_area,
+            questions=items,
+        )
+        answer.questions = [{"code": i.code, "text": i.text} for i in items]
+        answer.drafted = text
+        answer.answer = text
+    _reopen(questionnaire)
+    session.flush()
+    return fda_assessment
 
 
 def writers(questionnaire: Questionnaire) -> list[str]:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
+from qmm.assessment.service import get_assessment
 from qmm.assessment_week.preparation_schemas import PreInterviewQuestionOut, QuestionnaireOut
 from qmm.assessment_week.questionnaire import (
+    draft_from,
     edit_answer,
     get_questionnaire,
     pre_interview_questions,
@@ -99,6 +101,28 @@ def show(number: int = NUMBER, fmt: OutputFormat = FORMAT) -> None:
         site_for(session, visit.site.code, Permission.site_read)
         out = QuestionnaireOut.of(session, get_questionnaire(session, fda_assessment=visit))
     _print(out, fmt)
+
+
+@app.command("self-assessment")
+def self_assessment(
+    number: int = NUMBER,
+    assessment_id: int = typer.Option(
+        ..., "--assessment", help="The self-assessment's id (`qmm assess list`)."
+    ),
+) -> None:
+    """Choose the self-assessment the answers are drafted from; unedited answers are redrafted."""
+    with boundary(writer=True) as session:
+        visit = get_fda_assessment(session, fda_assessment_id=number)
+        site_for(session, visit.site.code, Permission.program_manage)
+        draft_from(
+            session,
+            fda_assessment=visit,
+            assessment=get_assessment(session, assessment_id=assessment_id),
+        )
+    console.print(
+        f"FDA assessment {number} is prepared from self-assessment {assessment_id}",
+        highlight=False,
+    )
 
 
 @app.command("answer")

@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from qmm.assessment.service import get_assessment, list_assessments
 from qmm.assessment_week.examples import STATUS_LABELS, chosen_examples
 from qmm.assessment_week.preparation_schemas import PreInterviewQuestionOut, QuestionnaireOut
 from qmm.assessment_week.questionnaire import (
     RECORD_TYPE,
     STATUS_LABELS_Q,
+    draft_from,
     edit_answer,
     find_questionnaire,
     get_answer,
@@ -53,7 +55,7 @@ from qmm.web.decision_pages import MEANINGS, sign_in_turn
 from qmm.web.deps import DB, reads_first
 from qmm.web.evidence_pages import download_name, sentences
 from qmm.web.examples_pages import FdaManage, FdaRead, fda_assessment_of
-from qmm.web.forms import FormText, ProgramForms, WebForm
+from qmm.web.forms import FormText, ProgramForms, WebForm, find_id
 from qmm.web.security import Access, Principal, SiteRead, require
 from qmm.web.templating import render
 
@@ -69,6 +71,7 @@ DONE: Final = {
     "redrafted": "The answer is drafted again from the records",
     "reviewed": "The review is recorded; the site head can now sign it off",
     "signed": "The questionnaire is signed off and frozen",
+    "source": "The self-assessment is chosen; every answer nobody edited is drafted from it",
 }
 
 
@@ -105,6 +108,10 @@ def _page(
         visit=visit,
         questionnaire=questionnaire,
         status_label=STATUS_LABELS_Q[questionnaire.status] if questionnaire else "",
+        assessments=list_assessments(db, site=site),
+        source=get_assessment(db, assessment_id=visit.self_assessment_id)
+        if visit.self_assessment_id is not None
+        else None,
         examples=chosen_examples(db, fda_assessment=visit),
         example_statuses=STATUS_LABELS,
         waiting=unapproved_examples(db, questionnaire=questionnaire) if questionnaire else [],
@@ -160,6 +167,24 @@ def questionnaire_start(fda_assessment_id: str, access: FdaManage, db: DB) -> Re
     visit = fda_assessment_of(db, access, fda_assessment_id)
     start_questionnaire(db, fda_assessment=visit)
     return _after(visit, "started")
+
+
+class SourceForm(WebForm):
+    """The self-assessment the answers are drafted from."""
+
+    assessment: str = ""
+
+
+@router.post("/fda-assessments/{fda_assessment_id}/questionnaire/self-assessment")
+def questionnaire_source(
+    fda_assessment_id: str, access: FdaManage, db: DB, form: Annotated[SourceForm, Form()]
+) -> Response:
+    """Choose the self-assessment to draft from; answers nobody edited are drafted again."""
+    visit = fda_assessment_of(db, access, fda_assessment_id)
+    assert access.site is not None
+    number = find_id(form.assessment, what="assessment", site=access.site)
+    draft_from(db, fda_assessment=visit, assessment=get_assessment(db, assessment_id=number))
+    return _after(visit, "source")
 
 
 class AnswerForm(WebForm):
