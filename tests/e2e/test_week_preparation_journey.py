@@ -71,10 +71,14 @@ def test_a_candidate_becomes_an_example_shared_in_the_questionnaire(
     assert f"{ref}: A trade-off" in page.locator("main").inner_text().split("Not chosen")[0]
 
     page.goto(f"/fda-assessments/{visit}/questionnaire")
+    page.get_by_role("button", name="Draft from it").click()  # the site's latest assessment
+    page.wait_for_load_state("networkidle")
+    assert "The self-assessment is chosen" in page.locator("main").inner_text()
     page.get_by_role("button", name=re.compile("Start: draft every practice area")).click()
     page.wait_for_load_state("networkidle")
     body = page.locator("main").inner_text()
     assert "every practice area's answer is drafted" in body
+    assert "practice area score" in page.locator("#answer-advanced_pqs").input_value()
     assert (
         f"- {ref} A trade-off where quality won"
         in page.locator("#answer-advanced_pqs").input_value()
