@@ -19,6 +19,8 @@ from factories import (
 )
 from qmm.assessment_week.agenda import add_attendee, add_session, set_person_areas
 from qmm.assessment_week.cards import build_card, card_areas, demo_cards
+from qmm.assessment_week.examples import add_example, choose_example
+from qmm.assessment_week.questionnaire import pre_interview_questions, questions_framework
 from qmm.assessment_week.service import choose_self_assessment
 from qmm.auth.scope import Operator
 from qmm.events.store import EventStore
@@ -100,3 +102,62 @@ def test_a_person_in_topic_sessions_only_gets_the_areas_they_speak_for(
     assert [c.person.name for c in cards] == ["Tomás Ruiz"]
     assert [a.code for a in cards[0].areas] == ["business_continuity"]
     assert cards[0].assessment is None  # no self-assessment yet: said, not invented
+
+
+def test_a_card_asks_the_pre_interview_questions_and_tells_the_chosen_examples(
+    session: Session, tmp_path: Path
+) -> None:
+    site = create_site_a(session)
+    visit = create_fda_assessment(session, site)
+    priya = create_person(session, site)
+    planned = add_session(
+        session,
+        fda_assessment=visit,
+        day=date(2027, 3, 8),
+        starts_at="09:00",
+        ends_at="10:00",
+        practice_area="advanced_pqs",
+        room="Board room",
+    )
+    add_attendee(session, agenda_session=planned, person=priya)
+    told = add_example(
+        session,
+        site=site,
+        title="Repeat deviations stopped",
+        situation="Three deviations from one air handler.",
+        action_taken="Filters changed quarterly.",
+        result="No repeat in six months.",
+        owner="QA Engineer",
+        practice_areas=["advanced_pqs"],
+    )
+    add_example(
+        session,
+        site=site,
+        title="Drill met its target",
+        situation="A supplier outage.",
+        action_taken="Switched to the backup source.",
+        result="Recovered in 30 hours against 48.",
+        owner="Supply Chain Lead",
+        practice_areas=["business_continuity"],
+    )
+    choose_example(session, fda_assessment=visit, example=told)
+    framework = questions_framework(session, site=site, fda_assessment=visit)
+    asked = {
+        q.code
+        for q in pre_interview_questions(session, site=site, framework=framework)
+        if q.practice_area == "advanced_pqs"
+    }
+
+    card = build_card(
+        session,
+        fda_assessment=visit,
+        person=priya,
+        reader=Operator(),
+        store=EventStore(tmp_path / "events"),
+        today=TODAY,
+    )
+
+    (area,) = card.areas
+    assert {q.code for q in area.questions} == asked
+    assert [e.title for e in area.examples] == ["Repeat deviations stopped"]
+    assert area.examples[0].href == f"/sites/SITE-A/examples/{told.ref}"

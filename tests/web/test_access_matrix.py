@@ -30,6 +30,8 @@ from factories import (
 )
 from qmm.assessment.service import get_assessment
 from qmm.assessment_week.agenda import add_attendee, add_session
+from qmm.assessment_week.examples import add_example
+from qmm.assessment_week.questionnaire import start_questionnaire
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
@@ -139,10 +141,14 @@ def params(world: World) -> dict[str, str]:
         "record_type": "capa",
         "record_key": "CAPA-M1",
         "username": "viewer-a",
+        "fda_assessment_id": WEEK.get("fda_assessment_id", ""),
+        "area": "advanced_pqs",
+        "fmt": "docx",
     }
 
 
-# SITE-A's FDA assessment, one of its people and a session they attend, set up by `week_records`.
+# SITE-A's FDA assessment with one of its people and a session they attend, a draft example and
+# the assessment's questionnaire (started), set up once per module by `week_records`.
 WEEK: dict[str, str] = {}
 
 
@@ -163,8 +169,23 @@ def week_records(connection: Connection, world: World) -> None:
             room="Board room",
         )
         add_attendee(session, agenda_session=planned, person=person)
+        example = add_example(
+            session,
+            site=site,
+            title="Repeat deviations stopped",
+            situation="Three deviations from one air handler.",
+            action_taken="Filters changed quarterly.",
+            result="No repeat in six months.",
+            owner="QA Engineer",
+            practice_areas=["advanced_pqs"],
+        )
+        start_questionnaire(session, fda_assessment=visit)
         WEEK.update(
-            fda_assessment_id=str(visit.id), person_id=str(person.id), session_id=str(planned.id)
+            fda_assessment_id=str(visit.id),
+            person_id=str(person.id),
+            session_id=str(planned.id),
+            example_ref=example.ref,
+            assessment_id=str(world.assessment_a),
         )
         session.commit()
 
@@ -189,7 +210,12 @@ def plan_record(connection: Connection, world: World) -> None:
 def path_params(world: World) -> dict[str, dict[str, str]]:
     """Parameters whose value depends on the route: a decision's ref is no evidence ref."""
     decision = {"ref": world.decision_ref}
-    return {**dict.fromkeys(DECISION_PATHS, decision), **dict.fromkeys(PLAN_PATHS, PLAN)}
+    example = {"ref": WEEK.get("example_ref", "")}
+    return {
+        **dict.fromkeys(DECISION_PATHS, decision),
+        **dict.fromkeys(PLAN_PATHS, PLAN),
+        **dict.fromkeys(EXAMPLE_PATHS, example),
+    }
 
 
 DECISION_PATHS = (
@@ -199,6 +225,15 @@ DECISION_PATHS = (
     "/sites/{code}/decisions/{ref}/sign",
     "/sites/{code}/decisions/{ref}/discard",
     "/api/sites/{code}/decisions/{ref}",
+)
+EXAMPLE_PATHS = (
+    "/sites/{code}/examples/{ref}",
+    "/sites/{code}/examples/{ref}/edit",
+    "/sites/{code}/examples/{ref}/review",
+    "/sites/{code}/examples/{ref}/approve",
+    "/api/sites/{code}/examples/{ref}",
+    "/api/sites/{code}/examples/{ref}/review",
+    "/api/sites/{code}/examples/{ref}/approve",
 )
 PLAN_PATHS = (
     "/sites/{code}/plans/{ref}",
@@ -461,6 +496,43 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         # The matrix's SITE-A has no vendor document: planning a clause is refused (404).
         ("POST", "/sites/{code}/clauses/plan"): MISSING_CLAUSE,
         ("POST", "/api/sites/{code}/vendor-documents/coverage/plan"): MISSING_CLAUSE,
+        ("POST", "/sites/{code}/examples"): EXAMPLE_FORM,
+        ("POST", "/sites/{code}/examples/{ref}/edit"): EXAMPLE_FORM,
+        # The example is a draft written by the system: review is allowed, approval refused (409).
+        ("POST", "/sites/{code}/examples/{ref}/review"): {},
+        ("POST", "/sites/{code}/examples/{ref}/approve"): {},
+        ("POST", "/api/sites/{code}/examples"): {**EXAMPLE_FORM, "sub_elements": ["m1"]},
+        ("POST", "/api/sites/{code}/examples/{ref}/review"): {},
+        ("POST", "/api/sites/{code}/examples/{ref}/approve"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/examples"): {
+            "example": WEEK.get("example_ref", "")
+        },
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/examples"): {
+            "example": WEEK.get("example_ref", "")
+        },
+        # The module's questionnaire is started already: starting again is refused (409).
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/start"): {},
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/self-assessment"): {
+            "assessment": WEEK.get("assessment_id", "")
+        },
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/answers/{area}"): {
+            "answer": "Our CAPAs are verified for effectiveness."
+        },
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire/answers/{area}"): {
+            "answer": "Our CAPAs are verified for effectiveness."
+        },
+        # Not reviewed yet: reviewing is allowed; signing is refused (409), never a 5xx.
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/review"): {"note": "Ok"},
+        ("POST", "/api/fda-assessments/{fda_assessment_id}/questionnaire/review"): {},
+        ("POST", "/fda-assessments/{fda_assessment_id}/questionnaire/sign"): {
+            "password": own,
+            "meaning": "approved",
+        },
+        ("POST", "/sites/{code}/pre-interview-questions"): {
+            "code": "capa_effectiveness.q2",
+            "action": "tag",
+        },
         ("POST", "/api/assessments/{assessment_id}/ratings"): {
             "question": "m1.q2",
             "score": 4,
@@ -483,6 +555,15 @@ MISSING_CLAUSE: dict[str, Any] = {
     "vendor": "Nobody GmbH",
     "document_type": "quality_agreement",
     "clause": "joint_drills",
+}
+
+EXAMPLE_FORM: dict[str, Any] = {
+    "title": "Lot held until the deviation closed",
+    "situation": "A deviation on line 1 days before shipment.",
+    "action_taken": "The lot was held until the investigation closed.",
+    "result": "Shipped a week late; no complaint since.",
+    "owner": "Site Quality Head",
+    "practice_areas": ["management_commitment"],
 }
 
 DECISION_FORM: dict[str, Any] = {

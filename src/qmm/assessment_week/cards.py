@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from qmm.assessment.scoring import SubElementScore
 from qmm.assessment.service import compute_scores, get_assessment
 from qmm.assessment_week.agenda import find_agenda, person_areas, sessions_of
+from qmm.assessment_week.examples import app_path, chosen_examples, list_examples
+from qmm.assessment_week.questionnaire import pre_interview_questions, questions_framework
 from qmm.auth.scope import (
     Reader,
     latest_readable_assessment,
@@ -35,6 +37,7 @@ from qmm.models import (
     AgendaSessionStatus,
     Assessment,
     EvidenceItem,
+    ExampleStatus,
     FdaAssessment,
     PlanAction,
     ReadinessPlanStatus,
@@ -118,31 +121,31 @@ class SmeCard:
 def likely_questions(
     session: Session, *, fda_assessment: FdaAssessment, area_code: str
 ) -> list[CardQuestion]:
-    """The questions likely asked in an area: the framework's questions of its sub-elements.
-
-    Hook for the pre-interview questionnaire (issue 18 item 2): once the site's questionnaire
-    tags pre-interview questions, return those of this area here instead.
-    """
-    framework = site_framework(session, site=fda_assessment.site)
+    """The questions likely asked in an area: the site's pre-interview questions of that area
+    (its own set once edited, else the shipped default), from the questionnaire's framework."""
+    framework = questions_framework(
+        session, site=fda_assessment.site, fda_assessment=fda_assessment
+    )
     return [
-        CardQuestion(code=q.code, text=q.text, sub_element=se.name)
-        for pa in framework.practice_areas
-        if pa.code == area_code
-        for se in pa.sub_elements
-        for q in se.questions
+        CardQuestion(code=q.code, text=q.text, sub_element=q.sub_element_name)
+        for q in pre_interview_questions(session, site=fda_assessment.site, framework=framework)
+        if q.practice_area == area_code
     ]
 
 
 def card_examples(
     session: Session, *, fda_assessment: FdaAssessment, area_code: str
 ) -> list[CardExample]:
-    """The examples to tell in an area.
-
-    Hook for the examples library (issue 18 item 1): return the site's examples approved for
-    sharing that demonstrate this practice area, each with its page under
-    /sites/{code}/examples. Until it exists the card says none is chosen yet.
-    """
-    return []
+    """The examples to tell in an area: those chosen for this assessment, else the site's
+    examples approved for sharing that demonstrate the area."""
+    chosen = chosen_examples(session, fda_assessment=fda_assessment) or list_examples(
+        session, site=fda_assessment.site, status=ExampleStatus.approved
+    )
+    return [
+        CardExample(title=e.title, summary=e.result, href=app_path(e))
+        for e in chosen
+        if area_code in e.practice_areas
+    ]
 
 
 def _kpi_tiles(kpi_request: KPIRequest, *, site: str, area_code: str) -> list[Tile]:

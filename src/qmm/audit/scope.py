@@ -27,6 +27,9 @@ AUDIT_PARENT: Final = {
     "fda_agenda_sessions": "agenda",
     "fda_agenda_attendees": "session",
     "site_person_practice_areas": "person",
+    "fda_assessment_examples": "fda_assessment",
+    "pre_interview_questionnaires": "fda_assessment",
+    "pre_interview_answers": "questionnaire",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

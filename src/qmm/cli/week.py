@@ -18,6 +18,8 @@ from qmm.auth.permissions import Permission
 from qmm.cli import week_agenda
 from qmm.cli.common import OutputFormat, boundary, print_json, print_table
 from qmm.cli.program_common import optional_day, site_for
+from qmm.cli.week_examples import app as examples_app
+from qmm.cli.week_questionnaire import app as questionnaire_app
 from qmm.models import FdaAssessmentStatus, FdaMilestoneKind
 
 app = typer.Typer(
@@ -32,6 +34,8 @@ app.add_typer(week_agenda.agenda_app, name="agenda")
 app.add_typer(week_agenda.card_app, name="card")
 KINDS = ", ".join(k.value for k in FdaMilestoneKind)
 STATUSES = ", ".join(s.value for s in FdaAssessmentStatus)
+app.add_typer(examples_app, name="examples")
+app.add_typer(questionnaire_app, name="questionnaire")
 
 
 def _print_assessment(out: FdaAssessmentOut) -> None:

@@ -68,6 +68,16 @@ from qmm.models.week_agenda import (
     FdaAgenda,
     PersonPracticeArea,
 )
+from qmm.models.week_preparation import (
+    ExampleSource,
+    ExampleStatus,
+    FdaAssessmentExample,
+    PreInterviewQuestion,
+    Questionnaire,
+    QuestionnaireAnswer,
+    QuestionnaireStatus,
+    WeekExample,
+)
 
 __all__ = [
     "AgendaAttendee",
@@ -94,8 +104,11 @@ __all__ = [
     "EvidenceItem",
     "EvidenceItemKind",
     "EvidenceItemSubElement",
+    "ExampleSource",
+    "ExampleStatus",
     "FdaAgenda",
     "FdaAssessment",
+    "FdaAssessmentExample",
     "FdaAssessmentStatus",
     "FdaMilestone",
     "FdaMilestoneKind",
@@ -109,8 +122,12 @@ __all__ = [
     "PersonPracticeArea",
     "PlanAction",
     "PracticeArea",
+    "PreInterviewQuestion",
     "QualityObjective",
     "Question",
+    "Questionnaire",
+    "QuestionnaireAnswer",
+    "QuestionnaireStatus",
     "Rating",
     "ReadinessPlan",
     "ReadinessPlanStatus",
@@ -131,5 +148,6 @@ __all__ = [
     "User",
     "VendorDocument",
     "WebSession",
+    "WeekExample",
     "utcnow",
 ]

@@ -34,12 +34,14 @@ from qmm.web import (
     continuity_pages,
     decision_pages,
     evidence_pages,
+    examples_pages,
     export_pages,
     import_pages,
     insight_pages,
     pages,
     plan_pages,
     program_pages,
+    questionnaire_pages,
     report_pages,
     team_pages,
     thread_pages,
@@ -377,6 +379,8 @@ PAGE_AREAS: Final = (
     thread_pages,
     clause_pages,
     week_pages,
+    examples_pages,
+    questionnaire_pages,
     admin_pages,
 )
 
