@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -52,6 +52,7 @@ from qmm.web.security import (
     clear_session_cookie,
     is_api,
     route_requirement,
+    safe_next,
 )
 from qmm.web.templating import STATIC_DIR, render, render_text
 
@@ -227,14 +228,31 @@ async def handle_qmm_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": message}, status_code=exc.status_code, headers=headers)
     settings: WebSettings = request.app.state.web_settings
     response: Response
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if isinstance(exc, Unauthenticated) and request.method in {"GET", "HEAD"}:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    elif isinstance(exc, Unauthenticated) and request.url.path != "/login":
+        kept, _retype, _files = await _kept_form(request)
+        response = pages.sign_in_again_page(
+            request,
+            settings,
+            action=target,
+            next_url=_came_from(request),
+            kept=[(name, value) for name, value in kept if name != CSRF_FIELD],
+        )
     else:
         response = _error_page(request, exc.status_code, message)
     if isinstance(exc, Unauthenticated):
         clear_session_cookie(response, request=request, settings=settings)
     return response
+
+
+def _came_from(request: Request) -> str:
+    """The page a form was sent from, on this site (else the start page): where to return."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
