@@ -58,6 +58,8 @@ TEAM_DONE: Final = {
     "member-added": "The team member was added; they can rate this assessment now.",
     "member-removed": "The team member was taken off the team.",
 }
+#: A filter that keeps this many questions or fewer opens all their sub-elements.
+OPEN_ALL_UP_TO: Final = 12
 #: Sent by the page's script when it saves a rating in place: answer with the changed parts only.
 PART_HEADER: Final = "X-QMM-Part"
 
@@ -147,21 +149,17 @@ def assessment_workspace(
             scores, assessor=me, after=focus, among=None if chosen.is_empty else shown
         )
     )
-    if chosen.is_empty:
-        open_sub_elements = {
-            q.sub_element for code, q in scores.questions.items() if code == focus
-        } or {
-            next(
-                (
-                    q.sub_element
-                    for q in scores.questions.values()
-                    if q.consensus_source == "unrated"
-                ),
-                "",
-            )
-        }
-    else:
+    if not chosen.is_empty and len(shown) <= OPEN_ALL_UP_TO:
         open_sub_elements = {scores.questions[code].sub_element for code in shown}
+    else:
+        first = focus if focus in scores.questions else next_question
+        if first is None and not chosen.is_empty:
+            first = next(iter(shown), None)
+        if first is None:
+            first = next(
+                (c for c, q in scores.questions.items() if q.consensus_source == "unrated"), None
+            )
+        open_sub_elements = {scores.questions[first].sub_element} if first else set()
     filter_query = chosen.as_query()
     part = wants_part(request) and focus in scores.questions
     return render(

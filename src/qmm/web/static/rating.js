@@ -154,6 +154,7 @@
 
   function save(form, button) {
     var code = form.getAttribute("data-question");
+    window.clearTimeout(timers[code]);
     keepDraft(form);
     button.disabled = true;
     var label = button.textContent;
@@ -181,6 +182,9 @@
         if (response.ok) {
           dropDraft(code);
         }
+        document.querySelectorAll(".question .notice-ok").forEach(function (told) {
+          told.remove(); // an earlier save's notice: its "next" may be stale now
+        });
         putInPlace(part);
         var article = document.getElementById("q-" + code);
         var told = article && article.querySelector('[role="status"], [role="alert"]');
