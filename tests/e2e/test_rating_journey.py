@@ -73,7 +73,8 @@ def test_rating_in_place_next_unrated_filters_and_a_session_that_ends(
     # The saved notice offers the next one; the roll-up on the page already counts the rating.
     page.locator(f'[id="q-{first}"] a[data-next-question]').click()
     second = page.locator("#next-unrated a").get_attribute("data-next-question")
-    assert second is not None and second != first
+    assert second is not None
+    assert second != first
     _rate_in_place(page, second, "3", f"Procedure and records seen for {second}")
     summary = page.locator("#summary").inner_text()
     assert "You have rated 2" in summary, summary
