@@ -258,6 +258,7 @@ class TestARatingSentAfterTheSessionEnded:
         refused = client.post(
             f"{page_of(world)}/ratings?question=m1.q2",
             data={**RATING, "rationale": "Kept across sign-in", CSRF_FIELD: csrf},
+            headers={"Origin": "http://testserver"},
         )
         fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', refused.text)
         carried: dict[str, list[str]] = {}
@@ -285,6 +286,38 @@ class TestARatingSentAfterTheSessionEnded:
         assert sent.status_code == 303
         stored = db.scalars(select(Rating).where(Rating.rationale == "Kept across sign-in")).one()
         assert stored.score == 4
+
+    @pytest.mark.parametrize(
+        "headers",
+        [{}, {"Origin": "https://elsewhere.example"}, {"Referer": "https://elsewhere.example/"}],
+    )
+    def test_a_form_sent_from_another_site_is_not_carried(
+        self, client: TestClient, db: Session, world: World, headers: dict[str, str]
+    ) -> None:
+        csrf = sign_in(client, db, world, "contrib-a")
+        end_session(db)
+        refused = client.post(
+            f"{page_of(world)}/ratings?question=m1.q2",
+            data={**RATING, "rationale": "Planted elsewhere", CSRF_FIELD: csrf},
+            headers=headers,
+        )
+        assert refused.status_code == 401
+        assert "Your session has ended" in refused.text
+        assert "Planted elsewhere" not in refused.text
+        assert "resume_action" not in refused.text
+        assert 'name="next" value="/"' in refused.text
+
+    def test_signing_out_after_the_session_ended_offers_nothing_to_send(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        csrf = sign_in(client, db, world, "contrib-a")
+        end_session(db)
+        refused = client.post(
+            "/logout", data={CSRF_FIELD: csrf}, headers={"Origin": "http://testserver"}
+        )
+        assert refused.status_code == 401
+        assert "Sign in again." in refused.text
+        assert "resume_action" not in refused.text
 
     def test_a_wrong_password_keeps_the_form_for_the_next_try(
         self, client: TestClient, db: Session, world: World

@@ -232,7 +232,7 @@ async def handle_qmm_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated) and request.method in {"GET", "HEAD"}:
         response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     elif isinstance(exc, Unauthenticated) and request.url.path != "/login":
-        kept, _retype, _files = await _kept_form(request)
+        kept, _retype, _files = await _kept_form(request) if _from_here(request) else ([], [], [])
         response = pages.sign_in_again_page(
             request,
             settings,
@@ -245,6 +245,14 @@ async def handle_qmm_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated):
         clear_session_cookie(response, request=request, settings=settings)
     return response
+
+
+def _from_here(request: Request) -> bool:
+    """Whether a form was sent from one of this site's pages (Origin, else Referer): only then
+    is what it carried offered to be sent again after signing in, never from another site."""
+    sender = request.headers.get("origin") or request.headers.get("referer") or ""
+    parts = urlsplit(sender)
+    return bool(parts.netloc) and parts.netloc == request.url.netloc
 
 
 def _came_from(request: Request) -> str:

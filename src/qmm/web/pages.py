@@ -156,11 +156,15 @@ def sign_in_again_page(
         next_url=next_url,
         error=(
             "Your session has ended (after a while without use, or it was signed out), so what "
-            "you sent was not saved. Sign in again: what you typed is kept, and you can send it "
-            "once you are signed in."
+            "you sent was not saved. Sign in again"
+            + (
+                ": what you typed is kept, and you can send it once you are signed in."
+                if kept
+                else "."
+            )
         ),
         status_code=401,
-        resume=Resume(action=safe_next(action), kept=tuple(kept)),
+        resume=Resume(action=safe_next(action), kept=tuple(kept)) if kept else None,
     )
 
 
