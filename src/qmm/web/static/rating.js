@@ -134,13 +134,16 @@
     return true;
   }
 
-  function signInLink(code) {
+  function questionLink(code) {
     var here = new URL(window.location.href);
     here.searchParams.delete("rated");
     here.searchParams.delete("agreed");
     here.searchParams.set("question", code);
-    var back = here.pathname + here.search + "#q-" + code;
-    return "/login?next=" + encodeURIComponent(back);
+    return here.pathname + here.search + "#q-" + code;
+  }
+
+  function signInLink(code) {
+    return "/login?next=" + encodeURIComponent(questionLink(code));
   }
 
   function putInPlace(part) {
@@ -173,6 +176,12 @@
         return null;
       }
       return response.text().then(function (html) {
+        if (response.status === 403 && html.indexOf("security token") >= 0) {
+          note(form, "This page is out of date (you signed in again elsewhere?), so the rating " +
+            "was not saved. What you typed is kept in this browser: " +
+            '<a href="' + questionLink(code) + '">open the question again</a> and save.', true);
+          return;
+        }
         var part = new DOMParser().parseFromString(html, "text/html")
           .querySelector('[data-part="rating"]');
         if (!part) {
