@@ -135,6 +135,25 @@ def test_rating_in_place_next_unrated_filters_and_a_session_that_ends(
     page.locator(f'[id="q-{third}"] [role=status]', has_text="was saved").wait_for()
     assert "You have rated 3" in page.locator("#summary").inner_text()
 
+    # Signed in again in another tab: this page's security token is out of date. Said so, kept.
+    other_tab = page.context.new_page()
+    sign_in(other_tab, "alice")
+    other_tab.close()
+    page.locator(f'[id="q-{third}"] a[data-next-question]').click()
+    fourth = page.locator("#next-unrated a").get_attribute("data-next-question")
+    assert fourth is not None
+    article = page.locator(f'[id="q-{fourth}"]')
+    article.locator(f'label[for="q-{fourth}-4"]').click()
+    article.get_by_label("Rationale").fill("Typed in a tab that has gone stale")
+    article.get_by_role("button", name="Save rating").click()
+    stale = article.locator(".draft-note[role=alert]")
+    stale.wait_for()
+    assert "This page is out of date" in stale.inner_text()
+    stale.get_by_role("link", name="open the question again").click()
+    page.wait_for_load_state("networkidle")
+    article = page.locator(f'[id="q-{fourth}"]')
+    assert article.get_by_label("Rationale").input_value() == "Typed in a tab that has gone stale"
+
 
 def test_without_javascript_a_rating_sent_after_the_session_ended_is_kept(
     browser: Any, live_server: LiveServer
