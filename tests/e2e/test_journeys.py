@@ -77,7 +77,7 @@ def test_rating_a_question_with_evidence_moves_the_scores(page: Any, open_assess
     )
     form.locator("input[name=evidence]").fill("EV-0001")
     form.get_by_role("button", name="Save rating").click()
-    page.wait_for_load_state("networkidle")
+    page.get_by_role("status").filter(has_text="was saved").wait_for()  # saved in place
     assert page.get_by_role("status").filter(has_text="was saved").count() == 1
     first = page.locator("details.sub-element").first
     assert "4.00" in first.locator("summary .score-pill").inner_text()

@@ -44,6 +44,7 @@ def test_a_new_assessment_is_created_its_team_added_and_questions_rated(page: An
         )
     ][:5]
     assert len(codes) == 5
+    page.evaluate("() => { window.__stillTheSamePage = true; }")
     for level, code in zip("34234", codes, strict=True):
         article = page.locator(f'[id="q-{code}"]')
         if not article.is_visible():
@@ -51,8 +52,9 @@ def test_a_new_assessment_is_created_its_team_added_and_questions_rated(page: An
         article.locator(f'label[for="q-{code}-{level}"]').click()
         article.get_by_label("Rationale").fill(f"Seen in the browser journey for {code}")
         article.get_by_role("button", name="Save rating").click()
-        page.wait_for_load_state("networkidle")
+        article.get_by_role("status").filter(has_text="was saved").wait_for()  # in place
         assert f"Your rating of {code} was saved" in page.locator("main").inner_text()
+        assert page.evaluate("() => window.__stillTheSamePage === true"), "the page reloaded"
     summary = page.locator("section.summary").inner_text()
     assert re.search(r"Questions with a score\s+5 of \d+", summary), summary
     assert "You have rated 5" in summary

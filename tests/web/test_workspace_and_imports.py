@@ -44,7 +44,10 @@ class TestRating:
         sign_in(client, db, world, "contrib-a")
         page = client.get(f"/assessments/{world.assessment_a}")
         assert page.status_code == 200
-        assert f'action="/assessments/{world.assessment_a}/ratings#q-m1.q2"' in page.text
+        assert (
+            f'action="/assessments/{world.assessment_a}/ratings?question=m1.q2#q-m1.q2"'
+            in page.text
+        )
         assert '<label for="q-m1.q2-3">' in page.text
         assert "level 3 behaviour" in page.text
         assert "1 of 20" in page.text  # progress: questions with a score
@@ -178,8 +181,13 @@ class TestConsensus:
     ) -> None:
         sign_in(client, db, world, "lead-a")
         page = client.get(f"/assessments/{world.assessment_a}").text
-        assert f'action="/assessments/{world.assessment_a}/consensus#q-m1.q1"' in page
-        assert f'action="/assessments/{world.assessment_a}/consensus#q-m1.q2"' not in page
+        assert (
+            f'action="/assessments/{world.assessment_a}/consensus?question=m1.q1#q-m1.q1"' in page
+        )
+        assert (
+            f'action="/assessments/{world.assessment_a}/consensus?question=m1.q2#q-m1.q2"'
+            not in page
+        )
         sign_in(client, db, world, "contrib-a")
         page = client.get(f"/assessments/{world.assessment_a}").text
         assert "/consensus#" not in page

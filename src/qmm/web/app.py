@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -55,6 +55,7 @@ from qmm.web.security import (
     clear_session_cookie,
     is_api,
     route_requirement,
+    safe_next,
 )
 from qmm.web.templating import STATIC_DIR, render, render_text
 
@@ -230,14 +231,39 @@ async def handle_qmm_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": message}, status_code=exc.status_code, headers=headers)
     settings: WebSettings = request.app.state.web_settings
     response: Response
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if isinstance(exc, Unauthenticated) and request.method in {"GET", "HEAD"}:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    elif isinstance(exc, Unauthenticated) and request.url.path != "/login":
+        kept, _retype, _files = await _kept_form(request) if _from_here(request) else ([], [], [])
+        response = pages.sign_in_again_page(
+            request,
+            settings,
+            action=target,
+            next_url=_came_from(request),
+            kept=[(name, value) for name, value in kept if name != CSRF_FIELD],
+        )
     else:
         response = _error_page(request, exc.status_code, message)
     if isinstance(exc, Unauthenticated):
         clear_session_cookie(response, request=request, settings=settings)
     return response
+
+
+def _from_here(request: Request) -> bool:
+    """Whether a form was sent from one of this site's pages (Origin, else Referer): only then
+    is what it carried offered to be sent again after signing in, never from another site."""
+    sender = request.headers.get("origin") or request.headers.get("referer") or ""
+    parts = urlsplit(sender)
+    return bool(parts.netloc) and parts.netloc == request.url.netloc
+
+
+def _came_from(request: Request) -> str:
+    """The page a form was sent from, on this site (else the start page): where to return."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -20,12 +21,19 @@ from qmm.assessment.service import (
     record_consensus,
     record_rating,
 )
+from qmm.assessment.triage import (
+    STATUS_NAMES,
+    QuestionFilter,
+    next_unrated,
+    question_filter,
+    select_questions,
+)
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import team_candidates
 from qmm.auth.service import MAX_FAILED_LOGINS, CheckedPassword
 from qmm.auth.signing import sign
-from qmm.errors import Conflict, InvalidInput, NotFound
+from qmm.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from qmm.framework.service import load_tree
 from qmm.models import Assessment, AssessmentStatus, SignatureMeaning, TeamRole
 from qmm.web.decision_pages import (
@@ -33,7 +41,7 @@ from qmm.web.decision_pages import (
 )
 from qmm.web.deps import DB, reads_first
 from qmm.web.evidence_pages import workspace_evidence
-from qmm.web.forms import parse_refs
+from qmm.web.forms import parse_refs, sentence
 from qmm.web.security import (
     Access,
     Principal,
@@ -50,6 +58,36 @@ TEAM_DONE: Final = {
     "member-added": "The team member was added; they can rate this assessment now.",
     "member-removed": "The team member was taken off the team.",
 }
+#: A filter that keeps this many questions or fewer opens all their sub-elements.
+OPEN_ALL_UP_TO: Final = 12
+#: Sent by the page's script when it saves a rating in place: answer with the changed parts only.
+PART_HEADER: Final = "X-QMM-Part"
+
+
+def wants_part(request: Request) -> bool:
+    """Whether the page's script asked for the parts a save changes rather than the whole page."""
+    return request.headers.get(PART_HEADER) == "rating"
+
+
+def _with_query(path: str, query: dict[str, str]) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def _filter_from(
+    request: Request, scores: AssessmentScores
+) -> tuple[QuestionFilter, dict[str, str]]:
+    """The question filter a URL names, and what is wrong with it (then no filter holds)."""
+    try:
+        return (
+            question_filter(
+                scores,
+                sub_element=request.query_params.get("sub_element", ""),
+                status=request.query_params.get("status", ""),
+            ),
+            {},
+        )
+    except InvalidFields as exc:
+        return QuestionFilter(), {field: sentence(text) for field, text in exc.problems.items()}
 
 
 def _read_only_reason(db: Session, principal: Principal, assessment: Assessment) -> str | None:
@@ -80,10 +118,13 @@ def assessment_workspace(
     team_form: str | None = None,
     team_values: dict[str, Any] | None = None,
     team_errors: dict[str, str] | None = None,
+    question: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    """The workspace: questions by sub-element with anchors, ratings, roll-up and sign-off."""
+    """The workspace: questions by sub-element with anchors, ratings, roll-up and sign-off; only
+    the parts a rating changes when the page's script saved it in place."""
     scores: AssessmentScores = compute_scores(db, assessment=assessment)
+    chosen, filter_problems = _filter_from(request, scores)
     framework = load_tree(db, framework_id=assessment.framework_id)
     signatures = signatures_for(db, record_type="assessment", record_id=str(assessment.id))
     rated_count = sum(1 for q in scores.questions.values() if q.consensus_source != "unrated")
@@ -97,19 +138,53 @@ def assessment_workspace(
         db, Permission.assessment_manage, assessment=assessment
     )
     on_team = {m.user_id for m in assessment.team}
-    focus = (rating_error or consensus_error or {}).get("question") or rated or agreed
-    open_sub_elements = {
-        q.sub_element for code, q in scores.questions.items() if code == focus
-    } or {
-        next(
-            (q.sub_element for q in scores.questions.values() if q.consensus_source == "unrated"),
-            "",
+    focus = (rating_error or consensus_error or {}).get("question") or rated or agreed or question
+    shown = select_questions(scores, chosen, assessor=None if read_only else me)
+    if focus in scores.questions and focus not in shown:
+        shown = [c for c in scores.questions if c in shown or c == focus]  # keep it in sight
+    next_question = (
+        None
+        if read_only
+        else next_unrated(
+            scores, assessor=me, after=focus, among=None if chosen.is_empty else shown
         )
-    }
+    )
+    if not chosen.is_empty and len(shown) <= OPEN_ALL_UP_TO:
+        open_sub_elements = {scores.questions[code].sub_element for code in shown}
+    else:
+        first = focus if focus in scores.questions else next_question
+        if first is None and not chosen.is_empty:
+            first = next(iter(shown), None)
+        if first is None:
+            first = next(
+                (c for c, q in scores.questions.items() if q.consensus_source == "unrated"), None
+            )
+        open_sub_elements = {scores.questions[first].sub_element} if first else set()
+    filter_query = chosen.as_query()
+    part = wants_part(request) and focus in scores.questions
     return render(
         request,
-        "assessment.html",
+        "_rating_part.html" if part else "assessment.html",
         principal=principal,
+        focus=focus if focus in scores.questions else None,
+        places={
+            q.code: (pa, se, q)
+            for pa in framework.practice_areas
+            for se in pa.sub_elements
+            for q in se.questions
+        },
+        shown=set(shown),
+        shown_sub_elements={scores.questions[code].sub_element for code in shown},
+        shown_practice_areas={
+            scores.sub_elements[scores.questions[code].sub_element].practice_area for code in shown
+        },
+        shown_count=len(shown),
+        question_filter=chosen,
+        filter_problems=filter_problems,
+        filter_query=filter_query,
+        with_filter=lambda path, **extra: _with_query(path, {**extra, **filter_query}),
+        status_names={status.value: name for status, name in STATUS_NAMES.items()},
+        next_question=next_question,
         title=f"{assessment.title} ({assessment.site.code})",
         assessment=assessment,
         framework=framework,
@@ -232,7 +307,9 @@ def rate_question(
             status_code=refusal.status,
         )
     return RedirectResponse(
-        f"/assessments/{assessment.id}?rated={question}#q-{question}", status_code=303
+        _with_query(f"/assessments/{assessment.id}", {"rated": question, **_kept_filter(request)})
+        + f"#q-{question}",
+        status_code=303,
     )
 
 
@@ -277,8 +354,36 @@ def record_question_consensus(
             status_code=refusal.status,
         )
     return RedirectResponse(
-        f"/assessments/{assessment.id}?agreed={question}#q-{question}", status_code=303
+        _with_query(f"/assessments/{assessment.id}", {"agreed": question, **_kept_filter(request)})
+        + f"#q-{question}",
+        status_code=303,
     )
+
+
+def _kept_filter(request: Request) -> dict[str, str]:
+    """The filter the form was posted under (its action's query), to return to the same view."""
+    return {
+        name: request.query_params[name]
+        for name in ("sub_element", "status")
+        if request.query_params.get(name)
+    }
+
+
+@router.get("/assessments/{assessment_id}/ratings")
+@router.get("/assessments/{assessment_id}/consensus")
+def back_to_the_questions(
+    request: Request,
+    assessment_id: str,
+    access: Annotated[
+        Access, Depends(require(Permission.assessment_read, assessment="assessment_id"))
+    ],
+    question: Annotated[str, Query()] = "",
+) -> Response:
+    """A form's address opened again (a reload, a bookmark): back to the questions, not a 405."""
+    assert access.assessment is not None
+    target = _with_query(f"/assessments/{access.assessment.id}", _kept_filter(request))
+    anchor = f"#q-{question}" if question else "#questions-title"
+    return RedirectResponse(target + anchor, status_code=303)
 
 
 @router.get("/assessments/{assessment_id}")
@@ -293,8 +398,10 @@ def assessment_page(
     rated: str | None = None,
     agreed: str | None = None,
     done: str | None = None,
+    question: str | None = None,
 ) -> Response:
-    """The workspace: questions, anchors, ratings, roll-up, agreement and signatures."""
+    """The workspace: questions, anchors, ratings, roll-up, agreement and signatures; a filter
+    (sub_element, status) narrows the questions, and `question` opens one of them."""
     assert access.assessment is not None
     return assessment_workspace(
         request,
@@ -305,6 +412,7 @@ def assessment_page(
         rated=rated,
         agreed=agreed,
         done=done,
+        question=question,
     )
 
 

@@ -4,6 +4,7 @@ changing one's password."""
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -51,6 +52,7 @@ from qmm.web.deps import (
 )
 from qmm.web.history import changes
 from qmm.web.security import (
+    CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Access,
@@ -97,6 +99,7 @@ def login_page(
     username: str = "",
     error: str | None = None,
     status_code: int = 200,
+    resume: Resume | None = None,
 ) -> Response:
     """The form, re-shown with what was typed and why it failed; the CSRF cookie is renewed."""
     token = login_csrf_token(request)
@@ -104,15 +107,65 @@ def login_page(
         request,
         "login.html",
         principal=None,
-        title="Sign in",
+        title="Sign in again" if resume else "Sign in",
         csrf_token=token,
         next_url=safe_next(next_url),
         username=username,
         error=error,
+        resume=resume,
         status_code=status_code,
     )
     set_login_csrf_cookie(response, token, request=request, settings=settings)
     return response
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A form sent after the session ended: where it was going and what it carried (never a
+    password or the old security token), to send again once the person has signed in."""
+
+    action: str
+    kept: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_form(cls, action: str, names: list[str], values: list[str]) -> Resume | None:
+        """What the sign-in form carried back; None when it carried nothing to send again."""
+        target = safe_next(action)
+        if not action or target != action or len(names) != len(values):
+            return None
+        kept = tuple(
+            (name, value)
+            for name, value in zip(names, values, strict=True)
+            if name != CSRF_FIELD and "password" not in name
+        )
+        return cls(action=target, kept=kept)
+
+
+def sign_in_again_page(
+    request: Request,
+    settings: Settings,
+    *,
+    action: str,
+    next_url: str,
+    kept: list[tuple[str, str]],
+) -> Response:
+    """A form was sent after the session ended: sign in again, and what it carried is kept."""
+    return login_page(
+        request,
+        settings,
+        next_url=next_url,
+        error=(
+            "Your session has ended (after a while without use, or it was signed out), so what "
+            "you sent was not saved. Sign in again"
+            + (
+                ": what you typed is kept, and you can send it once you are signed in."
+                if kept
+                else "."
+            )
+        ),
+        status_code=401,
+        resume=Resume(action=safe_next(action), kept=tuple(kept)) if kept else None,
+    )
 
 
 @router.get("/login")
@@ -145,6 +198,9 @@ async def login(
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next_url: Annotated[str, Form(alias="next")] = "/",
+    resume_action: Annotated[str, Form()] = "",
+    kept_name: Annotated[list[str] | None, Form()] = None,
+    kept_value: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Check the password (failures count toward lockout and are kept) and start a session.
 
@@ -152,6 +208,7 @@ async def login(
     attempt is recorded afterwards, in a short transaction of its own, when its turn comes.
     """
     username = username.strip()
+    resume = Resume.from_form(resume_action, kept_name or [], kept_value or [])
     if not username or not password:
         return login_page(
             request,
@@ -160,6 +217,7 @@ async def login(
             username=username,
             error="Enter your username and your password.",
             status_code=422,
+            resume=resume,
         )
     client = request.client.host if request.client else None
     check = await run_in_threadpool(
@@ -170,7 +228,14 @@ async def login(
         verdict = await run_in_threadpool(check_password, check, password)
     async with writer_queue(request).turn():
         return await run_in_threadpool(
-            _record_sign_in, request, db, settings, check=check, verdict=verdict, next_url=next_url
+            _record_sign_in,
+            request,
+            db,
+            settings,
+            check=check,
+            verdict=verdict,
+            next_url=next_url,
+            resume=resume,
         )
 
 
@@ -182,8 +247,10 @@ def _record_sign_in(
     check: SignInCheck,
     verdict: PasswordVerdict | None,
     next_url: str,
+    resume: Resume | None = None,
 ) -> Response:
-    """The sign-in's writing part, in its turn: the attempt, and the session when it succeeds."""
+    """The sign-in's writing part, in its turn: the attempt, and the session when it succeeds;
+    a form that was sent after the session ended is then offered to be sent again."""
     begin_writing(db)
     try:
         user = finish_sign_in(db, check=check, verdict=verdict)
@@ -196,12 +263,24 @@ def _record_sign_in(
             username=check.username,
             error=str(exc).capitalize() + ".",
             status_code=401,
+            resume=resume,
         )
     set_actor(db, Actor(label=user.username, user_id=user.id))
     _end_previous_session(request, db)
     secret, web_session = start_web_session(db, user=user)
     db.commit()
-    response = RedirectResponse(safe_next(next_url), status_code=303)
+    response: Response
+    if resume is not None:
+        response = render(
+            request,
+            "resume.html",
+            principal=Principal(user=user, web_session=web_session),
+            title="Send what you typed",
+            resume=resume,
+            next_url=safe_next(next_url),
+        )
+    else:
+        response = RedirectResponse(safe_next(next_url), status_code=303)
     set_session_cookie(
         response, secret, web_session=web_session, request=request, settings=settings
     )
