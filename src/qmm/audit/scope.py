@@ -23,6 +23,11 @@ AUDIT_PARENT: Final = {
     "drill_actions": "drill",
     "qmm_clause_versions": "clause",
     "fda_assessment_milestones": "fda_assessment",
+    "mock_interviews": "fda_assessment",
+    "mock_answers": "interview",
+    "fda_feedback": "fda_assessment",
+    "fda_area_scores": "feedback",
+    "fda_findings": "feedback",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

@@ -61,6 +61,14 @@ from qmm.models.user import (
     User,
     WebSession,
 )
+from qmm.models.week_feedback import (
+    FdaAreaScore,
+    FdaFeedback,
+    FdaFinding,
+    FdaFindingKind,
+    MockAnswer,
+    MockInterview,
+)
 
 __all__ = [
     "ApiToken",
@@ -84,8 +92,12 @@ __all__ = [
     "EvidenceItem",
     "EvidenceItemKind",
     "EvidenceItemSubElement",
+    "FdaAreaScore",
     "FdaAssessment",
     "FdaAssessmentStatus",
+    "FdaFeedback",
+    "FdaFinding",
+    "FdaFindingKind",
     "FdaMilestone",
     "FdaMilestoneKind",
     "ForumItem",
@@ -95,6 +107,8 @@ __all__ = [
     "InventoryLevel",
     "InventoryTrigger",
     "LoginAttempt",
+    "MockAnswer",
+    "MockInterview",
     "PlanAction",
     "PracticeArea",
     "QualityObjective",
