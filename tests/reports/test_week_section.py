@@ -79,7 +79,7 @@ def test_the_report_tells_the_coming_week_and_the_last_feedback(
     week = report.week
     assert week is not None
     assert week.fda_assessment.title == "FDA 2027"
-    assert [m.kind for m in week.milestones][0] == "orientation"
+    assert next(m.kind for m in week.milestones) == "orientation"
     assert week.late == ()  # orientation is due 2026-11-23, after the report's day
     (row,) = week.mocks
     assert (row.practice_area, row.questions_scored, row.mean_mock, row.self_score) == (
@@ -88,7 +88,8 @@ def test_the_report_tells_the_coming_week_and_the_last_feedback(
         2.5,
         4.0,
     )
-    assert row.below_self and row.open_follow_ups == 1
+    assert row.below_self
+    assert row.open_follow_ups == 1
     assert week.calibration is None  # the coming week has no feedback yet
     (last,) = week.history
     assert [(a.practice_area, a.gap) for a in last.rated_too_high] == [("advanced_pqs", 1.5)]
