@@ -125,7 +125,7 @@ def test_a_mock_interview_walks_the_area_and_shows_where_it_falls_below_self(
         session, interview=mock, question_code="a1.q2", score=4, follow_up="Bring CAPA trend"
     )
     record_mock_answer(session, interview=mock, question_code="a2.q1", score=3)
-    gaps = mock_gaps(session, fda_assessment=coming)
+    gaps = mock_gaps(session, fda_assessment=coming, reader=Operator())
     # a1.q1: mock 2 < consensus 4; a1.q2: 4 = 4 (not below); a2.q1: 3 = 3 (not below).
     assert [(q.code, q.mock_score, q.self_score) for q in gaps.questions] == [("a1.q1", 2, 4.0)]
     # a1: mean mock (2 + 4) / 2 = 3.0 below its 4.0; a2: 3.0 is not below 3.0.

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
+from qmm.auth.scope import Reader, may_read_assessment
 from qmm.errors import Conflict, NotFound
 from qmm.models import (
     Assessment,
@@ -298,9 +299,15 @@ def latest_mock_scores(
     return latest
 
 
-def mock_gaps(session: Session, *, fda_assessment: FdaAssessment) -> MockGaps:
-    """Per question and per sub-element, where the mock scores fall below the consensus."""
+def mock_gaps(session: Session, *, fda_assessment: FdaAssessment, reader: Reader) -> MockGaps:
+    """Per question and per sub-element, where the mock scores fall below the consensus (for a
+    reader who may read the self-assessment; to others it is not found)."""
     chosen = self_assessment_of(fda_assessment, session)
+    if not may_read_assessment(session, reader=reader, assessment=chosen):
+        raise NotFound(
+            f"you may not read the self-assessment of FDA assessment {fda_assessment.id}, "
+            "so its scores are not compared here"
+        )
     scores = compute_scores(session, assessment=chosen)
     latest = latest_mock_scores(list_mock_interviews(session, fda_assessment=fda_assessment))
     questions = []
