@@ -343,3 +343,54 @@ def mock_gaps(session: Session, *, fda_assessment: FdaAssessment, reader: Reader
         tuple(sorted(subs, key=lambda s: (-s.gap, s.code))),
         len(latest),
     )
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One question of the interview's practice area: the consensus to beat and the mock's."""
+
+    code: str
+    text: str
+    sub_element: str
+    self_score: float | None
+    answer: MockAnswer | None
+
+    @property
+    def below_self(self) -> bool:
+        return (
+            self.answer is not None
+            and self.self_score is not None
+            and self.answer.score < self.self_score
+        )
+
+
+def interview_sheet(
+    session: Session, *, interview: MockInterview, reader: Reader
+) -> list[SheetRow]:
+    """The questions the mock assessor walks, in order, with the self-assessment's consensus
+    (shown only to a reader who may read the self-assessment) and the mock's answer."""
+    chosen = self_assessment_of(interview.fda_assessment, session)
+    readable = may_read_assessment(session, reader=reader, assessment=chosen)
+    consensus = compute_scores(session, assessment=chosen).questions if readable else {}
+    answers = {a.question_code: a for a in interview.answers}
+    rows = []
+    for question in area_questions(
+        session, framework_id=chosen.framework_id, practice_area=interview.practice_area
+    ):
+        own = consensus.get(question.code)
+        rows.append(
+            SheetRow(
+                question.code,
+                question.text,
+                question.sub_element.code,
+                own.consensus if own is not None else None,
+                answers.get(question.code),
+            )
+        )
+    return rows
+
+
+def mock_practice_areas(session: Session, *, fda_assessment: FdaAssessment) -> dict[str, str]:
+    """The practice areas a mock interview may cover: those of the self-assessment's framework."""
+    chosen = self_assessment_of(fda_assessment, session)
+    return practice_areas_of(session, framework_id=chosen.framework_id)

@@ -35,6 +35,7 @@ from qmm.web import (
     decision_pages,
     evidence_pages,
     export_pages,
+    feedback_pages,
     import_pages,
     insight_pages,
     pages,
@@ -376,6 +377,7 @@ PAGE_AREAS: Final = (
     thread_pages,
     clause_pages,
     admin_pages,
+    feedback_pages,
 )
 
 
