@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from factories import create_fda_assessment, tiny_pdf
 from qmm.assessment.service import get_assessment
 from qmm.assessment_week.service import choose_self_assessment
-from qmm.models import AuditEntry, FdaFeedback, MockAnswer, Site
+from qmm.models import AuditEntry, FdaFeedback, MockAnswer, Site, utcnow
 from web.support import World, bearer, sign_in
 
 pytestmark = pytest.mark.usefixtures("world_files")
@@ -155,7 +155,7 @@ class TestTheApi:
         assert root_view.json()["sites"] == []  # lead-b reads SITE-B only
         plan = client.post(
             f"{api(visit_id)}/feedback/plan",
-            json={"owner": "Site Director", "start_on": str(date.today()), "supersede": False},
+            json={"owner": "Site Director", "start_on": str(utcnow().date()), "supersede": False},
             headers=lead,
         )
         assert plan.status_code == 201, plan.text
@@ -217,7 +217,8 @@ class TestThePages:
         assert opened.status_code == 303
         sheet_url = opened.headers["location"].split("?")[0]
         sheet = client.get(sheet_url)
-        assert "m1.q1" in sheet.text and "Record the mock score" in sheet.text
+        assert "m1.q1" in sheet.text
+        assert "Record the mock score" in sheet.text
         refused = client.post(
             f"{sheet_url}/answers",
             data={"csrf_token": csrf, "question": "m1.q1", "score": "7", "notes": ""},
@@ -269,7 +270,7 @@ class TestThePages:
         assert "Feed the gaps into a new 90-day plan" in shown
         planned = client.post(
             f"{url}/plan",
-            data={"csrf_token": csrf, "owner": "Site Director", "start_on": str(date.today())},
+            data={"csrf_token": csrf, "owner": "Site Director", "start_on": str(utcnow().date())},
             follow_redirects=False,
         )
         assert planned.status_code == 303
