@@ -27,6 +27,7 @@ from qmm.assessment_week.feedback import (
     site_calibration,
     workspace_calibration,
 )
+from qmm.assessment_week.feedback_demo import demo_mock_interview, demo_past_feedback
 from qmm.assessment_week.mock import (
     follow_up_to_plan,
     mock_gaps,
@@ -344,3 +345,35 @@ def test_the_next_plan_starts_where_fda_saw_less(session: Session, past: FdaAsse
     assert "self 3.50 - FDA 2.50 = gap +1.00 in advanced_pqs" in fed[0].source_detail
     assert "Trend deviations across product lines" in fed[1].source_detail
     assert all(a.due_day == 60 for a in fed)
+
+
+def test_the_demo_shows_advanced_pqs_rated_too_high_and_one_mock_interview(
+    session: Session, site: Site, alice: User, self_assessment: Assessment, coming: FdaAssessment
+) -> None:
+    other = create_site_b(session)
+    own = create_assessment_of(session, other, alice, title="B self")
+    rate_sub_elements(
+        session,
+        own,
+        alice,
+        {"capa_effectiveness": 4, "deviations_investigations": 4, "management_review": 3},
+    )
+    past = demo_past_feedback(
+        session, site=other, self_assessment=own, owner="Dana", today=date(2026, 12, 7)
+    )
+    assert past.status == "feedback_received"
+    assert past.ends_on < date(2026, 12, 7)
+    calibration = calibration_of(session, fda_assessment=past, reader=Operator())
+    assert calibration is not None
+    assert calibration.rated_too_high[0].practice_area == "advanced_pqs"
+    assert calibration.rated_too_high[0].gap == pytest.approx(1.25)
+    assert calibration.feedback.document.files[0].filename == "fda-feedback-letter.txt"
+    mock = demo_mock_interview(session, fda_assessment=coming, held_on=HELD)
+    assert mock.practice_area == "advanced_pqs"
+    # Tiny framework: a1.q1 (4), a1.q2 (4), a2.q1 (3), a2.q2 (3); every other one a level lower.
+    assert [(a.question_code, a.score) for a in mock.answers] == [
+        ("a1.q1", 3),
+        ("a1.q2", 4),
+        ("a2.q1", 2),
+        ("a2.q2", 3),
+    ]

@@ -130,7 +130,41 @@ def params(world: World) -> dict[str, str]:
         "record_type": "capa",
         "record_key": "CAPA-M1",
         "username": "viewer-a",
+        **WEEK,
     }
+
+
+# SITE-A's FDA assessment (a past week with its self-assessment chosen) and a mock interview of
+# it, set up once per module by `week_records`.
+WEEK: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def week_records(connection: Connection, world: World) -> None:
+    from factories import create_fda_assessment
+    from qmm.assessment_week.mock import start_mock_interview
+    from qmm.assessment_week.service import choose_self_assessment
+
+    with bound_factory(connection)() as session:
+        site = session.get(Site, world.site_a)
+        assert site is not None
+        visit = create_fda_assessment(
+            session, site, title="FDA 2025", starts_on=date(2025, 6, 9), ends_on=date(2025, 6, 12)
+        )
+        choose_self_assessment(
+            session,
+            fda_assessment=visit,
+            assessment=get_assessment(session, assessment_id=world.assessment_a),
+        )
+        mock = start_mock_interview(
+            session,
+            fda_assessment=visit,
+            practice_area="management_commitment",
+            assessor="Sam Ode",
+            held_on=date(2025, 5, 20),
+        )
+        WEEK.update(fda_assessment_id=str(visit.id), mock_id=str(mock.id))
+        session.commit()
 
 
 # SITE-A's readiness plan (a draft) and its first action, set up once per module by `plan_record`.
@@ -279,6 +313,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/sites/{code}/decisions/{ref}/discard"): {"reason": "Logged twice"},
         ("POST", "/sites/{code}/plans/{ref}/discard"): {"reason": "Wrong assessment"},
+        **WEEK_BODIES,
         ("POST", "/sites/{code}/program/objectives"): {
             "title": "Close CAPAs on time",
             "owner": "Head of Quality",
@@ -391,6 +426,47 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
     }
 
+
+WEEK_FEEDBACK: dict[str, Any] = {
+    "received_on": "2025-08-01",
+    "evidence_ref": "EV-0001",
+    "area_scores": {"management_commitment": 2.5},
+}
+WEEK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews"): {
+        "practice_area": "management_commitment",
+        "assessor": "Sam Ode",
+        "held_on": "2025-05-21",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/answers"): {
+        "question": "m1.q1",
+        "score": "2",
+        "notes": "Minutes not at hand",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/feedback"): {
+        "received_on": "2025-08-01",
+        "evidence_ref": "EV-0001",
+        "score_management_commitment": "2.5",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/feedback/plan"): {
+        "owner": "Site Director",
+        "start_on": "2026-01-05",
+    },
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews"): {
+        "practice_area": "management_commitment",
+        "assessor": "Sam Ode",
+        "held_on": "2025-05-21",
+    },
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/answers"): {
+        "question": "m1.q1",
+        "score": 2,
+    },
+    ("PUT", "/api/fda-assessments/{fda_assessment_id}/feedback"): WEEK_FEEDBACK,
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/feedback/plan"): {
+        "owner": "Site Director",
+        "start_on": "2026-01-05",
+    },
+}
 
 VENDOR_DOCUMENT: dict[str, Any] = {
     "document_type": "quality_agreement",
