@@ -4,6 +4,7 @@ beyond what the demo says it is: scores derive from the self-assessment's own.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Final
 
@@ -34,9 +35,15 @@ from qmm.models import (
 
 #: The practice area the demo rehearses and the one FDA sees lower than the site did.
 DEMO_AREA: Final = "advanced_pqs"
-#: How far below the self-assessment FDA scores the demo's area, and the others.
-TOO_HIGH_BY: Final = 1.25
-OTHERS_BY: Final = 0.25
+#: Self minus FDA per practice area in the demo: Advanced PQS rated well too high, the others
+#: close, either way (FDA's score is kept within 1 to 5).
+DEMO_GAPS: Final = {
+    "management_commitment": -0.25,
+    "business_continuity": 0.25,
+    "advanced_pqs": 1.25,
+    "technical_excellence": 0.0,
+    "employee_engagement": -0.5,
+}
 
 
 def demo_mock_interview(
@@ -90,10 +97,12 @@ def demo_past_feedback(
     self_assessment: Assessment,
     owner: str,
     today: date | None = None,
+    gaps: Mapping[str, float] | None = None,
 ) -> FdaAssessment:
     """A past FDA assessment (about seven months ago, four days) with FDA's feedback: Advanced
-    PQS scored 1.25 below the self-assessment, the other areas 0.25 below, the document kept as
-    an evidence item; every milestone done."""
+    PQS scored 1.25 below the self-assessment, the other areas within half a level either way
+    (DEMO_GAPS, or the `gaps` given), the document kept as an evidence item; every milestone
+    done."""
     day = today or utcnow().date()
     monday = day - timedelta(days=210 + day.weekday())
     visit = plan_fda_assessment(
@@ -114,7 +123,7 @@ def demo_past_feedback(
             )
     rolled = compute_scores(session, assessment=self_assessment).practice_areas
     fda = {
-        code: round(max(1.0, pa.score - (TOO_HIGH_BY if code == DEMO_AREA else OTHERS_BY)), 2)
+        code: min(5.0, max(1.0, pa.score - (DEMO_GAPS if gaps is None else gaps).get(code, 0.0)))
         for code, pa in rolled.items()
         if pa.score is not None
     }
