@@ -12,6 +12,7 @@ from qmm.assessment.service import get_assessment
 from qmm.assessment_week.service import choose_self_assessment, get_fda_assessment
 from qmm.cli.main import app
 from qmm.db import unit_of_work
+from qmm.models import utcnow
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -146,6 +147,44 @@ def test_mock_interview_scored_and_compared(cli_database: str, tmp_path: Path) -
         code=2,
     )
     assert "has no mock interview 99" in qmm("week", "mock", "show", number, "99", code=2)
+    start = utcnow().date().isoformat()
+    qmm("plan", "generate", "SITE-A", "--owner", "Alice", "--start", start)
+    moved = qmm(
+        "week",
+        "mock",
+        "to-plan",
+        number,
+        mock_id,
+        "--question",
+        "capa_effectiveness.q1",
+        "--plan",
+        "PLAN-0001",
+    )
+    assert "the follow-up is now action" in moved
+    assert "already plan action" in qmm(
+        "week",
+        "mock",
+        "to-plan",
+        number,
+        mock_id,
+        "--question",
+        "capa_effectiveness.q1",
+        "--plan",
+        "PLAN-0001",
+        code=2,
+    )
+    assert "has not scored question 'x'" in qmm(
+        "week",
+        "mock",
+        "to-plan",
+        number,
+        mock_id,
+        "--question",
+        "x",
+        "--plan",
+        "PLAN-0001",
+        code=2,
+    )
 
 
 def test_feedback_calibration_and_the_next_plan(cli_database: str, tmp_path: Path) -> None:

@@ -462,6 +462,15 @@ WEEK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "score": 2,
     },
     ("PUT", "/api/fda-assessments/{fda_assessment_id}/feedback"): WEEK_FEEDBACK,
+    # The module's mock interview has no follow-up: planning one is refused (404), never a 5xx.
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups"): {
+        "question": "m1.q1",
+        "plan": "PLAN-0001",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups"): {
+        "question": "m1.q1",
+        "plan": "PLAN-0001",
+    },
     ("POST", "/api/fda-assessments/{fda_assessment_id}/feedback/plan"): {
         "owner": "Site Director",
         "start_on": "2026-01-05",

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from factories import create_fda_assessment, tiny_pdf
 from qmm.assessment.service import get_assessment
 from qmm.assessment_week.service import choose_self_assessment
-from qmm.models import AuditEntry, FdaFeedback, MockAnswer, Site, utcnow
+from qmm.models import AuditEntry, FdaFeedback, MockAnswer, PlanAction, Site, utcnow
+from qmm.program.plan import generate_plan
 from web.support import World, bearer, sign_in
 
 pytestmark = pytest.mark.usefixtures("world_files")
@@ -52,7 +53,7 @@ FEEDBACK = {
 
 class TestTheApi:
     def test_a_mock_interview_scored_then_compared(
-        self, client: TestClient, world: World, visit_id: int
+        self, client: TestClient, db: Session, world: World, visit_id: int
     ) -> None:
         lead = bearer(world.write_tokens["lead-a"])
         made = client.post(
@@ -87,6 +88,28 @@ class TestTheApi:
         assert [m["id"] for m in listed] == [mock_id]
         one = client.get(f"{api(visit_id)}/mock-interviews/{mock_id}", headers=lead).json()
         assert one == scored.json()
+        plan = generate_plan(
+            db,
+            assessment=get_assessment(db, assessment_id=world.assessment_a),
+            owner="Site Director",
+            start_on=utcnow().date(),
+        )
+        db.commit()
+        follow_ups = f"{api(visit_id)}/mock-interviews/{mock_id}/follow-ups"
+        planned = client.post(
+            follow_ups, json={"question": "m1.q1", "plan": plan.ref}, headers=lead
+        )
+        assert planned.status_code == 201, planned.text
+        action_id = planned.json()["answers"][0]["plan_action_id"]
+        action = db.get(PlanAction, action_id)
+        assert action is not None
+        assert (action.source, action.title) == (
+            "mock_follow_up",
+            "Mock interview follow-up: Print the minutes",
+        )
+        again = client.post(follow_ups, json={"question": "m1.q1", "plan": plan.ref}, headers=lead)
+        assert again.status_code == 409
+        assert "already plan action" in again.json()["detail"]
 
     @pytest.mark.parametrize("score", [0, 6, 3.5, "four", None])
     def test_a_score_outside_one_to_five_is_refused_by_field(
@@ -237,6 +260,7 @@ class TestThePages:
             follow_redirects=False,
         )
         assert scored.status_code == 303
+        assert "No draft plan of SITE-A to add it to" in client.get(sheet_url).text
         listing = client.get(base).text
         assert "Where the mock scores fall below the self-assessment" in listing
         assert "m1.q1" in listing

@@ -238,6 +238,13 @@ class MockAnswerIn(BaseModel):
     follow_up: str | None = None
 
 
+class FollowUpToPlanIn(BaseModel):
+    """A scored question whose follow-up becomes an action of a draft plan (PLAN-nnnn)."""
+
+    question: str
+    plan: str
+
+
 class FindingIn(BaseModel):
     """An observation, strength or opportunity as sent."""
 

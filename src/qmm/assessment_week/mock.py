@@ -29,11 +29,20 @@ from qmm.models import (
     PracticeArea,
     Question,
     ReadinessPlan,
+    ReadinessPlanStatus,
     SubElement,
     utcnow,
 )
 from qmm.program.common import SHORT, Problems, actor_label
-from qmm.program.plan import AREA_WORKSTREAM, MOCK_FOLLOW_UP, SYSTEMS, PlannedAction, add_action
+from qmm.program.plan import (
+    AREA_WORKSTREAM,
+    MOCK_FOLLOW_UP,
+    SYSTEMS,
+    PlannedAction,
+    add_action,
+    get_readable_plan,
+    readable_plans,
+)
 
 #: A follow-up becomes a plan action due by this day of the plan (before FDA's week, usually).
 FOLLOW_UP_DUE_DAY: Final = 30
@@ -394,3 +403,27 @@ def mock_practice_areas(session: Session, *, fda_assessment: FdaAssessment) -> d
     """The practice areas a mock interview may cover: those of the self-assessment's framework."""
     chosen = self_assessment_of(fda_assessment, session)
     return practice_areas_of(session, framework_id=chosen.framework_id)
+
+
+def plan_follow_up(
+    session: Session, *, interview: MockInterview, question_code: str, plan_ref: str, reader: Reader
+) -> PlanAction:
+    """The follow-up of a scored question, made an action of a draft plan the reader may read."""
+    answer = next((a for a in interview.answers if a.question_code == question_code), None)
+    if answer is None:
+        raise NotFound(f"mock interview {interview.id} has not scored question {question_code!r}")
+    plan = get_readable_plan(
+        session, reader=reader, site=interview.fda_assessment.site, ref=plan_ref
+    )
+    return follow_up_to_plan(session, answer=answer, plan=plan)
+
+
+def draft_plans(
+    session: Session, *, fda_assessment: FdaAssessment, reader: Reader
+) -> list[ReadinessPlan]:
+    """The site's draft plans the reader may read: where a follow-up may go."""
+    return [
+        p
+        for p in readable_plans(session, reader=reader, site=fda_assessment.site)
+        if p.status == ReadinessPlanStatus.draft
+    ]

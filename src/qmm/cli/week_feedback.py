@@ -24,10 +24,10 @@ from qmm.assessment_week.feedback_schemas import (
     WorkspaceCalibrationOut,
 )
 from qmm.assessment_week.mock import (
-    follow_up_to_plan,
     get_mock_interview,
     list_mock_interviews,
     mock_gaps,
+    plan_follow_up,
     record_mock_answer,
     start_mock_interview,
 )
@@ -45,7 +45,6 @@ from qmm.cli.common import (
 from qmm.cli.program_common import optional_day, site_for
 from qmm.metrics.service import event_store
 from qmm.models import FdaAssessment
-from qmm.program.plan import get_readable_plan
 from qmm.sites.service import list_sites
 
 mock_app = typer.Typer(
@@ -235,15 +234,14 @@ def mock_to_plan(
     with boundary(writer=True) as session:
         visit = _visit(session, number, Permission.program_manage)
         interview = get_mock_interview(session, fda_assessment=visit, mock_id=mock)
-        answer = next((a for a in interview.answers if a.question_code == question), None)
-        if answer is None:
-            fail(f"mock interview {mock} has not scored question {question!r}")
-            raise AssertionError  # fail() exits
-        the_plan = get_readable_plan(
-            session, reader=acting_reader(session), site=visit.site, ref=plan
+        action = plan_follow_up(
+            session,
+            interview=interview,
+            question_code=question,
+            plan_ref=plan,
+            reader=acting_reader(session),
         )
-        action = follow_up_to_plan(session, answer=answer, plan=the_plan)
-        ref, action_number = the_plan.ref, action.number
+        ref, action_number = action.plan.ref, action.number
     typer.echo(f"the follow-up is now action {action_number} of {ref}")
 
 

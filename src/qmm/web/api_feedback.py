@@ -25,6 +25,7 @@ from qmm.assessment_week.feedback_schemas import (
     CalibrationOut,
     FeedbackIn,
     FeedbackOut,
+    FollowUpToPlanIn,
     MockAnswerIn,
     MockGapsOut,
     MockInterviewIn,
@@ -36,6 +37,7 @@ from qmm.assessment_week.mock import (
     get_mock_interview,
     list_mock_interviews,
     mock_gaps,
+    plan_follow_up,
     record_mock_answer,
     start_mock_interview,
 )
@@ -176,6 +178,24 @@ def api_score_question(
         return MockInterviewOut.of(interview)
 
     return _stored(store, status=200)
+
+
+@router.post(
+    "/api/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups",
+    status_code=201,
+    response_model=MockInterviewOut,
+)
+def api_follow_up_to_plan(
+    fda_assessment_id: str, mock_id: str, body: FollowUpToPlanIn, access: AnySiteManage, db: DB
+) -> Response:
+    """Make a scored question's follow-up an action of a draft plan of the site (409 when it
+    has none, is planned already, or the plan is approved)."""
+    visit = visit_for(db, access.who, fda_assessment_id, Permission.program_manage)
+    interview = mock_for(db, visit, mock_id)
+    plan_follow_up(
+        db, interview=interview, question_code=body.question, plan_ref=body.plan, reader=access.who
+    )
+    return JSONResponse(MockInterviewOut.of(interview).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/api/fda-assessments/{fda_assessment_id}/feedback", response_model=FeedbackOut)

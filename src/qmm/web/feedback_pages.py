@@ -23,10 +23,12 @@ from qmm.assessment_week.feedback import (
 )
 from qmm.assessment_week.mock import (
     MockGaps,
+    draft_plans,
     interview_sheet,
     list_mock_interviews,
     mock_gaps,
     mock_practice_areas,
+    plan_follow_up,
     record_mock_answer,
     start_mock_interview,
 )
@@ -55,6 +57,7 @@ DONE: Final = {
     "started": "The mock interview is open: score its questions below.",
     "scored": "The question's mock score is recorded.",
     "recorded": "FDA's feedback is recorded; the assessment is now marked feedback received.",
+    "planned": "The follow-up is now an action of the draft plan.",
 }
 
 
@@ -193,6 +196,7 @@ def _sheet_page(
         visit=visit,
         interview=interview,
         rows=interview_sheet(db, interview=interview, reader=who),
+        drafts=draft_plans(db, fda_assessment=visit, reader=who),
         values=values or {},
         errors=sentences(errors or {}),
         done=DONE.get(request.query_params.get("done", "")),
@@ -254,6 +258,57 @@ def mock_answer(
             values=values,
             errors=errors,
             status_code=422,
+        ),
+    )
+
+
+class FollowUpForm(WebForm):
+    """A scored question whose follow-up goes into a draft plan."""
+
+    question: str = ""
+    plan: str = ""
+
+
+@router.post("/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups")
+def mock_follow_up(
+    request: Request,
+    fda_assessment_id: str,
+    mock_id: str,
+    access: AnySiteManage,
+    db: DB,
+    form: Annotated[FollowUpForm, Form()],
+) -> Response:
+    """Make a follow-up an action of a draft plan; a refusal is shown beside the question."""
+    visit = visit_for(db, access.who, fda_assessment_id, Permission.program_manage)
+    interview = _interview(db, visit, mock_id)
+
+    def store(fields: dict[str, Any]) -> Any:
+        try:
+            return plan_follow_up(
+                db,
+                interview=interview,
+                question_code=fields["question"],
+                plan_ref=fields["plan"],
+                reader=access.who,
+            )
+        except (Conflict, NotFound) as exc:
+            raise InvalidFields({"plan": sentence(str(exc))}) from None
+
+    return submit(
+        form,
+        store=store,
+        then=lambda action: (
+            f"{_base(visit)}/mock-interviews/{interview.id}?done=planned#q-{form.question}"
+        ),
+        again=lambda values, errors: _sheet_page(
+            request,
+            db,
+            access.who,
+            visit,
+            interview,
+            values=values,
+            errors=errors,
+            status_code=409,
         ),
     )
 
