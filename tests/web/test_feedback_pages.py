@@ -320,3 +320,26 @@ class TestThePages:
         sign_in(client, db, world, "lead-b")
         assert "No site you may read has FDA" in client.get("/calibration").text
         assert client.get(f"/fda-assessments/{visit_id}/feedback").status_code == 404
+
+    def test_a_follow_up_of_an_unscored_question_is_refused_on_the_page(
+        self, client: TestClient, db: Session, world: World, visit_id: int
+    ) -> None:
+        csrf = sign_in(client, db, world, "lead-a")
+        base = f"/fda-assessments/{visit_id}/mock-interviews"
+        opened = client.post(
+            base,
+            data={
+                "csrf_token": csrf,
+                "practice_area": "management_commitment",
+                "assessor": "Sam Ode",
+                "held_on": "2026-05-20",
+            },
+            follow_redirects=False,
+        )
+        sheet_url = opened.headers["location"].split("?")[0]
+        refused = client.post(
+            f"{sheet_url}/follow-ups",
+            data={"csrf_token": csrf, "question": "m1.q1", "plan": "PLAN-0001"},
+        )
+        assert refused.status_code == 409
+        assert "has not scored question" in refused.text
