@@ -3,6 +3,8 @@ feedback and the calibration gap, as of the report's day, the same bytes for the
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from qmm.assessment_week.service import (
 from qmm.events.store import EventStore
 from qmm.models import Site
 from qmm.reports.readiness import build_report
-from qmm.reports.render import report_html
+from qmm.reports.render import render_report, report_html
 
 AS_OF = date(2026, 11, 15)
 GENERATED = datetime.combine(AS_OF, time(12, 0), UTC)
@@ -123,3 +125,26 @@ def test_after_the_feedback_the_report_shows_the_gap_table(
     assert before.week is not None
     assert before.week.calibration is None  # the feedback came on 2026-08-03
     assert "not recorded by 2026-07-01" in report_html(before)
+
+
+def test_the_pdf_carries_the_week_section(session: Session, site: Site, tmp_path: Path) -> None:
+    coming = next(v for v in list_fda_assessments(session, site=site) if v.title == "FDA 2027")
+    set_status(session, fda_assessment=coming, status="cancelled")
+    report = build_report(
+        session,
+        site=site,
+        store=EventStore(tmp_path / "events"),
+        as_of=AS_OF,
+        generated_at=GENERATED,
+    )
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(render_report(report, "pdf"))
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is missing: install Debian's `poppler-utils`")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "FDA's assessment week" in text or "FDA’s assessment week" in text
+    assert "Gap (self minus FDA)" in text
+    assert "+1.50" in text
+    assert "Trend deviations site-wide" in text

@@ -122,8 +122,10 @@ def demo_past_feedback(
                 session, fda_assessment=visit, kind=milestone.kind, done_on=milestone.due_on
             )
     rolled = compute_scores(session, assessment=self_assessment).practice_areas
+    wanted = DEMO_GAPS if gaps is None else gaps
+    # FDA's scores to two decimals, as a letter would print them: the gaps hold to 0.005.
     fda = {
-        code: min(5.0, max(1.0, pa.score - (DEMO_GAPS if gaps is None else gaps).get(code, 0.0)))
+        code: round(min(5.0, max(1.0, pa.score - wanted.get(code, 0.0))), 2)
         for code, pa in rolled.items()
         if pa.score is not None
     }
