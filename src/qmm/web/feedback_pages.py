@@ -175,6 +175,14 @@ def _interview(db: Session, visit: FdaAssessment, mock_id: str) -> MockInterview
     return mock_for(db, visit, mock_id)
 
 
+def _by_question(values: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """A question's problems keyed by its own field ids (score-m1.q1), so the summary links
+    to the control beside that question."""
+    question = str(values.get("question", ""))
+    fields = ("score", "notes", "follow_up", "plan")
+    return {(f"{k}-{question}" if k in fields else k): v for k, v in errors.items()}
+
+
 def _sheet_page(
     request: Request,
     db: Session,
@@ -256,7 +264,7 @@ def mock_answer(
             visit,
             interview,
             values=values,
-            errors=errors,
+            errors=_by_question(values, errors),
             status_code=422,
         ),
     )
@@ -307,7 +315,7 @@ def mock_follow_up(
             visit,
             interview,
             values=values,
-            errors=errors,
+            errors=_by_question(values, errors),
             status_code=409,
         ),
     )
