@@ -280,6 +280,12 @@ class TestThePages:
         bad = client.post(url, data=form)
         assert bad.status_code == 422
         assert "names no practice area" in bad.text
+        too_high = client.post(
+            url, data={**form, "opportunities": "", "score_advanced_pqs": "7", "received_on": "x"}
+        )
+        assert too_high.status_code == 422
+        assert "is above 5" in too_high.text
+        assert "must be a date" in too_high.text
         assert db.scalars(select(FdaFeedback)).all() == []
         form["opportunities"] = "management_commitment: Show the council acting on KPIs"
         done = client.post(
