@@ -377,3 +377,11 @@ def test_the_demo_shows_advanced_pqs_rated_too_high_and_one_mock_interview(
         ("a2.q1", 2),
         ("a2.q2", 3),
     ]
+
+
+def test_a_gap_below_half_a_hundredth_is_no_gap(session: Session, past: FdaAssessment) -> None:
+    _feedback(session, past, area_scores={"advanced_pqs": 3.499, "management_commitment": 2.9})
+    calibration = calibration_of(session, fda_assessment=past, reader=Operator())
+    assert calibration is not None
+    # 3.5 - 3.499 = 0.001 prints as 0.00: not rated too high; 3.0 - 2.9 = 0.1 is.
+    assert [a.practice_area for a in calibration.rated_too_high] == ["management_commitment"]

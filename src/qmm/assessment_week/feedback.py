@@ -49,6 +49,8 @@ from qmm.program.plan import (
 )
 
 FINDING_LIMIT: Final = 1000
+#: Scores print to two decimals: a gap smaller than half a hundredth is no gap either way.
+GAP_NOISE: Final = 0.005
 #: Actions answering FDA's view are due by day 60, as the plan's low scores are.
 FEEDBACK_DUE_DAY: Final = 60
 
@@ -260,7 +262,7 @@ class Calibration:
     @property
     def rated_too_high(self) -> tuple[AreaGap, ...]:
         """Areas FDA scored below the self-assessment, the largest gap first."""
-        high = [a for a in self.areas if a.gap is not None and a.gap > 0]
+        high = [a for a in self.areas if a.gap is not None and a.gap >= GAP_NOISE]
         return tuple(sorted(high, key=lambda a: (-(a.gap or 0.0), a.practice_area)))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from qmm.assessment_week.feedback import (
+    GAP_NOISE,
     FindingIn,
     get_feedback,
     plan_from_feedback,
@@ -381,6 +382,13 @@ def feedback_plan(
     typer.echo(f"drafted {ref}: {total} actions, {fed} from FDA's feedback; approve it to run it")
 
 
+def _signed(gap: float | None) -> str:
+    """A gap to two decimals with its sign; none, or one below half a hundredth, as such."""
+    if gap is None:
+        return ""
+    return "0.00" if abs(gap) < GAP_NOISE else f"{gap:+.2f}"
+
+
 def _print_calibration(rows: list[CalibrationOut]) -> None:
     for c in rows:
         print_table(
@@ -392,7 +400,7 @@ def _print_calibration(rows: list[CalibrationOut]) -> None:
                     a.name,
                     fmt_score(a.self_score),
                     fmt_score(a.fda_score),
-                    "" if a.gap is None else f"{a.gap:+.2f}",
+                    _signed(a.gap),
                 ]
                 for a in c.areas
             ],
@@ -435,8 +443,8 @@ def calibration(
         [
             [
                 a.name,
-                *["" if a.gaps.get(s) is None else f"{a.gaps[s]:+.2f}" for s in across.sites],
-                "" if a.mean_gap is None else f"{a.mean_gap:+.2f}",
+                *[_signed(a.gaps.get(s)) for s in across.sites],
+                _signed(a.mean_gap),
             ]
             for a in across.areas
         ],
