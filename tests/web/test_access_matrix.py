@@ -31,7 +31,9 @@ from factories import (
 from qmm.assessment.service import get_assessment
 from qmm.assessment_week.agenda import add_attendee, add_session
 from qmm.assessment_week.examples import add_example
+from qmm.assessment_week.mock import start_mock_interview
 from qmm.assessment_week.questionnaire import start_questionnaire
+from qmm.assessment_week.service import choose_self_assessment
 from qmm.auth.permissions import READ_PERMISSIONS, ROLE_PERMISSIONS
 from qmm.models import Role, Site, utcnow
 from qmm.program.continuity import plan_drill, record_drill_run
@@ -147,8 +149,9 @@ def params(world: World) -> dict[str, str]:
     }
 
 
-# SITE-A's FDA assessment with one of its people and a session they attend, a draft example and
-# the assessment's questionnaire (started), set up once per module by `week_records`.
+# SITE-A's FDA assessment with one of its people and a session they attend, a draft example, the
+# assessment's questionnaire (started), its self-assessment chosen and a mock interview, set up
+# once per module by `week_records`.
 WEEK: dict[str, str] = {}
 
 
@@ -180,12 +183,25 @@ def week_records(connection: Connection, world: World) -> None:
             practice_areas=["advanced_pqs"],
         )
         start_questionnaire(session, fda_assessment=visit)
+        choose_self_assessment(
+            session,
+            fda_assessment=visit,
+            assessment=get_assessment(session, assessment_id=world.assessment_a),
+        )
+        mock = start_mock_interview(
+            session,
+            fda_assessment=visit,
+            practice_area="management_commitment",
+            assessor="Sam Ode",
+            held_on=date(2026, 12, 1),
+        )
         WEEK.update(
             fda_assessment_id=str(visit.id),
             person_id=str(person.id),
             session_id=str(planned.id),
             example_ref=example.ref,
             assessment_id=str(world.assessment_a),
+            mock_id=str(mock.id),
         )
         session.commit()
 
@@ -392,6 +408,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/sites/{code}/decisions/{ref}/discard"): {"reason": "Logged twice"},
         ("POST", "/sites/{code}/plans/{ref}/discard"): {"reason": "Wrong assessment"},
+        **WEEK_BODIES,
         ("POST", "/sites/{code}/program/objectives"): {
             "title": "Close CAPAs on time",
             "owner": "Head of Quality",
@@ -541,6 +558,56 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         },
     }
 
+
+WEEK_FEEDBACK: dict[str, Any] = {
+    "received_on": "2025-08-01",
+    "evidence_ref": "EV-0001",
+    "area_scores": {"management_commitment": 2.5},
+}
+WEEK_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews"): {
+        "practice_area": "management_commitment",
+        "assessor": "Sam Ode",
+        "held_on": "2025-05-21",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/answers"): {
+        "question": "m1.q1",
+        "score": "2",
+        "notes": "Minutes not at hand",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/feedback"): {
+        "received_on": "2025-08-01",
+        "evidence_ref": "EV-0001",
+        "score_management_commitment": "2.5",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/feedback/plan"): {
+        "owner": "Site Director",
+        "start_on": "2026-01-05",
+    },
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews"): {
+        "practice_area": "management_commitment",
+        "assessor": "Sam Ode",
+        "held_on": "2025-05-21",
+    },
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/answers"): {
+        "question": "m1.q1",
+        "score": 2,
+    },
+    ("PUT", "/api/fda-assessments/{fda_assessment_id}/feedback"): WEEK_FEEDBACK,
+    # The module's mock interview has no follow-up: planning one is refused (404), never a 5xx.
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups"): {
+        "question": "m1.q1",
+        "plan": "PLAN-0001",
+    },
+    ("POST", "/fda-assessments/{fda_assessment_id}/mock-interviews/{mock_id}/follow-ups"): {
+        "question": "m1.q1",
+        "plan": "PLAN-0001",
+    },
+    ("POST", "/api/fda-assessments/{fda_assessment_id}/feedback/plan"): {
+        "owner": "Site Director",
+        "start_on": "2026-01-05",
+    },
+}
 
 VENDOR_DOCUMENT: dict[str, Any] = {
     "document_type": "quality_agreement",

@@ -24,6 +24,7 @@ from factories import (
     create_assessment_of,
     create_decision,
     create_evidence,
+    create_fda_assessment,
     create_scenario,
     create_site_a,
     create_tiny_framework,
@@ -31,6 +32,9 @@ from factories import (
     tiny_pdf,
 )
 from qmm.assessment.service import get_question, record_rating
+from qmm.assessment_week.feedback import FindingIn, record_feedback
+from qmm.assessment_week.mock import record_mock_answer, start_mock_interview
+from qmm.assessment_week.service import choose_self_assessment
 from qmm.auth.service import create_user, grant_role
 from qmm.auth.sessions import create_api_token
 from qmm.cli.main import app as cli
@@ -156,6 +160,26 @@ def _store_records(url: str) -> str:
                 owner="Production Manager",
             )
         remove_roadblock(session, item=item, removed_on=date(2026, 1, 25), resolution="Fixed")
+        visit = create_fda_assessment(
+            session, site, starts_on=date(2026, 6, 8), ends_on=date(2026, 6, 11)
+        )
+        choose_self_assessment(session, fda_assessment=visit, assessment=assessment)
+        mock = start_mock_interview(
+            session,
+            fda_assessment=visit,
+            practice_area="management_commitment",
+            assessor="Sam Ode",
+            held_on=date(2026, 5, 20),
+        )
+        record_mock_answer(session, interview=mock, question_code="m1.q1", score=2, notes="thin")
+        record_feedback(
+            session,
+            fda_assessment=visit,
+            received_on=date(2026, 8, 3),
+            area_scores={"management_commitment": 3.0},
+            findings=[FindingIn("opportunity", "management_commitment", "Act on the KPIs")],
+            evidence_ref="EV-0001",
+        )
     return token
 
 
@@ -296,6 +320,23 @@ class TestOneShape:
         assert shapes.cli("continuity", "drills", "SITE-A") == from_api["drills"]
         assert from_api["triggers"][0]["levels"][0]["level"] == 12000
         assert from_api["drills"][0]["state"] == "overdue"
+
+    def test_mock_interviews_feedback_and_the_calibration_gap(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("week", "mock", "show", "1", "1")
+        from_api = shapes.api("/api/fda-assessments/1/mock-interviews/1")
+        assert keys(from_cli) == keys(from_api)
+        assert from_cli == from_api
+        assert shapes.cli("week", "mock", "list", "1") == [from_api]
+        assert shapes.cli("week", "mock", "gaps", "1") == shapes.api(
+            "/api/fda-assessments/1/mock-gaps"
+        )
+        feedback = shapes.cli("week", "feedback", "show", "1")
+        assert feedback == shapes.api("/api/fda-assessments/1/feedback")
+        assert feedback["area_scores"] == {"management_commitment": 3.0}
+        history = shapes.cli("week", "calibration", "--site", "SITE-A")
+        assert history == shapes.api("/api/sites/SITE-A/calibration")
+        assert history == [shapes.api("/api/fda-assessments/1/calibration")]
+        assert shapes.cli("week", "calibration") == shapes.api("/api/calibration")
 
     def test_a_supplier_agreement(self, shapes: Shapes) -> None:
         from_cli = shapes.cli("supplier", "list", "SITE-A")

@@ -57,7 +57,9 @@ def test_plan_an_assessment_from_the_site_and_see_its_timeline(
         data={"kind": "agenda_sent", "owner": "Sam Ortiz", "csrf_token": csrf},
     )
     assert moved.status_code == 303, moved.text
-    assert "Sam Ortiz" in client.get(f"/fda-assessments/{number}").text
+    detail = client.get(f"/fda-assessments/{number}").text
+    assert "Sam Ortiz" in detail
+    assert 'id="milestone-agenda_sent"' in detail  # the worklist links each step here
 
 
 def test_a_bad_plan_names_each_field_and_stores_nothing(

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from factories import create_decision, create_evidence, create_site_a, create_site_b
+from factories import (
+    create_decision,
+    create_evidence,
+    create_fda_assessment,
+    create_site_a,
+    create_site_b,
+)
+from qmm.assessment_week.service import set_status, update_milestone
 from qmm.audit.trail import Actor, acting
 from qmm.auth.scope import Operator, UserReader
 from qmm.auth.service import create_user, grant_role
@@ -176,3 +183,47 @@ def test_a_kpi_met_in_its_latest_period_is_not_missed_but_its_signal_is_listed(
     signals = {i.path: i for i in found.items if i.kind == "kpi_signal"}
     assert signals[RATE_PAGE].title == "EM excursion rate: Nelson rule 1 signals in 2026-03"
     assert signals[RATE_PAGE].due_on == date(2026, 3, 31)
+
+
+def test_fda_milestones_late_first_then_due_within_two_weeks_with_owners(
+    session, sites, store
+) -> None:
+    site_a, site_b = sites
+    # Week of 2027-01-04: orientation 2026-11-23 (due), questionnaire 12-07 (too far ahead).
+    visit = create_fda_assessment(
+        session, site_a, starts_on=date(2027, 1, 4), ends_on=date(2027, 1, 8)
+    )
+    update_milestone(session, fda_assessment=visit, kind="orientation", owner="Ines Park")
+    # A week long past: only its feedback (60 days after 2026-09-10: 2026-11-09) is open.
+    past = create_fda_assessment(
+        session, site_a, title="FDA 2026", starts_on=date(2026, 9, 7), ends_on=date(2026, 9, 10)
+    )
+    for kind in ("orientation", "questionnaire_due", "agenda_sent", "assessment_week"):
+        update_milestone(session, fda_assessment=past, kind=kind, done_on=date(2026, 9, 10))
+    cancelled = create_fda_assessment(
+        session, site_b, starts_on=date(2026, 12, 1), ends_on=date(2026, 12, 2)
+    )
+    set_status(session, fda_assessment=cancelled, status="cancelled")
+    found = worklist(session, reader=Operator(), sites=sites, store=store, today=TODAY)
+    fda = [
+        (i.state, i.title, i.owner, i.due_on, i.path)
+        for i in found.items
+        if i.kind == "fda_milestone"
+    ]
+    assert fda == [
+        (
+            "overdue",
+            "FDA's feedback received: FDA 2026",
+            "Dana Whitfield",
+            date(2026, 11, 9),
+            f"/fda-assessments/{past.id}#milestone-feedback",
+        ),
+        (
+            "due",
+            "FDA's virtual orientation: FDA QMM assessment 2027",
+            "Ines Park",
+            date(2026, 11, 23),
+            f"/fda-assessments/{visit.id}#milestone-orientation",
+        ),
+    ]
+    assert found.items[0].kind_name == "FDA assessment milestone"

@@ -30,6 +30,11 @@ AUDIT_PARENT: Final = {
     "fda_assessment_examples": "fda_assessment",
     "pre_interview_questionnaires": "fda_assessment",
     "pre_interview_answers": "questionnaire",
+    "mock_interviews": "fda_assessment",
+    "mock_answers": "interview",
+    "fda_feedback": "fda_assessment",
+    "fda_area_scores": "feedback",
+    "fda_findings": "feedback",
 }
 # Records that belong to an assessment: its site grants, and an assessor's named assessments.
 ASSESSMENT_OWNED: Final = frozenset({"ratings", "consensus_scores", "assessment_members"})

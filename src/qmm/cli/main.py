@@ -13,7 +13,7 @@ from qmm.cli.lazy import LazyCommand, LazyGroup
 COMMANDS: Final = {
     "worklist": LazyCommand(
         "qmm.cli.worklist:worklist",
-        "Needs attention: reviews, plan actions, drafts, meetings, drills, broken threads, KPIs.",
+        "Needs attention: reviews, actions, drafts, meetings, drills, FDA steps, threads, KPIs.",
     ),
     "engagement": LazyCommand(
         "qmm.cli.objectives:engagement",

@@ -205,3 +205,11 @@ def people(site: str = SITE, fmt: OutputFormat = FORMAT) -> None:
         ["number", "name", "job title", "department", "email", "user"],
         [[r.id, r.name, r.job_title, r.department, r.email or "", r.username or ""] for r in rows],
     )
+
+
+# Mock interviews, FDA's feedback and the calibration gap live in their own module.
+from qmm.cli.week_feedback import calibration, feedback_app, mock_app  # noqa: E402
+
+app.add_typer(mock_app, name="mock")
+app.add_typer(feedback_app, name="feedback")
+app.command("calibration")(calibration)

@@ -25,7 +25,7 @@ def worklist(
     as_of: str | None = typer.Option(None, "--as-of", help="The day to judge from, YYYY-MM-DD."),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
 ) -> None:
-    """Needs attention: reviews, plan actions, drafts, meetings, drills, broken threads, KPIs."""
+    """Needs attention: reviews, actions, drafts, meetings, drills, FDA steps, threads, KPIs."""
     today = parse_day(as_of, option="--as-of") if as_of else utcnow().date()
     with boundary() as session:
         sites = [get_site(session, code=site)] if site else list(list_sites(session))

@@ -68,6 +68,14 @@ from qmm.models.week_agenda import (
     FdaAgenda,
     PersonPracticeArea,
 )
+from qmm.models.week_feedback import (
+    FdaAreaScore,
+    FdaFeedback,
+    FdaFinding,
+    FdaFindingKind,
+    MockAnswer,
+    MockInterview,
+)
 from qmm.models.week_preparation import (
     ExampleSource,
     ExampleStatus,
@@ -107,9 +115,13 @@ __all__ = [
     "ExampleSource",
     "ExampleStatus",
     "FdaAgenda",
+    "FdaAreaScore",
     "FdaAssessment",
     "FdaAssessmentExample",
     "FdaAssessmentStatus",
+    "FdaFeedback",
+    "FdaFinding",
+    "FdaFindingKind",
     "FdaMilestone",
     "FdaMilestoneKind",
     "ForumItem",
@@ -119,6 +131,8 @@ __all__ = [
     "InventoryLevel",
     "InventoryTrigger",
     "LoginAttempt",
+    "MockAnswer",
+    "MockInterview",
     "PersonPracticeArea",
     "PlanAction",
     "PracticeArea",

@@ -73,7 +73,21 @@ LOW_SCORE: Final = "low_score"
 MISSING_EVIDENCE: Final = "missing_evidence"
 KPI_OFF_TARGET: Final = "kpi_off_target"
 CARRIED_OVER: Final = "carried_over"
-SOURCES: Final = (SKELETON_SOURCE, LOW_SCORE, MISSING_EVIDENCE, KPI_OFF_TARGET, CARRIED_OVER)
+#: Actions from FDA's week: a practice area FDA scored below the self-assessment, an
+#: opportunity FDA named, and a mock interview's follow-up.
+FDA_GAP: Final = "fda_gap"
+FDA_OPPORTUNITY: Final = "fda_opportunity"
+MOCK_FOLLOW_UP: Final = "mock_follow_up"
+SOURCES: Final = (
+    SKELETON_SOURCE,
+    LOW_SCORE,
+    MISSING_EVIDENCE,
+    KPI_OFF_TARGET,
+    CARRIED_OVER,
+    FDA_GAP,
+    FDA_OPPORTUNITY,
+    MOCK_FOLLOW_UP,
+)
 
 #: A sub-element scoring below this is a low score; at most LOW_SCORES of them get an action.
 LOW_SCORE_BELOW: Final = 3.5
@@ -186,8 +200,8 @@ EDITABLE_ACTION_FIELDS: Final = frozenset({"title", "owner", "due_day"})
 
 
 @dataclass(frozen=True)
-class _Planned:
-    """An action before it is stored."""
+class PlannedAction:
+    """An action before it is stored; other areas hand their own (FDA's gaps) to generate_plan."""
 
     title: str
     workstream: str
@@ -260,7 +274,7 @@ def _plan_actions(
     scores: dict[str, SubElementScore],
     today: date,
     store: EventStore | None,
-) -> list[_Planned]:
+) -> list[PlannedAction]:
     framework_subs = {
         se.code: se
         for se in session.scalars(
@@ -270,10 +284,10 @@ def _plan_actions(
         )
     }
     order = {code: index for index, code in enumerate(scores)}
-    planned: list[_Planned] = []
+    planned: list[PlannedAction] = []
     seen: set[tuple[str, str | None]] = set()
 
-    def add(action: _Planned) -> None:
+    def add(action: PlannedAction) -> None:
         key = (action.source, action.sub_element)
         if action.sub_element is not None and key in seen:
             return
@@ -283,7 +297,7 @@ def _plan_actions(
     for step in SKELETON:
         code = step.sub_element if step.sub_element in framework_subs else None
         add(
-            _Planned(
+            PlannedAction(
                 step.title,
                 step.workstream,
                 step.due_day,
@@ -299,7 +313,7 @@ def _plan_actions(
     for rank, sub in enumerate(lowest, start=1):
         assert sub.score is not None
         add(
-            _Planned(
+            PlannedAction(
                 f"Lift {sub.name} from {sub.score:.2f}: act on the assessment's findings"[:SHORT],
                 AREA_WORKSTREAM.get(sub.practice_area, SYSTEMS),
                 DUE_DAY[LOW_SCORE],
@@ -314,7 +328,7 @@ def _plan_actions(
         session, assessment=assessment, today=today
     ).sub_elements_without_evidence:
         add(
-            _Planned(
+            PlannedAction(
                 f"Map evidence for {name}"[:SHORT],
                 GOVERNANCE,
                 DUE_DAY[MISSING_EVIDENCE],
@@ -335,7 +349,7 @@ def _plan_actions(
         name = kpi_sub.name if kpi_sub is not None else framework_subs[code].name
         area = kpi_sub.practice_area if kpi_sub is not None else ""
         add(
-            _Planned(
+            PlannedAction(
                 f"Bring {name} KPIs back on target"[:SHORT],
                 AREA_WORKSTREAM.get(area, SYSTEMS),
                 DUE_DAY[KPI_OFF_TARGET],
@@ -419,8 +433,10 @@ def generate_plan(
     today: date | None = None,
     store: EventStore | None = None,
     supersede: bool = False,
+    additions: Sequence[PlannedAction] = (),
 ) -> ReadinessPlan:
-    """Draft a site's 90-day plan: the seeds' checklist plus the assessment's own gaps."""
+    """Draft a site's 90-day plan: the seeds' checklist plus the assessment's own gaps, and any
+    `additions` another area found (FDA's calibration gaps), each with its source."""
     day = today or utcnow().date()
     p = Problems()
     clean_owner = p.text("owner", owner, label="owner", limit=SHORT)
@@ -446,6 +462,7 @@ def generate_plan(
     if running is None and supersede:
         raise Conflict(f"{site.code} has no running approved plan to supersede")
     planned = _plan_actions(session, assessment=assessment, scores=scores, today=day, store=store)
+    planned += list(additions)
     number = _next_number(session, site)
     plan = ReadinessPlan(
         site_id=site.id,
@@ -589,6 +606,43 @@ def update_action(session: Session, *, action: PlanAction, **changes: Any) -> Pl
     action.due_on = action.plan.start_on + timedelta(days=int(due_day) - 1)
     session.flush()
     return action
+
+
+def add_action(session: Session, *, plan: ReadinessPlan, action: PlannedAction) -> PlanAction:
+    """Add one action to a draft plan (a mock interview's follow-up); approved plans are frozen."""
+    _require_draft(plan)
+    p = Problems()
+    title = p.text("title", action.title, label="title", limit=SHORT)
+    if action.source not in SOURCES:
+        p["source"] = f"source {action.source!r} is not one of {', '.join(SOURCES)}"
+    if action.workstream not in WORKSTREAMS:
+        p["workstream"] = f"workstream {action.workstream!r} is not one of {', '.join(WORKSTREAMS)}"
+    due_day = p.number(
+        "due_day", action.due_day, label="due day", minimum=1, maximum=DAYS, whole=True
+    )
+    p.raise_any()
+    assert title is not None
+    assert due_day is not None
+    number = max((a.number for a in plan.actions), default=0) + 1
+    added = PlanAction(
+        plan_id=plan.id,
+        number=number,
+        title=title,
+        workstream=action.workstream,
+        owner=plan.owner,
+        due_day=int(due_day),
+        due_on=plan.start_on + timedelta(days=int(due_day) - 1),
+        sub_element=action.sub_element,
+        evidence=action.evidence,
+        evidence_kind=action.evidence_kind,
+        source=action.source,
+        source_detail=action.source_detail,
+        status="open",
+    )
+    session.add(added)
+    session.flush()
+    session.refresh(plan, ["actions"])
+    return added
 
 
 # ---------------------------------------------------------------------------- approval

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.scoring import OVERALL_LABEL, AssessmentScores, SubElementScore
 from qmm.assessment.service import compute_scores, get_assessment, list_assessments
+from qmm.assessment_week.week_summary import WeekSection, week_section
 from qmm.audit.signatures import SignatureStatus, record_hash, signatures_for
-from qmm.auth.scope import Reader, latest_readable_assessment, readable_assessment
+from qmm.auth.scope import Operator, Reader, latest_readable_assessment, readable_assessment
 from qmm.benchmark.cohort import FDA_COHORT_CITATION
 from qmm.benchmark.statistics import Placement
 from qmm.errors import InvalidInput, NotFound
@@ -173,6 +174,8 @@ class ReadinessReport:
     plan: PlanSection | None
     signed: tuple[SignedRecord, ...]
     threads: ThreadSection | None = None
+    #: FDA's assessment week: dates, timeline, mock interviews, feedback, calibration gap.
+    week: WeekSection | None = None
     kpi_catalogue: tuple[KPIDefinition, ...] = field(default=KPIS)
     cohort_citation: str = FDA_COHORT_CITATION
     overall_label: str = OVERALL_LABEL
@@ -527,6 +530,7 @@ def build_report(
         plan=plan,
         signed=_signed(session, assessment, plan, decisions),
         threads=_threads(session, store, site),
+        week=week_section(session, site=site, as_of=as_of, reader=reader or Operator()),
     )
 
 

@@ -42,7 +42,7 @@ from qmm.program.decisions import add_decision, list_decisions
 from qmm.program.schemas.decisions import DecisionIn, DecisionOut
 from qmm.sites.schemas import SiteIn, SiteOut, SiteSettingsIn
 from qmm.sites.service import create_site, no_such_site, set_two_person_rule
-from qmm.web import api_continuity, api_plans, api_week
+from qmm.web import api_continuity, api_feedback, api_plans, api_week
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
 from qmm.web.deps import DB, Store
@@ -538,4 +538,10 @@ def api_docs(request: Request, _access: Annotated[Access, Depends(public)]) -> R
 
 
 #: The API's areas, each with its router; the app registers them in this order.
-ROUTERS: Final = (router, api_plans.router, api_continuity.router, api_week.router)
+ROUTERS: Final = (
+    router,
+    api_plans.router,
+    api_continuity.router,
+    api_week.router,
+    api_feedback.router,
+)

@@ -36,6 +36,7 @@ from qmm.web import (
     evidence_pages,
     examples_pages,
     export_pages,
+    feedback_pages,
     import_pages,
     insight_pages,
     pages,
@@ -408,6 +409,7 @@ PAGE_AREAS: Final = (
     examples_pages,
     questionnaire_pages,
     admin_pages,
+    feedback_pages,
 )
 
 

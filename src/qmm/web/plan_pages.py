@@ -85,6 +85,9 @@ SOURCE_LABELS: Final = {
     "missing_evidence": "missing evidence",
     "kpi_off_target": "a KPI off target",
     "carried_over": "carried over from the plan it supersedes",
+    "fda_gap": "a practice area FDA scored below the self-assessment",
+    "fda_opportunity": "an opportunity FDA named",
+    "mock_follow_up": "a mock interview's follow-up",
 }
 DONE: Final = {
     "generated": "was drafted; check its actions, then approve it by signature",

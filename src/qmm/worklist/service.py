@@ -17,6 +17,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from qmm.assessment_week.service import list_fda_assessments, milestone_views
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import Reader
 from qmm.events.store import EventStore
@@ -77,6 +78,7 @@ KINDS: Final = {
     "broken_threads_more": "More broken threads",
     "kpi_signal": "KPI signal",
     "kpi_missed": "KPI missing its target",
+    "fda_milestone": "FDA assessment milestone",
 }
 
 
@@ -315,6 +317,29 @@ def _continuity(session: Session, site: Site, today: date) -> list[WorkItem]:
     return [i for i in found if i is not None]
 
 
+def _fda_milestones(session: Session, site: Site, today: date) -> list[WorkItem]:
+    """The timeline of FDA's assessments not cancelled: steps late or due soon, with owners."""
+    found: list[WorkItem | None] = []
+    for visit in list_fda_assessments(session, site=site):
+        if visit.status == "cancelled":
+            continue
+        for step in milestone_views(visit, today=today):
+            if step.done_on is not None:
+                continue
+            found.append(
+                _dated(
+                    "fda_milestone",
+                    site,
+                    f"{step.label}: {visit.title}",
+                    step.owner,
+                    step.due_on,
+                    today,
+                    f"/fda-assessments/{visit.id}#milestone-{step.kind}",
+                )
+            )
+    return [i for i in found if i is not None]
+
+
 def _broken_threads(session: Session, store: EventStore, site: Site, today: date) -> list[WorkItem]:
     """The site's ten oldest broken threads, then one item counting the rest."""
     broken = broken_threads(session, site=site, store=store)
@@ -444,6 +469,7 @@ def worklist(
         items += _drafts(session, reader, site, today, username)
         items += _steering(session, site, today)
         items += _continuity(session, site, today)
+        items += _fda_milestones(session, site, today)
         items += _broken_threads(session, store, site, today)
         items += _kpi_signals(kpi_request, site, today)
     return Worklist(
