@@ -26,6 +26,7 @@ from qmm.models.evidence import (
     EvidenceItemSubElement,
 )
 from qmm.models.framework import Framework, FrameworkStatus, PracticeArea, Question, SubElement
+from qmm.models.metrics import KPIValueSet, StoredKPIValue
 from qmm.models.program import (
     ContinuityScenario,
     Decision,
@@ -83,6 +84,7 @@ __all__ = [
     "ImportBatch",
     "InventoryLevel",
     "InventoryTrigger",
+    "KPIValueSet",
     "LoginAttempt",
     "PlanAction",
     "PracticeArea",
@@ -101,6 +103,7 @@ __all__ = [
     "SteeringAction",
     "SteeringCadence",
     "SteeringMeeting",
+    "StoredKPIValue",
     "SubElement",
     "SupplierAgreement",
     "TeamRole",
