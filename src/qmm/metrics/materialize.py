@@ -96,6 +96,9 @@ class RefreshResult:
     #: (kpi, site, period kind, period, group) of every value written.
     written: set[tuple[str, str, str, str, str | None]] = field(default_factory=set)
 
+    #: The latest import batch the values include (the store version they came from).
+    batch_id: int | None = None
+
     @property
     def rows(self) -> int:
         return len(self.written)
@@ -215,7 +218,7 @@ def write_slices(
     _lock_header(session)
     now = utcnow()
     batch_id = latest_batch(state)
-    result = RefreshResult(whole=False, slices=list(slices))
+    result = RefreshResult(whole=False, slices=list(slices), batch_id=batch_id)
     for done, piece in enumerate(slices):
         if progress is not None:
             where = piece.site or "every site"

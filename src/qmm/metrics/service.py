@@ -293,6 +293,11 @@ def stored_kpi_values(
     return StoredRead(read_values(session, kpis=kpis, sites=sites, period=period), fresh)
 
 
+def kpi_values_freshness(session: Session, *, store: EventStore | None = None) -> Freshness:
+    """Whether the stored KPI values are current for the store, older, or were never stored."""
+    return freshness(session, (store or event_store()).state(session))
+
+
 def refresh_kpi_values(
     session: Session,
     *,
