@@ -23,6 +23,7 @@ from qmm.cli.common import (
     print_json,
     print_table,
 )
+from qmm.db import get_engine
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
@@ -34,6 +35,7 @@ from qmm.metrics.service import (
     open_tables,
     refresh_kpi_values,
 )
+from qmm.migrate import current_revision, database_problem, head_revision
 from qmm.presentation.charts import vega_lite_spec
 from qmm.spreadsheet_text import neutralise
 
@@ -288,6 +290,14 @@ def refresh(
         transient=True,
         disable=fmt is OutputFormat.json,
     )
+    problem = database_problem()
+    if problem is None and current_revision(get_engine()) != head_revision():
+        problem = (
+            "the app database is from an earlier version and has no table for stored KPI "
+            "values yet: run `qmm init` to upgrade it first"
+        )
+    if problem is not None:
+        fail(problem)
     with progress, boundary(writer=True) as session:
         before = kpi_values_freshness(session)
         if if_stale and before == "fresh":
