@@ -1,0 +1,190 @@
+"""Benchmark of stored KPI values: the first site dashboard after an import, against a warm one.
+
+Target (issue 15): the first ``/sites/SITE-A`` after an import answers in at most 1 s and at
+most 5x a warm request. Measured in one run on one workspace served by ``qmm serve`` in its own
+process (its workers keep their caches, as in production):
+
+- the warm reference: ``/sites/SITE-A`` read again and again before the import (median);
+- the import of one month of EM samples at SITE-A with ``qmm import`` (same extract date as the
+  store's, so the as-of dates stay put), which stores the KPI values it can change;
+- right after it, the first ``/sites/SITE-A`` and then one request per worker at once (each
+  worker's first look at the new store state), against the warm median.
+
+The workspace is ``qmm demo`` in a temporary directory; ``--em-samples N`` first imports N more
+EM samples over two years at SITE-A and SITE-B (a larger store). Run:
+``python bench/kpi_freshness.py`` (demo, about 2 minutes) or
+``python bench/kpi_freshness.py --em-samples 2000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from web_load import (  # noqa: E402 - the bench folder is not a package
+    BenchError,
+    _free_port,
+    _run,
+    _signed_in_client,
+    _start_server,
+)
+
+PAGE = "/sites/SITE-A"
+TARGET_MS = 1000.0
+TARGET_RATIO = 5.0
+
+
+def _em_samples(
+    path: Path, *, count: int, sites: tuple[str, ...], first: str, days: int, prefix: str, seed: int
+) -> Path:
+    """COUNT EM samples spread over DAYS from FIRST, about 1 % over the action limit."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64(f"{first}T00:00:00", "s")
+    sampled = start + rng.integers(0, days * 86400, count).astype("timedelta64[s]")
+    result = sampled + np.timedelta64(2 * 86400, "s")
+    cfu = np.where(rng.random(count) < 0.01, 12.0, rng.integers(0, 4, count).astype(float))
+    site = np.array(sites)[np.arange(count) % len(sites)]
+    table = pa.table(
+        {
+            "sample_id": pa.array([f"{prefix}{n:09d}" for n in range(count)], pa.string()),
+            "site": pa.array(site, pa.string()),
+            "room": pa.array(
+                np.array(["B-FILL-01", "B-FILL-02", "C-PREP-01"])[np.arange(count) % 3], pa.string()
+            ),
+            "grade": pa.array(np.array(["A", "B", "C"])[np.arange(count) % 3], pa.string()),
+            "method": pa.array(["active_air"] * count, pa.string()),
+            "sampled_at": pa.array(sampled.astype("datetime64[us]"), pa.timestamp("us", "UTC")),
+            "cfu": pa.array(cfu, pa.float64()),
+            "alert_limit": pa.array(np.full(count, 5.0), pa.float64()),
+            "action_limit": pa.array(np.full(count, 10.0), pa.float64()),
+            "result_at": pa.array(result.astype("datetime64[us]"), pa.timestamp("us", "UTC")),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def _store_extract_date(data_dir: Path) -> date:
+    with sqlite3.connect(data_dir / "qmm.sqlite3") as db:
+        (day,) = db.execute(
+            "SELECT max(extracted_on) FROM import_batches WHERE record_type = 'em_sample'"
+        ).fetchone()
+    return date.fromisoformat(str(day))
+
+
+def _timed_get(client: httpx.Client, path: str) -> float:
+    start = time.perf_counter()
+    answer = client.get(path)
+    took = (time.perf_counter() - start) * 1000
+    if answer.status_code != 200:
+        raise BenchError(f"{path}: HTTP {answer.status_code}")
+    return took
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--em-samples", type=int, default=0, help="EM samples added first.")
+    parser.add_argument(
+        "--month-samples",
+        type=int,
+        default=20000,
+        help="EM samples in the imported month at SITE-A.",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="qmm serve workers.")
+    parser.add_argument("--warm", type=int, default=20, help="Warm requests for the reference.")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="qmm-bench-kpi-") as folder:
+        data_dir = Path(folder) / "data"
+        data_dir.mkdir()
+        env = {**os.environ, "QMM_DATA_DIR": str(data_dir), "QMM_USER": "admin"}
+        qmm = [sys.executable, "-m", "qmm"]
+        _run([*qmm, "init"], env)
+        _run([*qmm, "demo"], env, timeout=1800)
+        extracted = _store_extract_date(data_dir).isoformat()
+        if args.em_samples:
+            bulk = _em_samples(
+                Path(folder) / "em_sample.parquet",
+                count=args.em_samples,
+                sites=("SITE-A", "SITE-B"),
+                first="2024-11-01",
+                days=720,
+                prefix="BULK-",
+                seed=15,
+            )
+            start = time.perf_counter()
+            _run([*qmm, "import", str(bulk), "--extracted-on", extracted], env, timeout=3600)
+            print(
+                f"bulk import of {args.em_samples} EM samples: "
+                f"{time.perf_counter() - start:.1f} s (values stored in it)"
+            )
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = _start_server(url, env, args.workers, Path(folder) / "serve.log")
+        try:
+            client = _signed_in_client(url, "admin")
+            for _ in range(3):
+                _timed_get(client, PAGE)  # every worker opens the store once
+            warm = [_timed_get(client, PAGE) for _ in range(args.warm)]
+            reference = statistics.median(warm)
+            month_dir = Path(folder) / "month"
+            month_dir.mkdir()
+            month = _em_samples(
+                month_dir / "em_sample.parquet",
+                count=args.month_samples,
+                sites=("SITE-A",),
+                first="2026-09-01",
+                days=30,
+                prefix="MONTH-",
+                seed=16,
+            )
+            start = time.perf_counter()
+            _run([*qmm, "import", str(month), "--extracted-on", extracted], env)
+            imported = time.perf_counter() - start
+            first = _timed_get(client, PAGE)
+            others = [_signed_in_client(url, "admin") for _ in range(args.workers)]
+            with ThreadPoolExecutor(len(others)) as pool:
+                at_once = list(pool.map(lambda c: _timed_get(c, PAGE), others))
+            after = [_timed_get(client, PAGE) for _ in range(5)]
+        finally:
+            server.terminate()
+            server.wait(30)
+    worst = max(first, *at_once)
+    print(
+        f"store: demo{f' + {args.em_samples} EM samples' if args.em_samples else ''}; "
+        f"{args.workers} workers; imported month: {args.month_samples} EM samples at SITE-A"
+    )
+    print(f"warm {PAGE}: median {reference:.0f} ms (reference, {len(warm)} requests)")
+    print(f"import with its KPI refresh: {imported:.1f} s (qmm import, a process of its own)")
+    print(f"first {PAGE} after the import: {first:.0f} ms = {first / reference:.1f}x warm")
+    print(
+        f"then one per worker at once: max {max(at_once):.0f} ms = "
+        f"{max(at_once) / reference:.1f}x warm"
+    )
+    print(f"then warm again: median {statistics.median(after):.0f} ms")
+    met = worst <= TARGET_MS and worst / reference <= TARGET_RATIO
+    print(
+        f"target: at most {TARGET_MS:.0f} ms and {TARGET_RATIO:.0f}x warm: "
+        f"{'met' if met else 'MISSED'} (worst {worst:.0f} ms, {worst / reference:.1f}x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
