@@ -4,11 +4,13 @@ Target (issue 15): the first ``/sites/SITE-A`` after an import answers in at mos
 most 5x a warm request. Measured in one run on one workspace served by ``qmm serve`` in its own
 process (its workers keep their caches, as in production):
 
-- the warm reference: ``/sites/SITE-A`` read again and again before the import (median);
+- the warm reference: each page read again and again before the import (median): the KPI
+  chart page ``/sites/SITE-A/kpis/em_excursion_rate`` (stored KPI values only) and the site
+  dashboard ``/sites/SITE-A`` (stored KPI tiles, plus the site's worklist);
 - the import of one month of EM samples at SITE-A with ``qmm import`` (same extract date as the
   store's, so the as-of dates stay put), which stores the KPI values it can change;
-- right after it, the first ``/sites/SITE-A`` and then one request per worker at once (each
-  worker's first look at the new store state), against the warm median.
+- right after it, one request per worker at once to each page (each worker's first look at
+  the new store state); the slowest against the warm median.
 
 The workspace is ``qmm demo`` in a temporary directory; ``--em-samples N`` first imports N more
 EM samples over two years at SITE-A and SITE-B (a larger store). Run:
@@ -45,7 +47,8 @@ from web_load import (  # noqa: E402 - the bench folder is not a package
     _start_server,
 )
 
-PAGE = "/sites/SITE-A"
+#: The KPI chart page reads stored values only; the dashboard adds the site's worklist.
+PAGES = ("/sites/SITE-A/kpis/em_excursion_rate", "/sites/SITE-A")
 TARGET_MS = 1000.0
 TARGET_RATIO = 5.0
 
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qmm-bench-kpi-") as folder:
         data_dir = Path(folder) / "data"
         data_dir.mkdir()
-        env = {**os.environ, "QMM_DATA_DIR": str(data_dir), "QMM_USER": "admin"}
+        env = {**os.environ, "QMM_DATA_DIR": str(data_dir)}
         qmm = [sys.executable, "-m", "qmm"]
         _run([*qmm, "init"], env)
         _run([*qmm, "demo"], env, timeout=1800)
@@ -139,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         server = _start_server(url, env, args.workers, Path(folder) / "serve.log")
         try:
             client = _signed_in_client(url, "admin")
-            for _ in range(3):
-                _timed_get(client, PAGE)  # every worker opens the store once
-            warm = [_timed_get(client, PAGE) for _ in range(args.warm)]
-            reference = statistics.median(warm)
+            others = [_signed_in_client(url, "admin") for _ in range(args.workers)]
+            warm: dict[str, list[float]] = {}
+            for page in PAGES:
+                for worker in others:
+                    _timed_get(worker, page)  # every worker opens the store once
+                warm[page] = [_timed_get(client, page) for _ in range(args.warm)]
             month_dir = Path(folder) / "month"
             month_dir.mkdir()
             month = _em_samples(
@@ -157,31 +162,31 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             _run([*qmm, "import", str(month), "--extracted-on", extracted], env)
             imported = time.perf_counter() - start
-            first = _timed_get(client, PAGE)
-            others = [_signed_in_client(url, "admin") for _ in range(args.workers)]
-            with ThreadPoolExecutor(len(others)) as pool:
-                at_once = list(pool.map(lambda c: _timed_get(c, PAGE), others))
-            after = [_timed_get(client, PAGE) for _ in range(5)]
+            first: dict[str, list[float]] = {}
+            for page in PAGES:  # the KPI page first: it alone shows what stored values cost
+                with ThreadPoolExecutor(len(others)) as pool:
+                    first[page] = list(pool.map(lambda c, p=page: _timed_get(c, p), others))
+            after = {page: [_timed_get(client, page) for _ in range(5)] for page in PAGES}
         finally:
             server.terminate()
             server.wait(30)
-    worst = max(first, *at_once)
     print(
         f"store: demo{f' + {args.em_samples} EM samples' if args.em_samples else ''}; "
         f"{args.workers} workers; imported month: {args.month_samples} EM samples at SITE-A"
     )
-    print(f"warm {PAGE}: median {reference:.0f} ms (reference, {len(warm)} requests)")
     print(f"import with its KPI refresh: {imported:.1f} s (qmm import, a process of its own)")
-    print(f"first {PAGE} after the import: {first:.0f} ms = {first / reference:.1f}x warm")
+    print(f"{'page':<42}{'warm':>8}{'first after':>13}{'ratio':>8}{'warm after':>12}  target")
+    for page in PAGES:
+        reference = statistics.median(warm[page])
+        worst = max(first[page])
+        met = worst <= TARGET_MS and worst / reference <= TARGET_RATIO
+        print(
+            f"{page:<42}{reference:>6.0f}ms{worst:>11.0f}ms{worst / reference:>7.1f}x"
+            f"{statistics.median(after[page]):>10.0f}ms  {'met' if met else 'MISSED'}"
+        )
     print(
-        f"then one per worker at once: max {max(at_once):.0f} ms = "
-        f"{max(at_once) / reference:.1f}x warm"
-    )
-    print(f"then warm again: median {statistics.median(after):.0f} ms")
-    met = worst <= TARGET_MS and worst / reference <= TARGET_RATIO
-    print(
-        f"target: at most {TARGET_MS:.0f} ms and {TARGET_RATIO:.0f}x warm: "
-        f"{'met' if met else 'MISSED'} (worst {worst:.0f} ms, {worst / reference:.1f}x)"
+        f"(first after: the slowest of one request per worker at once, each worker's first look "
+        f"at the new store state; target at most {TARGET_MS:.0f} ms and {TARGET_RATIO:.0f}x warm)"
     )
     return 0
 
