@@ -3,6 +3,7 @@ untouched by a failed import, and known to be stale when the store moved on with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,17 +17,19 @@ from sqlalchemy.orm import Session
 from events.support import EM_HEADER, write_csv
 from factories import create_site_a
 from metrics.support import arrow_tables, random_rows
+from qmm.db import make_engine
 from qmm.events import after_import as after_import_hooks
 from qmm.events.importer import InvalidImport, import_files
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.engine import KPIValue, compute
-from qmm.metrics.materialize import STORED_PERIODS, read_values, window_reach
+from qmm.metrics.materialize import STORED_PERIODS, read_values, value_set, window_reach
 from qmm.metrics.service import (
     extract_dates,
     kpi_values,
     kpi_values_freshness,
     open_tables,
+    refresh_in_background,
     refresh_kpi_values,
     stored_kpi_values,
 )
@@ -290,3 +293,33 @@ def test_the_footprint_names_the_sites_and_days_of_new_and_changed_records(
     footprint = store.batch_footprint(session, batch)
     assert footprint.record_type == "em_sample"
     assert footprint.days == {"SITE-C": (date(2025, 6, 10), date(2025, 6, 19))}
+
+
+def test_one_worker_refreshes_stale_values_beside_the_requests(
+    cli_database: str, tmp_path: Path
+) -> None:
+    engine = make_engine(cli_database)
+    store = EventStore(tmp_path / "events")
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            create_site_a(session)
+            _import_random(session, store, tmp_path / "random")
+            session.commit()
+            get_site(session, code="SITE-A").headcount = 701
+            session.commit()
+            assert kpi_values_freshness(session, store=store) == "stale"
+            assert refresh_in_background(session, store)
+            assert not refresh_in_background(session, store)  # claimed by the first
+            for worker in threading.enumerate():
+                if worker.name == "qmm-kpi-refresh":
+                    worker.join(300)
+        with Session(bind=engine) as session:
+            assert kpi_values_freshness(session, store=store) == "fresh"
+            header = value_set(session)
+            assert header is not None
+            assert header.refreshing_since is None
+            assert read_values(session, kpis=None, sites=None, period="month") == _fresh(
+                session, store, "month"
+            )
+    finally:
+        engine.dispose()
