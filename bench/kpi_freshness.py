@@ -4,12 +4,13 @@ Target (issue 15): the first ``/sites/SITE-A`` after an import answers in at mos
 most 5x a warm request. Measured in one run on one workspace served by ``qmm serve`` in its own
 process (its workers keep their caches, as in production):
 
-- the warm reference: each page read again and again before the import (median): the KPI
-  chart page ``/sites/SITE-A/kpis/em_excursion_rate`` (stored KPI values only) and the site
+- the warm reference: each page read again and again before the imports (median): the API's
+  KPI values (stored values only), the KPI chart page (plus drawing its chart) and the site
   dashboard ``/sites/SITE-A`` (stored KPI tiles, plus the site's worklist);
-- the import of one month of EM samples at SITE-A with ``qmm import`` (same extract date as the
-  store's, so the as-of dates stay put), which stores the KPI values it can change;
-- right after it, one request per worker at once to each page (each worker's first look at
+- ``--rounds`` imports of one month of EM samples at SITE-A each with ``qmm import`` (same
+  extract date as the store's, so the as-of dates stay put), which store the KPI values they
+  can change;
+- right after each, one request per worker at once to each page (each worker's first look at
   the new store state); the slowest against the warm median.
 
 The workspace is ``qmm demo`` in a temporary directory; ``--em-samples N`` first imports N more
@@ -47,8 +48,13 @@ from web_load import (  # noqa: E402 - the bench folder is not a package
     _start_server,
 )
 
-#: The KPI chart page reads stored values only; the dashboard adds the site's worklist.
-PAGES = ("/sites/SITE-A/kpis/em_excursion_rate", "/sites/SITE-A")
+#: The API reads stored values only; the chart page adds drawing the chart (SVG); the dashboard
+#: adds the site's worklist.
+PAGES = (
+    "/api/kpis?site=SITE-A&kpi=em_excursion_rate",
+    "/sites/SITE-A/kpis/em_excursion_rate",
+    "/sites/SITE-A",
+)
 TARGET_MS = 1000.0
 TARGET_RATIO = 5.0
 
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="qmm serve workers.")
     parser.add_argument("--warm", type=int, default=20, help="Warm requests for the reference.")
+    parser.add_argument("--rounds", type=int, default=3, help="Imports, each measured.")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="qmm-bench-kpi-") as folder:
@@ -148,24 +155,27 @@ def main(argv: list[str] | None = None) -> int:
                 for worker in others:
                     _timed_get(worker, page)  # every worker opens the store once
                 warm[page] = [_timed_get(client, page) for _ in range(args.warm)]
-            month_dir = Path(folder) / "month"
-            month_dir.mkdir()
-            month = _em_samples(
-                month_dir / "em_sample.parquet",
-                count=args.month_samples,
-                sites=("SITE-A",),
-                first="2026-09-01",
-                days=30,
-                prefix="MONTH-",
-                seed=16,
-            )
-            start = time.perf_counter()
-            _run([*qmm, "import", str(month), "--extracted-on", extracted], env)
-            imported = time.perf_counter() - start
-            first: dict[str, list[float]] = {}
-            for page in PAGES:  # the KPI page first: it alone shows what stored values cost
-                with ThreadPoolExecutor(len(others)) as pool:
-                    first[page] = list(pool.map(lambda c, p=page: _timed_get(c, p), others))
+            first: dict[str, list[float]] = {page: [] for page in PAGES}
+            imported: list[float] = []
+            for round_ in range(args.rounds):
+                month_dir = Path(folder) / f"month-{round_}"
+                month_dir.mkdir()
+                month = _em_samples(
+                    month_dir / "em_sample.parquet",
+                    count=args.month_samples,
+                    sites=("SITE-A",),
+                    first=f"2026-{6 + round_ % 3:02d}-01",
+                    days=28,
+                    prefix=f"MONTH-{round_}-",
+                    seed=16 + round_,
+                )
+                start = time.perf_counter()
+                _run([*qmm, "import", str(month), "--extracted-on", extracted], env)
+                imported.append(time.perf_counter() - start)
+                for page in PAGES:  # in order: the API first, it alone is stored values only
+                    with ThreadPoolExecutor(len(others)) as pool:
+                        took = list(pool.map(lambda c, p=page: _timed_get(c, p), others))
+                    first[page].append(max(took))
             after = {page: [_timed_get(client, page) for _ in range(5)] for page in PAGES}
         finally:
             server.terminate()
@@ -174,19 +184,28 @@ def main(argv: list[str] | None = None) -> int:
         f"store: demo{f' + {args.em_samples} EM samples' if args.em_samples else ''}; "
         f"{args.workers} workers; imported month: {args.month_samples} EM samples at SITE-A"
     )
-    print(f"import with its KPI refresh: {imported:.1f} s (qmm import, a process of its own)")
-    print(f"{'page':<42}{'warm':>8}{'first after':>13}{'ratio':>8}{'warm after':>12}  target")
+    print(
+        f"import with its KPI refresh: median {statistics.median(imported):.1f} s over "
+        f"{args.rounds} imports (qmm import, a process of its own)"
+    )
+    print(
+        f"{'page':<42}{'warm':>8}{'first after: median':>22}{'ratio':>8}{'worst':>9}{'ratio':>8}"
+        f"{'warm after':>12}  target"
+    )
     for page in PAGES:
         reference = statistics.median(warm[page])
         worst = max(first[page])
+        typical = statistics.median(first[page])
         met = worst <= TARGET_MS and worst / reference <= TARGET_RATIO
         print(
-            f"{page:<42}{reference:>6.0f}ms{worst:>11.0f}ms{worst / reference:>7.1f}x"
+            f"{page:<42}{reference:>6.0f}ms{typical:>20.0f}ms{typical / reference:>7.1f}x"
+            f"{worst:>7.0f}ms{worst / reference:>7.1f}x"
             f"{statistics.median(after[page]):>10.0f}ms  {'met' if met else 'MISSED'}"
         )
     print(
-        f"(first after: the slowest of one request per worker at once, each worker's first look "
-        f"at the new store state; target at most {TARGET_MS:.0f} ms and {TARGET_RATIO:.0f}x warm)"
+        f"(first after: per import, the slowest of one request per worker at once, each worker's "
+        f"first look at the new store state; target: worst at most {TARGET_MS:.0f} ms and "
+        f"{TARGET_RATIO:.0f}x warm)"
     )
     return 0
 
