@@ -131,10 +131,15 @@ def _copy(con: duckdb.DuckDBPyConnection, backend: Any, record_type: str) -> Non
         con.execute(f"CREATE INDEX {record_type}_{column} ON {record_type} ({column})")
 
 
-def _build(session: Session, store: EventStore) -> ThreadIndex:
+def _build(session: Session, store: EventStore, *, threads: int | None = None) -> ThreadIndex:
+    """Copy the store into a new index; THREADS caps DuckDB's threads (a build beside requests
+    leaves them the other cores)."""
     backend = store.connect(session)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+        backend.raw_sql(f"SET threads = {int(threads)}")
     for record_type in KEYS:
         _copy(con, backend, record_type)
     return ThreadIndex(con)
@@ -152,7 +157,7 @@ def _build_beside(engine: Engine, store: EventStore, key: tuple[Any, ...]) -> No
         try:
             with Session(bind=engine) as session:
                 if store.state(session) == key:
-                    made = _build(session, store)
+                    made = _build(session, store, threads=1)
                     with _lock:
                         _kept[key] = made
                         while len(_kept) > _KEEP:
