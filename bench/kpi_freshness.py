@@ -41,10 +41,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from web_load import (  # noqa: E402 - the bench folder is not a package
+    _TOKEN,
+    PASSWORD,
     BenchError,
     _free_port,
     _run,
-    _signed_in_client,
     _start_server,
 )
 
@@ -95,6 +96,21 @@ def _store_extract_date(data_dir: Path) -> date:
             "SELECT max(extracted_on) FROM import_batches WHERE record_type = 'em_sample'"
         ).fetchone()
     return date.fromisoformat(str(day))
+
+
+def _signed_in_client(url: str, username: str) -> httpx.Client:
+    """A signed-in client that waits long (a worker's first page on a large store copies it)
+    and does not follow the sign-in's redirect (the home page is not what is measured)."""
+    client = httpx.Client(base_url=url, timeout=900)
+    match = _TOKEN.search(client.get("/login").text)
+    if match is None:
+        raise BenchError("the sign-in form has no CSRF token")
+    answer = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf_token": match[1]}
+    )
+    if answer.status_code not in (302, 303) or "/login" in answer.headers.get("location", ""):
+        raise BenchError(f"signing in as {username} failed (HTTP {answer.status_code})")
+    return client
 
 
 def _timed_get(client: httpx.Client, path: str) -> float:
