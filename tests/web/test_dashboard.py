@@ -122,6 +122,20 @@ class TestSiteDashboard:
         assert "Earlier signal (rule 1); latest point in control" in tile
         assert 'href="/sites/SITE-A/kpis/capa_effectiveness?period=month"' in page.text
 
+    def test_values_older_than_the_store_show_marked_as_refreshing(
+        self, client: TestClient, db: Session, world: World, capas: None
+    ) -> None:
+        sign_in(client, db, world, "viewer-a")
+        assert "refreshing" not in client.get("/sites/SITE-A").text
+        site = db.get(Site, world.site_a)
+        assert site is not None
+        site.headcount = (site.headcount or 0) + 1  # the store's state moves on without them
+        db.commit()
+        page = client.get("/sites/SITE-A")
+        tile = page.text[page.text.index("CAPA effectiveness</a>") :][:1500]
+        assert "80.0% (24/30)" in tile  # the stored value, not recomputed in the request
+        assert "refreshing: value from before the latest import" in tile
+
     def test_a_value_on_few_records_is_greyed_and_says_why(
         self, client: TestClient, db: Session, world: World, store: EventStore, tmp_path
     ) -> None:  # type: ignore[no-untyped-def]

@@ -24,9 +24,12 @@ GENESIS_HASH: Final = "0" * 64
 # Any 64-bit number unique to this purpose: serialises chain appends on PostgreSQL.
 CHAIN_LOCK_KEY: Final = 0x514D4D4155444954
 
-# The trail itself, its checkpoints (which seal it), and browser sessions (a cookie's lifetime).
+# The trail itself, its checkpoints (which seal it), browser sessions (a cookie's lifetime) and
+# stored KPI values (derived: recomputed from the audited import batches at any time).
 # Sign-in attempts are audited: deleting one behind the application's back shows.
-NOT_AUDITED: Final = frozenset({"audit_entries", "audit_checkpoints", "web_sessions"})
+NOT_AUDITED: Final = frozenset(
+    {"audit_entries", "audit_checkpoints", "web_sessions", "kpi_values", "kpi_value_sets"}
+)
 # Columns that change on every sign-in or use: kept in login_attempts, not in the trail.
 VOLATILE: Final[dict[str, frozenset[str]]] = {
     "users": frozenset({"failed_logins", "locked_until"}),

@@ -11,13 +11,31 @@ from enum import StrEnum
 from typing import Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from qmm.cli.common import boundary, console, fail, parse_day, print_json, print_table
+from qmm.cli.common import (
+    OutputFormat,
+    boundary,
+    console,
+    err_console,
+    fail,
+    parse_day,
+    print_json,
+    print_table,
+)
+from qmm.db import get_engine
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, em_trend
 from qmm.metrics.engine import compute, records
-from qmm.metrics.schemas import ControlChartOut, KPIValueOut
-from qmm.metrics.service import extract_dates, kpi_series, open_tables
+from qmm.metrics.schemas import ControlChartOut, KPIRefreshOut, KPIValueOut
+from qmm.metrics.service import (
+    extract_dates,
+    kpi_series,
+    kpi_values_freshness,
+    open_tables,
+    refresh_kpi_values,
+)
+from qmm.migrate import current_revision, database_problem, head_revision
 from qmm.presentation.charts import vega_lite_spec
 from qmm.spreadsheet_text import neutralise
 
@@ -251,4 +269,57 @@ def em_trend_(
         )
     print_table(
         f"EM excursion trend at {site}", ["room", "grade", "months", "last month", "signals"], rows
+    )
+
+
+@app.command("refresh")
+def refresh(
+    if_stale: bool = typer.Option(
+        False, "--if-stale", help="Leave the stored values alone when they are current."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Compute and store every KPI value again: after an upgrade, for a store whose values were
+    never stored, or when pages show them as refreshing. Imports keep them current themselves."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=fmt is OutputFormat.json,
+    )
+    problem = database_problem()
+    if problem is None and current_revision(get_engine()) != head_revision():
+        problem = (
+            "the app database is from an earlier version and has no table for stored KPI "
+            "values yet: run `qmm init` to upgrade it first"
+        )
+    if problem is not None:
+        fail(problem)
+    with progress, boundary(writer=True) as session:
+        before = kpi_values_freshness(session)
+        if if_stale and before == "fresh":
+            out = KPIRefreshOut(before=before, refreshed=False, values=0, batch_id=None)
+        else:
+            task = progress.add_task("Computing KPI values", total=None)
+
+            def step(done: int, total: int, what: str) -> None:
+                progress.update(task, completed=done, total=total, description=what[:60])
+
+            result = refresh_kpi_values(session, progress=step)
+            out = KPIRefreshOut(
+                before=before, refreshed=True, values=result.rows, batch_id=result.batch_id
+            )
+    if fmt is OutputFormat.json:
+        print_json(out.model_dump(mode="json"))
+        return
+    if not out.refreshed:
+        console.print("The stored KPI values are current; nothing was computed.")
+        return
+    version = "an empty store" if out.batch_id is None else f"import batch {out.batch_id}"
+    console.print(
+        f"Stored {out.values} KPI values (were {out.before}), current up to {version}.",
+        highlight=False,
     )

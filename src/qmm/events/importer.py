@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from qmm.config import get_settings
 from qmm.errors import InvalidFile, InvalidInput, NotFound, RowProblem
+from qmm.events.after_import import after_import
 from qmm.events.extract_dates import check_extract_date
 from qmm.events.profiles import TIMESTAMP_DATE, Profile, TypeMapping, fold, load_profile
 from qmm.events.record_types import (
@@ -1564,4 +1565,5 @@ def import_files(
         step.step(100, "stored")
     if sites is SiteCodes.create:
         register_new_sites(session, batches=batches, known=known or frozenset())
+    after_import(session, store, batches)
     return batches

@@ -505,6 +505,32 @@ class EventStore:
         table = backend.table(f"{rt.name}_history")
         return cast("IbisTable", table.order_by([*rt.key, BATCH]))
 
+    def batch_footprint(self, session: Session, batch: ImportBatch) -> BatchFootprint:
+        """The sites and days a batch's new and changed records span, their earlier versions
+        included, and the ids those records name in other record types (a deviation's CAPA)."""
+        rt = _record_type(batch.record_type)
+        if batch.delta_version is None:
+            return BatchFootprint(rt.name, {}, {})
+        earlier = self.recorded_versions(session, after_batch=batch.id - 1).get(rt.name)
+        now_files = self.files_at(rt.name, batch.delta_version)
+        before_files = self.files_at(rt.name, earlier) if earlier is not None else []
+        added = sorted(set(now_files) - set(before_files))
+        keys = ", ".join(quote_ident(k) for k in rt.key)
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(
+                f"CREATE TEMP TABLE written AS SELECT * FROM ({_typed_source(con, rt, added)}) "
+                f"WHERE {BATCH} = {int(batch.id)}"
+            )
+            earlier_rows = ""
+            if batch.rows_changed and before_files:
+                earlier_rows = (
+                    f" UNION ALL SELECT p.* FROM ({_typed_source(con, rt, before_files)}) p "
+                    f"SEMI JOIN written USING ({keys})"
+                )
+            con.execute(f"CREATE TEMP TABLE touched AS SELECT * FROM written{earlier_rows}")
+            return _footprint_of(con, rt)
+
     # -- housekeeping -----------------------------------------------------------------------
 
     def owned_files(self, session: Session) -> set[str]:
@@ -580,6 +606,54 @@ class EventStore:
 
 
 # -- the table format ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchFootprint:
+    """What a batch can change: per site the first and last day its records (new, changed and
+    their earlier versions) hold in any date column, and the ids they name by column."""
+
+    record_type: str
+    days: dict[str, tuple[date, date]]
+    references: dict[str, frozenset[str]]
+
+
+def _day_expressions(rt: RecordType) -> list[str]:
+    """Each date-like column of a record type as a DATE (a month as its first and last day)."""
+    out: list[str] = []
+    for column in rt.columns:
+        name = quote_ident(column.name)
+        if column.type is ColumnType.date:
+            out.append(name)
+        elif column.type is ColumnType.timestamp:
+            out.append(f"CAST({name} AS DATE)")
+        elif column.type is ColumnType.month:
+            first = f"TRY_CAST({name} || '-01' AS DATE)"
+            out.extend([first, f"last_day({first})"])
+    return out
+
+
+def _footprint_of(con: duckdb.DuckDBPyConnection, rt: RecordType) -> BatchFootprint:
+    """The footprint of the rows in the temporary table ``touched``."""
+    days_sql = _day_expressions(rt)
+    picks = ", ".join(f"min({d}), max({d})" for d in days_sql)
+    query = f"SELECT site{', ' + picks if picks else ''} FROM touched GROUP BY site"
+    days: dict[str, tuple[date, date]] = {}
+    for row in con.execute(query).fetchall():
+        if row[0] is None:
+            continue
+        found = [d for d in row[1:] if d is not None]
+        # A record type without dates (or with none filled in) can change any period.
+        days[str(row[0])] = (min(found), max(found)) if found else (date.min, date.max)
+    references: dict[str, frozenset[str]] = {}
+    for column in rt.columns:
+        if column.name.endswith("_id") and column.name not in rt.key:
+            name = quote_ident(column.name)
+            values = con.execute(
+                f"SELECT DISTINCT {name} FROM touched WHERE {name} IS NOT NULL"
+            ).fetchall()
+            references[column.name] = frozenset(str(v[0]) for v in values)
+    return BatchFootprint(rt.name, days, references)
 
 
 def delta_schema(rt: RecordType) -> Any:

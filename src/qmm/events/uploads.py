@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qmm.errors import InvalidFile, InvalidInput, RowProblem
+from qmm.events.after_import import after_import
 from qmm.events.extract_dates import check_extract_date
 from qmm.events.importer import FORMATS, validate_file
 from qmm.events.profiles import list_profiles, load_profile
@@ -112,7 +113,7 @@ def import_upload(
         problems = _other_site_problems(validated.table, site.code)
         if problems:
             raise InvalidFile(name, problems)
-        return store.write_batch(
+        batch = store.write_batch(
             session,
             record_type=record_type,
             table=validated.table,
@@ -123,6 +124,8 @@ def import_upload(
             keys_checked=True,
             extracted_on=extracted_on,
         )
+    after_import(session, store, [batch])
+    return batch
 
 
 def batches_of(session: Session, *, site: Site, limit: int = 50) -> Sequence[ImportBatch]:

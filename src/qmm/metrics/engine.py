@@ -276,12 +276,15 @@ def _rows(expr: Table) -> list[dict[str, Any]]:
     return rows
 
 
-def _duckdb_fetch(backend: Any, sql: str) -> list[dict[str, Any]]:
+def _duckdb_fetch(
+    backend: Any, sql: str, parameters: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
     """Run SQL on a cursor of its own: the tables may be shared by requests in several threads,
     and a DuckDB connection must not run two queries at once."""
     cursor = backend.con.cursor()
     try:
-        rows: list[dict[str, Any]] = cursor.execute(sql).to_arrow_table().to_pylist()
+        executed = cursor.execute(sql, list(parameters)) if parameters else cursor.execute(sql)
+        rows: list[dict[str, Any]] = executed.to_arrow_table().to_pylist()
     finally:
         cursor.close()
     return rows
@@ -328,12 +331,28 @@ def _duckdb_rows(
     start: str | None,
     end: str | None,
 ) -> list[dict[str, Any]]:
-    """Every selected KPI's rows on DuckDB, each query compiled once per process and key."""
+    """Every selected KPI's rows on DuckDB, each query compiled once per process and key.
+
+    The sites and periods asked for are bound as parameters of a filter around the compiled
+    query (the same filter :func:`_value_expression` applies), so refreshing many slices of a
+    KPI after an import compiles it once.
+    """
     schemas = _schemas(tables)
     chosen = options or Options()
     targets = chosen.change_target_days
     ready: Tables | None = None
     rows: list[dict[str, Any]] = []
+    conditions: list[str] = []
+    parameters: list[Any] = []
+    if sites is not None:
+        conditions.append(f"site IN ({', '.join('?' for _ in sites)})" if sites else "false")
+        parameters.extend(str(site) for site in sites)
+    if start is not None:
+        conditions.append("period >= ?")
+        parameters.append(period_bound(start, period))
+    if end is not None:
+        conditions.append("period <= ?")
+        parameters.append(period_bound(end, period))
     for kpi_id in ids:
         key = _QueryKey(
             kpi=kpi_id,
@@ -341,9 +360,9 @@ def _duckdb_rows(
             as_of=as_of[kpi_id],
             change_target_days=tuple(sorted(targets.items())),
             recurrence_window_days=chosen.recurrence_window_days,
-            sites=None if sites is None else tuple(sites),
-            start=start,
-            end=end,
+            sites=None,
+            start=None,
+            end=None,
             schemas=schemas,
         )
         sql = _SQL_CACHE.get(key)
@@ -351,14 +370,18 @@ def _duckdb_rows(
             if ready is None:
                 ready = _utc_wall_clock(tables)
             expr = _value_expression(
-                ready, kpi_id, period, as_of[kpi_id], options, sites, start, end, True
+                ready, kpi_id, period, as_of[kpi_id], options, None, None, None, True
             )
             sql = str(backend.compile(expr))
             with _SQL_CACHE_LOCK:  # web requests compute in several threads
                 if len(_SQL_CACHE) >= _SQL_CACHE_SIZE:
                     _SQL_CACHE.pop(next(iter(_SQL_CACHE)))
                 _SQL_CACHE[key] = sql
-        rows.extend(_duckdb_fetch(backend, sql))
+        if conditions:
+            filtered = f"SELECT * FROM ({sql}) AS kpi_rows WHERE {' AND '.join(conditions)}"
+            rows.extend(_duckdb_fetch(backend, filtered, parameters))
+        else:
+            rows.extend(_duckdb_fetch(backend, sql))
     return rows
 
 

@@ -138,3 +138,16 @@ class ControlChartOut(BaseModel):
                 "mr_ucl": chart.mr_ucl if xmr else None,
             }
         )
+
+
+class KPIRefreshOut(BaseModel):
+    """What `qmm metrics refresh` did: the stored values' state before, and what it wrote."""
+
+    #: fresh, stale or missing: how the stored values stood against the store before.
+    before: Literal["fresh", "stale", "missing"]
+    #: False when --if-stale found the values current and left them alone.
+    refreshed: bool
+    #: Values stored by the refresh (every KPI, site, period kind, period and group).
+    values: int
+    #: The latest import batch the stored values now include (the store version).
+    batch_id: int | None

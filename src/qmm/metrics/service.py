@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
+from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qmm.errors import NotFound
+from qmm.events.after_import import register_after_import
 from qmm.events.extract_dates import latest_extract_dates
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
 from qmm.metrics.control_charts import ControlChart, p_chart, xmr_chart
-from qmm.metrics.engine import KPIValue, compute
-from qmm.metrics.kpis import SITES_TABLE, Tables
+from qmm.metrics.engine import KPIValue, compute, default_as_of, period_bound
+from qmm.metrics.kpis import REGISTRY, SITES_TABLE, Tables
+from qmm.metrics.materialize import (
+    DEFAULT_OPTIONS_KEY,
+    STORED_PERIODS,
+    Freshness,
+    ProgressCallback,
+    RefreshResult,
+    dates_without,
+    freshness,
+    read_values,
+    refresh_whole,
+    slices_after_import,
+    state_digest,
+    state_without,
+    value_set,
+    write_slices,
+)
+from qmm.models import ImportBatch, KPIValueSet, utcnow
 
 
 def event_store() -> EventStore:
@@ -128,8 +149,12 @@ def kpi_values(
 
     Values depend only on the stored records, the sites and these arguments (``as_of``
     defaults, per KPI, to the data's extract date), so pages read them again without
-    recomputing.
+    recomputing. When the stored values are current and the as-of dates are their defaults,
+    they are read from the app database instead (see :func:`stored_kpi_values`).
     """
+    stored = _stored_values(session, store or event_store(), kpis, sites, period, start, end, as_of)
+    if stored is not None:
+        return stored
     snapshot = _snapshot(session, store)
     day = as_of
     key = (
@@ -168,6 +193,39 @@ def kpi_values(
     return list(known)
 
 
+def _stored_values(
+    session: Session,
+    store: EventStore,
+    kpis: Sequence[str] | None,
+    sites: Sequence[str] | None,
+    period: str,
+    start: str | None,
+    end: str | None,
+    as_of: date | None,
+) -> list[KPIValue] | None:
+    """The stored values answering a question, or None when they cannot: not current, another
+    as-of date than each KPI's default, or a period kind that is not stored."""
+    if period not in STORED_PERIODS or isinstance(kpis, str):
+        return None
+    ids = list(REGISTRY) if kpis is None else list(dict.fromkeys(kpis))
+    if any(k not in REGISTRY for k in ids):
+        return None  # compute() names the unknown ids
+    if as_of is not None:
+        dates = latest_extract_dates(session)
+        if any(default_as_of(k, dates) != as_of for k in ids):
+            return None
+    if freshness(session, store.state(session)) != "fresh":
+        return None
+    return read_values(
+        session,
+        kpis=ids,
+        sites=sites,
+        period=period,
+        start=None if start is None else period_bound(start, period),
+        end=None if end is None else period_bound(end, period),
+    )
+
+
 @dataclass(frozen=True)
 class KPISeries:
     """One KPI for one site (and group) over consecutive periods, with its control chart."""
@@ -199,3 +257,185 @@ def kpi_series(
     else:
         chart = xmr_chart([v.value for v in points], labels)
     return KPISeries(kpi=kpi, site=site, group=group, values=tuple(points), chart=chart)
+
+
+# --- stored values ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRead:
+    """Stored KPI values and whether they are current for the store (else shown as refreshing)."""
+
+    values: list[KPIValue]
+    freshness: Freshness
+
+    @property
+    def refreshing(self) -> bool:
+        return self.freshness != "fresh"
+
+
+def stored_kpi_values(
+    session: Session,
+    *,
+    store: EventStore | None = None,
+    kpis: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    period: str = "month",
+) -> StoredRead:
+    """The stored values of some KPIs (default options and as-of dates), with their freshness:
+    a page reads these instead of computing; nothing here runs the KPI engine."""
+    store = store or event_store()
+    if period not in STORED_PERIODS:
+        raise ValueError(f"unknown period {period!r}; known: {', '.join(STORED_PERIODS)}")
+    fresh = freshness(session, store.state(session))
+    if fresh == "missing":
+        return StoredRead([], fresh)
+    return StoredRead(read_values(session, kpis=kpis, sites=sites, period=period), fresh)
+
+
+def kpi_values_freshness(session: Session, *, store: EventStore | None = None) -> Freshness:
+    """Whether the stored KPI values are current for the store, older, or were never stored."""
+    return freshness(session, (store or event_store()).state(session))
+
+
+def refresh_kpi_values(
+    session: Session,
+    *,
+    store: EventStore | None = None,
+    progress: ProgressCallback | None = None,
+) -> RefreshResult:
+    """Compute and store every KPI value again (flushed; the caller commits): after a
+    migration, for a store that has no stored values, or when they are older than the store."""
+    store = store or event_store()
+    state = store.state(session)
+    snapshot = _snapshot(session, store)
+    return refresh_whole(
+        session,
+        tables=snapshot.tables,
+        extract_dates=snapshot.extract_dates,
+        state=state,
+        progress=progress,
+    )
+
+
+def refresh_after_import(
+    session: Session, store: EventStore, batches: Sequence[ImportBatch]
+) -> RefreshResult:
+    """Compute again only what the batches can change, in the import's own transaction, so
+    the values and the batches are stored together or not at all.
+
+    When the stored values were not current just before the import (never stored, or the
+    sites changed), every value is computed instead.
+    """
+    ids = [b.id for b in batches]
+    state = store.state(session)
+    header = value_set(session)
+    snapshot = _snapshot(session, store)
+    if header is None or header.store_state != state_digest(state_without(state, ids)):
+        return refresh_whole(
+            session, tables=snapshot.tables, extract_dates=snapshot.extract_dates, state=state
+        )
+    every_batch = session.execute(
+        select(ImportBatch.id, ImportBatch.record_type, ImportBatch.extracted_on)
+    ).all()
+    slices = slices_after_import(
+        tables=snapshot.tables,
+        footprints=[store.batch_footprint(session, b) for b in batches],
+        dates_before=dates_without(((int(i), str(t), d) for i, t, d in every_batch), ids),
+        dates_after=snapshot.extract_dates,
+    )
+    return write_slices(
+        session,
+        tables=snapshot.tables,
+        extract_dates=snapshot.extract_dates,
+        state=state,
+        slices=slices,
+    )
+
+
+register_after_import("kpi_values", refresh_after_import)
+
+#: Whether a page that finds stored values older than the store starts a refresh beside it.
+BACKGROUND_REFRESH = True
+#: A claim older than this is taken to be a refresh that died with its process.
+CLAIM_TIMEOUT: Final = timedelta(minutes=30)
+_log = logging.getLogger(__name__)
+
+
+def _claim(engine: Engine) -> bool:
+    """Mark a refresh as running, unless another worker's claim is still young: one refresh
+    at a time across every worker and process."""
+    now = utcnow()
+    with engine.begin() as connection:
+        taken = connection.execute(
+            update(KPIValueSet)
+            .where(
+                KPIValueSet.options_key == DEFAULT_OPTIONS_KEY,
+                or_(
+                    KPIValueSet.refreshing_since.is_(None),
+                    KPIValueSet.refreshing_since < now - CLAIM_TIMEOUT,
+                ),
+            )
+            .values(refreshing_since=now)
+        )
+        if taken.rowcount == 1:
+            return True
+        exists = connection.execute(
+            select(KPIValueSet.options_key).where(KPIValueSet.options_key == DEFAULT_OPTIONS_KEY)
+        ).first()
+    if exists is not None:
+        return False
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(KPIValueSet).values(
+                    options_key=DEFAULT_OPTIONS_KEY,
+                    store_state="",
+                    batch_id=None,
+                    refreshed_at=now,
+                    refreshing_since=now,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _release(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(KPIValueSet)
+            .where(KPIValueSet.options_key == DEFAULT_OPTIONS_KEY)
+            .values(refreshing_since=None)
+        )
+
+
+def _refresh_claimed(engine: Engine, store: EventStore) -> None:
+    try:
+        with Session(bind=engine, expire_on_commit=False) as session:
+            if freshness(session, store.state(session)) != "fresh":
+                refresh_kpi_values(session, store=store)
+            session.commit()
+    except Exception:  # a background thread has no one to tell but the log
+        _log.exception("refreshing the stored KPI values failed")
+    finally:
+        _release(engine)
+
+
+def refresh_in_background(session: Session, store: EventStore | None = None) -> bool:
+    """Start refreshing stale stored values in a thread the request does not wait for; False
+    when another worker already does, or when the session's data is not committed (a session
+    bound to an open connection: another connection would not see what it sees)."""
+    bind = session.get_bind()
+    if not BACKGROUND_REFRESH or not isinstance(bind, Engine):
+        return False
+    if not _claim(bind):
+        return False
+    worker = threading.Thread(
+        target=_refresh_claimed,
+        args=(bind, store or event_store()),
+        name="qmm-kpi-refresh",
+        daemon=True,
+    )
+    worker.start()
+    return True

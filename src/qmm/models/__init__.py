@@ -33,6 +33,7 @@ from qmm.models.evidence import (
     EvidenceItemSubElement,
 )
 from qmm.models.framework import Framework, FrameworkStatus, PracticeArea, Question, SubElement
+from qmm.models.metrics import KPIValueSet, StoredKPIValue
 from qmm.models.program import (
     ContinuityScenario,
     Decision,
@@ -130,6 +131,7 @@ __all__ = [
     "ImportBatch",
     "InventoryLevel",
     "InventoryTrigger",
+    "KPIValueSet",
     "LoginAttempt",
     "MockAnswer",
     "MockInterview",
@@ -156,6 +158,7 @@ __all__ = [
     "SteeringAction",
     "SteeringCadence",
     "SteeringMeeting",
+    "StoredKPIValue",
     "SubElement",
     "SupplierAgreement",
     "TeamRole",

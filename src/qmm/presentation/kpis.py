@@ -1,7 +1,9 @@
 """KPIs as people read them: latest value with its n, target, trend and signal; charts; records.
 
-The pages and the API compute only the site and KPIs they show, once per request: a
-`KPIRequest` opens the event store's tables on first use and remembers every result.
+The pages and the API read the KPI values stored at import (see ``qmm.metrics.materialize``):
+a `KPIRequest` reads only the site and KPIs it shows, once per request, and says when they are
+older than the store (shown as refreshing while one worker brings them up to date). Only the
+records behind a value are read from the event store, through the same expressions.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from qmm.metrics.service import (
     kpi_series,
     kpi_values,
     open_tables,
+    refresh_in_background,
+    stored_kpi_values,
 )
 from qmm.presentation.charts import chart_svg, control_chart_spec
 from qmm.presentation.formatting import format_n, format_value, with_n
@@ -51,13 +55,15 @@ DASHBOARD_KPIS: Final[tuple[str, ...]] = tuple(dict.fromkeys(k for k, _ in DASHB
 
 
 class KPIRequest:
-    """One request's KPI work: the tables opened once, each computation done once."""
+    """One request's KPI work: stored values read once, the tables opened only for records."""
 
     def __init__(self, session: Session, store: EventStore) -> None:
         self.session = session
         self.store = store
         self._tables: Tables | None = None
         self._values: dict[tuple[str, tuple[str, ...], str], list[KPIValue]] = {}
+        #: Whether any values read are older than the store (a refresh is under way).
+        self.refreshing = False
 
     @property
     def tables(self) -> Tables:
@@ -72,16 +78,26 @@ class KPIRequest:
         return extract_dates(self.session, self.store)
 
     def values(self, *, site: str, kpis: Sequence[str], period: str) -> list[KPIValue]:
-        """The values of some KPIs at one site, per period; computed once per request."""
+        """The stored values of some KPIs at one site, per period; read once per request.
+
+        Values older than the store are shown (marked refreshing) while a refresh runs beside
+        the request; only when none was ever stored are they computed, once per process.
+        """
         key = (site, tuple(kpis), period)
         if key not in self._values:
-            self._values[key] = kpi_values(
-                self.session,
-                store=self.store,
-                kpis=list(kpis),
-                sites=[site],
-                period=check_period(period),
+            chosen = check_period(period)
+            read = stored_kpi_values(
+                self.session, store=self.store, kpis=list(kpis), sites=[site], period=chosen
             )
+            if read.refreshing:
+                self.refreshing = True
+                refresh_in_background(self.session, self.store)
+            if read.freshness == "missing":
+                self._values[key] = kpi_values(
+                    self.session, store=self.store, kpis=list(kpis), sites=[site], period=chosen
+                )
+            else:
+                self._values[key] = read.values
         return self._values[key]
 
     def records(
@@ -198,6 +214,8 @@ class Tile:
     earlier_signals: tuple[int, ...]
     small_n: bool
     href: str
+    #: The value is older than the store: a refresh after an import is under way.
+    refreshing: bool = False
 
     @property
     def title(self) -> str:
@@ -260,7 +278,13 @@ def series_for(
 
 
 def tile(
-    values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None, period: str
+    values: Sequence[KPIValue],
+    *,
+    site: str,
+    kpi: str,
+    group: str | None,
+    period: str,
+    refreshing: bool = False,
 ) -> Tile:
     """The tile of one KPI (and group) at a site from the request's values."""
     definition = get_kpi(kpi)
@@ -269,7 +293,7 @@ def tile(
     href = f"/sites/{site}/kpis/{kpi}{query}"
     series = series_for(values, kpi=kpi, site=site, group=group)
     if series is None:
-        return Tile(definition, group, None, target, None, None, (), (), False, href)
+        return Tile(definition, group, None, target, None, None, (), (), False, href, refreshing)
     # The latest period with a value: a recent period can have none yet (recurrence after
     # CAPA waits for each CAPA's window to pass).
     last = max(
@@ -292,6 +316,7 @@ def tile(
         earlier_signals=tuple(earlier),
         small_n=small_n,
         href=href,
+        refreshing=refreshing,
     )
 
 
@@ -299,7 +324,14 @@ def dashboard_tiles(kpi_request: KPIRequest, *, site: str, period: str) -> list[
     """The dashboard's tiles for one site: only its KPIs, computed in one pass."""
     values = kpi_request.values(site=site, kpis=DASHBOARD_KPIS, period=period)
     return [
-        tile(values, site=site, kpi=kpi, group=group, period=period)
+        tile(
+            values,
+            site=site,
+            kpi=kpi,
+            group=group,
+            period=period,
+            refreshing=kpi_request.refreshing,
+        )
         for kpi, group in DASHBOARD_TILES
     ]
 
@@ -339,7 +371,13 @@ class ChartView:
 
 
 def chart_view(
-    values: Sequence[KPIValue], *, site: str, kpi: str, group: str | None, period: str
+    values: Sequence[KPIValue],
+    *,
+    site: str,
+    kpi: str,
+    group: str | None,
+    period: str,
+    refreshing: bool = False,
 ) -> ChartView | None:
     """The KPI page's content, or None when the site has no value of this KPI yet."""
     definition = get_kpi(kpi)
@@ -384,7 +422,7 @@ def chart_view(
         svg=chart_svg(spec),
         signals=[signal_words(chart, s) for s in chart.signals],
         rows=rows,
-        latest=tile(values, site=site, kpi=kpi, group=group, period=period),
+        latest=tile(values, site=site, kpi=kpi, group=group, period=period, refreshing=refreshing),
     )
 
 

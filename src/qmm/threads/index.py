@@ -8,6 +8,7 @@ public view (`EventStore.connect`), kept while that state lasts, and answers by 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import duckdb
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from qmm.events.record_types import ColumnType, get_record_type
@@ -46,6 +48,7 @@ _KEEP: Final = 2
 _lock: Final = threading.Lock()
 _kept: OrderedDict[tuple[Any, ...], ThreadIndex] = OrderedDict()
 _building: dict[tuple[Any, ...], threading.Lock] = {}
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,22 +131,69 @@ def _copy(con: duckdb.DuckDBPyConnection, backend: Any, record_type: str) -> Non
         con.execute(f"CREATE INDEX {record_type}_{column} ON {record_type} ({column})")
 
 
-def _build(session: Session, store: EventStore) -> ThreadIndex:
+def _build(session: Session, store: EventStore, *, threads: int | None = None) -> ThreadIndex:
+    """Copy the store into a new index; THREADS caps DuckDB's threads (a build beside requests
+    leaves them the other cores)."""
     backend = store.connect(session)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
+        backend.raw_sql(f"SET threads = {int(threads)}")
     for record_type in KEYS:
         _copy(con, backend, record_type)
     return ThreadIndex(con)
 
 
-def thread_index(session: Session, store: EventStore) -> ThreadIndex:
-    """The index of the store's current state: built on first use, then kept while it lasts."""
+def _build_beside(engine: Engine, store: EventStore, key: tuple[Any, ...]) -> None:
+    """Build the index of a store state in a thread of its own (once, whoever asks)."""
+    with _lock:
+        if key in _building or key in _kept:
+            return
+        lock = _building[key] = threading.Lock()
+    lock.acquire()  # held from here, released by the builder: askers for this state wait
+
+    def build() -> None:
+        try:
+            with Session(bind=engine) as session:
+                if store.state(session) == key:
+                    made = _build(session, store, threads=1)
+                    with _lock:
+                        _kept[key] = made
+                        while len(_kept) > _KEEP:
+                            _kept.popitem(last=False)
+        except Exception:  # a background thread has no one to tell but the log
+            _log.exception("building the thread index failed")
+        finally:
+            with _lock:
+                _building.pop(key, None)
+            lock.release()
+
+    threading.Thread(target=build, name="qmm-thread-index", daemon=True).start()
+
+
+def thread_index(session: Session, store: EventStore, *, older_ok: bool = False) -> ThreadIndex:
+    """The index of the store's current state: built on first use, then kept while it lasts.
+
+    With OLDER_OK (site-wide summaries a page shows, such as the worklist's broken threads), a
+    new state's index is built beside the request while the latest one built answers: after an
+    import each web worker would otherwise copy the store in someone's request. A session
+    bound to an open connection (uncommitted data another connection cannot see) always waits.
+    """
     key = store.state(session)
     with _lock:
         found = _kept.get(key)
         if found is not None:
             _kept.move_to_end(key)
+            return found
+        older = next(reversed(_kept.values()), None) if older_ok else None
+    bind = session.get_bind()
+    if older is not None and isinstance(bind, Engine):
+        _build_beside(bind, store, key)
+        return older
+    with _lock:
+        found = _kept.get(key)
+        if found is not None:
             return found
         building = _building.setdefault(key, threading.Lock())
     with building:

@@ -807,10 +807,19 @@ def _broken_row(kind: str, row: tuple[Any, ...], site: str) -> Broken:
 
 
 def broken_threads(
-    session: Session, *, site: Site, store: EventStore, limit: int | None = None
+    session: Session,
+    *,
+    site: Site,
+    store: EventStore,
+    limit: int | None = None,
+    older_ok: bool = False,
 ) -> list[Broken]:
-    """Every broken thread of a site, oldest first (the longest-standing gap leads)."""
-    index = thread_index(session, store)
+    """Every broken thread of a site, oldest first (the longest-standing gap leads).
+
+    With OLDER_OK, right after an import they may be those of the store before it, while the
+    new thread index is built beside the caller (see :func:`thread_index`).
+    """
+    index = thread_index(session, store, older_ok=older_ok)
     found: list[Broken] = []
     queries = [*_BROKEN_SQL]
     for source, target in CAPA_SOURCES.items():

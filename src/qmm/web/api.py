@@ -20,8 +20,8 @@ from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
 from qmm.events.uploads import batches_of, import_upload
 from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
 from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
-from qmm.metrics.engine import compute
 from qmm.metrics.schemas import ControlChartOut, KPIRecordsOut, KPIValueOut
+from qmm.metrics.service import kpi_values
 from qmm.models import utcnow
 from qmm.presentation.kpis import (
     KPIRequest,
@@ -196,17 +196,17 @@ def api_kpi_values(
                 raise InvalidInput(str(exc)) from None
     if not codes:
         return []
-    kpis = KPIRequest(db, store)
     try:
-        values = compute(
-            kpis.tables,
+        # The stored values when they answer (current, the data's own as-of dates), else computed.
+        values = kpi_values(
+            db,
+            store=store,
             kpis=kpi or None,
             sites=codes,
             period=period,
             start=start,
             end=end,
             as_of=as_of,
-            extract_dates=kpis.extract_dates,
         )
     except ValueError as exc:
         raise _values_error(exc) from None

@@ -62,6 +62,7 @@ def worklist_of(db: DB, principal: Principal, sites: list[Site], store: Store) -
             store=store,
             today=utcnow().date(),
             username=principal.user.username,
+            threads_may_lag=True,
         )
     )
 

@@ -167,8 +167,16 @@ def kpi_page(
     picked = check_group(definition, group)
     if definition.groups and picked is None:
         picked = definition.groups[0]
-    values = KPIRequest(db, store).values(site=site.code, kpis=[definition.id], period=chosen)
-    view = chart_view(values, site=site.code, kpi=definition.id, group=picked, period=chosen)
+    kpi_request = KPIRequest(db, store)
+    values = kpi_request.values(site=site.code, kpis=[definition.id], period=chosen)
+    view = chart_view(
+        values,
+        site=site.code,
+        kpi=definition.id,
+        group=picked,
+        period=chosen,
+        refreshing=kpi_request.refreshing,
+    )
     return render(
         request,
         "kpi.html",

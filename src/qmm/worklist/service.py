@@ -340,9 +340,11 @@ def _fda_milestones(session: Session, site: Site, today: date) -> list[WorkItem]
     return [i for i in found if i is not None]
 
 
-def _broken_threads(session: Session, store: EventStore, site: Site, today: date) -> list[WorkItem]:
+def _broken_threads(
+    session: Session, store: EventStore, site: Site, today: date, *, older_ok: bool = False
+) -> list[WorkItem]:
     """The site's ten oldest broken threads, then one item counting the rest."""
-    broken = broken_threads(session, site=site, store=store)
+    broken = broken_threads(session, site=site, store=store, older_ok=older_ok)
     found = [
         WorkItem(
             "broken_thread",
@@ -450,13 +452,16 @@ def worklist(
     store: EventStore,
     today: date,
     username: str | None = None,
+    threads_may_lag: bool = False,
 ) -> Worklist:
     """What needs attention at the given sites that the reader may read, most overdue first.
 
     Sites the reader may not read are left out, and so are plans of assessments they may not
     read; drafts to sign show only to those who may sign them (and, under the two-person rule,
     not to their author, named by `username`). Broken threads and KPI signals come from the
-    extracts in `store`.
+    extracts in `store`; the KPI signals from the values stored at import. With
+    `threads_may_lag` (pages), the broken threads right after an import may be those of the
+    store before it for the seconds the new thread index takes to build beside the request.
     """
     readable: Sequence[Site] = [
         s for s in sites if reader.may(session, Permission.site_read, site=s)
@@ -470,7 +475,7 @@ def worklist(
         items += _steering(session, site, today)
         items += _continuity(session, site, today)
         items += _fda_milestones(session, site, today)
-        items += _broken_threads(session, store, site, today)
+        items += _broken_threads(session, store, site, today, older_ok=threads_may_lag)
         items += _kpi_signals(kpi_request, site, today)
     return Worklist(
         today=today,
