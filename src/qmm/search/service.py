@@ -1,0 +1,455 @@
+"""One search over sites, evidence, decisions, plan actions, objectives, forum items, clauses,
+vendor documents, scenarios, questions and rationales, at the sites the reader may read.
+
+Why one service: the header box, the results page, the API, the evidence index and
+`qmm search` all ask the same question and must answer alike, on SQLite and PostgreSQL. What
+the reader may see follows the pages' own rules: a site they may read, and (for ratings,
+consensus, questions and plan actions) an assessment they may read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from qmm.auth.permissions import Permission
+from qmm.auth.scope import Reader, readable_assessments
+from qmm.models import (
+    Assessment,
+    Clause,
+    ConsensusScore,
+    ContinuityScenario,
+    Decision,
+    EvidenceItem,
+    ForumItem,
+    PlanAction,
+    QualityObjective,
+    Question,
+    Rating,
+    ReadinessPlan,
+    ReadinessPlanStatus,
+    Site,
+    VendorDocument,
+)
+from qmm.search.index import Matcher, is_postgres
+from qmm.search.query import InvalidSearch, SearchTerms, parse_search
+
+#: Hits shown per kind on the results page before "show all".
+PER_KIND: Final = 5
+#: The most hits one page of a single kind shows.
+MAX_PAGE: Final = 100
+#: Characters of context on each side of the first matching word in an excerpt.
+EXCERPT_SIDE: Final = 90
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One record found: its kind, site, reference, title, a few words around the match, a link."""
+
+    kind: str
+    site: str | None
+    ref: str
+    title: str
+    excerpt: str
+    path: str
+    note: str = ""
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES[self.kind]
+
+
+@dataclass(frozen=True)
+class KindResults:
+    """The hits of one kind on this page, and how many there are in all."""
+
+    kind: str
+    total: int
+    hits: tuple[Hit, ...]
+
+    @property
+    def name(self) -> str:
+        return KIND_NAMES[self.kind]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """A search's answer: what was looked for, where, and the hits of each kind that has any."""
+
+    query: str
+    sites: tuple[str, ...]
+    kinds: tuple[KindResults, ...] = field(default_factory=tuple)
+
+    @property
+    def total(self) -> int:
+        return sum(k.total for k in self.kinds)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    site_ids: frozenset[int]
+    codes: dict[int, str]
+    assessment_ids: frozenset[int]
+    #: Each framework in use by a readable assessment, and its newest such assessment.
+    framework_assessment: dict[int, int]
+    #: Where a default clause (no site) is shown: the first site searched.
+    home_site: str | None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind is found: its table, the query of its readable records, and its hit."""
+
+    kind: str
+    name: str
+    table: str
+    record_id: Any
+    query: Callable[[_Scope], Select[Any]]
+    hit: Callable[[Any, _Scope], Hit]
+    texts: Callable[[Any], Sequence[str | None]]
+
+
+def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    values = sorted(ids)
+    return column.in_(values) if values else false()
+
+
+def _site(code: str | None, rest: str = "") -> str:
+    return f"/sites/{code}{rest}"
+
+
+KINDS: Final[tuple[_Kind, ...]] = (
+    _Kind(
+        "site",
+        "Sites",
+        "sites",
+        Site.id,
+        lambda s: select(Site).where(_in(Site.id, s.site_ids)),
+        lambda r, s: Hit("site", r.code, r.code, r.name, "", _site(r.code)),
+        lambda r: (r.code, r.name),
+    ),
+    _Kind(
+        "evidence",
+        "Evidence",
+        "evidence_items",
+        EvidenceItem.id,
+        lambda s: select(EvidenceItem).where(_in(EvidenceItem.site_id, s.site_ids)),
+        lambda r, s: Hit(
+            "evidence",
+            s.codes[r.site_id],
+            r.ref,
+            r.title,
+            r.description,
+            _site(s.codes[r.site_id], f"/evidence/{r.ref}"),
+            "retired" if r.retired_at is not None else r.owner,
+        ),
+        lambda r: (r.description, r.owner, r.eqms_id),
+    ),
+    _Kind(
+        "decision",
+        "Decisions",
+        "decisions",
+        Decision.id,
+        lambda s: select(Decision).where(
+            _in(Decision.site_id, s.site_ids), Decision.discarded_at.is_(None)
+        ),
+        lambda r, s: Hit(
+            "decision",
+            s.codes[r.site_id],
+            r.ref,
+            r.title,
+            r.decision,
+            _site(s.codes[r.site_id], f"/decisions/{r.ref}"),
+            "signed" if r.signed_at is not None else "draft",
+        ),
+        lambda r: (r.decision, r.context, r.rationale, r.trade_off, r.owner),
+    ),
+    _Kind(
+        "plan_action",
+        "Plan actions",
+        "plan_actions",
+        PlanAction.id,
+        lambda s: (
+            select(PlanAction)
+            .join(ReadinessPlan, PlanAction.plan_id == ReadinessPlan.id)
+            .where(
+                _in(ReadinessPlan.site_id, s.site_ids),
+                _in(ReadinessPlan.assessment_id, s.assessment_ids),
+                ReadinessPlan.status != ReadinessPlanStatus.discarded.value,
+            )
+        ),
+        lambda r, s: Hit(
+            "plan_action",
+            s.codes[r.plan.site_id],
+            f"{r.plan.ref} #{r.number}",
+            r.title,
+            r.evidence,
+            _site(s.codes[r.plan.site_id], f"/plans/{r.plan.ref}#action-{r.number}"),
+            f"{r.status}, due {r.due_on.isoformat()}, {r.owner}",
+        ),
+        lambda r: (r.evidence, r.note, r.source_detail, r.owner),
+    ),
+    _Kind(
+        "objective",
+        "Quality objectives",
+        "quality_objectives",
+        QualityObjective.id,
+        lambda s: select(QualityObjective).where(_in(QualityObjective.site_id, s.site_ids)),
+        lambda r, s: Hit(
+            "objective",
+            s.codes[r.site_id],
+            f"objective {r.id}",
+            r.title,
+            r.what_good_looks_like,
+            _site(s.codes[r.site_id], "/program#objectives-section"),
+            "retired" if r.retired_on is not None else r.owner,
+        ),
+        lambda r: (r.what_good_looks_like, r.owner),
+    ),
+    _Kind(
+        "forum_item",
+        "Forum items",
+        "forum_items",
+        ForumItem.id,
+        lambda s: select(ForumItem).where(_in(ForumItem.site_id, s.site_ids)),
+        lambda r, s: Hit(
+            "forum_item",
+            s.codes[r.site_id],
+            f"forum item {r.id}",
+            r.roadblock,
+            r.resolution or "",
+            _site(s.codes[r.site_id], "/program#forum"),
+            "removed" if r.removed_on is not None else r.owner,
+        ),
+        lambda r: (r.resolution, r.owner),
+    ),
+    _Kind(
+        "clause",
+        "Clauses",
+        "qmm_clauses",
+        Clause.id,
+        lambda s: select(Clause).where(
+            or_(Clause.site_id.is_(None), _in(Clause.site_id, s.site_ids))
+        ),
+        lambda r, s: Hit(
+            "clause",
+            s.codes.get(r.site_id) if r.site_id is not None else None,
+            r.code,
+            r.title,
+            r.text,
+            _site(
+                s.codes[r.site_id] if r.site_id is not None else s.home_site,
+                "/clauses#library-title",
+            ),
+            "site's own wording" if r.site_id is not None else "default set",
+        ),
+        lambda r: (r.text, r.purpose, r.code),
+    ),
+    _Kind(
+        "vendor_document",
+        "Vendor documents",
+        "vendor_documents",
+        VendorDocument.id,
+        lambda s: select(VendorDocument).where(_in(VendorDocument.site_id, s.site_ids)),
+        lambda r, s: Hit(
+            "vendor_document",
+            s.codes[r.site_id],
+            f"{r.document_type} {r.id}",
+            r.title,
+            f"{r.vendor} ({r.document_type}), {r.owner}",
+            _site(s.codes[r.site_id], "/clauses#documents-title"),
+            r.vendor,
+        ),
+        lambda r: (r.vendor, r.owner),
+    ),
+    _Kind(
+        "scenario",
+        "Continuity scenarios",
+        "continuity_scenarios",
+        ContinuityScenario.id,
+        lambda s: select(ContinuityScenario).where(_in(ContinuityScenario.site_id, s.site_ids)),
+        lambda r, s: Hit(
+            "scenario",
+            s.codes[r.site_id],
+            f"scenario {r.id}",
+            r.title,
+            r.what_fails,
+            _site(s.codes[r.site_id], f"/continuity#scenario-{r.id}"),
+            r.owner,
+        ),
+        lambda r: (r.what_fails, r.backup_strategy, r.owner),
+    ),
+    _Kind(
+        "question",
+        "Assessment questions",
+        "framework_questions",
+        Question.id,
+        lambda s: select(Question).where(_in(Question.framework_id, s.framework_assessment)),
+        lambda r, s: Hit(
+            "question",
+            None,
+            r.code,
+            r.text,
+            r.guidance,
+            f"/assessments/{s.framework_assessment[r.framework_id]}#q-{r.code}",
+        ),
+        lambda r: (r.text, r.guidance),
+    ),
+    _Kind(
+        "rating",
+        "Rating rationales",
+        "ratings",
+        Rating.id,
+        lambda s: select(Rating).where(
+            _in(Rating.assessment_id, s.assessment_ids),
+            Rating.superseded_by_id.is_(None),
+            Rating.rationale != "",
+        ),
+        lambda r, s: Hit(
+            "rating",
+            None,
+            f"assessment {r.assessment_id}, {r.question.code}",
+            f"{r.assessor.username} on {r.question.code}",
+            r.rationale,
+            f"/assessments/{r.assessment_id}#q-{r.question.code}",
+            "not applicable" if r.not_applicable else f"level {r.score}",
+        ),
+        lambda r: (r.rationale,),
+    ),
+    _Kind(
+        "consensus",
+        "Consensus rationales",
+        "consensus_scores",
+        ConsensusScore.id,
+        lambda s: select(ConsensusScore).where(
+            _in(ConsensusScore.assessment_id, s.assessment_ids),
+            ConsensusScore.superseded_by_id.is_(None),
+            ConsensusScore.rationale != "",
+        ),
+        lambda r, s: Hit(
+            "consensus",
+            None,
+            f"assessment {r.assessment_id}, {r.question.code}",
+            f"Consensus on {r.question.code}",
+            r.rationale,
+            f"/assessments/{r.assessment_id}#q-{r.question.code}",
+            "not applicable" if r.not_applicable else f"level {r.score}",
+        ),
+        lambda r: (r.rationale,),
+    ),
+)
+KIND_NAMES: Final = {k.kind: k.name for k in KINDS}
+_BY_KIND: Final = {k.kind: k for k in KINDS}
+
+
+def _scope(session: Session, reader: Reader, sites: Iterable[Site]) -> _Scope:
+    readable = [s for s in sites if reader.may(session, Permission.site_read, site=s)]
+    assessments: list[Assessment] = []
+    for site in readable:
+        assessments += readable_assessments(session, reader=reader, site=site)
+    newest: dict[int, Assessment] = {}
+    for a in assessments:
+        kept = newest.get(a.framework_id)
+        if kept is None or (a.started_on, a.id) > (kept.started_on, kept.id):
+            newest[a.framework_id] = a
+    return _Scope(
+        site_ids=frozenset(s.id for s in readable),
+        codes={s.id: s.code for s in readable},
+        assessment_ids=frozenset(a.id for a in assessments),
+        framework_assessment={f: a.id for f, a in newest.items()},
+        home_site=readable[0].code if readable else None,
+    )
+
+
+def excerpt(texts: Sequence[str | None], terms: SearchTerms) -> str:
+    """A few words of the first text that holds a searched word, around that word."""
+    words = terms.all_words
+    for body in texts:
+        if not body:
+            continue
+        flat = " ".join(str(body).split())
+        lower = flat.lower()
+        found = [i for i in (lower.find(w) for w in words) if i >= 0]
+        if not found:
+            continue
+        at = min(found)
+        start = max(0, at - EXCERPT_SIDE)
+        end = min(len(flat), at + EXCERPT_SIDE)
+        return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+    first = next((" ".join(str(t).split()) for t in texts if t), "")
+    return first[: 2 * EXCERPT_SIDE] + ("…" if len(first) > 2 * EXCERPT_SIDE else "")
+
+
+def _run(
+    session: Session,
+    kind: _Kind,
+    scope: _Scope,
+    terms: SearchTerms,
+    *,
+    offset: int,
+    limit: int,
+) -> KindResults:
+    matcher = Matcher(kind.table, postgres=is_postgres(session))
+    query_text = terms.tsquery() if matcher.postgres else terms.fts5()
+    base = kind.query(scope)
+    join_on = matcher.join_on(kind.record_id)
+    if join_on is not None:
+        base = base.join(matcher.fts, join_on)
+    base = base.where(matcher.matches(query_text))
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    if not total or limit <= 0:
+        return KindResults(kind.kind, total, ())
+    rows = session.scalars(
+        base.order_by(matcher.rank(query_text), kind.record_id).offset(offset).limit(limit)
+    ).all()
+    hits = []
+    for row in rows:
+        hit = kind.hit(row, scope)
+        shown = excerpt((hit.excerpt, *kind.texts(row)), terms)
+        hits.append(Hit(hit.kind, hit.site, hit.ref, hit.title, shown, hit.path, hit.note))
+    return KindResults(kind.kind, total, tuple(hits))
+
+
+def search(
+    session: Session,
+    *,
+    reader: Reader,
+    sites: Iterable[Site],
+    query: str | None,
+    kinds: Sequence[str] | None = None,
+    offset: int = 0,
+    limit: int = PER_KIND,
+) -> SearchResults:
+    """Records matching every word (as a prefix) and "phrase" of the query, best first per kind.
+
+    Only sites the reader may read are searched, and ratings, consensus, questions and plan
+    actions only of assessments they may read. InvalidSearch names what is wrong with a query
+    that cannot be run (empty, too long, no word in it); an unknown kind is refused alike.
+    """
+    terms = parse_search(query)
+    picked = list(kinds) if kinds else [k.kind for k in KINDS]
+    unknown = [k for k in picked if k not in _BY_KIND]
+    if unknown:
+        raise InvalidSearch(
+            f"There is no kind {unknown[0]!r} to search; choose from {', '.join(_BY_KIND)}."
+        )
+    scope = _scope(session, reader, sites)
+    found = []
+    for name in picked:
+        results = _run(
+            session,
+            _BY_KIND[name],
+            scope,
+            terms,
+            offset=max(0, offset),
+            limit=min(max(0, limit), MAX_PAGE),
+        )
+        if results.total:
+            found.append(results)
+    return SearchResults(
+        query=terms.text, sites=tuple(sorted(scope.codes.values())), kinds=tuple(found)
+    )
