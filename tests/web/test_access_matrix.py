@@ -130,6 +130,7 @@ def params(world: World) -> dict[str, str]:
         "record_type": "capa",
         "record_key": "CAPA-M1",
         "username": "viewer-a",
+        "q": "management review",
     }
 
 

@@ -41,6 +41,7 @@ from qmm.web import (
     plan_pages,
     program_pages,
     report_pages,
+    search_pages,
     team_pages,
     thread_pages,
 )
@@ -376,6 +377,7 @@ PAGE_AREAS: Final = (
     thread_pages,
     clause_pages,
     admin_pages,
+    search_pages,
 )
 
 
