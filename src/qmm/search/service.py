@@ -414,6 +414,10 @@ def _run(
     return KindResults(kind.kind, total, tuple(hits))
 
 
+def _unknown_kind(kind: str) -> InvalidSearch:
+    return InvalidSearch(f"There is no kind {kind!r} to search; choose from {', '.join(_BY_KIND)}.")
+
+
 def search(
     session: Session,
     *,
@@ -434,9 +438,7 @@ def search(
     picked = list(kinds) if kinds else [k.kind for k in KINDS]
     unknown = [k for k in picked if k not in _BY_KIND]
     if unknown:
-        raise InvalidSearch(
-            f"There is no kind {unknown[0]!r} to search; choose from {', '.join(_BY_KIND)}."
-        )
+        raise _unknown_kind(unknown[0])
     scope = _scope(session, reader, sites)
     found = []
     for name in picked:
@@ -453,3 +455,31 @@ def search(
     return SearchResults(
         query=terms.text, sites=tuple(sorted(scope.codes.values())), kinds=tuple(found)
     )
+
+
+#: The most records one kind's ranking returns to a page that filters them further.
+MAX_RANKED: Final = 5000
+
+
+def ranked_ids(
+    session: Session, *, reader: Reader, sites: Iterable[Site], query: str | None, kind: str
+) -> list[int]:
+    """The ids of one kind's records matching the query, best first (for a page that lists
+    and filters those records itself, such as the evidence index); InvalidSearch as search."""
+    terms = parse_search(query)
+    if kind not in _BY_KIND:
+        raise InvalidSearch(
+            f"There is no kind {kind!r} to search; choose from {', '.join(_BY_KIND)}."
+        )
+    found = _BY_KIND[kind]
+    scope = _scope(session, reader, sites)
+    matcher = Matcher(found.table, postgres=is_postgres(session))
+    query_text = terms.tsquery() if matcher.postgres else terms.fts5()
+    base = found.query(scope).with_only_columns(found.record_id)
+    join_on = matcher.join_on(found.record_id)
+    if join_on is not None:
+        base = base.join(matcher.fts, join_on)
+    ranked = base.where(matcher.matches(query_text)).order_by(
+        matcher.rank(query_text), found.record_id
+    )
+    return list(session.scalars(ranked.limit(MAX_RANKED)))
