@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, column, func, literal_column, table, text
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import TableClause
 
 #: Tables of the SQLite index start with this; they are the database's, not the models'.
 FTS_PREFIX: Final = "search_fts_"
@@ -72,30 +71,27 @@ class Matcher:
     table_name: str
     postgres: bool
 
-    @property
-    def fts(self) -> TableClause:
-        return table(FTS_PREFIX + self.table_name, column("rowid"))
+    def apply(
+        self, query: Select[Any], record_id: ColumnElement[int], terms: str
+    ) -> tuple[Select[Any], ColumnElement[float]]:
+        """The query kept to records matching `terms`, and the expression to order them by.
 
-    def join_on(self, record_id: ColumnElement[int]) -> ColumnElement[bool] | None:
-        """SQLite joins the FTS table on the record's id; PostgreSQL needs no join."""
+        SQLite ranks inside a subquery of the FTS table alone (bm25 works only there), joined
+        on the record's id; PostgreSQL matches the indexed expression in place.
+        """
         if self.postgres:
-            return None
-        return self.fts.c.rowid == record_id
-
-    def matches(self, query: str) -> ColumnElement[bool]:
-        if self.postgres:
-            return literal_column(pg_vector_sql(self.table_name)).op("@@")(
-                func.to_tsquery(literal_column(PG_CONFIG), query)
-            )
-        return literal_column(FTS_PREFIX + self.table_name).op("MATCH")(query)
-
-    def rank(self, query: str) -> ColumnElement[float]:
-        if self.postgres:
-            return -func.ts_rank(
-                literal_column(pg_vector_sql(self.table_name)),
-                func.to_tsquery(literal_column(PG_CONFIG), query),
-            )
-        return func.bm25(literal_column(FTS_PREFIX + self.table_name))
+            vector: ColumnElement[Any] = literal_column(pg_vector_sql(self.table_name))
+            tsquery = func.to_tsquery(literal_column(PG_CONFIG), terms)
+            return query.where(vector.op("@@")(tsquery)), -func.ts_rank(vector, tsquery)
+        name = FTS_PREFIX + self.table_name
+        fts = table(name, column("rowid"))
+        ranked = (
+            select(fts.c.rowid.label("rowid"), func.bm25(literal_column(name)).label("score"))
+            .where(literal_column(name).op("MATCH")(terms))
+            .cte(f"ranked_{self.table_name}")
+            .prefix_with("MATERIALIZED", dialect="sqlite")
+        )
+        return query.join(ranked, ranked.c.rowid == record_id), ranked.c.score
 
 
 def _sqlite_ddl(table_name: str) -> list[str]:

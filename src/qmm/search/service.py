@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from qmm.auth.permissions import Permission
 from qmm.auth.scope import Reader, readable_assessments
@@ -111,6 +111,8 @@ class _Kind:
     query: Callable[[_Scope], Select[Any]]
     hit: Callable[[Any, _Scope], Hit]
     texts: Callable[[Any], Sequence[str | None]]
+    #: Records each hit reads (a rating's question), loaded with it rather than one by one.
+    loads: tuple[Any, ...] = ()
 
 
 def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
@@ -192,6 +194,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
             f"{r.status}, due {r.due_on.isoformat()}, {r.owner}",
         ),
         lambda r: (r.evidence, r.note, r.source_detail, r.owner),
+        (PlanAction.plan,),
     ),
     _Kind(
         "objective",
@@ -319,6 +322,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
             "not applicable" if r.not_applicable else f"level {r.score}",
         ),
         lambda r: (r.rationale,),
+        (Rating.question, Rating.assessor),
     ),
     _Kind(
         "consensus",
@@ -340,6 +344,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
             "not applicable" if r.not_applicable else f"level {r.score}",
         ),
         lambda r: (r.rationale,),
+        (ConsensusScore.question,),
     ),
 )
 KIND_NAMES: Final = {k.kind: k.name for k in KINDS}
@@ -395,19 +400,24 @@ def _run(
 ) -> KindResults:
     matcher = Matcher(kind.table, postgres=is_postgres(session))
     query_text = terms.tsquery() if matcher.postgres else terms.fts5()
-    base = kind.query(scope)
-    join_on = matcher.join_on(kind.record_id)
-    if join_on is not None:
-        base = base.join(matcher.fts, join_on)
-    base = base.where(matcher.matches(query_text))
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    if not total or limit <= 0:
-        return KindResults(kind.kind, total, ())
-    rows = session.scalars(
-        base.order_by(matcher.rank(query_text), kind.record_id).offset(offset).limit(limit)
-    ).all()
+    base, rank = matcher.apply(kind.query(scope), kind.record_id, query_text)
+    # One query gives the page and, on each of its rows, the count of all (a window).
+    page = (
+        base.add_columns(func.count().over())
+        .options(*(joinedload(a) for a in kind.loads))
+        .order_by(rank, kind.record_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    found = session.execute(page).unique().all() if limit > 0 else []
+    if found:
+        total = int(found[0][1])
+    elif offset == 0 and limit > 0:
+        total = 0
+    else:  # a page past the end, or none asked for: count alone
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     hits = []
-    for row in rows:
+    for row, _total in found:
         hit = kind.hit(row, scope)
         shown = excerpt((hit.excerpt, *kind.texts(row)), terms)
         hits.append(Hit(hit.kind, hit.site, hit.ref, hit.title, shown, hit.path, hit.note))
@@ -475,11 +485,8 @@ def ranked_ids(
     scope = _scope(session, reader, sites)
     matcher = Matcher(found.table, postgres=is_postgres(session))
     query_text = terms.tsquery() if matcher.postgres else terms.fts5()
-    base = found.query(scope).with_only_columns(found.record_id)
-    join_on = matcher.join_on(found.record_id)
-    if join_on is not None:
-        base = base.join(matcher.fts, join_on)
-    ranked = base.where(matcher.matches(query_text)).order_by(
-        matcher.rank(query_text), found.record_id
+    base, rank = matcher.apply(
+        found.query(scope).with_only_columns(found.record_id), found.record_id, query_text
     )
+    ranked = base.order_by(rank, found.record_id)
     return list(session.scalars(ranked.limit(MAX_RANKED)))
