@@ -72,7 +72,7 @@ class Matcher:
     postgres: bool
 
     def apply(
-        self, query: Select[Any], record_id: ColumnElement[int], terms: str
+        self, query: Select[Any], record_id: ColumnElement[int], terms: ColumnElement[str]
     ) -> tuple[Select[Any], ColumnElement[float]]:
         """The query kept to records matching `terms`, and the expression to order them by.
 

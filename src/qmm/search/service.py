@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, String, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from qmm.auth.permissions import Permission
@@ -99,6 +100,15 @@ class _Scope:
     #: Where a default clause (no site) is shown: the first site searched.
     home_site: str | None
 
+    @property
+    def params(self) -> dict[str, list[int]]:
+        """The ids the kinds' queries are bound to."""
+        return {
+            "site_ids": sorted(self.site_ids),
+            "assessment_ids": sorted(self.assessment_ids),
+            "framework_ids": sorted(self.framework_assessment),
+        }
+
 
 @dataclass(frozen=True)
 class _Kind:
@@ -108,16 +118,17 @@ class _Kind:
     name: str
     table: str
     record_id: Any
-    query: Callable[[_Scope], Select[Any]]
+    query: Callable[[], Select[Any]]
     hit: Callable[[Any, _Scope], Hit]
     texts: Callable[[Any], Sequence[str | None]]
     #: Records each hit reads (a rating's question), loaded with it rather than one by one.
     loads: tuple[Any, ...] = ()
 
 
-def _in(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
-    values = sorted(ids)
-    return column.in_(values) if values else false()
+def _in(column: Any, name: str) -> ColumnElement[bool]:
+    """Whether the column is one of the ids the search passes as `name` (site_ids, ...)."""
+    found: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    return found
 
 
 def _site(code: str | None, rest: str = "") -> str:
@@ -130,7 +141,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Sites",
         "sites",
         Site.id,
-        lambda s: select(Site).where(_in(Site.id, s.site_ids)),
+        lambda: select(Site).where(_in(Site.id, "site_ids")),
         lambda r, s: Hit("site", r.code, r.code, r.name, "", _site(r.code)),
         lambda r: (r.code, r.name),
     ),
@@ -139,7 +150,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Evidence",
         "evidence_items",
         EvidenceItem.id,
-        lambda s: select(EvidenceItem).where(_in(EvidenceItem.site_id, s.site_ids)),
+        lambda: select(EvidenceItem).where(_in(EvidenceItem.site_id, "site_ids")),
         lambda r, s: Hit(
             "evidence",
             s.codes[r.site_id],
@@ -156,8 +167,8 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Decisions",
         "decisions",
         Decision.id,
-        lambda s: select(Decision).where(
-            _in(Decision.site_id, s.site_ids), Decision.discarded_at.is_(None)
+        lambda: select(Decision).where(
+            _in(Decision.site_id, "site_ids"), Decision.discarded_at.is_(None)
         ),
         lambda r, s: Hit(
             "decision",
@@ -175,12 +186,12 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Plan actions",
         "plan_actions",
         PlanAction.id,
-        lambda s: (
+        lambda: (
             select(PlanAction)
             .join(ReadinessPlan, PlanAction.plan_id == ReadinessPlan.id)
             .where(
-                _in(ReadinessPlan.site_id, s.site_ids),
-                _in(ReadinessPlan.assessment_id, s.assessment_ids),
+                _in(ReadinessPlan.site_id, "site_ids"),
+                _in(ReadinessPlan.assessment_id, "assessment_ids"),
                 ReadinessPlan.status != ReadinessPlanStatus.discarded.value,
             )
         ),
@@ -201,7 +212,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Quality objectives",
         "quality_objectives",
         QualityObjective.id,
-        lambda s: select(QualityObjective).where(_in(QualityObjective.site_id, s.site_ids)),
+        lambda: select(QualityObjective).where(_in(QualityObjective.site_id, "site_ids")),
         lambda r, s: Hit(
             "objective",
             s.codes[r.site_id],
@@ -218,7 +229,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Forum items",
         "forum_items",
         ForumItem.id,
-        lambda s: select(ForumItem).where(_in(ForumItem.site_id, s.site_ids)),
+        lambda: select(ForumItem).where(_in(ForumItem.site_id, "site_ids")),
         lambda r, s: Hit(
             "forum_item",
             s.codes[r.site_id],
@@ -235,8 +246,8 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Clauses",
         "qmm_clauses",
         Clause.id,
-        lambda s: select(Clause).where(
-            or_(Clause.site_id.is_(None), _in(Clause.site_id, s.site_ids))
+        lambda: select(Clause).where(
+            or_(Clause.site_id.is_(None), _in(Clause.site_id, "site_ids"))
         ),
         lambda r, s: Hit(
             "clause",
@@ -257,7 +268,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Vendor documents",
         "vendor_documents",
         VendorDocument.id,
-        lambda s: select(VendorDocument).where(_in(VendorDocument.site_id, s.site_ids)),
+        lambda: select(VendorDocument).where(_in(VendorDocument.site_id, "site_ids")),
         lambda r, s: Hit(
             "vendor_document",
             s.codes[r.site_id],
@@ -274,7 +285,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Continuity scenarios",
         "continuity_scenarios",
         ContinuityScenario.id,
-        lambda s: select(ContinuityScenario).where(_in(ContinuityScenario.site_id, s.site_ids)),
+        lambda: select(ContinuityScenario).where(_in(ContinuityScenario.site_id, "site_ids")),
         lambda r, s: Hit(
             "scenario",
             s.codes[r.site_id],
@@ -291,7 +302,7 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Assessment questions",
         "framework_questions",
         Question.id,
-        lambda s: select(Question).where(_in(Question.framework_id, s.framework_assessment)),
+        lambda: select(Question).where(_in(Question.framework_id, "framework_ids")),
         lambda r, s: Hit(
             "question",
             None,
@@ -307,8 +318,8 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Rating rationales",
         "ratings",
         Rating.id,
-        lambda s: select(Rating).where(
-            _in(Rating.assessment_id, s.assessment_ids),
+        lambda: select(Rating).where(
+            _in(Rating.assessment_id, "assessment_ids"),
             Rating.superseded_by_id.is_(None),
             Rating.rationale != "",
         ),
@@ -329,8 +340,8 @@ KINDS: Final[tuple[_Kind, ...]] = (
         "Consensus rationales",
         "consensus_scores",
         ConsensusScore.id,
-        lambda s: select(ConsensusScore).where(
-            _in(ConsensusScore.assessment_id, s.assessment_ids),
+        lambda: select(ConsensusScore).where(
+            _in(ConsensusScore.assessment_id, "assessment_ids"),
             ConsensusScore.superseded_by_id.is_(None),
             ConsensusScore.rationale != "",
         ),
@@ -389,6 +400,35 @@ def excerpt(texts: Sequence[str | None], terms: SearchTerms) -> str:
     return first[: 2 * EXCERPT_SIDE] + ("…" if len(first) > 2 * EXCERPT_SIDE else "")
 
 
+@cache
+def _matching(kind_name: str, postgres: bool) -> tuple[Select[Any], ColumnElement[float]]:
+    """A kind's readable records matching the terms, built once per kind and database."""
+    kind = _BY_KIND[kind_name]
+    return Matcher(kind.table, postgres=postgres).apply(
+        kind.query(), kind.record_id, bindparam("terms", type_=String)
+    )
+
+
+@cache
+def _page_statement(kind_name: str, postgres: bool) -> Select[Any]:
+    """One page of a kind's hits, best first, each row with the count of all (a window)."""
+    kind = _BY_KIND[kind_name]
+    base, rank = _matching(kind_name, postgres)
+    return (
+        base.add_columns(func.count().over())
+        .options(*(joinedload(a) for a in kind.loads))
+        .order_by(rank, kind.record_id)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _count_statement(kind_name: str, postgres: bool) -> Select[Any]:
+    base, _rank = _matching(kind_name, postgres)
+    return select(func.count()).select_from(base.subquery())
+
+
 def _run(
     session: Session,
     kind: _Kind,
@@ -398,24 +438,17 @@ def _run(
     offset: int,
     limit: int,
 ) -> KindResults:
-    matcher = Matcher(kind.table, postgres=is_postgres(session))
-    query_text = terms.tsquery() if matcher.postgres else terms.fts5()
-    base, rank = matcher.apply(kind.query(scope), kind.record_id, query_text)
-    # One query gives the page and, on each of its rows, the count of all (a window).
-    page = (
-        base.add_columns(func.count().over())
-        .options(*(joinedload(a) for a in kind.loads))
-        .order_by(rank, kind.record_id)
-        .offset(offset)
-        .limit(limit)
-    )
-    found = session.execute(page).unique().all() if limit > 0 else []
+    postgres = is_postgres(session)
+    terms_text = terms.tsquery() if postgres else terms.fts5()
+    params = {**scope.params, "terms": terms_text, "offset": offset, "limit": limit}
+    page = _page_statement(kind.kind, postgres)
+    found = session.execute(page, params).unique().all() if limit > 0 else []
     if found:
         total = int(found[0][1])
     elif offset == 0 and limit > 0:
         total = 0
     else:  # a page past the end, or none asked for: count alone
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        total = session.scalar(_count_statement(kind.kind, postgres), params) or 0
     hits = []
     for row, _total in found:
         hit = kind.hit(row, scope)
@@ -483,10 +516,8 @@ def ranked_ids(
         )
     found = _BY_KIND[kind]
     scope = _scope(session, reader, sites)
-    matcher = Matcher(found.table, postgres=is_postgres(session))
-    query_text = terms.tsquery() if matcher.postgres else terms.fts5()
-    base, rank = matcher.apply(
-        found.query(scope).with_only_columns(found.record_id), found.record_id, query_text
-    )
-    ranked = base.order_by(rank, found.record_id)
-    return list(session.scalars(ranked.limit(MAX_RANKED)))
+    postgres = is_postgres(session)
+    base, rank = _matching(kind, postgres)
+    ranked = base.with_only_columns(found.record_id).order_by(rank, found.record_id)
+    params = {**scope.params, "terms": terms.tsquery() if postgres else terms.fts5()}
+    return list(session.scalars(ranked.limit(MAX_RANKED), params))
