@@ -254,3 +254,20 @@ def test_sqlite_index_tables_hold_the_searched_columns(session) -> None:
     for table_name, columns in SEARCHED.items():
         found = session.execute(text(f"PRAGMA table_info(search_fts_{table_name})")).all()
         assert tuple(row[1] for row in found) == columns
+
+
+@pytest.mark.skipif(is_postgres(), reason="SQLite's triggers")
+def test_every_searched_table_keeps_its_triggers_after_every_migration(session) -> None:
+    """A later migration that rebuilds a searched table (SQLite's batch "move and copy") drops
+    its triggers, and the index silently stops following it; such a migration must recreate
+    them (the statements are in search.index) or run after this one."""
+    triggers = set(
+        session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+    )
+    missing = [
+        f"search_fts_{table_name}_{suffix}"
+        for table_name in SEARCHED
+        for suffix in ("ai", "ad", "au")
+        if f"search_fts_{table_name}_{suffix}" not in triggers
+    ]
+    assert missing == []
