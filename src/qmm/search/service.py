@@ -404,9 +404,11 @@ def excerpt(texts: Sequence[str | None], terms: SearchTerms) -> str:
 def _matching(kind_name: str, postgres: bool) -> tuple[Select[Any], ColumnElement[float]]:
     """A kind's readable records matching the terms, built once per kind and database."""
     kind = _BY_KIND[kind_name]
-    return Matcher(kind.table, postgres=postgres).apply(
-        kind.query(), kind.record_id, bindparam("terms", type_=String)
-    )
+    # PostgreSQL sees the words as a constant: with a parameter, a reused (generic) plan
+    # cannot tell how few rows match and reads every row through to_tsvector instead of the
+    # GIN index. The words are letters, digits and tsquery operators only (search.query).
+    terms = bindparam("terms", type_=String, literal_execute=postgres)
+    return Matcher(kind.table, postgres=postgres).apply(kind.query(), kind.record_id, terms)
 
 
 @cache
