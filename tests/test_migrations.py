@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from qmm.migrate import current_revision, head_revision
 from qmm.models import Base
+from qmm.search.index import outside_the_models
 
 
 def test_the_database_is_at_the_newest_revision(engine: Engine) -> None:
@@ -16,5 +17,7 @@ def test_the_database_is_at_the_newest_revision(engine: Engine) -> None:
 
 def test_the_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": outside_the_models}
+        )
         assert compare_metadata(context, Base.metadata) == []

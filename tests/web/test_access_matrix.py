@@ -146,6 +146,7 @@ def params(world: World) -> dict[str, str]:
         "fda_assessment_id": WEEK.get("fda_assessment_id", ""),
         "area": "advanced_pqs",
         "fmt": "docx",
+        "q": "management review",
     }
 
 

@@ -255,6 +255,12 @@ class TestOneShape:
         assert from_cli == from_api
         assert from_api["duns"] is None
 
+    def test_a_search(self, shapes: Shapes) -> None:
+        from_cli = shapes.cli("search", "hold", "lot", "--limit", "5")
+        from_api = shapes.api("/api/search?q=hold%20lot")
+        assert from_cli == from_api
+        assert "decision" in [k["kind"] for k in from_api["kinds"]]
+
     def test_an_evidence_item(self, shapes: Shapes) -> None:
         from_cli = shapes.cli("evidence", "show", "EV-0001", "--site", "SITE-A")
         from_api = shapes.api("/api/sites/SITE-A/evidence/EV-0001")

@@ -52,6 +52,7 @@ from qmm.events.integrity import StoreReport, verify_store
 from qmm.events.store import EventStore
 from qmm.migrate import alembic_config, current_revision, head_revision, upgrade
 from qmm.models import AuditEntry
+from qmm.search.index import is_index_table
 
 FORMAT: Final = "qmm-backup"
 FORMAT_VERSION: Final = 2
@@ -790,6 +791,7 @@ def _existing_data(database: Path, folders: list[Path]) -> list[str]:
                         "SELECT name FROM sqlite_master WHERE type = 'table' "
                         "AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version' ORDER BY name"
                     )
+                    if not is_index_table(row[0])  # the search index: derived from the tables
                 ]
                 for table in tables:
                     quoted = '"' + table.replace('"', '""') + '"'

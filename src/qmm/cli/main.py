@@ -15,6 +15,10 @@ COMMANDS: Final = {
         "qmm.cli.worklist:worklist",
         "Needs attention: reviews, actions, drafts, meetings, drills, FDA steps, threads, KPIs.",
     ),
+    "search": LazyCommand(
+        "qmm.cli.search:app",
+        "Search sites, evidence, decisions, plans, objectives, clauses, questions and rationales.",
+    ),
     "engagement": LazyCommand(
         "qmm.cli.objectives:engagement",
         "Suggestions submitted, accepted and days to decision, per period (the seeds' measure).",

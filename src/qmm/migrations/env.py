@@ -12,6 +12,7 @@ import qmm.audit.trail  # noqa: F401  (installs the trail: a migrated database i
 from qmm.db import make_engine
 from qmm.models import Base
 from qmm.models.base import UTCDateTime
+from qmm.search.index import outside_the_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,6 +32,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=_render_item,
+        include_name=outside_the_models,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -432,3 +432,24 @@ def record_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     for row in rows:
         columns.update(dict.fromkeys(row))
     return list(columns)
+
+
+#: The order roles are listed in: the numerator's records (the excursions, the late ones) first.
+ROLE_ORDER: Final[tuple[str, ...]] = ("numerator", "denominator", "value")
+#: Records a page of a KPI value's records shows.
+RECORDS_PAGE_SIZE: Final = 100
+
+
+def records_by_role(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A value's records by role, numerator first: what a reader filters the table by."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(str(row.get("role")), []).append(row)
+    ranked: dict[str, list[dict[str, Any]]] = {n: found[n] for n in ROLE_ORDER if n in found}
+    ranked.update({name: kept for name, kept in found.items() if name not in ranked})
+    return ranked
+
+
+def records_in_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every record, the numerator's first, each role in its own order."""
+    return [row for kept in records_by_role(rows).values() for row in kept]

@@ -44,6 +44,7 @@ from qmm.web import (
     program_pages,
     questionnaire_pages,
     report_pages,
+    search_pages,
     team_pages,
     thread_pages,
     week_pages,
@@ -410,6 +411,7 @@ PAGE_AREAS: Final = (
     questionnaire_pages,
     admin_pages,
     feedback_pages,
+    search_pages,
 )
 
 

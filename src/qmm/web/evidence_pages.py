@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -55,6 +55,8 @@ from qmm.models import (
     utcnow,
 )
 from qmm.presentation.maturity import shown_assessment
+from qmm.presentation.paging import Page, page_of
+from qmm.search.service import ranked_ids
 from qmm.text_rules import has_nul, nul_message
 from qmm.threads.schemas import cited_thread
 from qmm.web.deps import DB
@@ -188,6 +190,10 @@ def _crumbs(site: Site, *, index: bool = True) -> list[tuple[str, str]]:
     return crumbs
 
 
+#: Items a page of the evidence index shows as one list (a search, or `view=list`).
+EVIDENCE_PAGE_SIZE: Final = 50
+
+
 # --- the index -----------------------------------------------------------------------------
 
 
@@ -202,6 +208,8 @@ class IndexView:
     sub_element_total: int
     without: list[tuple[str, str, str]] = field(default_factory=list)
     overdue: list[EvidenceItem] = field(default_factory=list)
+    #: The current items the filters keep, by number: the list a search or "one list" pages.
+    listed: list[EvidenceItem] = field(default_factory=list)
 
 
 def index_view(
@@ -241,6 +249,7 @@ def index_view(
         if sub_elements:
             view.areas.append(PracticeAreaEvidence(pa.code, pa.name, sub_elements))
     view.others = [i for i in view.others if wanted(i)]
+    view.listed = sorted((i for i in current if wanted(i)), key=lambda i: i.number)
     return view
 
 
@@ -252,8 +261,12 @@ def evidence_index(
     db: DB,
     kind: str = "",
     sub_element: str = "",
+    q: str = "",
+    view_as: Annotated[str, Query(alias="view")] = "",
+    page: str = "",
 ) -> Response:
-    """The site's evidence by practice area and sub-element, gaps and overdue reviews first."""
+    """The site's evidence by practice area and sub-element, gaps and overdue reviews first;
+    with words to find (`q=`) or `view=list`, the items kept as one list, a page at a time."""
     site = access.site
     assert site is not None
     principal = access.who
@@ -274,6 +287,22 @@ def evidence_index(
         kind=(kind or None) if "kind" not in errors else None,
         sub_element=(sub_element or None) if "sub_element" not in errors else None,
     )
+    listed: Page[EvidenceItem] | None = None
+    if q.strip() or view_as == "list":
+        matching = view.listed
+        if q.strip():
+            try:
+                ranked = ranked_ids(db, reader=principal, sites=[site], query=q, kind="evidence")
+            except InvalidInput as exc:
+                errors["q"] = str(exc)
+                ranked = []
+            by_id = {i.id: i for i in view.listed}
+            matching = [by_id[i] for i in ranked if i in by_id]
+        try:
+            listed = page_of(matching, page, size=EVIDENCE_PAGE_SIZE)
+        except InvalidInput as exc:
+            errors["page"] = str(exc)
+            listed = page_of(matching, 1, size=EVIDENCE_PAGE_SIZE)
     shown = shown_assessment(db, principal, site)
     return _page(
         request,
@@ -286,6 +315,9 @@ def evidence_index(
         kind=kind,
         sub_element=sub_element,
         filtered=bool((kind or sub_element) and not errors),
+        q=q.strip(),
+        view_as="list" if listed is not None else "",
+        listed=listed,
         errors=errors,
         kinds=KIND_LABELS,
         groups=sub_element_groups(framework),

@@ -19,6 +19,7 @@ from qmm.events.extract_dates import site_data_as_of
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES, PRACTICE_AREAS
 from qmm.presentation.kpis import (
     CHART_PERIODS,
+    RECORDS_PAGE_SIZE,
     KPIRequest,
     chart_view,
     check_group,
@@ -27,6 +28,8 @@ from qmm.presentation.kpis import (
     kpi_definition,
     period_of_label,
     record_columns,
+    records_by_role,
+    records_in_order,
 )
 from qmm.presentation.maturity import (
     COHORT_NAME,
@@ -43,6 +46,7 @@ from qmm.presentation.maturity import (
     scale_x,
     shown_assessment,
 )
+from qmm.presentation.paging import page_of
 from qmm.threads.index import KEYS as THREAD_KEYS
 from qmm.web.api_plans import worklist_of
 from qmm.web.deps import DB, Store
@@ -202,8 +206,11 @@ def kpi_records_page(
     store: Store,
     period_value: str,
     group: str | None = None,
+    role: str = "",
+    page: str = "",
 ) -> Response:
-    """The records behind one KPI value, each marked numerator, denominator or value."""
+    """The records behind one KPI value, each marked numerator, denominator or value; the
+    numerator's (the excursions, the late ones) first, a page at a time, or one role alone."""
     site = access.site
     assert site is not None
     definition = kpi_definition(kpi_id)
@@ -216,6 +223,12 @@ def kpi_records_page(
     kind = period_of_label(period_value)
     kpis = KPIRequest(db, store)
     rows = kpis.records(site=site.code, kpi=definition.id, period_value=period_value, group=picked)
+    roles = records_by_role(rows)
+    if role and role not in roles:
+        raise InvalidInput(
+            f"role must be one of {', '.join(roles) or 'the roles of these records'}, not {role!r}"
+        )
+    shown = page_of(roles[role] if role else records_in_order(rows), page, size=RECORDS_PAGE_SIZE)
     value = next(
         (
             v
@@ -239,7 +252,10 @@ def kpi_records_page(
         group=picked,
         period_value=period_value.strip(),
         value=value,
-        rows=rows,
+        rows=shown.rows,
+        records=shown,
+        roles={name: len(found) for name, found in roles.items()},
+        role=role,
         columns=record_columns(rows),
         thread_keys=THREAD_KEYS,
         breadcrumbs=[

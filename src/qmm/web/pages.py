@@ -40,6 +40,7 @@ from qmm.auth.sessions import (
 from qmm.db import begin_writing, database_answers
 from qmm.errors import Conflict, InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
+from qmm.presentation.paging import page_of
 from qmm.web.deps import (
     DB,
     Settings,
@@ -72,6 +73,8 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 Public = Annotated[Access, Depends(public)]
 MEANINGS: Final = [m.value for m in SignatureMeaning]
+#: Entries a page of a record's audit history shows.
+AUDIT_PAGE_SIZE: Final = 50
 
 
 @router.get("/healthz", response_class=JSONResponse)
@@ -312,9 +315,13 @@ def audit_history(
         Depends(require(Permission.audit_read, audit_record=("table_name", "record_id"))),
     ],
     db: DB,
+    page: str = "",
 ) -> Response:
-    """A record's history from the audit trail: who, when (UTC), what changed, and why."""
-    entries = audit_log(db, table_name=table_name, record_id=record_id)
+    """A record's history from the audit trail: who, when (UTC), what changed, and why;
+    a page at a time, oldest first."""
+    history = page_of(
+        audit_log(db, table_name=table_name, record_id=record_id), page, size=AUDIT_PAGE_SIZE
+    )
     breadcrumbs = [("Sites", "/")]
     if access.site is not None:
         breadcrumbs.append((access.site.code, f"/sites/{access.site.code}"))
@@ -325,7 +332,8 @@ def audit_history(
         title=f"History of {record_label(db, table=table_name, record_id=record_id)}",
         table_name=table_name,
         record_id=record_id,
-        entries=[(entry, changes(entry)) for entry in entries],
+        entries=[(entry, changes(entry)) for entry in history.rows],
+        history=history,
         breadcrumbs=breadcrumbs,
     )
 

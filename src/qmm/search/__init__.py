@@ -1,0 +1,1 @@
+"""Search: one box over the records people look for, on the database's own full-text index."""
