@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +26,8 @@ import duckdb
 import ibis  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
-from deltalake import DeltaTable, WriterProperties
+import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
@@ -70,6 +72,9 @@ LOG: Final = "_delta_log"
 WRITER_LOCK: Final = ".qmm-writer.lock"
 LOCKS_KEY: Final = "qmm_table_writer_locks"
 WRITER: Final = WriterProperties(compression="SNAPPY")
+STAGING: Final = ".staging"  # an import's checked rows, until they are written to a table
+STREAM_ROWS: Final = 128 * 1024  # rows handed to the table writer at a time
+COMPARE_MEMORY: Final = "512MB"  # DuckDB's memory to compare a file with the current records
 
 try:
     import fcntl
@@ -168,6 +173,16 @@ def is_legacy_path(store_path: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class _Comparison:
+    """A staged file against the current records: the counts, and the file of rows to write."""
+
+    counts: VersionCounts
+    written: Path
+    rows: int
+    sites: list[str]
+
+
+@dataclass(frozen=True)
 class VersionCounts:
     """How a batch's rows compare with the current version of each record."""
 
@@ -258,12 +273,19 @@ class EventStore:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def staging_dir(self) -> Path:
+        """A new folder for one import's staged files, beside the tables (same disk)."""
+        folder = self.directory / STAGING
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="import-", dir=folder))
+
     def write_batch(
         self,
         session: Session,
         *,
         record_type: str,
-        table: Any,
+        table: Any = None,
+        staged: Path | None = None,
         source_name: str,
         source_sha256: str,
         profile: str | None = None,
@@ -272,37 +294,72 @@ class EventStore:
         keys_checked: bool = False,
         extracted_on: date | None = None,
     ) -> ImportBatch:
-        """Store a typed table as one MERGE, one table version; the caller's commit makes it
-        visible. Only new and changed records are written: an unchanged one keeps its version,
-        and a file that changes nothing adds no version.
-        ``extracted_on`` is the day the extract was taken (default: today in UTC)."""
+        """Store a typed table (or the Parquet file STAGED holding one, as the importer's
+        checks wrote it) as one version: only new and changed records are written, an
+        unchanged one keeps its version, and a file that changes nothing adds no version.
+        The caller's commit makes it visible. ``extracted_on`` is the day the extract was
+        taken (default: today in UTC)."""
         extracted_on = check_extract_date(extracted_on)
         rt = _record_type(record_type)
-        typed = conform(rt, table)
-        if not keys_checked:
-            _refuse_duplicate_keys(rt, typed)
+        scratch = self.staging_dir()
+        try:
+            if staged is None:
+                typed = conform(rt, table)
+                if not keys_checked:
+                    _refuse_duplicate_keys(rt, typed)
+                staged = scratch / "incoming.parquet"
+                pq.write_table(typed, staged, compression="snappy")
+                del typed, table
+            return self._write_staged(
+                session,
+                rt,
+                staged,
+                scratch,
+                source_name=source_name,
+                source_sha256=source_sha256,
+                profile=profile,
+                rows=rows,
+                imported_by=imported_by,
+                extracted_on=extracted_on,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _write_staged(
+        self,
+        session: Session,
+        rt: RecordType,
+        staged: Path,
+        scratch: Path,
+        *,
+        source_name: str,
+        source_sha256: str,
+        profile: str | None,
+        rows: int | None,
+        imported_by: str | None,
+        extracted_on: date | None,
+    ) -> ImportBatch:
         if self._legacy_batches(session):
             from qmm.events.migration import migrate_legacy_batches
 
             migrate_legacy_batches(session, self)
         base = self.prepare(session, rt)
-        counts, changed = self._compare(rt, typed, base)
-        sites = sorted(str(s) for s in pc.unique(typed.column("site")).to_pylist() if s)
+        comparison = self._compare(rt, staged, base, scratch)
         batch = ImportBatch(
             record_type=rt.name,
             source_name=source_name[:400],
             source_sha256=source_sha256,
             profile=profile,
-            rows=typed.num_rows if rows is None else rows,
-            rows_new=counts.new,
-            rows_changed=counts.changed,
-            rows_unchanged=counts.unchanged,
-            sites=sites,
+            rows=comparison.rows if rows is None else rows,
+            rows_new=comparison.counts.new,
+            rows_changed=comparison.counts.changed,
+            rows_unchanged=comparison.counts.unchanged,
+            sites=comparison.sites,
             store_path=self.table_path(rt.name),
             imported_by=(imported_by or actor_label(session))[:120],
             extracted_on=extracted_on,
         )
-        if changed.num_rows == 0:
+        if comparison.counts.new + comparison.counts.changed == 0:
             # Nothing new: the import is recorded, the table gets no version.
             batch.data_files = []
             session.add(batch)
@@ -315,7 +372,13 @@ class EventStore:
         batch.id = _next_batch_id(session)
         merged_to: int | None = None
         try:
-            merged_to = self.merge(rt, changed, batch_id=batch.id, version=base)
+            merged_to = self.merge(
+                rt,
+                comparison.written,
+                batch_id=batch.id,
+                version=base,
+                only_new=comparison.counts.changed == 0,
+            )
             session.add(batch)
             session.flush()
             batch.delta_version = merged_to
@@ -328,18 +391,40 @@ class EventStore:
             raise
         return batch
 
-    def merge(self, rt: RecordType, changed: Any, *, batch_id: int, version: int) -> int:
-        """MERGE new and changed rows on the key as one version of the table; its number."""
-        stamped = _stamped(rt, changed, batch_id)
+    def merge(
+        self,
+        rt: RecordType,
+        changed: Any,
+        *,
+        batch_id: int,
+        version: int,
+        only_new: bool = False,
+    ) -> int:
+        """Write new and changed rows (a table, or a Parquet file of them) as one version of
+        the table; its number. Rows all new (ONLY_NEW) are appended, streamed from the file;
+        others are MERGEd on the key."""
         table = DeltaTable(str(self.table_dir(rt.name)))
         if table.version() != version:
             raise QMMError(f"the {rt.name} table moved from version {version} during an import")
+        if isinstance(changed, Path):
+            source = _stamped_batches(rt, changed, batch_id)
+        else:
+            source = _stamped(rt, changed, batch_id)
+        if only_new:
+            write_deltalake(
+                table,
+                source,
+                mode="append",
+                partition_by=[PART],
+                writer_properties=WRITER,
+            )
+            return int(DeltaTable(str(self.table_dir(rt.name))).version())
         on = " AND ".join(
             [f"t.{PART} = s.{PART}", *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key)]
         )
         (
             table.merge(
-                stamped,
+                source,
                 predicate=on,
                 source_alias="s",
                 target_alias="t",
@@ -398,32 +483,63 @@ class EventStore:
             table.restore(version)
         return int(table.version())
 
-    def _compare(self, rt: RecordType, typed: Any, version: int) -> tuple[VersionCounts, Any]:
-        """Count new, changed and unchanged rows, and keep only the new and changed ones."""
+    def _compare(self, rt: RecordType, staged: Path, version: int, scratch: Path) -> _Comparison:
+        """Count new, changed and unchanged rows, and write the new and changed ones to a
+        Parquet file in SCRATCH (the staged file itself when every row is to be written).
+        DuckDB joins on the key, spilling to SCRATCH rather than holding the file."""
         files = self.files_at(rt.name, version)
-        if not files or typed.num_rows == 0:
-            return VersionCounts(typed.num_rows, 0, 0), typed
+        incoming = f"read_parquet({quote_text(str(staged))})"
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET temp_directory = {quote_text(str(scratch))}")
+            con.execute(f"SET memory_limit = '{COMPARE_MEMORY}'")
+            con.execute("SET preserve_insertion_order = false")
+            (rows,) = con.execute(f"SELECT count(*) FROM {incoming}").fetchone() or (0,)
+            sites = sorted(
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT DISTINCT site FROM {incoming} WHERE site IS NOT NULL"
+                ).fetchall()
+            )
+            if not files or rows == 0:
+                return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
             _create_current_view(con, rt, files)
-            con.register("incoming", typed)
             join = " AND ".join(f"n.{quote_ident(k)} = c.{quote_ident(k)}" for k in rt.key)
+            # Which incoming keys are stored already: the key columns alone are read for it.
+            keys = ", ".join(quote_ident(k) for k in rt.key)
+            sites_in = ", ".join(quote_text(s) for s in sites) or "NULL"
+            current_keys = f"(SELECT {keys} FROM {quote_ident(rt.name)} WHERE site IN ({sites_in}))"
+            (matched,) = con.execute(
+                f"SELECT count(*) FROM {incoming} n SEMI JOIN {current_keys} c ON {join}"
+            ).fetchone() or (0,)
+            if matched == 0:
+                return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
             differs = " OR ".join(
                 f"n.{quote_ident(n)} IS DISTINCT FROM c.{quote_ident(n)}"
                 for n in [*(c.name for c in rt.columns), EXTRA]
             )
-            # Only the rows to keep come back (few, when an extract is re-imported unchanged).
-            kept = con.execute(
-                f"SELECT n.{ROW} AS row_number, c.{BATCH} IS NULL AS is_new "
-                f"FROM incoming n LEFT JOIN {quote_ident(rt.name)} c ON {join} "
+            written = scratch / "written.parquet"
+            columns = ", ".join(
+                f"n.{quote_ident(n)}" for n in arrow_schema(rt, with_batch=False).names
+            )
+            con.execute(
+                f"CREATE TEMP TABLE kept AS SELECT n.{ROW} AS row_number, "
+                f"c.{BATCH} IS NULL AS is_new FROM {incoming} n "
+                f"LEFT JOIN {quote_ident(rt.name)} c ON {join} "
                 f"WHERE c.{BATCH} IS NULL OR {differs}"
-            ).to_arrow_table()
-        new = int(pc.sum(kept.column("is_new")).as_py() or 0)
-        counts = VersionCounts(new, kept.num_rows - new, typed.num_rows - kept.num_rows)
-        if kept.num_rows == typed.num_rows:
-            return counts, typed
-        keep = pc.is_in(typed.column(ROW), value_set=kept.column("row_number"))
-        return counts, typed.filter(keep)
+            )
+            (kept, new) = con.execute(
+                "SELECT count(*), coalesce(sum(is_new::INTEGER), 0) FROM kept"
+            ).fetchone() or (0, 0)
+            counts = VersionCounts(int(new), int(kept) - int(new), int(rows) - int(kept))
+            if kept == rows:
+                return _Comparison(counts, staged, int(rows), sites)
+            con.execute(
+                f"COPY (SELECT {columns} FROM {incoming} n SEMI JOIN kept k "
+                f"ON n.{ROW} = k.row_number) TO {quote_text(str(written))} "
+                "(FORMAT PARQUET, COMPRESSION SNAPPY)"
+            )
+        return _Comparison(counts, written, int(rows), sites)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -597,6 +713,18 @@ def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
         pa.array(np.full(rows, batch_id, dtype=np.int64)),
     )
     return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
+
+
+def _stamped_batches(rt: RecordType, staged: Path, batch_id: int) -> Any:
+    """The staged file's rows as the table keeps them, a record batch at a time."""
+    schema = _stamped(rt, arrow_schema(rt, with_batch=False).empty_table(), batch_id).schema
+    parquet = pq.ParquetFile(staged)
+
+    def batches() -> Any:
+        for batch in parquet.iter_batches(batch_size=STREAM_ROWS):
+            yield from _stamped(rt, pa.Table.from_batches([batch]), batch_id).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _next_batch_id(session: Session) -> int:
