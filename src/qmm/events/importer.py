@@ -75,8 +75,8 @@ FORMATS: Final = {
 MAX_PROBLEMS: Final = 1000
 #: Rows checked at a time: memory holds one batch of the file, never the whole of it.
 BATCH_ROWS: Final = 256 * 1024
-#: Bytes of CSV read at a time (the reader's block), when lines are shorter than that.
-CSV_BLOCK_BYTES: Final = 16 << 20
+#: Bytes of CSV parsed at a time (the reader's block), when lines are shorter than that.
+CSV_BLOCK_BYTES: Final = 2 << 20  # larger blocks cost memory: the reader reads ahead
 #: DuckDB's memory for the exact check of repeated keys; past it, it spills to disk.
 DUPLICATE_CHECK_MEMORY: Final = "256MB"
 CSV_DELIMITERS: Final = (",", ";", "\t", "|")
@@ -558,28 +558,48 @@ def _csv_batches(
 
     first = True
     number = 2  # the next record's number (the header is 1)
+    waiting: list[Any] = []  # the reader's small batches, gathered into one of BATCH_ROWS
+    numbered: list[Any] = []
+
+    def gathered() -> TextTable:
+        nonlocal first
+        table = pa.Table.from_batches(waiting, schema=waiting[0].schema)
+        text = TextTable(
+            headers=[h.strip() for h in header],
+            columns=[table.column(i) for i in range(table.num_columns)],
+            rows=pa.array(np.concatenate(numbered)),
+            problems=list(misshapen or []) if first else [],
+        )
+        first = False
+        waiting.clear()
+        numbered.clear()
+        return text
+
     try:
         reader = pacsv.open_csv(path, *_csv_options(names, delimiter, max_line_bytes, on_invalid))
         for batch in reader:
             if met and misshapen is None:
                 raise _Renumber
-            numbers = np.empty(batch.num_rows, dtype=np.int64)
-            for i in range(batch.num_rows):
-                while number in skipped:
+            if skipped:
+                numbers = np.empty(batch.num_rows, dtype=np.int64)
+                for i in range(batch.num_rows):
+                    while number in skipped:
+                        number += 1
+                    numbers[i] = number
                     number += 1
-                numbers[i] = number
-                number += 1
-            yield TextTable(
-                headers=[h.strip() for h in header],
-                columns=[batch.column(i) for i in range(batch.num_columns)],
-                rows=pa.array(numbers),
-                problems=list(misshapen or []) if first else [],
-            )
-            first = False
+            else:
+                numbers = np.arange(number, number + batch.num_rows, dtype=np.int64)
+                number += batch.num_rows
+            waiting.append(batch)
+            numbered.append(numbers)
+            if sum(len(n) for n in numbered) >= BATCH_ROWS:
+                yield gathered()
+        if met and misshapen is None:
+            raise _Renumber
+        if waiting:
+            yield gathered()
     except pa.ArrowInvalid as exc:
         raise _csv_refusal(path, exc, max_line_bytes) from None
-    if met and misshapen is None:
-        raise _Renumber
     if first:
         yield TextTable(
             headers=[h.strip() for h in header],

@@ -14,7 +14,9 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -26,8 +28,10 @@ import duckdb
 import ibis  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import DeltaTable, WriterProperties
+from deltalake.transaction import AddAction, RemoveAction
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
@@ -69,12 +73,16 @@ DEFAULT_ORPHAN_AGE: Final = timedelta(hours=1)
 TABLES: Final = "tables"  # the folder of the Delta tables, one per record type
 PART: Final = "_part"  # the partition column: the record's site
 LOG: Final = "_delta_log"
+#: Rows per Parquet row group: the table writer holds a row group per partition in memory.
+ROW_GROUP_ROWS: Final = 128 * 1024
 WRITER_LOCK: Final = ".qmm-writer.lock"
 LOCKS_KEY: Final = "qmm_table_writer_locks"
-WRITER: Final = WriterProperties(compression="SNAPPY")
+WRITER: Final = WriterProperties(compression="SNAPPY", max_row_group_size=ROW_GROUP_ROWS)
 STAGING: Final = ".staging"  # an import's checked rows, until they are written to a table
-STREAM_ROWS: Final = 128 * 1024  # rows handed to the table writer at a time
+STREAM_ROWS: Final = 64 * 1024  # rows handed to the table writer at a time
+READ_MEMORY: Final = "128MB"  # DuckDB's memory to stream a staged file back
 COMPARE_MEMORY: Final = "512MB"  # DuckDB's memory to compare a file with the current records
+BUFFER_BYTES: Final = 16 << 20  # new rows waiting for their partition's row group, at most
 
 try:
     import fcntl
@@ -406,19 +414,17 @@ class EventStore:
         table = DeltaTable(str(self.table_dir(rt.name)))
         if table.version() != version:
             raise QMMError(f"the {rt.name} table moved from version {version} during an import")
+        if only_new and isinstance(changed, Path):
+            actions = append_new_rows(self.table_dir(rt.name), rt, changed, batch_id)
+            table.create_write_transaction(
+                actions, mode="append", schema=delta_schema(rt), partition_by=[PART]
+            )
+            table.update_incremental()
+            return int(table.version())
         if isinstance(changed, Path):
             source = _stamped_batches(rt, changed, batch_id)
         else:
             source = _stamped(rt, changed, batch_id)
-        if only_new:
-            write_deltalake(
-                table,
-                source,
-                mode="append",
-                partition_by=[PART],
-                writer_properties=WRITER,
-            )
-            return int(DeltaTable(str(self.table_dir(rt.name))).version())
         on = " AND ".join(
             [f"t.{PART} = s.{PART}", *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key)]
         )
@@ -715,16 +721,129 @@ def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
     return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
 
 
+class _PartitionFiles:
+    """Parquet files of new rows, one per site partition, written a row group at a time:
+    the rows wait in memory only until a partition has a row group's worth, or until all the
+    waiting rows pass BUFFER_BYTES, when the largest waiting partition is written out."""
+
+    def __init__(self, table_dir: Path, schema: Any) -> None:
+        self.table_dir = table_dir
+        self.schema = schema
+        self.waiting: dict[str, list[Any]] = {}
+        self.writers: dict[str, tuple[str, Any]] = {}
+        self.counts: dict[str, int] = {}
+        self.nulls: dict[str, dict[str, int]] = {}
+        self.flushed: list[int] = []  # rows of each row group written, for tests
+
+    def add(self, table: Any) -> None:
+        sites = table.column("site")
+        for site in pc.unique(sites).to_pylist():
+            part = table.filter(pc.equal(sites, site))
+            self.waiting.setdefault(str(site), []).append(part)
+            if sum(t.num_rows for t in self.waiting[str(site)]) >= ROW_GROUP_ROWS:
+                self._flush(str(site))
+        while self.waiting and self.waiting_bytes() > BUFFER_BYTES:
+            largest = max(self.waiting, key=lambda s: sum(t.nbytes for t in self.waiting[s]))
+            self._flush(largest)
+
+    def waiting_bytes(self) -> int:
+        return sum(t.nbytes for parts in self.waiting.values() for t in parts)
+
+    def _flush(self, site: str) -> None:
+        parts = self.waiting.pop(site, [])
+        if not parts:
+            return
+        rows = pa.concat_tables(parts).combine_chunks()
+        if site not in self.writers:
+            relative = f"{PART}={_partition_folder(site)}/part-{uuid.uuid4().hex}.snappy.parquet"
+            path = self.table_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(path, self.schema, compression="snappy")
+            self.writers[site] = (relative, writer)
+        self.writers[site][1].write_table(rows, row_group_size=ROW_GROUP_ROWS)
+        self.flushed.append(rows.num_rows)
+        self.counts[site] = self.counts.get(site, 0) + rows.num_rows
+        nulls = self.nulls.setdefault(site, {})
+        for name in rows.column_names:
+            nulls[name] = nulls.get(name, 0) + rows.column(name).null_count
+
+    def close(self) -> list[AddAction | RemoveAction]:
+        """Write what waits, close every file, and describe each as the commit adds it."""
+        for site in list(self.waiting):
+            self._flush(site)
+        actions: list[AddAction | RemoveAction] = []
+        for site, (relative, writer) in self.writers.items():
+            writer.close()
+            stat = (self.table_dir / relative).stat()
+            stats = {"numRecords": self.counts[site], "nullCount": self.nulls[site]}
+            actions.append(
+                AddAction(
+                    path=relative,
+                    size=stat.st_size,
+                    partition_values={PART: site},
+                    modification_time=int(stat.st_mtime * 1000),
+                    data_change=True,
+                    stats=json.dumps(stats),
+                )
+            )
+        return actions
+
+    def abandon(self) -> None:
+        for relative, writer in self.writers.values():
+            writer.close()
+            (self.table_dir / relative).unlink(missing_ok=True)
+
+
+def _partition_folder(site: str) -> str:
+    """A folder name for a site's partition: the code itself when it is plain, else a digest
+    (the commit, not the folder, says which site a file holds)."""
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", site):
+        return site
+    return "h" + hashlib.sha256(site.encode("utf-8")).hexdigest()[:32]
+
+
+def append_new_rows(
+    table_dir: Path, rt: RecordType, staged: Path, batch_id: int
+) -> list[AddAction | RemoveAction]:
+    """Write STAGED's rows, all new to the table, as Parquet files in its site partitions,
+    a record batch at a time; the add actions a commit makes them part of the table with."""
+    schema = arrow_schema(rt)
+    files = _PartitionFiles(table_dir, schema)
+    try:
+        with _staged_reader(staged) as reader:
+            for batch in reader:
+                files.add(_with_batch(rt, pa.Table.from_batches([batch]), batch_id))
+        return files.close()
+    except BaseException:
+        files.abandon()
+        raise
+
+
+def _with_batch(rt: RecordType, table: Any, batch_id: int) -> Any:
+    typed = table.cast(arrow_schema(rt, with_batch=False))
+    return typed.add_column(
+        typed.schema.get_field_index(ROW),
+        pa.field(BATCH, pa.int64()),
+        pa.array(np.full(typed.num_rows, batch_id, dtype=np.int64)),
+    )
+
+
+@contextmanager
+def _staged_reader(staged: Path) -> Iterator[Any]:
+    """A staged file's rows in record batches, read by DuckDB within a small memory budget
+    (Arrow's Parquet reader reads ahead and holds more)."""
+    with duckdb.connect() as con:
+        con.execute(f"SET memory_limit = '{READ_MEMORY}'")
+        con.execute("SET threads = 1")
+        yield con.execute(f"SELECT * FROM read_parquet({quote_text(str(staged))})").to_arrow_reader(
+            STREAM_ROWS
+        )
+
+
 def _stamped_batches(rt: RecordType, staged: Path, batch_id: int) -> Any:
     """The staged file's rows as the table keeps them, a record batch at a time."""
-    schema = _stamped(rt, arrow_schema(rt, with_batch=False).empty_table(), batch_id).schema
-    parquet = pq.ParquetFile(staged)
-
-    def batches() -> Any:
-        for batch in parquet.iter_batches(batch_size=STREAM_ROWS):
-            yield from _stamped(rt, pa.Table.from_batches([batch]), batch_id).to_batches()
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
+    table = pq.read_table(staged)
+    return _stamped(rt, table, batch_id)
 
 
 def _next_batch_id(session: Session) -> int:
