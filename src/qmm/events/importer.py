@@ -609,13 +609,6 @@ def _csv_batches(
         )
 
 
-def _numbered_csv_batches(path: Path, max_line_bytes: int) -> Iterator[TextTable]:
-    """Used by tests and tools: the CSV's batches with misshapen rows numbered up front."""
-    delimiter, header = _csv_header(path)
-    misshapen = _csv_misshapen_rows(path, delimiter, len(header))
-    return _csv_batches(path, max_line_bytes, misshapen)
-
-
 def _parquet_batches(path: Path) -> Iterator[TextTable]:
     """The file as text, streamed out of DuckDB in record batches."""
     with duckdb.connect() as con:

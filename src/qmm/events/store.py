@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -421,26 +421,31 @@ class EventStore:
             )
             table.update_incremental()
             return int(table.version())
-        if isinstance(changed, Path):
-            source = _stamped_batches(rt, changed, batch_id)
-        else:
-            source = _stamped(rt, changed, batch_id)
-        on = " AND ".join(
-            [f"t.{PART} = s.{PART}", *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key)]
-        )
-        (
-            table.merge(
-                source,
-                predicate=on,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                writer_properties=WRITER,
+        with ExitStack() as stack:
+            if isinstance(changed, Path):
+                reader = stack.enter_context(_staged_reader(changed))
+                source = _stamped_stream(rt, reader, batch_id)
+            else:
+                source = _stamped(rt, changed, batch_id)
+            on = " AND ".join(
+                [
+                    f"t.{PART} = s.{PART}",
+                    *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key),
+                ]
             )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
+            (
+                table.merge(
+                    source,
+                    predicate=on,
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
+                    writer_properties=WRITER,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
         return int(table.version())
 
     def version_files(self, record_type: str, version: int) -> list[dict[str, Any]]:
@@ -840,10 +845,15 @@ def _staged_reader(staged: Path) -> Iterator[Any]:
         )
 
 
-def _stamped_batches(rt: RecordType, staged: Path, batch_id: int) -> Any:
-    """The staged file's rows as the table keeps them, a record batch at a time."""
-    table = pq.read_table(staged)
-    return _stamped(rt, table, batch_id)
+def _stamped_stream(rt: RecordType, reader: Any, batch_id: int) -> Any:
+    """A staged file's record batches as the table keeps them, for a streamed MERGE."""
+    schema = _stamped(rt, arrow_schema(rt, with_batch=False).empty_table(), batch_id).schema
+
+    def batches() -> Iterator[Any]:
+        for batch in reader:
+            yield from _stamped(rt, pa.Table.from_batches([batch]), batch_id).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _next_batch_id(session: Session) -> int:
