@@ -514,17 +514,10 @@ class EventStore:
             )
             if not files or rows == 0:
                 return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
-            _create_current_view(con, rt, files)
             join = " AND ".join(f"n.{quote_ident(k)} = c.{quote_ident(k)}" for k in rt.key)
-            # Which incoming keys are stored already: the key columns alone are read for it.
-            keys = ", ".join(quote_ident(k) for k in rt.key)
-            sites_in = ", ".join(quote_text(s) for s in sites) or "NULL"
-            current_keys = f"(SELECT {keys} FROM {quote_ident(rt.name)} WHERE site IN ({sites_in}))"
-            (matched,) = con.execute(
-                f"SELECT count(*) FROM {incoming} n SEMI JOIN {current_keys} c ON {join}"
-            ).fetchone() or (0,)
-            if matched == 0:
+            if not _keys_stored(con, rt, incoming, files, join):
                 return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
+            _create_current_view(con, rt, files)
             differs = " OR ".join(
                 f"n.{quote_ident(n)} IS DISTINCT FROM c.{quote_ident(n)}"
                 for n in [*(c.name for c in rt.columns), EXTRA]
@@ -843,6 +836,28 @@ def _staged_reader(staged: Path) -> Iterator[Any]:
         yield con.execute(f"SELECT * FROM read_parquet({quote_text(str(staged))})").to_arrow_reader(
             STREAM_ROWS
         )
+
+
+def _keys_stored(
+    con: duckdb.DuckDBPyConnection, rt: RecordType, incoming: str, files: Sequence[Path], join: str
+) -> bool:
+    """Whether any incoming key is stored already. Only the key columns are read, and only
+    the row groups whose key range meets the incoming keys' range: a periodic extract of new
+    records, whose ids follow the stored ones, skips the stored files by their statistics."""
+    keys = [quote_ident(k) for k in rt.key]
+    bounds = con.execute(
+        f"SELECT {', '.join(f'min({k}), max({k})' for k in keys)} FROM {incoming}"
+    ).fetchone()
+    if bounds is None or bounds[0] is None:
+        return False
+    ranges = " AND ".join(f"{k} BETWEEN ? AND ?" for k in keys)
+    listing = "[" + ", ".join(quote_text(str(f)) for f in files) + "]"
+    stored = f"(SELECT {', '.join(keys)} FROM read_parquet({listing}) WHERE {ranges})"
+    found = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {incoming} n SEMI JOIN {stored} c ON {join})",
+        list(bounds),
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def _stamped_stream(rt: RecordType, reader: Any, batch_id: int) -> Any:
