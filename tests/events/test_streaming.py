@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from events.support import current, write_csv, write_parquet, write_xlsx
+from events.support import current, history, write_csv, write_parquet, write_xlsx
 from factories import create_site_a
 from qmm.errors import InvalidFile
 from qmm.events import importer
 from qmm.events import store as store_module
 from qmm.events.importer import import_files
+from qmm.events.integrity import verify_store
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
 from qmm.models import ImportBatch
@@ -222,3 +223,28 @@ def test_new_rows_wait_in_memory_only_up_to_a_row_group_or_the_byte_budget(
     assert sum(files.flushed) == 420
     assert sorted(a.partition_values["_part"] for a in actions) == ["SITE-A", "SITE-B", "SITE-C"]
     assert all((tmp_path / a.path).is_file() for a in actions)
+
+
+def test_appends_fold_a_partitions_small_files_keeping_records_history_and_hashes(
+    session: Session, store: EventStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "FOLD_FILES", 3)
+    for month in range(1, 6):
+        folder = tmp_path / f"m{month}"
+        folder.mkdir()
+        rows = [
+            [f"CAPA-{month}-{n}", "SITE-A", f"2025-0{month}-06", "2025-09-06", "training", ""]
+            for n in range(10)
+        ]
+        path = write_csv(folder / "capa.csv", HEADER, rows)
+        [batch] = import_files(session, paths=[path], store=store)
+        assert batch.rows_new == 10
+    version = store.recorded_versions(session)["capa"]
+    assert len(store.files_at("capa", version)) < 3  # five appends, folded
+    stored = current(store, session, "capa", keep=["_batch"])
+    assert len(stored) == 50
+    batch_of = {r["capa_id"]: r["_batch"] for r in stored}
+    assert len(set(batch_of.values())) == 5  # folded rows keep the batch they came in with
+    versions = history(store, session, "capa")
+    assert len(versions) == 50
+    assert verify_store(session, store).ok

@@ -82,6 +82,10 @@ STAGING: Final = ".staging"  # an import's checked rows, until they are written 
 STREAM_ROWS: Final = 64 * 1024  # rows handed to the table writer at a time
 READ_MEMORY: Final = "128MB"  # DuckDB's memory to stream a staged file back
 COMPARE_MEMORY: Final = "512MB"  # DuckDB's memory to compare a file with the current records
+#: A site partition's files of fewer rows than this are folded into the next append's file
+#: once there are FOLD_FILES of them, so the files a query opens stay few.
+SMALL_FILE_ROWS: Final = 1 << 20
+FOLD_FILES: Final = 8
 BUFFER_BYTES: Final = 16 << 20  # new rows waiting for their partition's row group, at most
 
 try:
@@ -415,7 +419,7 @@ class EventStore:
         if table.version() != version:
             raise QMMError(f"the {rt.name} table moved from version {version} during an import")
         if only_new and isinstance(changed, Path):
-            actions = append_new_rows(self.table_dir(rt.name), rt, changed, batch_id)
+            actions = append_new_rows(table, self.table_dir(rt.name), rt, changed, batch_id)
             table.create_write_transaction(
                 actions, mode="append", schema=delta_schema(rt), partition_by=[PART]
             )
@@ -765,6 +769,42 @@ class _PartitionFiles:
         for name in rows.column_names:
             nulls[name] = nulls.get(name, 0) + rows.column(name).null_count
 
+    def fold(self, rt: RecordType, small: dict[str, list[str]]) -> list[AddAction | RemoveAction]:
+        """Copy the rows of each written partition's SMALL files (paths in the table) into its
+        new file, unchanged, batch and all, and remove those files from the version: appends
+        would otherwise leave one small file per site and import, which every query opens."""
+        for site in list(self.waiting):
+            self._flush(site)
+        removed: list[AddAction | RemoveAction] = []
+        now = int(time.time() * 1000)
+        for site in list(self.writers):
+            paths = small.get(site, [])
+            if len(paths) + 1 < FOLD_FILES:
+                continue
+            files = [self.table_dir / p for p in paths]
+            with duckdb.connect() as con:
+                con.execute(f"SET memory_limit = '{READ_MEMORY}'")
+                con.execute("SET threads = 1")
+                con.execute("SET TimeZone = 'UTC'")
+                reader = con.execute(_typed_source(con, rt, files)).to_arrow_reader(STREAM_ROWS)
+                for batch in reader:
+                    self.waiting.setdefault(site, []).append(
+                        pa.Table.from_batches([batch]).cast(self.schema)
+                    )
+                    if sum(t.num_rows for t in self.waiting[site]) >= ROW_GROUP_ROWS:
+                        self._flush(site)
+            self._flush(site)
+            for path in paths:
+                removed.append(
+                    RemoveAction(
+                        path=path,
+                        data_change=False,
+                        deletion_timestamp=now,
+                        partition_values={PART: site},
+                    )
+                )
+        return removed
+
     def close(self) -> list[AddAction | RemoveAction]:
         """Write what waits, close every file, and describe each as the commit adds it."""
         for site in list(self.waiting):
@@ -792,6 +832,20 @@ class _PartitionFiles:
             (self.table_dir / relative).unlink(missing_ok=True)
 
 
+def _small_files(table: DeltaTable) -> dict[str, list[str]]:
+    """Per site partition, the current version's files of fewer than SMALL_FILE_ROWS rows."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    small: dict[str, list[str]] = {}
+    if actions.num_rows == 0:
+        return small
+    for row in actions.select(["path", "num_records", f"partition.{PART}"]).to_pylist():
+        records = row["num_records"]
+        # A path the log writes escaped (a site code with spaces) is left alone.
+        if records is not None and records < SMALL_FILE_ROWS and "%" not in str(row["path"]):
+            small.setdefault(str(row[f"partition.{PART}"]), []).append(str(row["path"]))
+    return small
+
+
 def _partition_folder(site: str) -> str:
     """A folder name for a site's partition: the code itself when it is plain, else a digest
     (the commit, not the folder, says which site a file holds)."""
@@ -801,17 +855,19 @@ def _partition_folder(site: str) -> str:
 
 
 def append_new_rows(
-    table_dir: Path, rt: RecordType, staged: Path, batch_id: int
+    table: DeltaTable, table_dir: Path, rt: RecordType, staged: Path, batch_id: int
 ) -> list[AddAction | RemoveAction]:
     """Write STAGED's rows, all new to the table, as Parquet files in its site partitions,
-    a record batch at a time; the add actions a commit makes them part of the table with."""
+    a record batch at a time, folding in a partition's small files once there are
+    FOLD_FILES of them; the actions a commit makes them part of the table with."""
     schema = arrow_schema(rt)
     files = _PartitionFiles(table_dir, schema)
     try:
         with _staged_reader(staged) as reader:
             for batch in reader:
                 files.add(_with_batch(rt, pa.Table.from_batches([batch]), batch_id))
-        return files.close()
+        removed = files.fold(rt, _small_files(table))
+        return [*files.close(), *removed]
     except BaseException:
         files.abandon()
         raise
