@@ -84,7 +84,7 @@ READ_MEMORY: Final = "128MB"  # DuckDB's memory to stream a staged file back
 COMPARE_MEMORY: Final = "512MB"  # DuckDB's memory to compare a file with the current records
 #: A site partition's files of fewer rows than this are folded into the next append's file
 #: once there are FOLD_FILES of them, so the files a query opens stay few.
-SMALL_FILE_ROWS: Final = 1 << 20
+SMALL_FILE_ROWS: Final = ROW_GROUP_ROWS
 FOLD_FILES: Final = 8
 BUFFER_BYTES: Final = 16 << 20  # new rows waiting for their partition's row group, at most
 
