@@ -154,6 +154,7 @@ class ValueChecks:
     max_line_bytes: int
     known_sites: frozenset[str] | None = None  # None: any site code
     new_sites: bool = False  # well-formed codes the app does not know are accepted too
+    only_site: str | None = None  # an upload on a site's page: that site's rows only
 
     @property
     def latest_day(self) -> date:
@@ -993,7 +994,22 @@ def _value_rules(
 def _site_refusals(values: Any, checks: ValueChecks) -> Any | None:
     """The site codes of a file the import refuses, each with its reason, as an Arrow table
     (value, reason); None when every code is accepted or sites are not checked."""
-    if checks.known_sites is None or values is None:
+    if values is None:
+        return None
+    if checks.only_site is not None:
+        others = [
+            v for v in pc.unique(values).to_pylist() if v is not None and v != checks.only_site
+        ]
+        if not others:
+            return None
+        why = f"belongs to another site; this page imports records of {checks.only_site} only"
+        return pa.table(
+            {
+                "value": pa.array([str(v) for v in others], pa.string()),
+                "reason": pa.array([why] * len(others), pa.string()),
+            }
+        )
+    if checks.known_sites is None:
         return None
     known = checks.known_sites
     distinct = pc.unique(values)
@@ -1558,10 +1574,12 @@ def validate_source(
     profile: Profile | None = None,
     progress: ProgressLike | None = None,
     extracted_on: date | None = None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
-    """Read, map and check one source; raise InvalidFile naming every invalid row. The
-    checked rows are returned in memory (for a small file, as an upload is)."""
-    checks = ValueChecks.from_settings(extracted_on=extracted_on)
+    """Read, map and check one source; raise InvalidFile naming every invalid row (and, with
+    ONLY_SITE, every row of another site, in the same list). The checked rows are returned in
+    memory (for a small file, as an upload is)."""
+    checks = replace(ValueChecks.from_settings(extracted_on=extracted_on), only_site=only_site)
     with tempfile.TemporaryDirectory(prefix="qmm-import-") as scratch:
         staged = _validate(source, profile, _Progress(progress, source.name), checks, Path(scratch))
         return replace(staged, table=pq.read_table(staged.staged), staged=None)
@@ -1652,16 +1670,17 @@ def validate_file(
     progress: ProgressLike | None = None,
     shown_as: str | None = None,
     extracted_on: date | None = None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
     """Check one file (or one sheet of a workbook) without storing anything.
 
     `shown_as` names the file in a refusal of the whole file, as an upload's own name rather
     than the temporary path it was saved under. Dates past the horizon after `extracted_on`
-    (else today) are refused.
+    (else today) are refused; with `only_site`, so are rows of any other site.
     """
     path = Path(path)
     try:
-        return _validate_file(path, record_type, profile, sheet, progress, extracted_on)
+        return _validate_file(path, record_type, profile, sheet, progress, extracted_on, only_site)
     except RefusedWorkbook as exc:
         if shown_as is None:
             raise
@@ -1675,6 +1694,7 @@ def _validate_file(
     sheet: str | None,
     progress: ProgressLike | None,
     extracted_on: date | None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
     if sheet is not None:
         if record_type is None:
@@ -1689,7 +1709,11 @@ def _validate_file(
             "give the record type, or import the whole workbook"
         )
     return validate_source(
-        sources[0], profile=profile, progress=progress, extracted_on=extracted_on
+        sources[0],
+        profile=profile,
+        progress=progress,
+        extracted_on=extracted_on,
+        only_site=only_site,
     )
 
 
