@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
+
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from factories import create_site_a
-from qmm.events.uploads import batch_of_site
+from qmm.errors import InvalidFile
+from qmm.events.store import EventStore
+from qmm.events.uploads import batch_of_site, import_upload
 from qmm.models import ImportBatch
 
 
@@ -47,3 +54,36 @@ class TestBatchOfSite:
         site = create_site_a(session)
         create_batch(session, site.code)
         assert batch_of_site(session, site=site, batch_id=batch_id) is None
+
+
+def test_an_upload_names_rows_of_other_sites_with_every_other_problem_at_once(
+    session: Session, tmp_path: Path
+) -> None:
+    site = create_site_a(session)
+    store = EventStore(tmp_path / "events")
+    header = ["capa_id", "site", "opened_on", "due_on", "root_cause_category", "closed_on"]
+    rows = [
+        ["CAPA-1", "SITE-A", "2025-01-06", "2025-02-06", "training", ""],
+        ["CAPA-2", "SITE-A", "someday", "2025-02-06", "training", ""],
+        ["CAPA-3", "SITE-B", "2025-01-06", "2025-02-06", "training", ""],
+        ["CAPA-4", "SITE-A", "2025-01-06", "2025-02-06", "", ""],
+    ]
+    content = io.StringIO()
+    csv.writer(content).writerows([header, *rows])
+    with pytest.raises(InvalidFile) as caught:
+        import_upload(
+            session,
+            store=store,
+            site=site,
+            file_name="capa.csv",
+            content=io.BytesIO(content.getvalue().encode()),
+            record_type="capa",
+            profile=None,
+        )
+    assert [(p.row, p.column) for p in caught.value.problems] == [
+        (3, "opened_on"),
+        (4, "site"),
+        (5, "root_cause_category"),
+    ]
+    assert "this page imports records of SITE-A only" in caught.value.problems[1].reason
+    assert session.scalar(select(func.count()).select_from(ImportBatch)) == 0

@@ -10,8 +10,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 from sqlalchemy.orm import Session
 
 from qmm.config import get_settings
@@ -48,6 +52,7 @@ from qmm.events.store import (
     ROW,
     SQL_TYPES,
     EventStore,
+    arrow_schema,
     quote_ident,
     quote_text,
 )
@@ -69,8 +74,12 @@ FORMATS: Final = {
     ".ndjson": "jsonl",
 }
 MAX_PROBLEMS: Final = 1000
-# Keep validated tables of a multi-file import in memory up to this size, else validate twice.
-KEEP_VALIDATED_BYTES: Final = 1 << 30
+#: Rows checked at a time: memory holds one batch of the file, never the whole of it.
+BATCH_ROWS: Final = 256 * 1024
+#: Bytes of CSV parsed at a time (the reader's block), when lines are shorter than that.
+CSV_BLOCK_BYTES: Final = 2 << 20  # larger blocks cost memory: the reader reads ahead
+#: DuckDB's memory for the exact check of repeated keys; past it, it spills to disk.
+DUPLICATE_CHECK_MEMORY: Final = "256MB"
 CSV_DELIMITERS: Final = (",", ";", "\t", "|")
 
 DATE_GLOB: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
@@ -146,6 +155,7 @@ class ValueChecks:
     max_line_bytes: int
     known_sites: frozenset[str] | None = None  # None: any site code
     new_sites: bool = False  # well-formed codes the app does not know are accepted too
+    only_site: str | None = None  # an upload on a site's page: that site's rows only
 
     @property
     def latest_day(self) -> date:
@@ -201,12 +211,15 @@ class Source:
 
 @dataclass(frozen=True)
 class ValidatedFile:
-    """A file that passed every check, typed and ready to be stored as one batch."""
+    """A file that passed every check, typed and ready to be stored as one batch: its rows
+    staged in a Parquet file (an import) or held in memory (validate_file)."""
 
     source: Source
     profile: str | None
-    table: Any  # pyarrow.Table: contract columns, _extra, _row
     sha256: str
+    rows: int
+    staged: Path | None = None  # the typed rows: contract columns, _extra, _row
+    table: Any = None  # pyarrow.Table of the same, when held in memory
 
     @property
     def path(self) -> Path:
@@ -215,10 +228,6 @@ class ValidatedFile:
     @property
     def record_type(self) -> str:
         return self.source.record_type
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
 
 
 @dataclass
@@ -461,97 +470,149 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
     return delimiter, header
 
 
-def _read_csv(path: Path, max_line_bytes: int) -> TextTable:
+class _Renumber(Exception):
+    """The streamed CSV had rows with the wrong number of cells: read it again, numbered."""
+
+
+def _csv_options(
+    names: list[str], delimiter: str, max_line_bytes: int, on_invalid: Callable[[Any], str]
+) -> tuple[Any, Any, Any]:
+    read = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=1,
+        encoding="utf8",
+        # Every line within the limit fits in a block, so only a record spanning several
+        # lines can be too long for the reader.
+        block_size=max(CSV_BLOCK_BYTES, max_line_bytes + 2),
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+    return read, parse, convert
+
+
+def _csv_refusal(path: Path, exc: Exception, max_line_bytes: int) -> InvalidFile:
+    if "utf8" in str(exc).lower():
+        return _not_utf8(path)
+    if "straddl" in str(exc):
+        return InvalidFile(
+            str(path),
+            [
+                RowProblem(
+                    1,
+                    "",
+                    "",
+                    "a record spans more than "
+                    f"{max(CSV_BLOCK_BYTES, max_line_bytes + 2):,} bytes over several lines (a "
+                    "quoted value with line breaks); raise QMM_IMPORT_MAX_LINE_BYTES to read it",
+                )
+            ],
+        )
+    return InvalidFile(str(path), [RowProblem(1, "", "", f"not readable as CSV: {exc}")])
+
+
+def _csv_misshapen_rows(path: Path, delimiter: str, width: int) -> list[RowProblem]:
+    """Rows whose number of cells differs from the header's, numbered as the reader counts
+    records (a blank line is not one), read in one streamed pass."""
+    problems: list[RowProblem] = []
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        records = csv.reader(handle, delimiter=delimiter)
+        next(records, None)
+        number = 1
+        for cells in records:
+            if not cells:
+                continue
+            number += 1
+            if len(cells) != width:
+                problems.append(
+                    RowProblem(
+                        number,
+                        "",
+                        delimiter.join(cells)[:200],
+                        f"has {len(cells)} cells where the header has {width}",
+                    )
+                )
+    return problems
+
+
+def _csv_batches(
+    path: Path, max_line_bytes: int, misshapen: list[RowProblem] | None = None
+) -> Iterator[TextTable]:
+    """The file in record batches of text. Rows with the wrong number of cells are skipped
+    and named; the streaming reader does not number them, so on meeting one it raises
+    _Renumber, and the caller reads the file again with them numbered (MISSHAPEN)."""
     _check_line_lengths(path, max_line_bytes)
     delimiter, header = _csv_header(path)
     names = [f"c{i}" for i in range(len(header))]
+    skipped = {p.row for p in misshapen or []}
 
-    def read(newlines: bool, threads: bool) -> tuple[Any, list[Any]]:
-        invalid: list[Any] = []
+    met: list[bool] = []
 
-        def on_invalid(row: Any) -> str:
-            invalid.append(row)
-            return "skip"
+    def on_invalid(row: Any) -> str:
+        met.append(True)
+        return "skip"
 
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                column_names=names,
-                skip_rows=1,
-                use_threads=threads,
-                encoding="utf8",
-                # Every line within the limit fits in a block, so only a record spanning
-                # several lines can be too long for the reader.
-                block_size=max(1 << 20, max_line_bytes + 2),
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=newlines,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-            ),
+    first = True
+    number = 2  # the next record's number (the header is 1)
+    waiting: list[Any] = []  # the reader's small batches, gathered into one of BATCH_ROWS
+    numbered: list[Any] = []
+
+    def gathered() -> TextTable:
+        nonlocal first
+        table = pa.Table.from_batches(waiting, schema=waiting[0].schema)
+        text = TextTable(
+            headers=[h.strip() for h in header],
+            columns=[table.column(i) for i in range(table.num_columns)],
+            rows=pa.array(np.concatenate(numbered)),
+            problems=list(misshapen or []) if first else [],
         )
-        return table, invalid
+        first = False
+        waiting.clear()
+        numbered.clear()
+        return text
 
     try:
-        try:
-            table, invalid = read(False, True)
-        except pa.ArrowInvalid as exc:
-            if "utf8" in str(exc).lower():
-                raise
-            invalid = [exc]
-        if invalid:
-            # A quoted value with a line break can split a row in the fast mode, and only a
-            # single-threaded read numbers the rows it skips: read again that way.
-            table, invalid = read(True, False)
+        reader = pacsv.open_csv(path, *_csv_options(names, delimiter, max_line_bytes, on_invalid))
+        for batch in reader:
+            if met and misshapen is None:
+                raise _Renumber
+            if skipped:
+                numbers = np.empty(batch.num_rows, dtype=np.int64)
+                for i in range(batch.num_rows):
+                    while number in skipped:
+                        number += 1
+                    numbers[i] = number
+                    number += 1
+            else:
+                numbers = np.arange(number, number + batch.num_rows, dtype=np.int64)
+                number += batch.num_rows
+            waiting.append(batch)
+            numbered.append(numbers)
+            if sum(len(n) for n in numbered) >= BATCH_ROWS:
+                yield gathered()
+        if met and misshapen is None:
+            raise _Renumber
+        if waiting:
+            yield gathered()
     except pa.ArrowInvalid as exc:
-        if "utf8" in str(exc).lower():
-            raise _not_utf8(path) from None
-        if "straddl" in str(exc):
-            raise InvalidFile(
-                str(path),
-                [
-                    RowProblem(
-                        1,
-                        "",
-                        "",
-                        "a record spans more than "
-                        f"{max(1 << 20, max_line_bytes + 2):,} bytes over several lines (a "
-                        "quoted value with line breaks); raise QMM_IMPORT_MAX_LINE_BYTES to "
-                        "read it",
-                    )
-                ],
-            ) from None
-        raise InvalidFile(
-            str(path), [RowProblem(1, "", "", f"not readable as CSV: {exc}")]
-        ) from None
-    problems = [
-        RowProblem(
-            int(row.number),
-            "",
-            str(row.text)[:200],
-            f"has {row.actual_columns} cells where the header has {row.expected_columns}",
+        raise _csv_refusal(path, exc, max_line_bytes) from None
+    if first:
+        yield TextTable(
+            headers=[h.strip() for h in header],
+            columns=[pa.array([], pa.string()) for _ in names],
+            rows=pa.array([], pa.int64()),
+            problems=list(misshapen or []),
         )
-        for row in invalid
-    ]
-    numbers = np.arange(2, table.num_rows + len(invalid) + 2, dtype=np.int64)
-    if invalid:
-        # Skipped rows keep their numbers: the rows read are numbered around them.
-        numbers = np.setdiff1d(numbers, np.array([p.row for p in problems], dtype=np.int64))
-    return TextTable(
-        headers=[h.strip() for h in header],
-        columns=[table.column(i) for i in range(table.num_columns)],
-        rows=pa.array(numbers),
-        problems=problems,
-    )
 
 
-def _read_parquet(path: Path) -> TextTable:
+def _parquet_batches(path: Path) -> Iterator[TextTable]:
+    """The file as text, streamed out of DuckDB in record batches."""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
@@ -562,26 +623,38 @@ def _read_parquet(path: Path) -> TextTable:
             casts = ", ".join(
                 f"CAST({quote_ident(h)} AS VARCHAR) AS c{i}" for i, h in enumerate(headers)
             )
-            table = con.execute(
+            reader = con.execute(
                 f"SELECT {casts} FROM read_parquet({quote_text(str(path))})"
-            ).to_arrow_table()
+            ).to_arrow_reader(BATCH_ROWS)
+            number = 2
+            first = True
+            for batch in reader:
+                yield TextTable(
+                    headers=[h.strip() for h in headers],
+                    columns=[batch.column(i) for i in range(batch.num_columns)],
+                    rows=pa.array(np.arange(number, number + batch.num_rows, dtype=np.int64)),
+                )
+                number += batch.num_rows
+                first = False
         except duckdb.Error as exc:
             raise InvalidFile(
                 str(path), [RowProblem(1, "", "", f"not a readable Parquet file ({exc})")]
             ) from None
-    return TextTable(
-        headers=[h.strip() for h in headers],
-        columns=[table.column(i) for i in range(table.num_columns)],
-        rows=pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64)),
-    )
+    if first:
+        yield TextTable(
+            headers=[h.strip() for h in headers],
+            columns=[pa.array([], pa.string()) for _ in headers],
+            rows=pa.array([], pa.int64()),
+        )
 
 
 def _json_pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def _read_jsonl(path: Path, max_line_bytes: int) -> TextTable:
-    """One JSON object per line; a line's number is its row, blank lines are skipped."""
+def _jsonl_batches(path: Path, max_line_bytes: int) -> Iterator[TextTable]:
+    """One JSON object per line; a line's number is its row, blank lines are skipped. The
+    lines are held by DuckDB and come out in record batches."""
     _check_line_lengths(path, max_line_bytes)
     lines = (
         "WITH f AS (SELECT string_split(content, chr(10)) AS lines FROM read_text(?)), "
@@ -620,12 +693,21 @@ def _read_jsonl(path: Path, max_line_bytes: int) -> TextTable:
             for i, k in enumerate(keys)
         )
         select = f"SELECT {extracts + ', ' if extracts else ''}line FROM lines ORDER BY line"
-        table = con.execute(select).to_arrow_table()
-    return TextTable(
-        headers=[k.strip() for k in keys],
-        columns=[table.column(i) for i in range(len(keys))],
-        rows=table.column("line").cast(pa.int64()),
-    )
+        reader = con.execute(select).to_arrow_reader(BATCH_ROWS)
+        first = True
+        for batch in reader:
+            yield TextTable(
+                headers=[k.strip() for k in keys],
+                columns=[batch.column(i) for i in range(len(keys))],
+                rows=batch.column(batch.num_columns - 1).cast(pa.int64()),
+            )
+            first = False
+    if first:
+        yield TextTable(
+            headers=[k.strip() for k in keys],
+            columns=[pa.array([], pa.string()) for _ in keys],
+            rows=pa.array([], pa.int64()),
+        )
 
 
 def _cell_text(value: Any, kind: ColumnType | None) -> str | None:
@@ -651,10 +733,14 @@ def _cell_text(value: Any, kind: ColumnType | None) -> str | None:
     return str(value).strip() or None
 
 
-def _read_xlsx(
-    path: Path, sheet: str | None, kinds: Callable[[list[str]], list[ColumnType | None]]
-) -> TextTable:
-    """One sheet, read whole; its row numbers are the sheet's own, and empty rows are skipped."""
+def _xlsx_batches(
+    path: Path,
+    sheet: str | None,
+    kinds: Callable[[list[str]], list[ColumnType | None]],
+    batch_rows: int = BATCH_ROWS,
+) -> Iterator[TextTable]:
+    """One sheet, read whole, in batches of rows; its row numbers are the sheet's own, and
+    empty rows are skipped."""
     limits = WorkbookLimits.from_settings()
     with open_workbook(path, data_only=True) as workbook:
         worksheet = worksheet_of(path, workbook, sheet)
@@ -662,7 +748,9 @@ def _read_xlsx(
         header_row = 0
         values: list[list[str | None]] = []
         rows: list[int] = []
+        total = 0  # rows read before this batch
         column_kinds: list[ColumnType | None] = []
+        yielded = False
         for number, cells in sheet_rows(path, worksheet):
             if not header:
                 if any(c is not None and str(c).strip() for c in cells):
@@ -678,7 +766,7 @@ def _read_xlsx(
             if not any(texts):
                 continue
             if len(texts) > len(header):
-                check_cells(path, worksheet.title, len(texts) * (len(rows) + 1), limits)
+                check_cells(path, worksheet.title, len(texts) * (total + len(rows) + 1), limits)
                 for _ in range(len(header), len(texts)):
                     header.append("")
                     column_kinds.append(None)
@@ -687,11 +775,24 @@ def _read_xlsx(
             for column, text in zip(values, texts, strict=True):
                 column.append(text)
             rows.append(number)
-            check_cells(path, worksheet.title, len(header) * len(rows), limits)
+            check_cells(path, worksheet.title, len(header) * (total + len(rows)), limits)
+            if len(rows) >= batch_rows:
+                yield _xlsx_batch(header, values, rows, header_row)
+                yielded = True
+                total += len(rows)
+                values = [[] for _ in header]
+                rows = []
     if not header:
         raise InvalidFile(str(path), [RowProblem(1, "", "", "the sheet is empty: no header row")])
+    if rows or not yielded:
+        yield _xlsx_batch(header, values, rows, header_row)
+
+
+def _xlsx_batch(
+    header: list[str], values: list[list[str | None]], rows: list[int], header_row: int
+) -> TextTable:
     return TextTable(
-        headers=header,
+        headers=list(header),
         columns=[pa.array(v, pa.string()) for v in values],
         rows=pa.array(rows, pa.int64()),
         trimmed=True,
@@ -894,7 +995,22 @@ def _value_rules(
 def _site_refusals(values: Any, checks: ValueChecks) -> Any | None:
     """The site codes of a file the import refuses, each with its reason, as an Arrow table
     (value, reason); None when every code is accepted or sites are not checked."""
-    if checks.known_sites is None or values is None:
+    if values is None:
+        return None
+    if checks.only_site is not None:
+        others = [
+            v for v in pc.unique(values).to_pylist() if v is not None and v != checks.only_site
+        ]
+        if not others:
+            return None
+        why = f"belongs to another site; this page imports records of {checks.only_site} only"
+        return pa.table(
+            {
+                "value": pa.array([str(v) for v in others], pa.string()),
+                "reason": pa.array([why] * len(others), pa.string()),
+            }
+        )
+    if checks.known_sites is None:
         return None
     known = checks.known_sites
     distinct = pc.unique(values)
@@ -1336,21 +1452,30 @@ def _assemble(rt: RecordType, columns: dict[str, Any], extra: Any, rows: Any) ->
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _validate_text(
+@dataclass
+class _BatchCheck:
+    """One record batch checked: its typed rows (null where a value is invalid) and problems."""
+
+    typed: Any
+    problems: list[RowProblem]
+    total: int  # problems found, of which at most MAX_PROBLEMS are listed
+
+
+def _check_text(
     text: TextTable,
     rt: RecordType,
     mapping: TypeMapping,
-    path: Path,
-    steps: _Progress,
     checks: ValueChecks,
-) -> Any:
-    """Map, type and check every row; return the typed table or raise InvalidFile.
+    *,
+    first: bool,
+) -> _BatchCheck:
+    """Map, type and check every row of one batch; duplicate keys are the caller's to find,
+    across batches. The header's problems are reported with the FIRST batch only.
 
-    Valid files take the fast path (Arrow's parsers over whole columns); a file that fails it
+    Valid batches take the fast path (Arrow's parsers over whole columns); one that fails it
     goes through the SQL rules, which either name every problem or, for unusual but valid
     forms (a timestamp without seconds), type the columns themselves.
     """
-    steps.step(35, "read")
     text = _without_blank_columns(text)
     plan = _map_headers(text.headers, rt, mapping, text.header_row)
     raw = _raw_relation(text, plan)
@@ -1359,17 +1484,12 @@ def _validate_text(
         con.register("raw", raw)
         texts = _mapped_texts(con, raw, plan, rt, mapping)
         extra = _extra_json(con, raw, plan)
-        steps.step(50, "validating")
-        header_problems = [*text.problems, *plan.problems]
+        header_problems = [*text.problems, *(plan.problems if first else [])]
         refusals = _site_refusals(texts.get("site"), checks)
-        fast = None
-        if not header_problems and refusals is None:
+        if not header_problems and not plan.problems and refusals is None:
             fast = _fast_types(texts, rt, checks)
-        if fast is not None:
-            typed = _assemble(rt, fast, extra, raw.column(ROW))
-            steps.step(70, "checking keys")
-            if not _may_have_duplicate_keys(con, typed, rt):
-                return typed
+            if fast is not None:
+                return _BatchCheck(_assemble(rt, fast, extra, raw.column(ROW)), [], 0)
         query = _Query(rt, plan, checks, site_refusals=refusals is not None)
         if refusals is not None:
             con.register("site_refusals", refusals)
@@ -1391,31 +1511,62 @@ def _validate_text(
         result = con.execute(
             f"SELECT {query.output_columns()} FROM checked ORDER BY {ROW}"
         ).to_arrow_table()
-        typed = _assemble(
-            rt, {n: result.column(n) for n in plan.contract}, extra, result.column(ROW)
-        )
-        con.register("typed", typed)
-        steps.step(70, "checking keys")
-        duplicates: list[RowProblem] = []
-        duplicate_total = 0
-        if all(k in plan.contract for k in rt.key) and _may_have_duplicate_keys(con, typed, rt):
-            duplicates, duplicate_total = _duplicate_problems(con, rt, MAX_PROBLEMS)
-    total = len(header_problems) + cell_total + duplicate_total
-    if total:
-        listed = sorted([*header_problems, *cell_problems, *duplicates], key=lambda p: p.row)
-        raise InvalidImport(str(path), listed[:MAX_PROBLEMS], total)
-    return typed
+    typed = _assemble(rt, {n: result.column(n) for n in plan.contract}, extra, result.column(ROW))
+    return _BatchCheck(typed, [*header_problems, *cell_problems], len(header_problems) + cell_total)
 
 
-def _read(source: Source, rt: RecordType, mapping: TypeMapping, checks: ValueChecks) -> TextTable:
+class _KeyLedger:
+    """The 64-bit hashes of every key of a file, eight bytes a row, to find a key repeated
+    in another batch without holding the rows."""
+
+    def __init__(self, rt: RecordType) -> None:
+        self.rt = rt
+        self.parts: list[Any] = []
+
+    def add(self, typed: Any) -> None:
+        keys = ", ".join(quote_ident(k) for k in self.rt.key)
+        present = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in self.rt.key)
+        with duckdb.connect() as con:
+            con.register("batch", typed.select(list(self.rt.key)))
+            found = con.execute(f"SELECT hash({keys}) AS h FROM batch WHERE {present}").fetchnumpy()
+        self.parts.append(np.asarray(found["h"], dtype=np.uint64))
+
+    def may_repeat(self) -> bool:
+        """False when every present key is distinct, proven by distinct hashes; a collision
+        only sends the file to the exact check."""
+        if not self.parts:
+            return False
+        hashes = np.concatenate(self.parts)
+        self.parts = []
+        hashes.sort()
+        return bool(np.any(hashes[1:] == hashes[:-1]))
+
+
+def _staged_duplicates(staged: Path, rt: RecordType, scratch: Path) -> tuple[list[RowProblem], int]:
+    """Rows of the staged file whose key repeats an earlier row's, by DuckDB, which spills to
+    SCRATCH rather than hold the file."""
+    with duckdb.connect() as con:
+        con.execute(f"SET temp_directory = {quote_text(str(scratch))}")
+        con.execute(f"SET memory_limit = '{DUPLICATE_CHECK_MEMORY}'")
+        con.execute(f"CREATE VIEW typed AS SELECT * FROM read_parquet({quote_text(str(staged))})")
+        return _duplicate_problems(con, rt, MAX_PROBLEMS)
+
+
+def _batches(
+    source: Source,
+    rt: RecordType,
+    mapping: TypeMapping,
+    checks: ValueChecks,
+    misshapen: list[RowProblem] | None,
+) -> Iterator[TextTable]:
     kind = source.format
     if kind == "csv":
-        return _read_csv(source.path, checks.max_line_bytes)
+        return _csv_batches(source.path, checks.max_line_bytes, misshapen)
     if kind == "parquet":
-        return _read_parquet(source.path)
+        return _parquet_batches(source.path)
     if kind == "jsonl":
-        return _read_jsonl(source.path, checks.max_line_bytes)
-    return _read_xlsx(source.path, source.sheet, _kinds_for(rt, mapping))
+        return _jsonl_batches(source.path, checks.max_line_bytes)
+    return _xlsx_batches(source.path, source.sheet, _kinds_for(rt, mapping))
 
 
 def validate_source(
@@ -1424,30 +1575,91 @@ def validate_source(
     profile: Profile | None = None,
     progress: ProgressLike | None = None,
     extracted_on: date | None = None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
-    """Read, map and check one source; raise InvalidFile naming every invalid row."""
-    checks = ValueChecks.from_settings(extracted_on=extracted_on)
-    return _validate(source, profile, _Progress(progress, source.name), checks)
+    """Read, map and check one source; raise InvalidFile naming every invalid row (and, with
+    ONLY_SITE, every row of another site, in the same list). The checked rows are returned in
+    memory (for a small file, as an upload is)."""
+    checks = replace(ValueChecks.from_settings(extracted_on=extracted_on), only_site=only_site)
+    with tempfile.TemporaryDirectory(prefix="qmm-import-") as scratch:
+        staged = _validate(source, profile, _Progress(progress, source.name), checks, Path(scratch))
+        return replace(staged, table=pq.read_table(staged.staged), staged=None)
 
 
 def _validate(
-    source: Source, profile: Profile | None, steps: _Progress, checks: ValueChecks
+    source: Source, profile: Profile | None, steps: _Progress, checks: ValueChecks, scratch: Path
 ) -> ValidatedFile:
+    """Check SOURCE batch by batch, writing the typed rows to a Parquet file in SCRATCH; the
+    file stands only when every row of every batch passed. Every problem of the file is
+    listed at once, duplicate keys across batches included."""
     rt = RECORD_TYPES[source.record_type]
     mapping = profile.mapping(rt.name) if profile else TypeMapping()
     hasher = _Hasher(source.path)
     hasher.start()
     try:
-        # Passed on, not kept: the text columns are freed as soon as they are typed.
-        text = _read(source, rt, mapping, checks)
-        typed = _validate_text(text, rt, mapping, source.path, steps, checks)
+        try:
+            staged = _stage(source, rt, mapping, checks, steps, scratch, None)
+        except _Renumber:
+            delimiter, header = _csv_header(source.path)
+            misshapen = _csv_misshapen_rows(source.path, delimiter, len(header))
+            staged = _stage(source, rt, mapping, checks, steps, scratch, misshapen)
     finally:
         hasher.join()
     digest = hasher.result()
     steps.step(80, "validated")
     return ValidatedFile(
-        source=source, profile=profile.name if profile else None, table=typed, sha256=digest
+        source=source,
+        profile=profile.name if profile else None,
+        sha256=digest,
+        rows=staged[1],
+        staged=staged[0],
     )
+
+
+def _stage(
+    source: Source,
+    rt: RecordType,
+    mapping: TypeMapping,
+    checks: ValueChecks,
+    steps: _Progress,
+    scratch: Path,
+    misshapen: list[RowProblem] | None,
+) -> tuple[Path, int]:
+    """The staged Parquet file of SOURCE's typed rows and their count, or InvalidImport."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    staged = scratch / f"staged-{uuid.uuid4().hex}.parquet"
+    problems: list[RowProblem] = []
+    total = 0
+    rows = 0
+    ledger = _KeyLedger(rt)
+    writer = pq.ParquetWriter(staged, arrow_schema(rt, with_batch=False), compression="snappy")
+    try:
+        try:
+            for number, text in enumerate(_batches(source, rt, mapping, checks, misshapen)):
+                checked = _check_text(text, rt, mapping, checks, first=number == 0)
+                del text
+                total += checked.total
+                if len(problems) < MAX_PROBLEMS:
+                    problems.extend(checked.problems[: MAX_PROBLEMS - len(problems)])
+                ledger.add(checked.typed)
+                writer.write_table(checked.typed)
+                rows += checked.typed.num_rows
+                del checked
+                steps.step(min(65.0, 5.0 + number), f"checking ({rows:,} rows)")
+        finally:
+            writer.close()
+        steps.step(70, "checking keys")
+        if ledger.may_repeat():
+            duplicates, repeated = _staged_duplicates(staged, rt, scratch)
+            total += repeated
+            problems.extend(duplicates)
+        if total:
+            listed = sorted(problems, key=lambda p: p.row)[:MAX_PROBLEMS]
+            raise InvalidImport(str(source.path), listed, total)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    return staged, rows
 
 
 def validate_file(
@@ -1459,16 +1671,17 @@ def validate_file(
     progress: ProgressLike | None = None,
     shown_as: str | None = None,
     extracted_on: date | None = None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
     """Check one file (or one sheet of a workbook) without storing anything.
 
     `shown_as` names the file in a refusal of the whole file, as an upload's own name rather
     than the temporary path it was saved under. Dates past the horizon after `extracted_on`
-    (else today) are refused.
+    (else today) are refused; with `only_site`, so are rows of any other site.
     """
     path = Path(path)
     try:
-        return _validate_file(path, record_type, profile, sheet, progress, extracted_on)
+        return _validate_file(path, record_type, profile, sheet, progress, extracted_on, only_site)
     except RefusedWorkbook as exc:
         if shown_as is None:
             raise
@@ -1482,6 +1695,7 @@ def _validate_file(
     sheet: str | None,
     progress: ProgressLike | None,
     extracted_on: date | None,
+    only_site: str | None = None,
 ) -> ValidatedFile:
     if sheet is not None:
         if record_type is None:
@@ -1496,7 +1710,11 @@ def _validate_file(
             "give the record type, or import the whole workbook"
         )
     return validate_source(
-        sources[0], profile=profile, progress=progress, extracted_on=extracted_on
+        sources[0],
+        profile=profile,
+        progress=progress,
+        extracted_on=extracted_on,
+        only_site=only_site,
     )
 
 
@@ -1527,43 +1745,56 @@ def import_files(
     )
     loaded = load_profile(profile) if profile else None
     sources = plan_sources(paths, record_type)
-    validated: list[ValidatedFile | None] = []
+    scratch = store.staging_dir()
+    try:
+        return _import_sources(session, sources, loaded, store, progress, checks, scratch, sites)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _import_sources(
+    session: Session,
+    sources: list[Source],
+    loaded: Profile | None,
+    store: EventStore,
+    progress: ProgressLike | None,
+    checks: ValueChecks,
+    scratch: Path,
+    sites: SiteCodes,
+) -> list[ImportBatch]:
+    """Stage every source, then store each as a batch: nothing is stored unless all pass."""
+    validated: list[ValidatedFile] = []
     errors: list[InvalidFile] = []
-    kept_bytes = 0
     steps = [_Progress(progress, source.name) for source in sources]
     for source, step in zip(sources, steps, strict=True):
         try:
-            result = _validate(source, loaded, step, checks)
+            validated.append(_validate(source, loaded, step, checks, scratch))
         except InvalidFile as exc:
             errors.append(exc)
-            validated.append(None)
-            continue
-        kept_bytes += int(result.table.nbytes)
-        keep = len(sources) == 1 or kept_bytes <= KEEP_VALIDATED_BYTES
-        validated.append(result if keep else None)
     if len(errors) == 1:
         raise errors[0]
     if errors:
         raise InvalidFiles(errors)
     batches = []
-    for source, kept, step in zip(sources, validated, steps, strict=True):
-        result = kept if kept is not None else _validate(source, loaded, step, checks)
+    for result, step in zip(validated, steps, strict=True):
         step.step(90, "storing")
         batches.append(
             store.write_batch(
                 session,
-                record_type=source.record_type,
-                table=result.table,
-                source_name=source.name,
+                record_type=result.record_type,
+                staged=result.staged,
+                source_name=result.source.name,
                 source_sha256=result.sha256,
                 profile=result.profile,
                 rows=result.rows,
                 keys_checked=True,
-                extracted_on=extracted_on,
+                extracted_on=checks.extracted_on,
             )
         )
+        if result.staged is not None:
+            result.staged.unlink(missing_ok=True)
         step.step(100, "stored")
     if sites is SiteCodes.create:
-        register_new_sites(session, batches=batches, known=known or frozenset())
+        register_new_sites(session, batches=batches, known=checks.known_sites or frozenset())
     after_import(session, store, batches)
     return batches

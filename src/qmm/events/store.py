@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -25,7 +29,9 @@ import ibis  # type: ignore[import-untyped,unused-ignore]
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 from deltalake import DeltaTable, WriterProperties
+from deltalake.transaction import AddAction, RemoveAction
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
@@ -67,9 +73,20 @@ DEFAULT_ORPHAN_AGE: Final = timedelta(hours=1)
 TABLES: Final = "tables"  # the folder of the Delta tables, one per record type
 PART: Final = "_part"  # the partition column: the record's site
 LOG: Final = "_delta_log"
+#: Rows per Parquet row group: the table writer holds a row group per partition in memory.
+ROW_GROUP_ROWS: Final = 128 * 1024
 WRITER_LOCK: Final = ".qmm-writer.lock"
 LOCKS_KEY: Final = "qmm_table_writer_locks"
-WRITER: Final = WriterProperties(compression="SNAPPY")
+WRITER: Final = WriterProperties(compression="SNAPPY", max_row_group_size=ROW_GROUP_ROWS)
+STAGING: Final = ".staging"  # an import's checked rows, until they are written to a table
+STREAM_ROWS: Final = 64 * 1024  # rows handed to the table writer at a time
+READ_MEMORY: Final = "128MB"  # DuckDB's memory to stream a staged file back
+COMPARE_MEMORY: Final = "512MB"  # DuckDB's memory to compare a file with the current records
+#: A site partition's files of fewer rows than this are folded into the next append's file
+#: once there are FOLD_FILES of them, so the files a query opens stay few.
+SMALL_FILE_ROWS: Final = ROW_GROUP_ROWS
+FOLD_FILES: Final = 8
+BUFFER_BYTES: Final = 16 << 20  # new rows waiting for their partition's row group, at most
 
 try:
     import fcntl
@@ -168,6 +185,16 @@ def is_legacy_path(store_path: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class _Comparison:
+    """A staged file against the current records: the counts, and the file of rows to write."""
+
+    counts: VersionCounts
+    written: Path
+    rows: int
+    sites: list[str]
+
+
+@dataclass(frozen=True)
 class VersionCounts:
     """How a batch's rows compare with the current version of each record."""
 
@@ -258,12 +285,19 @@ class EventStore:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def staging_dir(self) -> Path:
+        """A new folder for one import's staged files, beside the tables (same disk)."""
+        folder = self.directory / STAGING
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="import-", dir=folder))
+
     def write_batch(
         self,
         session: Session,
         *,
         record_type: str,
-        table: Any,
+        table: Any = None,
+        staged: Path | None = None,
         source_name: str,
         source_sha256: str,
         profile: str | None = None,
@@ -272,37 +306,72 @@ class EventStore:
         keys_checked: bool = False,
         extracted_on: date | None = None,
     ) -> ImportBatch:
-        """Store a typed table as one MERGE, one table version; the caller's commit makes it
-        visible. Only new and changed records are written: an unchanged one keeps its version,
-        and a file that changes nothing adds no version.
-        ``extracted_on`` is the day the extract was taken (default: today in UTC)."""
+        """Store a typed table (or the Parquet file STAGED holding one, as the importer's
+        checks wrote it) as one version: only new and changed records are written, an
+        unchanged one keeps its version, and a file that changes nothing adds no version.
+        The caller's commit makes it visible. ``extracted_on`` is the day the extract was
+        taken (default: today in UTC)."""
         extracted_on = check_extract_date(extracted_on)
         rt = _record_type(record_type)
-        typed = conform(rt, table)
-        if not keys_checked:
-            _refuse_duplicate_keys(rt, typed)
+        scratch = self.staging_dir()
+        try:
+            if staged is None:
+                typed = conform(rt, table)
+                if not keys_checked:
+                    _refuse_duplicate_keys(rt, typed)
+                staged = scratch / "incoming.parquet"
+                pq.write_table(typed, staged, compression="snappy")
+                del typed, table
+            return self._write_staged(
+                session,
+                rt,
+                staged,
+                scratch,
+                source_name=source_name,
+                source_sha256=source_sha256,
+                profile=profile,
+                rows=rows,
+                imported_by=imported_by,
+                extracted_on=extracted_on,
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _write_staged(
+        self,
+        session: Session,
+        rt: RecordType,
+        staged: Path,
+        scratch: Path,
+        *,
+        source_name: str,
+        source_sha256: str,
+        profile: str | None,
+        rows: int | None,
+        imported_by: str | None,
+        extracted_on: date | None,
+    ) -> ImportBatch:
         if self._legacy_batches(session):
             from qmm.events.migration import migrate_legacy_batches
 
             migrate_legacy_batches(session, self)
         base = self.prepare(session, rt)
-        counts, changed = self._compare(rt, typed, base)
-        sites = sorted(str(s) for s in pc.unique(typed.column("site")).to_pylist() if s)
+        comparison = self._compare(rt, staged, base, scratch)
         batch = ImportBatch(
             record_type=rt.name,
             source_name=source_name[:400],
             source_sha256=source_sha256,
             profile=profile,
-            rows=typed.num_rows if rows is None else rows,
-            rows_new=counts.new,
-            rows_changed=counts.changed,
-            rows_unchanged=counts.unchanged,
-            sites=sites,
+            rows=comparison.rows if rows is None else rows,
+            rows_new=comparison.counts.new,
+            rows_changed=comparison.counts.changed,
+            rows_unchanged=comparison.counts.unchanged,
+            sites=comparison.sites,
             store_path=self.table_path(rt.name),
             imported_by=(imported_by or actor_label(session))[:120],
             extracted_on=extracted_on,
         )
-        if changed.num_rows == 0:
+        if comparison.counts.new + comparison.counts.changed == 0:
             # Nothing new: the import is recorded, the table gets no version.
             batch.data_files = []
             session.add(batch)
@@ -315,7 +384,13 @@ class EventStore:
         batch.id = _next_batch_id(session)
         merged_to: int | None = None
         try:
-            merged_to = self.merge(rt, changed, batch_id=batch.id, version=base)
+            merged_to = self.merge(
+                rt,
+                comparison.written,
+                batch_id=batch.id,
+                version=base,
+                only_new=comparison.counts.changed == 0,
+            )
             session.add(batch)
             session.flush()
             batch.delta_version = merged_to
@@ -328,28 +403,53 @@ class EventStore:
             raise
         return batch
 
-    def merge(self, rt: RecordType, changed: Any, *, batch_id: int, version: int) -> int:
-        """MERGE new and changed rows on the key as one version of the table; its number."""
-        stamped = _stamped(rt, changed, batch_id)
+    def merge(
+        self,
+        rt: RecordType,
+        changed: Any,
+        *,
+        batch_id: int,
+        version: int,
+        only_new: bool = False,
+    ) -> int:
+        """Write new and changed rows (a table, or a Parquet file of them) as one version of
+        the table; its number. Rows all new (ONLY_NEW) are appended, streamed from the file;
+        others are MERGEd on the key."""
         table = DeltaTable(str(self.table_dir(rt.name)))
         if table.version() != version:
             raise QMMError(f"the {rt.name} table moved from version {version} during an import")
-        on = " AND ".join(
-            [f"t.{PART} = s.{PART}", *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key)]
-        )
-        (
-            table.merge(
-                stamped,
-                predicate=on,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                writer_properties=WRITER,
+        if only_new and isinstance(changed, Path):
+            actions = append_new_rows(table, self.table_dir(rt.name), rt, changed, batch_id)
+            table.create_write_transaction(
+                actions, mode="append", schema=delta_schema(rt), partition_by=[PART]
             )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
+            table.update_incremental()
+            return int(table.version())
+        with ExitStack() as stack:
+            if isinstance(changed, Path):
+                reader = stack.enter_context(_staged_reader(changed))
+                source = _stamped_stream(rt, reader, batch_id)
+            else:
+                source = _stamped(rt, changed, batch_id)
+            on = " AND ".join(
+                [
+                    f"t.{PART} = s.{PART}",
+                    *(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in rt.key),
+                ]
+            )
+            (
+                table.merge(
+                    source,
+                    predicate=on,
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
+                    writer_properties=WRITER,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
         return int(table.version())
 
     def version_files(self, record_type: str, version: int) -> list[dict[str, Any]]:
@@ -398,32 +498,56 @@ class EventStore:
             table.restore(version)
         return int(table.version())
 
-    def _compare(self, rt: RecordType, typed: Any, version: int) -> tuple[VersionCounts, Any]:
-        """Count new, changed and unchanged rows, and keep only the new and changed ones."""
+    def _compare(self, rt: RecordType, staged: Path, version: int, scratch: Path) -> _Comparison:
+        """Count new, changed and unchanged rows, and write the new and changed ones to a
+        Parquet file in SCRATCH (the staged file itself when every row is to be written).
+        DuckDB joins on the key, spilling to SCRATCH rather than holding the file."""
         files = self.files_at(rt.name, version)
-        if not files or typed.num_rows == 0:
-            return VersionCounts(typed.num_rows, 0, 0), typed
+        incoming = f"read_parquet({quote_text(str(staged))})"
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
-            _create_current_view(con, rt, files)
-            con.register("incoming", typed)
+            con.execute(f"SET temp_directory = {quote_text(str(scratch))}")
+            con.execute(f"SET memory_limit = '{COMPARE_MEMORY}'")
+            con.execute("SET preserve_insertion_order = false")
+            (rows,) = con.execute(f"SELECT count(*) FROM {incoming}").fetchone() or (0,)
+            sites = sorted(
+                str(r[0])
+                for r in con.execute(
+                    f"SELECT DISTINCT site FROM {incoming} WHERE site IS NOT NULL"
+                ).fetchall()
+            )
+            if not files or rows == 0:
+                return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
             join = " AND ".join(f"n.{quote_ident(k)} = c.{quote_ident(k)}" for k in rt.key)
+            if not _keys_stored(con, rt, incoming, files, join):
+                return _Comparison(VersionCounts(int(rows), 0, 0), staged, int(rows), sites)
+            _create_current_view(con, rt, files)
             differs = " OR ".join(
                 f"n.{quote_ident(n)} IS DISTINCT FROM c.{quote_ident(n)}"
                 for n in [*(c.name for c in rt.columns), EXTRA]
             )
-            # Only the rows to keep come back (few, when an extract is re-imported unchanged).
-            kept = con.execute(
-                f"SELECT n.{ROW} AS row_number, c.{BATCH} IS NULL AS is_new "
-                f"FROM incoming n LEFT JOIN {quote_ident(rt.name)} c ON {join} "
+            written = scratch / "written.parquet"
+            columns = ", ".join(
+                f"n.{quote_ident(n)}" for n in arrow_schema(rt, with_batch=False).names
+            )
+            con.execute(
+                f"CREATE TEMP TABLE kept AS SELECT n.{ROW} AS row_number, "
+                f"c.{BATCH} IS NULL AS is_new FROM {incoming} n "
+                f"LEFT JOIN {quote_ident(rt.name)} c ON {join} "
                 f"WHERE c.{BATCH} IS NULL OR {differs}"
-            ).to_arrow_table()
-        new = int(pc.sum(kept.column("is_new")).as_py() or 0)
-        counts = VersionCounts(new, kept.num_rows - new, typed.num_rows - kept.num_rows)
-        if kept.num_rows == typed.num_rows:
-            return counts, typed
-        keep = pc.is_in(typed.column(ROW), value_set=kept.column("row_number"))
-        return counts, typed.filter(keep)
+            )
+            (kept, new) = con.execute(
+                "SELECT count(*), coalesce(sum(is_new::INTEGER), 0) FROM kept"
+            ).fetchone() or (0, 0)
+            counts = VersionCounts(int(new), int(kept) - int(new), int(rows) - int(kept))
+            if kept == rows:
+                return _Comparison(counts, staged, int(rows), sites)
+            con.execute(
+                f"COPY (SELECT {columns} FROM {incoming} n SEMI JOIN kept k "
+                f"ON n.{ROW} = k.row_number) TO {quote_text(str(written))} "
+                "(FORMAT PARQUET, COMPRESSION SNAPPY)"
+            )
+        return _Comparison(counts, written, int(rows), sites)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -671,6 +795,210 @@ def _stamped(rt: RecordType, table: Any, batch_id: int) -> Any:
         pa.array(np.full(rows, batch_id, dtype=np.int64)),
     )
     return with_batch.append_column(pa.field(PART, pa.string()), with_batch.column("site"))
+
+
+class _PartitionFiles:
+    """Parquet files of new rows, one per site partition, written a row group at a time:
+    the rows wait in memory only until a partition has a row group's worth, or until all the
+    waiting rows pass BUFFER_BYTES, when the largest waiting partition is written out."""
+
+    def __init__(self, table_dir: Path, schema: Any) -> None:
+        self.table_dir = table_dir
+        self.schema = schema
+        self.waiting: dict[str, list[Any]] = {}
+        self.writers: dict[str, tuple[str, Any]] = {}
+        self.counts: dict[str, int] = {}
+        self.nulls: dict[str, dict[str, int]] = {}
+        self.flushed: list[int] = []  # rows of each row group written, for tests
+
+    def add(self, table: Any) -> None:
+        sites = table.column("site")
+        for site in pc.unique(sites).to_pylist():
+            part = table.filter(pc.equal(sites, site))
+            self.waiting.setdefault(str(site), []).append(part)
+            if sum(t.num_rows for t in self.waiting[str(site)]) >= ROW_GROUP_ROWS:
+                self._flush(str(site))
+        while self.waiting and self.waiting_bytes() > BUFFER_BYTES:
+            largest = max(self.waiting, key=lambda s: sum(t.nbytes for t in self.waiting[s]))
+            self._flush(largest)
+
+    def waiting_bytes(self) -> int:
+        return sum(t.nbytes for parts in self.waiting.values() for t in parts)
+
+    def _flush(self, site: str) -> None:
+        parts = self.waiting.pop(site, [])
+        if not parts:
+            return
+        rows = pa.concat_tables(parts).combine_chunks()
+        if site not in self.writers:
+            relative = f"{PART}={_partition_folder(site)}/part-{uuid.uuid4().hex}.snappy.parquet"
+            path = self.table_dir / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(path, self.schema, compression="snappy")
+            self.writers[site] = (relative, writer)
+        self.writers[site][1].write_table(rows, row_group_size=ROW_GROUP_ROWS)
+        self.flushed.append(rows.num_rows)
+        self.counts[site] = self.counts.get(site, 0) + rows.num_rows
+        nulls = self.nulls.setdefault(site, {})
+        for name in rows.column_names:
+            nulls[name] = nulls.get(name, 0) + rows.column(name).null_count
+
+    def fold(self, rt: RecordType, small: dict[str, list[str]]) -> list[AddAction | RemoveAction]:
+        """Copy the rows of each written partition's SMALL files (paths in the table) into its
+        new file, unchanged, batch and all, and remove those files from the version: appends
+        would otherwise leave one small file per site and import, which every query opens."""
+        for site in list(self.waiting):
+            self._flush(site)
+        removed: list[AddAction | RemoveAction] = []
+        now = int(time.time() * 1000)
+        for site in list(self.writers):
+            paths = small.get(site, [])
+            if len(paths) + 1 < FOLD_FILES:
+                continue
+            files = [self.table_dir / p for p in paths]
+            with duckdb.connect() as con:
+                con.execute(f"SET memory_limit = '{READ_MEMORY}'")
+                con.execute("SET threads = 1")
+                con.execute("SET TimeZone = 'UTC'")
+                reader = con.execute(_typed_source(con, rt, files)).to_arrow_reader(STREAM_ROWS)
+                for batch in reader:
+                    self.waiting.setdefault(site, []).append(
+                        pa.Table.from_batches([batch]).cast(self.schema)
+                    )
+                    if sum(t.num_rows for t in self.waiting[site]) >= ROW_GROUP_ROWS:
+                        self._flush(site)
+            self._flush(site)
+            for path in paths:
+                removed.append(
+                    RemoveAction(
+                        path=path,
+                        data_change=False,
+                        deletion_timestamp=now,
+                        partition_values={PART: site},
+                    )
+                )
+        return removed
+
+    def close(self) -> list[AddAction | RemoveAction]:
+        """Write what waits, close every file, and describe each as the commit adds it."""
+        for site in list(self.waiting):
+            self._flush(site)
+        actions: list[AddAction | RemoveAction] = []
+        for site, (relative, writer) in self.writers.items():
+            writer.close()
+            stat = (self.table_dir / relative).stat()
+            stats = {"numRecords": self.counts[site], "nullCount": self.nulls[site]}
+            actions.append(
+                AddAction(
+                    path=relative,
+                    size=stat.st_size,
+                    partition_values={PART: site},
+                    modification_time=int(stat.st_mtime * 1000),
+                    data_change=True,
+                    stats=json.dumps(stats),
+                )
+            )
+        return actions
+
+    def abandon(self) -> None:
+        for relative, writer in self.writers.values():
+            writer.close()
+            (self.table_dir / relative).unlink(missing_ok=True)
+
+
+def _small_files(table: DeltaTable) -> dict[str, list[str]]:
+    """Per site partition, the current version's files of fewer than SMALL_FILE_ROWS rows."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    small: dict[str, list[str]] = {}
+    if actions.num_rows == 0:
+        return small
+    for row in actions.select(["path", "num_records", f"partition.{PART}"]).to_pylist():
+        records = row["num_records"]
+        # A path the log writes escaped (a site code with spaces) is left alone.
+        if records is not None and records < SMALL_FILE_ROWS and "%" not in str(row["path"]):
+            small.setdefault(str(row[f"partition.{PART}"]), []).append(str(row["path"]))
+    return small
+
+
+def _partition_folder(site: str) -> str:
+    """A folder name for a site's partition: the code itself when it is plain, else a digest
+    (the commit, not the folder, says which site a file holds)."""
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", site):
+        return site
+    return "h" + hashlib.sha256(site.encode("utf-8")).hexdigest()[:32]
+
+
+def append_new_rows(
+    table: DeltaTable, table_dir: Path, rt: RecordType, staged: Path, batch_id: int
+) -> list[AddAction | RemoveAction]:
+    """Write STAGED's rows, all new to the table, as Parquet files in its site partitions,
+    a record batch at a time, folding in a partition's small files once there are
+    FOLD_FILES of them; the actions a commit makes them part of the table with."""
+    schema = arrow_schema(rt)
+    files = _PartitionFiles(table_dir, schema)
+    try:
+        with _staged_reader(staged) as reader:
+            for batch in reader:
+                files.add(_with_batch(rt, pa.Table.from_batches([batch]), batch_id))
+        removed = files.fold(rt, _small_files(table))
+        return [*files.close(), *removed]
+    except BaseException:
+        files.abandon()
+        raise
+
+
+def _with_batch(rt: RecordType, table: Any, batch_id: int) -> Any:
+    typed = table.cast(arrow_schema(rt, with_batch=False))
+    return typed.add_column(
+        typed.schema.get_field_index(ROW),
+        pa.field(BATCH, pa.int64()),
+        pa.array(np.full(typed.num_rows, batch_id, dtype=np.int64)),
+    )
+
+
+@contextmanager
+def _staged_reader(staged: Path) -> Iterator[Any]:
+    """A staged file's rows in record batches, read by DuckDB within a small memory budget
+    (Arrow's Parquet reader reads ahead and holds more)."""
+    with duckdb.connect() as con:
+        con.execute(f"SET memory_limit = '{READ_MEMORY}'")
+        con.execute("SET threads = 1")
+        yield con.execute(f"SELECT * FROM read_parquet({quote_text(str(staged))})").to_arrow_reader(
+            STREAM_ROWS
+        )
+
+
+def _keys_stored(
+    con: duckdb.DuckDBPyConnection, rt: RecordType, incoming: str, files: Sequence[Path], join: str
+) -> bool:
+    """Whether any incoming key is stored already. Only the key columns are read, and only
+    the row groups whose key range meets the incoming keys' range: a periodic extract of new
+    records, whose ids follow the stored ones, skips the stored files by their statistics."""
+    keys = [quote_ident(k) for k in rt.key]
+    bounds = con.execute(
+        f"SELECT {', '.join(f'min({k}), max({k})' for k in keys)} FROM {incoming}"
+    ).fetchone()
+    if bounds is None or bounds[0] is None:
+        return False
+    ranges = " AND ".join(f"{k} BETWEEN ? AND ?" for k in keys)
+    listing = "[" + ", ".join(quote_text(str(f)) for f in files) + "]"
+    stored = f"(SELECT {', '.join(keys)} FROM read_parquet({listing}) WHERE {ranges})"
+    found = con.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {incoming} n SEMI JOIN {stored} c ON {join})",
+        list(bounds),
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _stamped_stream(rt: RecordType, reader: Any, batch_id: int) -> Any:
+    """A staged file's record batches as the table keeps them, for a streamed MERGE."""
+    schema = _stamped(rt, arrow_schema(rt, with_batch=False).empty_table(), batch_id).schema
+
+    def batches() -> Iterator[Any]:
+        for batch in reader:
+            yield from _stamped(rt, pa.Table.from_batches([batch]), batch_id).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _next_batch_id(session: Session) -> int:
