@@ -213,12 +213,22 @@ class TestSignableKinds:
             [assessment_service.RECORD_TYPE, decisions.RECORD_TYPE, plan.RECORD_TYPE]
         )
 
-    @pytest.mark.parametrize("boundary", ["qmm.web.app", "qmm.reports.readiness"])
+    @pytest.mark.parametrize(
+        ("boundary", "kinds"),
+        [
+            (
+                "qmm.web.app",
+                ["assessment", "decision", "pre_interview_questionnaire", "readiness_plan"],
+            ),
+            # The report's signed records are the assessment, the plan and the decisions.
+            ("qmm.reports.readiness", ["assessment", "decision", "readiness_plan"]),
+        ],
+    )
     def test_boundaries_that_check_every_kind_have_every_kind_registered(
-        self, boundary: str
+        self, boundary: str, kinds: list[str]
     ) -> None:
         output = fresh_interpreter(KINDS_AFTER.format(modules=boundary))
-        assert output.split(",") == ["assessment", "decision", "readiness_plan"]
+        assert output.split(",") == kinds
 
     def test_audit_alone_registers_nothing(self) -> None:
         assert fresh_interpreter(KINDS_AFTER.format(modules="qmm.audit.signatures")) == ""

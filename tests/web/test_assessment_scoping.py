@@ -22,8 +22,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from factories import create_assessment_of
+from factories import create_assessment_of, create_fda_assessment, create_person
 from qmm.assessment.service import get_assessment, get_question, record_rating
+from qmm.assessment_week.agenda import add_attendee, add_session
+from qmm.assessment_week.mock import start_mock_interview
+from qmm.assessment_week.questionnaire import draft_from, start_questionnaire
 from qmm.auth.service import create_user, grant_role
 from qmm.auth.sessions import create_api_token
 from qmm.models import Site, User, utcnow
@@ -48,6 +51,7 @@ class Scoped:
     hidden_plan: str  # a plan generated from `hidden`
     hidden_plan_id: int
     tokens: dict[str, str]
+    fda: dict[str, str]  # SITE-A's FDA assessment prepared from the hidden self-assessment
 
 
 SCOPED: list[Scoped] = []
@@ -112,6 +116,27 @@ def scoped(connection: Connection, world: World) -> Scoped:
         today = utcnow().date()
         own_plan = generate_plan(session, assessment=own, owner="Site Director", start_on=today)
         hidden_plan = generate_plan(session, assessment=hidden, owner=HIDDEN_OWNER, start_on=today)
+        visit = create_fda_assessment(session, site_a)
+        person = create_person(session, site_a)
+        planned = add_session(
+            session,
+            fda_assessment=visit,
+            day=visit.starts_on,
+            starts_at="09:00",
+            ends_at="10:00",
+            practice_area="management_commitment",
+            room="Board room",
+        )
+        add_attendee(session, agenda_session=planned, person=person)
+        start_questionnaire(session, fda_assessment=visit)
+        draft_from(session, fda_assessment=visit, assessment=hidden)
+        mock = start_mock_interview(
+            session,
+            fda_assessment=visit,
+            practice_area="management_commitment",
+            assessor="Sam Ode",
+            held_on=today,
+        )
         session.commit()
         found = Scoped(
             own=own.id,
@@ -121,6 +146,11 @@ def scoped(connection: Connection, world: World) -> Scoped:
             hidden_plan=hidden_plan.ref,
             hidden_plan_id=hidden_plan.id,
             tokens=tokens,
+            fda={
+                "fda_assessment_id": str(visit.id),
+                "person_id": str(person.id),
+                "mock_id": str(mock.id),
+            },
         )
     SCOPED[:] = [found]
     return found
@@ -153,7 +183,7 @@ def same_answer(
 
 # --- the sweep: every answer not guarded by an assessment of its own --------------------------
 
-SWEPT = (Where.site, Where.any_site, Where.signed_in)
+SWEPT = (Where.site, Where.any_site, Where.signed_in, Where.fda_assessment)
 
 
 def _route_values(world: World, scoped: Scoped) -> dict[str, list[str]]:
@@ -165,6 +195,9 @@ def _route_values(world: World, scoped: Scoped) -> dict[str, list[str]]:
         "export": ["evidence", "kpis"],
         "record_type": ["capa", "decision"],
         "record_key": ["CAPA-M1", world.decision_ref],
+        **{name: [value] for name, value in scoped.fda.items()},
+        "fmt": ["docx", "pdf"],
+        "q": ["unannounced mock inspection"],
     }
 
 

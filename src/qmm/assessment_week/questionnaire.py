@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
 from qmm.assessment_week.examples import STATUS_LABELS, chosen_examples
-from qmm.assessment_week.service import choose_self_assessment
+from qmm.assessment_week.service import choose_self_assessment, self_assessment_readable
 from qmm.audit.signatures import SignableKind, SignableRecord, register_signable
+from qmm.auth.scope import Reader
 from qmm.auth.service import CheckedPassword
 from qmm.auth.signing import sign
 from qmm.errors import Conflict, InvalidInput, NotFound
@@ -315,6 +316,18 @@ def start_questionnaire(session: Session, *, fda_assessment: FdaAssessment) -> Q
     session.flush()
     session.refresh(questionnaire, ["answers"])
     return questionnaire
+
+
+def check_source_readable(
+    session: Session, *, fda_assessment: FdaAssessment, reader: Reader
+) -> None:
+    """The questionnaire quotes its self-assessment's scores and rationales: only a reader who
+    may read that self-assessment sees it; to others it is not found."""
+    if not self_assessment_readable(session, fda_assessment=fda_assessment, reader=reader):
+        raise NotFound(
+            f"FDA assessment {fda_assessment.id}'s questionnaire is drafted from a "
+            "self-assessment you may not read"
+        )
 
 
 def get_questionnaire(session: Session, *, fda_assessment: FdaAssessment) -> Questionnaire:

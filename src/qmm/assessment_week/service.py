@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from qmm.auth.scope import Reader, may_read_assessment
 from qmm.errors import Conflict, NotFound
 from qmm.models import (
     Assessment,
@@ -235,6 +236,16 @@ def choose_self_assessment(
     fda_assessment.self_assessment_id = assessment.id
     session.flush()
     return fda_assessment
+
+
+def self_assessment_readable(
+    session: Session, *, fda_assessment: FdaAssessment, reader: Reader
+) -> bool:
+    """Whether the reader may read the chosen self-assessment (true when none is chosen)."""
+    if fda_assessment.self_assessment_id is None:
+        return True
+    chosen = session.get(Assessment, fda_assessment.self_assessment_id)
+    return chosen is None or may_read_assessment(session, reader=reader, assessment=chosen)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from qmm.assessment.service import get_assessment, list_assessments
+from qmm.assessment.service import get_assessment
 from qmm.assessment_week.examples import STATUS_LABELS, chosen_examples
 from qmm.assessment_week.preparation_schemas import PreInterviewQuestionOut, QuestionnaireOut
 from qmm.assessment_week.questionnaire import (
     RECORD_TYPE,
     STATUS_LABELS_Q,
+    check_source_readable,
     draft_from,
     edit_answer,
     find_questionnaire,
@@ -39,6 +40,7 @@ from qmm.assessment_week.questionnaire import (
 )
 from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
+from qmm.auth.scope import readable_assessments
 from qmm.auth.service import MAX_FAILED_LOGINS
 from qmm.auth.signing import second_person_notice
 from qmm.errors import InvalidFields, InvalidInput
@@ -75,6 +77,13 @@ DONE: Final = {
 }
 
 
+def _readable_visit(db: Session, access: Access, fda_assessment_id: str) -> FdaAssessment:
+    """The FDA assessment, once its questionnaire's self-assessment is one the person may read."""
+    visit = fda_assessment_of(db, access, fda_assessment_id)
+    check_source_readable(db, fda_assessment=visit, reader=access.who)
+    return visit
+
+
 def _page(
     request: Request,
     db: Session,
@@ -108,7 +117,7 @@ def _page(
         visit=visit,
         questionnaire=questionnaire,
         status_label=STATUS_LABELS_Q[questionnaire.status] if questionnaire else "",
-        assessments=list_assessments(db, site=site),
+        assessments=readable_assessments(db, reader=principal, site=site),
         source=get_assessment(db, assessment_id=visit.self_assessment_id)
         if visit.self_assessment_id is not None
         else None,
@@ -151,7 +160,7 @@ def questionnaire_page(
     request: Request, fda_assessment_id: str, access: FdaRead, db: DB, done: str | None = None
 ) -> Response:
     """The questionnaire workspace: per practice area the questions and the site's answer."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     return _page(request, db, access.who, visit, done=done)
 
 
@@ -164,7 +173,7 @@ def _after(visit: FdaAssessment, done: str, anchor: str = "") -> RedirectRespons
 @router.post("/fda-assessments/{fda_assessment_id}/questionnaire/start")
 def questionnaire_start(fda_assessment_id: str, access: FdaManage, db: DB) -> Response:
     """Open the questionnaire, every practice area's answer drafted from the records."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     start_questionnaire(db, fda_assessment=visit)
     return _after(visit, "started")
 
@@ -180,7 +189,7 @@ def questionnaire_source(
     fda_assessment_id: str, access: FdaManage, db: DB, form: Annotated[SourceForm, Form()]
 ) -> Response:
     """Choose the self-assessment to draft from; answers nobody edited are drafted again."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     assert access.site is not None
     number = find_id(form.assessment, what="assessment", site=access.site)
     draft_from(db, fda_assessment=visit, assessment=get_assessment(db, assessment_id=number))
@@ -204,7 +213,7 @@ def questionnaire_answer(
     form: Annotated[AnswerForm, Form()],
 ) -> Response:
     """Save a practice area's edited answer, or draft it again from the records."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     questionnaire = get_questionnaire(db, fda_assessment=visit)
     get_answer(questionnaire, practice_area=area)
     if form.redraft.strip().lower() == "yes":
@@ -240,7 +249,7 @@ def questionnaire_review(
     fda_assessment_id: str, access: FdaManage, db: DB, form: Annotated[ReviewForm, Form()]
 ) -> Response:
     """Record the review by a second person who wrote none of it."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     questionnaire = get_questionnaire(db, fda_assessment=visit)
     review_questionnaire(db, questionnaire=questionnaire, note=form.note.strip() or None)
     return _after(visit, "reviewed", "#review")
@@ -285,7 +294,7 @@ async def questionnaire_sign(
 def questionnaire_export(fda_assessment_id: str, fmt: str, access: FdaRead, db: DB) -> Response:
     """The questionnaire as a Word document (docx) or a PDF (pdf), to send to FDA."""
     chosen = check_document_format(fmt)
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     document = build_document(db, questionnaire=get_questionnaire(db, fda_assessment=visit))
     content = render_questionnaire(document, chosen)
     return Response(
@@ -373,7 +382,7 @@ def _out(db: Session, questionnaire: Questionnaire) -> dict[str, Any]:
 )
 def api_questionnaire(fda_assessment_id: str, access: FdaRead, db: DB) -> Response:
     """The questionnaire: answers per practice area, review, chosen examples, signatures."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     return JSONResponse(_out(db, get_questionnaire(db, fda_assessment=visit)))
 
 
@@ -384,7 +393,7 @@ def api_questionnaire(fda_assessment_id: str, access: FdaRead, db: DB) -> Respon
 )
 def api_start_questionnaire(fda_assessment_id: str, access: FdaManage, db: DB) -> Response:
     """Open the questionnaire with every answer drafted (409 when it is open already)."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     return JSONResponse(_out(db, start_questionnaire(db, fda_assessment=visit)), status_code=201)
 
 
@@ -397,7 +406,7 @@ def api_edit_answer(
     fda_assessment_id: str, area: str, body: AnswerIn, access: FdaManage, db: DB
 ) -> Response:
     """Replace one practice area's answer (409 once signed off)."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     questionnaire = get_questionnaire(db, fda_assessment=visit)
     try:
         edit_answer(db, questionnaire=questionnaire, practice_area=area, answer=body.answer)
@@ -414,7 +423,7 @@ def api_edit_answer(
 )
 def api_review(fda_assessment_id: str, body: ReviewIn, access: FdaManage, db: DB) -> Response:
     """Record the review by a second person who wrote none of it (409 otherwise)."""
-    visit = fda_assessment_of(db, access, fda_assessment_id)
+    visit = _readable_visit(db, access, fda_assessment_id)
     questionnaire = get_questionnaire(db, fda_assessment=visit)
     try:
         review_questionnaire(db, questionnaire=questionnaire, note=body.note)

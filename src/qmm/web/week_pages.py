@@ -35,6 +35,7 @@ from qmm.assessment_week.service import (
     list_people,
     milestone_views,
     plan_fda_assessment,
+    self_assessment_readable,
     update_milestone,
 )
 from qmm.auth.permissions import Permission
@@ -207,6 +208,7 @@ def _detail_page(
         title=f"{visit.title} ({site.code})",
         site=site,
         visit=visit,
+        self_assessment_readable=self_assessment_readable(db, fda_assessment=visit, reader=who),
         milestones=milestone_views(visit, today=utcnow().date()),
         labels={k.value: v for k, v in MILESTONE_LABELS.items()},
         agenda=view,
