@@ -24,10 +24,24 @@ TEST_DATABASE_URL = os.environ.get("QMM_TEST_DATABASE_URL", "")
 #: Work units that take longest (a shared module or session fixture, a browser, a server), sent
 #: to the workers first under `pytest -n ... --dist loadfile` so that none is left to run alone
 #: at the end. A unit missing from the list only starts later; nothing else depends on it.
+#: Ordered by their time in a profile of the whole suite (`--durations`, times per file).
 SLOWEST_FIRST = (
     "tests/e2e",
+    "tests/backup/test_service.py",
+    "tests/events/test_concurrency.py",
     "tests/reports/test_report_pdf.py",
+    "tests/web/test_access_matrix.py",
+    "tests/web/test_api_fuzz.py",
+    "tests/cli/test_serve.py",
+    "tests/cli/test_report_cli.py",
+    "tests/cli/test_program_cli.py",
+    "tests/audit/test_signatures.py",
     "tests/metrics/test_spark.py",
+    "tests/bench/test_kpi_reference.py",
+    "tests/metrics/test_portability.py",
+    "tests/cli/test_trust_cli.py",
+    "tests/web/test_assessment_scoping.py",
+    "tests/audit/test_forgery.py",
 )
 
 
@@ -253,3 +267,48 @@ def empty_cli_database(
     else:
         url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     yield from _point_qmm_at(url, tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def demo_database(
+    tmp_path_factory: pytest.TempPathFactory, initialised_template: str
+) -> Iterator[Engine]:
+    """The demo workspace loaded twice (as `qmm demo` run again leaves it), once per process.
+
+    Loading the demo takes seconds; tests that only read it share this database through
+    `demo_session`. A test about loading the demo itself loads it into `session` instead.
+    """
+    from qmm.demo.workspace import load_demo
+
+    if is_postgres():
+        url = _copy_postgres_database(initialised_template)
+    else:
+        copy = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+        shutil.copyfile(make_url(initialised_template).database or "", copy)
+        url = f"sqlite:///{copy}"
+    engine = make_engine(url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QMM_DATA_DIR", str(tmp_path_factory.mktemp("demo-data")))
+        get_settings.cache_clear()
+        for _ in range(2):
+            with unit_of_work(engine) as session:
+                load_demo(session)
+    get_settings.cache_clear()
+    yield engine
+    engine.dispose()
+    if is_postgres():
+        _drop_postgres_database(url)
+
+
+@pytest.fixture
+def demo_session(demo_database: Engine) -> Iterator[Session]:
+    """A session on the shared demo database whose every change is rolled back afterwards."""
+    connection = demo_database.connect()
+    transaction = connection.begin()
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()

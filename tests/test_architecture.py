@@ -6,6 +6,7 @@ See docs/architecture.md for the picture and the room each kind of change belong
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -93,6 +94,12 @@ def python_files(root: Path) -> Iterator[tuple[str, Path]]:
         yield ".".join(parts), path
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A source file's syntax tree, read once per test process (the tests only read the tree)."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 def imported_modules(tree: ast.AST, module: str) -> Iterator[str]:
     """Every module a file imports, at the top or inside a function (a lazy import is one too)."""
     package = module.rsplit(".", 1)[0]
@@ -116,7 +123,7 @@ def build_graph(root: Path) -> ImportGraph:
         if source is None:
             continue
         graph.modules[module] = source
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = parsed(path)
         for target_module in imported_modules(tree, module):
             target = package_of(target_module)
             if target and target != source and _is_real_package(root, target):
@@ -171,7 +178,7 @@ def face_queries(root: Path) -> list[str]:
     for module, path in python_files(root):
         if package_of(module) not in FACES:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = parsed(path)
         relative = path.relative_to(root.parent)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):

@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from qmm.demo.threads import write_thread_extracts
-from qmm.demo.workspace import load_demo
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
 from qmm.program.clauses import clause_coverage
@@ -17,9 +16,9 @@ from qmm.threads.service import BrokenKind, broken_threads, build_thread
 
 
 def test_site_a_shows_a_whole_thread_two_broken_ones_and_a_missing_clause(
-    session: Session, tmp_path: Path
+    demo_session: Session, tmp_path: Path
 ) -> None:
-    load_demo(session)
+    session = demo_session
     store = EventStore(tmp_path / "events")
     import_files(session, paths=write_thread_extracts(tmp_path / "extracts"), store=store)
     site = get_site(session, code="SITE-A")

@@ -1,4 +1,8 @@
-"""The demo workspace is realistic, complete and loads only once."""
+"""The demo workspace is realistic, complete and loads only once.
+
+All but the test of loading itself read the demo as `qmm demo` run twice leaves it
+(`demo_session`, built once per test process).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from qmm.demo.workspace import DEMO_SITES, load_demo
 from qmm.models import Assessment, Rating
 
 
-def test_it_loads_completed_assessments_for_every_demo_site(session: Session) -> None:
+def test_it_loads_completed_assessments_for_every_demo_site(demo_session: Session) -> None:
+    session = demo_session
     assessments = load_demo(session)
     assert {a.site.code for a in assessments} == {s.code for s in DEMO_SITES}
     for assessment in assessments:
@@ -21,7 +26,8 @@ def test_it_loads_completed_assessments_for_every_demo_site(session: Session) ->
         assert scores.agreement.value is not None
 
 
-def test_the_weak_site_scores_below_the_strong_one(session: Session) -> None:
+def test_the_weak_site_scores_below_the_strong_one(demo_session: Session) -> None:
+    session = demo_session
     by_site = {a.site.code: a for a in load_demo(session) if a.kind == "self"}
     strong = compute_scores(session, assessment=by_site["SITE-A"]).overall
     weak = compute_scores(session, assessment=by_site["SITE-C"]).overall
@@ -43,12 +49,11 @@ def test_loading_twice_changes_nothing(session: Session) -> None:
     )
 
 
-def test_site_a_has_a_decision_log_with_a_superseded_decision(session: Session) -> None:
+def test_site_a_has_a_decision_log_with_a_superseded_decision(demo_session: Session) -> None:
     from qmm.program.decisions import decision_status, list_decisions
     from qmm.sites.service import get_site
 
-    load_demo(session)
-    load_demo(session)
+    session = demo_session
     site = get_site(session, code="SITE-A")
     statuses = {
         d.ref: decision_status(session, decision=d).value
@@ -63,7 +68,7 @@ def test_site_a_has_a_decision_log_with_a_superseded_decision(session: Session) 
 
 
 def test_site_a_shows_continuity_a_breach_a_missed_drill_and_an_overdue_review(
-    session: Session,
+    demo_session: Session,
 ) -> None:
     from datetime import date
 
@@ -72,8 +77,7 @@ def test_site_a_shows_continuity_a_breach_a_missed_drill_and_an_overdue_review(
     from qmm.program.suppliers import list_agreements, supplier_status
     from qmm.sites.service import get_site
 
-    load_demo(session)
-    load_demo(session)
+    session = demo_session
     site = get_site(session, code="SITE-A")
     assert [s.risk for s in list_scenarios(session, site=site)] == [12, 10]
     assert len(list_triggers(session, site=site)) == 3
@@ -95,7 +99,7 @@ def test_site_a_shows_continuity_a_breach_a_missed_drill_and_an_overdue_review(
     assert overdue == {"Aldon Glass Tubing GmbH": False, "Brightseal Elastomers Inc.": True}
 
 
-def test_site_a_runs_the_program_with_an_approved_plan(session: Session) -> None:
+def test_site_a_runs_the_program_with_an_approved_plan(demo_session: Session) -> None:
     from datetime import date
 
     from qmm.audit.signatures import signatures_for
@@ -105,8 +109,7 @@ def test_site_a_runs_the_program_with_an_approved_plan(session: Session) -> None
     from qmm.program.steering import cadence_status, list_cadences
     from qmm.sites.service import get_site
 
-    load_demo(session)
-    load_demo(session)
+    session = demo_session
     site = get_site(session, code="SITE-A")
     today = date(2026, 11, 20)
     tree = list_objectives(session, site=site)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 DEMO_PASSWORD = "qmm-demo-2026!"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -80,8 +81,19 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """`qmm demo`, then `qmm serve`, each in a process of its own, on a SQLite file.
+
+    The file starts as a copy of the `qmm init` template (migrating it again would prove
+    nothing more); `qmm demo` initialises it again and loads the demo as a user's run does.
+    """
+    if ON_POSTGRES:  # before any work: session fixtures are set up before the skip above
+        pytest.skip("browser tests run in the SQLite lane (tests/web covers PostgreSQL)")
+    template: str = request.getfixturevalue("initialised_template")
     data_dir = tmp_path_factory.mktemp("e2e-data")
+    shutil.copyfile(make_url(template).database or "", data_dir / "qmm.sqlite3")
     env = {
         **os.environ,
         "QMM_DATA_DIR": str(data_dir),
@@ -132,6 +144,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    if ON_POSTGRES:
+        pytest.skip("browser tests run in the SQLite lane (tests/web covers PostgreSQL)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -16,7 +16,8 @@ from qmm.models import EvidenceFile, EvidenceItem, Rating
 from qmm.program.continuity import DRILL_REPORT_TITLE
 
 
-def test_every_demo_site_has_15_to_30_items_across_kinds(session: Session) -> None:
+def test_every_demo_site_has_15_to_30_items_across_kinds(demo_session: Session) -> None:
+    session = demo_session
     assessments = load_demo(session)
     for assessment in assessments:
         site = assessment.site

@@ -17,7 +17,7 @@ from PIL import Image, ImageChops
 from sqlalchemy import Connection, Engine
 
 from qmm.demo.extracts import write_demo_extracts
-from qmm.demo.workspace import DEMO_SITES, load_demo
+from qmm.demo.workspace import DEMO_SITES
 from qmm.events.importer import import_files
 from qmm.events.store import EventStore
 from qmm.framework.practice_areas import PRACTICE_AREA_CODES
@@ -61,9 +61,9 @@ class Rendered:
 
 
 @pytest.fixture(scope="module")
-def connection(engine: Engine) -> Iterator[Connection]:
-    """One connection in a transaction for the module; the demo workspace goes at its end."""
-    connection = engine.connect()
+def connection(demo_database: Engine) -> Iterator[Connection]:
+    """One connection in a transaction on the shared demo workspace, rolled back at the end."""
+    connection = demo_database.connect()
     transaction = connection.begin()
     yield connection
     transaction.rollback()
@@ -80,7 +80,6 @@ def rendered(
     extracts = write_demo_extracts(folder / "extracts", sites=len(DEMO_SITES), years=1)
     result = {}
     with bound_factory(connection)() as session:
-        load_demo(session)
         import_files(session, paths=sorted(extracts.values()), store=store)
         session.commit()
         for spec in DEMO_SITES:
