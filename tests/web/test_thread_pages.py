@@ -129,3 +129,16 @@ def test_the_kpi_records_drill_down_links_each_record_to_its_thread(
     page = client.get("/sites/SITE-A/kpis/em_response_hours/records?period_value=2026-03")
     assert page.status_code == 200, page.text
     assert 'href="/sites/SITE-A/threads/em_sample/EM-1"' in page.text
+
+
+def test_a_decision_page_leads_to_its_thread(
+    client: TestClient, db: Session, world: World, thread_world: str
+) -> None:
+    sign_in(client, db, world, "viewer-a")
+    page = client.get(f"/sites/SITE-A/decisions/{thread_world}")
+    assert page.status_code == 200, page.text
+    link = f'href="/sites/SITE-A/threads/decision/{thread_world}"'
+    assert link in page.text
+    thread = client.get(f"/sites/SITE-A/threads/decision/{thread_world}")
+    assert thread.status_code == 200
+    assert "EM-1" in thread.text
