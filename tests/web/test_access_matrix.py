@@ -127,6 +127,7 @@ def params(world: World) -> dict[str, str]:
     """Path and query parameter values: each names a resource of SITE-A."""
     return {
         "code": "SITE-A",
+        "clause_code": "joint_drills",
         "assessment_id": str(world.assessment_a),
         "table_name": "sites",
         "table": "sites",
@@ -513,6 +514,9 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/api/sites/{code}/vendor-documents"): VENDOR_DOCUMENT,
         # The matrix's SITE-A has no vendor document: planning a clause is refused (404).
         ("POST", "/sites/{code}/clauses/plan"): MISSING_CLAUSE,
+        ("POST", "/sites/{code}/clauses/{clause_code}/edit"): {
+            "text": "Drill yearly with the site."
+        },
         ("POST", "/api/sites/{code}/vendor-documents/coverage/plan"): MISSING_CLAUSE,
         ("POST", "/sites/{code}/examples"): EXAMPLE_FORM,
         ("POST", "/sites/{code}/examples/{ref}/edit"): EXAMPLE_FORM,

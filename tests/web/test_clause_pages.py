@@ -129,3 +129,55 @@ def test_the_api_records_a_document_and_reports_coverage(client: TestClient, wor
     assert set(refused.json()["problems"]) == {"vendor", "clauses"}
     library = client.get("/api/sites/SITE-A/clauses", headers=token).json()
     assert "joint_drills" in [c["code"] for c in library]
+
+
+def test_a_lead_edits_a_clause_in_the_browser_and_the_earlier_wording_is_kept(
+    client: TestClient, db: Session, world: World
+) -> None:
+    csrf = sign_in(client, db, world, "lead-a")
+    page = client.get("/sites/SITE-A/clauses")
+    assert 'href="/sites/SITE-A/clauses/joint_drills/edit"' in page.text
+    form = client.get("/sites/SITE-A/clauses/joint_drills/edit")
+    assert form.status_code == 200
+    assert "The default wording" in form.text
+    bad = client.post(
+        "/sites/SITE-A/clauses/joint_drills/edit",
+        data={
+            "title": "Joint drills",
+            "text": " ",
+            "purpose": "p",
+            "source": "s",
+            "csrf_token": csrf,
+        },
+    )
+    assert bad.status_code == 422
+    assert "clause text must not be empty" in bad.text
+    assert 'value="Joint drills"' in bad.text
+    done = client.post(
+        "/sites/SITE-A/clauses/joint_drills/edit",
+        data={
+            "title": "Joint drills",
+            "text": "Site and supplier drill together every year.",
+            "purpose": "So recovery is proven.",
+            "source": "The readiness plan",
+            "csrf_token": csrf,
+        },
+    )
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].endswith("?done=clause#clause-joint_drills")
+    library = client.get("/sites/SITE-A/clauses").text
+    assert "Site and supplier drill together every year." in library
+    assert "version 2" in library
+    again = client.get("/sites/SITE-A/clauses/joint_drills/edit").text
+    assert "Earlier wordings" in again
+    assert client.get("/sites/SITE-A/clauses/no_such/edit").status_code == 404
+
+
+def test_a_viewer_cannot_edit_a_clause(client: TestClient, db: Session, world: World) -> None:
+    csrf = sign_in(client, db, world, "viewer-a")
+    assert "/clauses/joint_drills/edit" not in client.get("/sites/SITE-A/clauses").text
+    refused = client.post(
+        "/sites/SITE-A/clauses/joint_drills/edit",
+        data={"text": "Anything", "csrf_token": csrf},
+    )
+    assert refused.status_code == 403

@@ -17,6 +17,8 @@ from qmm.program.clauses import (
     DOCUMENT_TYPES,
     add_document,
     clause_coverage,
+    edit_clause,
+    get_clause,
     list_clauses,
     list_documents,
     plan_missing_clause,
@@ -51,6 +53,15 @@ class VendorDocumentForm(WebForm):
     expires_on: Day = ""
     link: str = ""
     clauses: Picked
+
+
+class ClauseEditForm(WebForm):
+    """A clause's wording as the edit form sends it."""
+
+    title: str = ""
+    text: str = ""
+    purpose: str = ""
+    source: str = ""
 
 
 class MissingClauseForm(WebForm):
@@ -118,6 +129,74 @@ def document_add(
         then=lambda _: f"/sites/{site.code}/clauses?done=document#coverage",
         again=again,
         trial=page.db,
+    )
+
+
+def _edit_page(
+    request: Request,
+    db: Session,
+    who: Principal,
+    site: Site,
+    clause_code: str,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    clause = get_clause(db, site=site, code=clause_code)
+    shown = values or {k: getattr(clause, k) for k in ("title", "text", "purpose", "source")}
+    return render(
+        request,
+        "clause_edit.html",
+        principal=who,
+        title=f"Edit the clause {clause.title} at {site.code}",
+        site=site,
+        clause=clause,
+        values=shown,
+        errors=errors or {},
+        breadcrumbs=[
+            ("Sites", "/"),
+            (site.code, f"/sites/{site.code}"),
+            ("QMM clauses", f"/sites/{site.code}/clauses"),
+        ],
+        status_code=status_code,
+    )
+
+
+@router.get("/sites/{code}/clauses/{clause_code}/edit")
+def clause_edit_page(
+    request: Request, code: str, clause_code: str, access: ProgramManage, db: DB
+) -> Response:
+    """The form to change a clause's wording for the site (a copy of the default at first)."""
+    assert access.site is not None
+    return _edit_page(request, db, access.who, access.site, clause_code)
+
+
+@router.post("/sites/{code}/clauses/{clause_code}/edit")
+def clause_edit(
+    code: str, clause_code: str, page: ProgramForms, form: Annotated[ClauseEditForm, Form()]
+) -> Response:
+    """Change the clause's wording; the earlier one is kept as a version."""
+    site = page.site
+    clause = get_clause(page.db, site=site, code=clause_code)
+
+    def again(values: dict[str, Any], errors: dict[str, str]) -> Response:
+        return _edit_page(
+            page.request,
+            page.db,
+            page.who,
+            site,
+            clause.code,
+            values=values,
+            errors=errors,
+            status_code=422,
+        )
+
+    return submit(
+        form,
+        store=lambda fields: edit_clause(page.db, site=site, code=clause.code, **fields),
+        then=lambda _: f"/sites/{site.code}/clauses?done=clause#clause-{clause.code}",
+        again=again,
     )
 
 
