@@ -517,6 +517,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/sites/{code}/clauses/{clause_code}/edit"): {
             "text": "Drill yearly with the site."
         },
+        ("PATCH", "/api/sites/{code}/clauses/{clause_code}"): {"text": "Drill yearly."},
         ("POST", "/api/sites/{code}/vendor-documents/coverage/plan"): MISSING_CLAUSE,
         ("POST", "/sites/{code}/examples"): EXAMPLE_FORM,
         ("POST", "/sites/{code}/examples/{ref}/edit"): EXAMPLE_FORM,

@@ -181,3 +181,25 @@ def test_a_viewer_cannot_edit_a_clause(client: TestClient, db: Session, world: W
         data={"text": "Anything", "csrf_token": csrf},
     )
     assert refused.status_code == 403
+
+
+def test_the_api_edits_a_clause_and_refuses_bad_wording(client: TestClient, world: World) -> None:
+    headers = bearer(world.write_tokens["lead-a"])
+    refused = client.patch(
+        "/api/sites/SITE-A/clauses/joint_drills", json={"text": "  "}, headers=headers
+    )
+    assert refused.status_code == 422
+    assert "text" in refused.json()["problems"]
+    unknown = client.patch(
+        "/api/sites/SITE-A/clauses/joint_drills", json={"colour": "red"}, headers=headers
+    )
+    assert unknown.status_code == 422
+    edited = client.patch(
+        "/api/sites/SITE-A/clauses/joint_drills",
+        json={"text": "Drill together every year."},
+        headers=headers,
+    )
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["text"], edited.json()["version"]) == ("Drill together every year.", 2)
+    listed = client.get("/api/sites/SITE-A/clauses", headers=headers).json()
+    assert next(c for c in listed if c["code"] == "joint_drills")["version"] == 2

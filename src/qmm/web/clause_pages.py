@@ -26,6 +26,7 @@ from qmm.program.clauses import (
 from qmm.program.common import InvalidProgramInput
 from qmm.program.schemas.clauses import (
     ClauseCoverageOut,
+    ClauseEditIn,
     ClauseOut,
     MissingClauseIn,
     VendorDocumentIn,
@@ -245,6 +246,27 @@ def api_document_add(code: str, body: VendorDocumentIn, access: ProgramManage, d
         refused = ProblemsOut(detail=str(exc), problems=exc.problems)
         return JSONResponse(refused.model_dump(), status_code=422)
     return JSONResponse(VendorDocumentOut.of(document).model_dump(mode="json"), status_code=201)
+
+
+@router.patch(
+    "/api/sites/{code}/clauses/{clause_code}",
+    response_model=ClauseOut,
+    responses=NOTHING_STORED,
+    **API,
+)
+def api_clause_edit(
+    code: str, clause_code: str, body: ClauseEditIn, access: ProgramManage, db: DB
+) -> Response:
+    """Change a clause's wording for the site (a copy of the default at first); the earlier
+    wording is kept as a version."""
+    assert access.site is not None
+    changes = body.model_dump(exclude_none=True)
+    try:
+        edited = edit_clause(db, site=access.site, code=clause_code, **changes)
+    except InvalidProgramInput as exc:
+        refused = ProblemsOut(detail=str(exc), problems=exc.problems)
+        return JSONResponse(refused.model_dump(), status_code=422)
+    return JSONResponse(ClauseOut.of(edited).model_dump(mode="json"))
 
 
 @router.get(

@@ -134,6 +134,19 @@ class ClauseCoverageOut(BaseModel):
         )
 
 
+class ClauseEditIn(BaseModel):
+    """A change to a clause's wording for the site; fields left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    text: str | None = None
+    purpose: str | None = None
+    source: str | None = None
+    document_types: list[str] | None = None
+    sub_elements: list[str] | None = None
+
+
 class MissingClauseIn(BaseModel):
     """A missing clause to make an action of the site's draft 90-day plan."""
 
