@@ -22,9 +22,9 @@ THREAD_EXTRACTS: Final[dict[str, str]] = {
     "em_sample": (
         "sample_id,site,room,grade,method,sampled_at,result_at,response_at,cfu,alert_limit,"
         "action_limit,deviation_id,owner\n"
-        "EM-2026-0611,SITE-A,Filling line 2,A,active_air,2026-06-11T09:40:00Z,"
+        "EM-2026-0611,SITE-A,A-FILL-02,A,active_air,2026-06-11T09:40:00Z,"
         "2026-06-13T08:00:00Z,2026-06-13T11:30:00Z,3,0,1,DEV-2026-117,Microbiology Lead\n"
-        "EM-2026-0702,SITE-A,Filling line 1,B,settle_plate,2026-07-02T14:00:00Z,"
+        "EM-2026-0702,SITE-A,B-FILL-01,B,settle_plate,2026-07-02T14:00:00Z,"
         "2026-07-05T08:00:00Z,2026-07-06T09:00:00Z,9,3,5,,Microbiology Lead\n"
     ),
     "deviation": (
