@@ -123,13 +123,11 @@ def control_chart_spec(
 
 
 def axis_labels(labels: list[str] | tuple[str, ...], width: int) -> list[str]:
-    """The period labels the x axis prints: every k-th one (and the last), so none overlap."""
+    """The period labels the x axis prints: every k-th one counted back from the latest (always
+    labelled), as many as the width has room for, so none overlap."""
     room = max(1, width // LABEL_ROOM)
     step = max(1, -(-len(labels) // room))
-    shown = [label for i, label in enumerate(labels) if i % step == 0]
-    if labels and labels[-1] not in shown and (len(labels) - 1) % step >= step // 2:
-        shown.append(labels[-1])
-    return shown
+    return list(labels[(len(labels) - 1) % step :: step]) if labels else []
 
 
 def vega_lite_spec(
