@@ -9,6 +9,7 @@ from e2e.conftest import screenshot, sign_in
 
 
 def test_em_tile_to_the_drift_room_and_a_baseline_phase_chart(page: Any) -> None:
+    page.set_default_timeout(120_000)  # the first pages compute the demo's KPIs
     sign_in(page, "alice")
     page.goto("/sites/SITE-A")
     page.get_by_role("link", name="EM by room and grade").first.click()
