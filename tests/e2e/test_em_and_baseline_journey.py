@@ -21,10 +21,10 @@ def test_em_tile_to_the_drift_room_and_a_baseline_phase_chart(page: Any) -> None
     screenshot(page, "em-page-site-a")
 
     page.goto("/sites/SITE-A/kpis/em_excursion_rate")
-    page.get_by_label("Baseline from").select_option("2025-11")
-    page.get_by_label("to", exact=True).select_option("2026-04")
+    page.get_by_label("Baseline from").select_option("2024-11")
+    page.get_by_label("to", exact=True).select_option("2025-10")
     page.get_by_role("button", name="Compute limits from this baseline").click()
     page.wait_for_load_state("networkidle")
-    assert "baseline_from=2025-11" in page.url
-    assert page.get_by_text("the limits come from the baseline 2025-11 to 2026-04").count() == 1
+    assert "baseline_from=2024-11" in page.url
+    assert page.get_by_text("the limits come from the baseline 2024-11 to 2025-10").count() == 1
     screenshot(page, "kpi-baseline-phase")
