@@ -129,6 +129,46 @@ def test_import_then_metrics_drill_down_and_charts(cli_database: str, extracts: 
         )
     )
     assert "vega-lite" in vega["$schema"]
+
+    # A baseline: its limits, both phases named, and every month on the axis.
+    based = json.loads(
+        qmm(
+            "metrics",
+            "chart",
+            "--kpi",
+            "capa_on_time_closure",
+            "--site",
+            "SITE-A",
+            "--baseline",
+            f"{chart['labels'][0]}:{chart['labels'][5]}",
+            "--format",
+            "json",
+        )
+    )
+    assert based["baseline"] == {"from": chart["labels"][0], "to": chart["labels"][5]}
+    assert set(based["phases"]) == {"baseline", "monitoring"}
+    assert based["labels"] == chart["labels"]
+    table = qmm("metrics", "chart", "--kpi", "em_open_excursions", "--site", "SITE-A")
+    assert "monitoring" not in table
+    for bad, message in (
+        ("2025-01", "must be FROM:TO"),
+        ("1999-01:1999-06", "'1999-01' is not a period of this chart"),
+        (f"{chart['labels'][5]}:{chart['labels'][0]}", "after its end"),
+    ):
+        said = " ".join(
+            qmm(
+                "metrics",
+                "chart",
+                "--kpi",
+                "capa_on_time_closure",
+                "--site",
+                "SITE-A",
+                "--baseline",
+                bad,
+                code=2,
+            ).split()
+        )
+        assert message in said
     assert "B-FILL-02" in qmm("metrics", "em-trend", "--site", "SITE-A")
     csv_text = qmm("metrics", "--kpi", "em_recovery_rate", "--site", "SITE-A", "--format", "csv")
     assert csv_text.splitlines()[0] == ",".join(CONTRACT_KEYS)

@@ -25,10 +25,11 @@ from qmm.cli.common import (
 )
 from qmm.db import get_engine
 from qmm.metrics.catalogue import get_kpi
-from qmm.metrics.control_charts import ControlChart, em_trend
+from qmm.metrics.control_charts import BaselineError, ControlChart
 from qmm.metrics.engine import compute, records
 from qmm.metrics.schemas import ControlChartOut, KPIRefreshOut, KPIValueOut
 from qmm.metrics.service import (
+    em_trend_for_site,
     extract_dates,
     kpi_series,
     kpi_values_freshness,
@@ -177,6 +178,12 @@ def chart(
     start: str | None = typer.Option(None, "--from", help="First period."),
     end: str | None = typer.Option(None, "--to", help="Last period."),
     fmt: str = typer.Option("table", "--format", help="table, json or vega (a Vega-Lite spec)."),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="FROM:TO periods (e.g. 2025-01:2025-12) the limits come from; later periods are "
+        "judged against them. Default: limits from every period shown.",
+    ),
 ) -> None:
     """A control chart of one KPI at one site, with the Nelson-rule signals it shows."""
     if fmt not in {"table", "json", "vega"}:
@@ -192,7 +199,10 @@ def chart(
             end=end,
             extract_dates=extract_dates(session),
         )
-        series = kpi_series(values, kpi=kpi, site=site, group=group)
+        try:
+            series = kpi_series(values, kpi=kpi, site=site, group=group, baseline=baseline)
+        except BaselineError as exc:
+            fail(str(exc))
     if fmt == "json":
         print_json(
             ControlChartOut.of(
@@ -213,11 +223,12 @@ def chart(
         f"{definition.name} at {site}"
         + (f" ({group})" if group else "")
         + f": {'p-chart' if c.kind == 'p' else 'individuals chart'}",
-        ["period", "value", "n", "centre", "LCL", "UCL"],
+        ["period", "phase", "value", "n", "centre", "LCL", "UCL"],
         [
             [
                 v.period,
-                _fmt_value(v.value, definition.unit),
+                c.phase(i),
+                "no data" if v.value is None else _fmt_value(v.value, definition.unit),
                 f"{v.numerator}/{v.denominator}" if v.numerator is not None else v.denominator,
                 _fmt_value(c.center[i], definition.unit),
                 _fmt_value(c.lcl[i], definition.unit),
@@ -250,8 +261,7 @@ def em_trend_(
 ) -> None:
     """EM excursion rate per room and grade per month, with the signals each chart shows."""
     with boundary() as session:
-        samples = open_tables(session)["em_sample"].filter(lambda t: t.site == site).to_pyarrow()
-    charts = em_trend(samples, site=site)
+        charts = em_trend_for_site(session, site=site)
     if fmt == "json":
         print_json([{"room": r, "grade": g, **c.to_json()} for r, g, c in charts])
         return

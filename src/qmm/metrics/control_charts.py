@@ -69,6 +69,17 @@ class ControlChart:
     moving_ranges: tuple[float | None, ...] | None = None
     mr_center: float | None = None
     mr_ucl: float | None = None
+    #: First and last index (inclusive) of the baseline the limits come from; None: all points.
+    baseline: tuple[int, int] | None = None
+
+    def phase(self, index: int) -> str:
+        """The phase of a point (baseline or monitoring), so charts and tables can show them."""
+        if self.baseline is None:
+            return "baseline"
+        first, last = self.baseline
+        if index < first:
+            return "before baseline"
+        return "baseline" if index <= last else "monitoring"
 
     def signal_rules(self) -> dict[int, tuple[int, ...]]:
         """Point index -> the rules it takes part in, so charts and tables can mark points."""
@@ -89,6 +100,10 @@ class ControlChart:
             "lcl": list(self.lcl),
             "sigma": list(self.sigma),
             "signals": [s.to_json() for s in self.signals],
+            "baseline": None
+            if self.baseline is None
+            else {"from": self.labels[self.baseline[0]], "to": self.labels[self.baseline[1]]},
+            "phases": [self.phase(i) for i in range(len(self.labels))],
         }
         if self.numerators is not None:
             out["numerators"] = list(self.numerators)
@@ -117,10 +132,64 @@ def _check_labels(labels: Sequence[str], n: int) -> tuple[str, ...]:
     return tuple(str(label) for label in labels)
 
 
+class BaselineError(ValueError):
+    """A baseline period that cannot give limits: the message says what is wrong."""
+
+
+#: The fewest periods with a value a baseline needs before its limits mean anything.
+MIN_BASELINE_POINTS = 2
+
+
+def baseline_indexes(labels: Sequence[str], text: str) -> tuple[int, int]:
+    """FROM:TO (period labels, e.g. 2025-01:2025-12) as first and last index of the points.
+
+    A chart's limits then come from those points alone, and later points are judged against
+    them, so a shift after the baseline shows instead of widening the limits it is judged by.
+    """
+    raw = text.strip()
+    if raw.count(":") != 1:
+        raise BaselineError(f"baseline {text!r} must be FROM:TO, e.g. 2025-01:2025-12")
+    first_label, last_label = (part.strip() for part in raw.split(":"))
+    if not first_label or not last_label:
+        raise BaselineError(f"baseline {text!r} needs both FROM and TO, e.g. 2025-01:2025-12")
+    names = [str(label).split(" ")[0] for label in labels]
+    for label in (first_label, last_label):
+        if label not in names:
+            span = f"{names[0]} to {names[-1]}" if names else "none"
+            raise BaselineError(
+                f"baseline period {label!r} is not a period of this chart (periods: {span})"
+            )
+    first, last = names.index(first_label), names.index(last_label)
+    if first > last:
+        raise BaselineError(f"baseline starts at {first_label}, after its end {last_label}")
+    return first, last
+
+
+def _check_baseline(baseline: tuple[int, int] | None, n: int) -> npt.NDArray[np.bool_]:
+    """A mask of the points the limits come from (every point without a baseline)."""
+    mask = np.ones(n, dtype=bool)
+    if baseline is None:
+        return mask
+    first, last = baseline
+    if not 0 <= first <= last < n:
+        raise BaselineError(f"baseline {first}..{last} is outside the chart's {n} points")
+    mask[:] = False
+    mask[first : last + 1] = True
+    return mask
+
+
 def p_chart(
-    numerators: Sequence[float], denominators: Sequence[float], labels: Sequence[str]
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    labels: Sequence[str],
+    *,
+    baseline: tuple[int, int] | None = None,
 ) -> ControlChart:
-    """A p-chart with per-point limits, so months with few samples get wider limits."""
+    """A p-chart with per-point limits, so months with few samples get wider limits.
+
+    With a baseline, p-bar comes from the baseline's points alone and every point (baseline and
+    monitoring) is judged against it.
+    """
     num = np.asarray(numerators, dtype=np.float64)
     den = np.asarray(denominators, dtype=np.float64)
     if num.shape != den.shape or num.ndim != 1:
@@ -129,14 +198,20 @@ def p_chart(
     if np.any(num < 0) or np.any(den < 0) or np.any(num > den):
         raise ValueError("p-chart needs 0 <= numerator <= denominator for every point")
     present = den > 0
-    total = float(den[present].sum())
+    in_base = _check_baseline(baseline, len(num)) & present
+    if baseline is not None and int(in_base.sum()) < MIN_BASELINE_POINTS:
+        raise BaselineError(
+            f"the baseline {names[baseline[0]]}:{names[baseline[1]]} has "
+            f"{int(in_base.sum())} period(s) with records; it needs at least {MIN_BASELINE_POINTS}"
+        )
+    total = float(den[in_base].sum())
     nan = np.full(len(num), math.nan)
     if total == 0:
         gaps = _as_tuple(nan)
         return ControlChart(
             "p", names, gaps, gaps, gaps, gaps, gaps, (), tuple(num.tolist()), tuple(den.tolist())
         )
-    pbar = float(num[present].sum()) / total
+    pbar = float(num[in_base].sum()) / total
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(present, num / np.where(present, den, 1.0), math.nan)
         sigma = np.where(present, np.sqrt(pbar * (1 - pbar) / np.where(present, den, 1.0)), nan)
@@ -155,15 +230,33 @@ def p_chart(
         signals=tuple(signals),
         numerators=tuple(float(v) for v in num.tolist()),
         denominators=tuple(float(v) for v in den.tolist()),
+        baseline=baseline,
     )
 
 
-def xmr_chart(values: Sequence[float | None], labels: Sequence[str]) -> ControlChart:
-    """An individuals/moving-range chart, for one value per period with no natural denominator."""
+def xmr_chart(
+    values: Sequence[float | None],
+    labels: Sequence[str],
+    *,
+    baseline: tuple[int, int] | None = None,
+    floor: float | None = None,
+) -> ControlChart:
+    """An individuals/moving-range chart, for one value per period with no natural denominator.
+
+    With a baseline, X-bar and MR-bar come from the baseline's points alone. ``floor`` is the
+    lowest value the measure can take (0 for counts, days and hours): no lower limit goes below it.
+    """
     x = _as_floats(values)
     names = _check_labels(labels, len(x))
     present = ~np.isnan(x)
+    in_base = _check_baseline(baseline, len(x)) & present
+    if baseline is not None and int(in_base.sum()) < MIN_BASELINE_POINTS:
+        raise BaselineError(
+            f"the baseline {names[baseline[0]]}:{names[baseline[1]]} has "
+            f"{int(in_base.sum())} period(s) with a value; it needs at least {MIN_BASELINE_POINTS}"
+        )
     xs = x[present]
+    base = x[in_base]
     mr = np.full(len(x), math.nan)
     where = np.flatnonzero(present)
     # A moving range joins consecutive non-missing values: a gap is skipped, not a break.
@@ -176,13 +269,14 @@ def xmr_chart(values: Sequence[float | None], labels: Sequence[str]) -> ControlC
         return ControlChart(
             "xmr", names, values_, _as_tuple(center), gaps, gaps, gaps, (), moving_ranges=gaps
         )
-    xbar = float(xs.mean())
-    mrbar = float(np.abs(np.diff(xs)).mean())
+    xbar = float(base.mean())
+    mrbar = float(np.abs(np.diff(base)).mean())
     sigma_value = mrbar / D2
     center = np.full(len(x), xbar)
     sigma = np.full(len(x), sigma_value)
     ucl = np.full(len(x), xbar + E2 * mrbar)
-    lcl = np.full(len(x), xbar - E2 * mrbar)
+    lower = xbar - E2 * mrbar
+    lcl = np.full(len(x), lower if floor is None else max(floor, lower))
     signals = nelson_signals(_as_tuple(x), _as_tuple(center), _as_tuple(sigma))
     return ControlChart(
         kind="xmr",
@@ -196,6 +290,7 @@ def xmr_chart(values: Sequence[float | None], labels: Sequence[str]) -> ControlC
         moving_ranges=_as_tuple(mr),
         mr_center=mrbar,
         mr_ucl=D4 * mrbar,
+        baseline=baseline,
     )
 
 

@@ -103,6 +103,10 @@ class ControlChartOut(BaseModel):
     moving_ranges: list[float | None] | None
     mr_center: float | None
     mr_ucl: float | None
+    #: The periods the limits come from (FROM and TO labels); null: the whole history.
+    baseline: dict[str, str] | None = None
+    #: Each point's phase: "baseline", "monitoring" or "before baseline".
+    phases: list[str] = []
 
     @classmethod
     def of(
@@ -136,6 +140,8 @@ class ControlChartOut(BaseModel):
                 "moving_ranges": list(chart.moving_ranges or ()) if xmr else None,
                 "mr_center": chart.mr_center if xmr else None,
                 "mr_ucl": chart.mr_ucl if xmr else None,
+                "baseline": chart.to_json()["baseline"],
+                "phases": [chart.phase(i) for i in range(len(chart.labels))],
             }
         )
 

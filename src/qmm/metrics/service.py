@@ -22,9 +22,15 @@ from qmm.events.extract_dates import latest_extract_dates
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import get_kpi
-from qmm.metrics.control_charts import ControlChart, p_chart, xmr_chart
+from qmm.metrics.control_charts import (
+    ControlChart,
+    baseline_indexes,
+    em_trend,
+    p_chart,
+    xmr_chart,
+)
 from qmm.metrics.engine import KPIValue, compute, default_as_of, period_bound
-from qmm.metrics.kpis import REGISTRY, SITES_TABLE, Tables
+from qmm.metrics.kpis import REGISTRY, SITES_TABLE, Tables, period_key_of
 from qmm.metrics.materialize import (
     DEFAULT_OPTIONS_KEY,
     STORED_PERIODS,
@@ -226,6 +232,51 @@ def _stored_values(
     )
 
 
+def _period_labels(first: str, last: str) -> list[str]:
+    """Every period label from ``first`` to ``last`` (months, quarters or years alike)."""
+    if "-Q" in first:
+        kind, per_year = "quarter", 4
+    elif "-" in first:
+        kind, per_year = "month", 12
+    else:
+        return [str(year) for year in range(int(first), int(last) + 1)]
+
+    def ordinal(label: str) -> int:
+        key = period_key_of(label, kind)  # type: ignore[arg-type]
+        step = 100 if kind == "month" else 10
+        return (key // step) * per_year + key % step - 1
+
+    def label_of(n: int) -> str:
+        year, index = divmod(n, per_year)
+        return f"{year:04d}-{index + 1:02d}" if kind == "month" else f"{year:04d}-Q{index + 1}"
+
+    return [label_of(n) for n in range(ordinal(first), ordinal(last) + 1)]
+
+
+def every_period(points: Sequence[KPIValue]) -> list[KPIValue]:
+    """The points with each missing period between the first and the last filled in as empty
+    (no value, no records), so a chart's axis shows every period and marks the empty ones."""
+    if not points:
+        return []
+    by_label = {v.period: v for v in points}
+    sample = points[-1]
+    return [
+        by_label.get(label)
+        or KPIValue(
+            kpi=sample.kpi,
+            site=sample.site,
+            period=label,
+            group=sample.group,
+            value=None,
+            numerator=None,
+            denominator=None,
+            complete=True,
+            as_of=sample.as_of,
+        )
+        for label in _period_labels(points[0].period, points[-1].period)
+    ]
+
+
 @dataclass(frozen=True)
 class KPISeries:
     """One KPI for one site (and group) over consecutive periods, with its control chart."""
@@ -238,24 +289,37 @@ class KPISeries:
 
 
 def kpi_series(
-    values: Sequence[KPIValue], *, kpi: str, site: str, group: str | None = None
+    values: Sequence[KPIValue],
+    *,
+    kpi: str,
+    site: str,
+    group: str | None = None,
+    baseline: str | None = None,
 ) -> KPISeries:
-    """A p-chart for rates (each point's n known), an XmR chart for medians, times and counts."""
+    """A p-chart for rates (each point's n known), an XmR chart for medians, times and counts.
+
+    ``baseline`` (FROM:TO period labels) takes the limits from those periods alone; without it
+    they come from the whole history. An XmR lower limit never goes below zero: no KPI that is
+    not a rate (counts, days, hours, per million) can be negative.
+    """
     points = sorted(
         (v for v in values if v.kpi == kpi and v.site == site and v.group == group),
         key=lambda v: v.period,
     )
     if not points:
         raise NotFound(f"no values of {kpi} for {site}" + (f" ({group})" if group else ""))
+    points = every_period(points)
     labels = [v.period for v in points]
+    chosen = None if baseline is None else baseline_indexes(labels, baseline)
     if get_kpi(kpi).unit == "ratio":
         chart = p_chart(
             [float(v.numerator or 0) for v in points],
             [float(v.denominator or 0) for v in points],
             labels,
+            baseline=chosen,
         )
     else:
-        chart = xmr_chart([v.value for v in points], labels)
+        chart = xmr_chart([v.value for v in points], labels, baseline=chosen, floor=0.0)
     return KPISeries(kpi=kpi, site=site, group=group, values=tuple(points), chart=chart)
 
 
@@ -439,3 +503,17 @@ def refresh_in_background(session: Session, store: EventStore | None = None) -> 
     )
     worker.start()
     return True
+
+
+# --- EM by room and grade -----------------------------------------------------------------------
+
+
+def em_trend_for_site(
+    session: Session, *, site: str, store: EventStore | None = None, period: str = "month"
+) -> list[tuple[str, str, ControlChart]]:
+    """Per room and grade at one site, the excursion-rate p-chart: where an EM drift shows."""
+    table = open_tables(session, store).get("em_sample")
+    if table is None:
+        return []
+    samples = table.filter(lambda t: t.site == site).to_pyarrow()
+    return em_trend(samples, period, site=site)

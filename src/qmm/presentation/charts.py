@@ -23,6 +23,14 @@ VEGA_LITE_SCHEMA: Final = "https://vega.github.io/schema/vega-lite/v6.json"
 CHART_FONT: Final = "DejaVu Sans"
 TARGET_COLOUR: Final = "#1b7a3a"
 CACHE_SIZE: Final = 256
+#: The drawing width for the web pages; the page scales the SVG to the full column width.
+WEB_CHART_WIDTH: Final = 1000
+#: The drawing width for the PDF: fixed, to fit the printed page's text column.
+PDF_CHART_WIDTH: Final = 640
+#: Horizontal room one slanted period label needs, so labels never overlap.
+LABEL_ROOM: Final = 34
+EMPTY_COLOUR: Final = "#9e9e9e"
+BASELINE_FILL: Final = "#dbe8f5"
 _cache: OrderedDict[str, str] = OrderedDict()
 _lock = threading.Lock()
 
@@ -93,9 +101,10 @@ def control_chart_spec(
     unit: str,
     target: float | None,
     target_label: str = "",
+    width: int = WEB_CHART_WIDTH,
 ) -> dict[str, Any]:
     """The control chart's spec with the target drawn as a labelled line, and a legend in words."""
-    spec = copy.deepcopy(vega_lite_spec(chart, title, unit))
+    spec = copy.deepcopy(vega_lite_spec(chart, title, unit, width=width))
     subtitle = spec["title"]["subtitle"]
     if target is not None:
         panel = spec["vconcat"][0] if "vconcat" in spec else spec
@@ -103,19 +112,37 @@ def control_chart_spec(
         for layer in panel["layer"]:
             layer["encoding"] = {**shared, **layer.get("encoding", {})}
         panel["layer"][:0] = _target_layers(target, f"target {target_label}".strip())
-        subtitle = subtitle.replace(
-            "Dashed red: control limits.", "Dashed red: control limits. Dotted green: target."
-        )
+        subtitle = [
+            line.replace(
+                "Dashed red: control limits.", "Dashed red: control limits. Dotted green: target."
+            )
+            for line in subtitle
+        ]
     spec["title"]["subtitle"] = subtitle
     return spec
 
 
-def vega_lite_spec(chart: ControlChart, title: str, unit: str) -> dict[str, Any]:
-    """One Vega-Lite v6 spec with inline data: the web app and the PDF draw the same chart."""
+def axis_labels(labels: list[str] | tuple[str, ...], width: int) -> list[str]:
+    """The period labels the x axis prints: every k-th one counted back from the latest (always
+    labelled), as many as the width has room for, so none overlap."""
+    room = max(1, width // LABEL_ROOM)
+    step = max(1, -(-len(labels) // room))
+    return list(labels[(len(labels) - 1) % step :: step]) if labels else []
+
+
+def vega_lite_spec(
+    chart: ControlChart, title: str, unit: str, *, width: int = WEB_CHART_WIDTH
+) -> dict[str, Any]:
+    """One Vega-Lite v6 spec with inline data: the web app and the PDF draw the same chart.
+
+    Every period is a point on the axis; a period without a value is marked "no data" rather
+    than left out. With a baseline, its periods are shaded and the limits come from them alone.
+    """
     marks = chart.signal_rules()
     rows: list[dict[str, Any]] = []
     for i, label in enumerate(chart.labels):
         rules = marks.get(i, ())
+        empty = chart.values[i] is None
         row: dict[str, Any] = {
             "index": i,
             "label": label,
@@ -123,7 +150,9 @@ def vega_lite_spec(chart: ControlChart, title: str, unit: str) -> dict[str, Any]
             "center": chart.center[i],
             "ucl": chart.ucl[i],
             "lcl": chart.lcl[i],
-            "status": "signal" if rules else "in control",
+            "phase": chart.phase(i),
+            "empty": empty,
+            "status": "no data" if empty else "signal" if rules else "in control",
             "rules": ", ".join(str(r) for r in rules),
             "rule_tag": "R" + ",".join(str(r) for r in rules) if rules else "",
         }
@@ -145,6 +174,9 @@ def vega_lite_spec(chart: ControlChart, title: str, unit: str) -> dict[str, Any]
         fmt=fmt,
         stepped=chart.kind == "p",
         height=240,
+        width=width,
+        labels=list(chart.labels),
+        baseline=chart.baseline,
         extra_tooltip=(
             [
                 {"field": "numerator", "type": "quantitative", "title": "numerator"},
@@ -158,10 +190,19 @@ def vega_lite_spec(chart: ControlChart, title: str, unit: str) -> dict[str, Any]
         "Grey line: center. Dashed red: control limits. "
         "Red diamonds labelled R<n>: Nelson rule signals."
     )
+    lines = [subtitle]
+    if any(chart.values[i] is None for i in range(len(chart.labels))):
+        lines.append("Grey dotted lines: periods with no data.")
+    if chart.baseline is not None:
+        first, last = chart.baseline
+        lines.append(
+            f"Shaded: baseline {chart.labels[first]} to {chart.labels[last]}, the limits come "
+            "from it alone; the monitoring points after it are judged against them."
+        )
     spec: dict[str, Any] = {
         "$schema": VEGA_LITE_SCHEMA,
-        "title": {"text": title, "subtitle": subtitle},
-        "config": {"font": CHART_FONT},
+        "title": {"text": title, "subtitle": lines, "anchor": "start"},
+        "config": {"font": CHART_FONT, "legend": {"orient": "top"}},
         "data": {"values": rows},
     }
     if chart.kind == "xmr" and chart.mr_center is not None:
@@ -174,6 +215,8 @@ def vega_lite_spec(chart: ControlChart, title: str, unit: str) -> dict[str, Any]
             fmt=fmt,
             stepped=False,
             height=120,
+            width=width,
+            labels=list(chart.labels),
             extra_tooltip=[],
             signals=False,
         )
@@ -193,8 +236,11 @@ def _layers(
     fmt: str,
     stepped: bool,
     height: int,
+    width: int,
+    labels: list[str],
     extra_tooltip: list[dict[str, Any]],
     signals: bool = True,
+    baseline: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The layers of one panel: limits, center, series, and signal points with a shape cue."""
 
@@ -216,7 +262,11 @@ def _layers(
     limit_style: dict[str, Any] = {"color": "#b22222", "strokeDash": [6, 4], "strokeWidth": 1.2}
     if stepped:
         limit_style["interpolate"] = "step"
-    layers: list[dict[str, Any]] = [line(ucl, **limit_style)]
+    layers: list[dict[str, Any]] = []
+    if baseline is not None:
+        layers.extend(_phase_layers(labels, baseline, height))
+    layers.append(_empty_layer(height))
+    layers.append(line(ucl, **limit_style))
     if lcl is not None:
         layers.append(line(lcl, **limit_style))
     layers.append(line(center, color="#6b6b6b", strokeWidth=1.2))
@@ -278,7 +328,7 @@ def _layers(
             }
         )
     return {
-        "width": 640,
+        "width": width,
         "height": height,
         "encoding": {
             "x": {
@@ -286,8 +336,83 @@ def _layers(
                 "type": "ordinal",
                 "sort": None,
                 "title": None,
-                "axis": {"labelAngle": -45},
+                "scale": {"domain": labels},
+                "axis": {
+                    "labelAngle": -45,
+                    "values": axis_labels(labels, width),
+                    "labelOverlap": "greedy",
+                    "labelLimit": 90,
+                },
             }
         },
         "layer": layers,
     }
+
+
+def _empty_layer(height: int) -> dict[str, Any]:
+    """A dotted grey line with "no data" at each period without a value: shown, not hidden."""
+    return {
+        "transform": [{"filter": "datum.empty"}],
+        "layer": [
+            {
+                "mark": {"type": "rule", "color": EMPTY_COLOUR, "strokeDash": [2, 3]},
+                "encoding": {
+                    "tooltip": [
+                        {"field": "label", "type": "ordinal", "title": "period"},
+                        {"field": "status", "type": "nominal", "title": "value"},
+                    ]
+                },
+            },
+            {
+                "mark": {
+                    "type": "text",
+                    "angle": 270,
+                    "fontSize": 9,
+                    "color": EMPTY_COLOUR,
+                    "align": "center",
+                    "dx": -4,
+                    "text": "no data",
+                },
+                "encoding": {"y": {"value": height / 2}},
+            },
+        ],
+    }
+
+
+def _phase_layers(
+    labels: list[str], baseline: tuple[int, int], height: int
+) -> list[dict[str, Any]]:
+    """The baseline shaded and both phases named: a reader sees where the limits came from."""
+    first, last = labels[baseline[0]], labels[baseline[1]]
+    named = [{"label": first, "phase": "baseline"}]
+    if baseline[1] + 1 < len(labels):
+        named.append({"label": labels[baseline[1] + 1], "phase": "monitoring"})
+    return [
+        {
+            "data": {"values": [{"first": first, "last": last}]},
+            "mark": {"type": "rect", "color": BASELINE_FILL, "opacity": 0.7},
+            "encoding": {
+                "x": {"field": "first", "type": "ordinal"},
+                "x2": {"field": "last"},
+                "y": {"value": 0},
+                "y2": {"value": height},
+            },
+        },
+        {
+            "data": {"values": named},
+            "mark": {
+                "type": "text",
+                "align": "left",
+                "baseline": "top",
+                "dy": 2,
+                "fontSize": 10,
+                "fontWeight": "bold",
+                "color": "#35618f",
+            },
+            "encoding": {
+                "x": {"field": "label", "type": "ordinal"},
+                "y": {"value": 2},
+                "text": {"field": "phase", "type": "nominal"},
+            },
+        },
+    ]

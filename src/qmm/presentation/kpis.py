@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 from qmm.errors import InvalidInput, NotFound
 from qmm.events.store import EventStore
 from qmm.metrics.catalogue import Direction, KPIDefinition, get_kpi
-from qmm.metrics.control_charts import ControlChart, Signal
+from qmm.metrics.control_charts import BaselineError, ControlChart, Signal
 from qmm.metrics.engine import KPIValue, records
 from qmm.metrics.kpis import Tables
 from qmm.metrics.service import (
     KPISeries,
+    em_trend_for_site,
     extract_dates,
     kpi_series,
     kpi_values,
@@ -30,7 +31,7 @@ from qmm.metrics.service import (
     refresh_in_background,
     stored_kpi_values,
 )
-from qmm.presentation.charts import chart_svg, control_chart_spec
+from qmm.presentation.charts import WEB_CHART_WIDTH, chart_svg, control_chart_spec
 from qmm.presentation.formatting import format_n, format_value, with_n
 
 PeriodName = Literal["month", "quarter", "year"]
@@ -269,12 +270,20 @@ def _trend(definition: KPIDefinition, values: Sequence[KPIValue]) -> Trend | Non
 
 
 def series_for(
-    values: Sequence[KPIValue], *, kpi: str, site: str, group: str | None
+    values: Sequence[KPIValue],
+    *,
+    kpi: str,
+    site: str,
+    group: str | None,
+    baseline: str | None = None,
 ) -> KPISeries | None:
     """The KPI's series and control chart, or None when the site has no value of it yet."""
     if not any(v.kpi == kpi and v.site == site and v.group == group for v in values):
         return None
-    return kpi_series(values, kpi=kpi, site=site, group=group)
+    try:
+        return kpi_series(values, kpi=kpi, site=site, group=group, baseline=baseline)
+    except BaselineError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def tile(
@@ -351,6 +360,13 @@ class ChartRow:
     ucl: str
     rules: tuple[int, ...]
     href: str
+    #: "baseline", "monitoring" or "before baseline" (always "baseline" without a chosen one).
+    phase: str = "baseline"
+
+    @property
+    def empty(self) -> bool:
+        """A period with no value: shown on the axis and in the table, marked as empty."""
+        return self.value.value is None
 
 
 @dataclass(frozen=True)
@@ -378,10 +394,15 @@ def chart_view(
     group: str | None,
     period: str,
     refreshing: bool = False,
+    baseline: str | None = None,
+    width: int = WEB_CHART_WIDTH,
 ) -> ChartView | None:
-    """The KPI page's content, or None when the site has no value of this KPI yet."""
+    """The KPI page's content, or None when the site has no value of this KPI yet.
+
+    ``baseline`` (FROM:TO) takes the limits from those periods; ``width`` is the drawing width
+    (the web page scales it to its column, the PDF prints it as it is)."""
     definition = get_kpi(kpi)
-    series = series_for(values, kpi=kpi, site=site, group=group)
+    series = series_for(values, kpi=kpi, site=site, group=group, baseline=baseline)
     if series is None:
         return None
     chart = series.chart
@@ -400,6 +421,7 @@ def chart_view(
         unit=definition.unit,
         target=target,
         target_label=format_value(definition, target) if target is not None else "",
+        width=width,
     )
     marks = chart.signal_rules()
     group_query = f"&group={group}" if group else ""
@@ -413,6 +435,7 @@ def chart_view(
             ucl=format_value(definition, chart.ucl[i]),
             rules=marks.get(i, ()),
             href=f"/sites/{site}/kpis/{kpi}/records?period_value={v.period}{group_query}",
+            phase=chart.phase(i),
         )
         for i, v in enumerate(series.values)
     ]
@@ -453,3 +476,70 @@ def records_by_role(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, 
 def records_in_order(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every record, the numerator's first, each role in its own order."""
     return [row for kept in records_by_role(rows).values() for row in kept]
+
+
+def chosen_baseline(first: str, last: str) -> str | None:
+    """The chart page's baseline fields as FROM:TO, None when both are empty; one alone is an
+    error naming the other, so a half-chosen baseline is never silently ignored."""
+    first, last = first.strip(), last.strip()
+    if not first and not last:
+        return None
+    if not first or not last:
+        missing = "baseline_from" if not first else "baseline_to"
+        raise InvalidInput(f"a baseline needs both its first and last period: {missing} is empty")
+    return f"{first}:{last}"
+
+
+# --- EM by room and grade --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EMRoom:
+    """One room and grade on the EM page: its latest rate, its chart and its signals in words."""
+
+    room: str
+    grade: str
+    chart: ControlChart
+    svg: str
+    signals: list[str]
+
+    @property
+    def latest(self) -> str:
+        """The latest month with samples and its excursion rate, or a dash."""
+        for label, value in zip(
+            reversed(self.chart.labels), reversed(self.chart.values), strict=True
+        ):
+            if value is not None:
+                return f"{value:.1%} ({label})"
+        return "-"
+
+    @property
+    def anchor(self) -> str:
+        """The id of the room's section, for the link from the table."""
+        return "room-" + "".join(ch if ch.isalnum() else "-" for ch in f"{self.room}-{self.grade}")
+
+
+def em_rooms(
+    session: Session, *, site: str, store: EventStore | None = None, width: int = WEB_CHART_WIDTH
+) -> list[EMRoom]:
+    """Every room and grade at a site with its excursion-rate p-chart, signalling rooms first."""
+    rooms = []
+    for room, grade, chart in em_trend_for_site(session, site=site, store=store):
+        spec = control_chart_spec(
+            chart,
+            title=f"EM excursion rate, room {room} (grade {grade}), {site}, per month",
+            unit="excursion rate",
+            target=None,
+            width=width,
+        )
+        rooms.append(
+            EMRoom(
+                room=room,
+                grade=grade,
+                chart=chart,
+                svg=chart_svg(spec),
+                signals=[signal_words(chart, s) for s in chart.signals],
+            )
+        )
+    rooms.sort(key=lambda r: (not r.chart.signals, r.grade, r.room))
+    return rooms

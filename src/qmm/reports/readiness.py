@@ -36,6 +36,7 @@ from qmm.models import (
     Site,
     SteeringMeeting,
 )
+from qmm.presentation.charts import PDF_CHART_WIDTH
 from qmm.presentation.formatting import format_value
 from qmm.presentation.kpis import ChartView, Tile, chart_view
 from qmm.presentation.maturity import (
@@ -285,7 +286,12 @@ def _kpi_sections(
     for definition in KPIS:
         for group in definition.groups or (None,):
             view = chart_view(
-                values, site=site.code, kpi=definition.id, group=group, period=KPI_PERIOD
+                values,
+                site=site.code,
+                kpi=definition.id,
+                group=group,
+                period=KPI_PERIOD,
+                width=PDF_CHART_WIDTH,
             )
             if view is not None:
                 sections.append(KPISection(definition, group, view))

@@ -24,7 +24,9 @@ from qmm.presentation.kpis import (
     chart_view,
     check_group,
     check_period,
+    chosen_baseline,
     dashboard_tiles,
+    em_rooms,
     kpi_definition,
     period_of_label,
     record_columns,
@@ -162,8 +164,13 @@ def kpi_page(
     store: Store,
     period: str = "month",
     group: str | None = None,
+    baseline_from: str = "",
+    baseline_to: str = "",
 ) -> Response:
-    """One KPI at one site: its control chart, the signals in words, and every value."""
+    """One KPI at one site: its control chart, the signals in words, and every value.
+
+    A baseline (from and to periods) takes the limits from those periods alone and judges the
+    later ones against them; without one, the limits come from the whole history."""
     site = access.site
     assert site is not None
     definition = kpi_definition(kpi_id)
@@ -171,6 +178,7 @@ def kpi_page(
     picked = check_group(definition, group)
     if definition.groups and picked is None:
         picked = definition.groups[0]
+    baseline = chosen_baseline(baseline_from, baseline_to)
     kpi_request = KPIRequest(db, store)
     values = kpi_request.values(site=site.code, kpis=[definition.id], period=chosen)
     view = chart_view(
@@ -180,6 +188,7 @@ def kpi_page(
         group=picked,
         period=chosen,
         refreshing=kpi_request.refreshing,
+        baseline=baseline,
     )
     return render(
         request,
@@ -192,7 +201,27 @@ def kpi_page(
         period=chosen,
         periods=CHART_PERIODS,
         view=view,
+        baseline_from=baseline_from.strip(),
+        baseline_to=baseline_to.strip(),
         breadcrumbs=[("Sites", "/"), (site.code, f"/sites/{site.code}?period={chosen}")],
+    )
+
+
+@router.get("/sites/{code}/em")
+def em_page(request: Request, code: str, access: SiteRead, db: DB, store: Store) -> Response:
+    """EM by room and grade: each room's excursion rate per month, its chart and its signals,
+    so a drift in one room shows even when the site's overall rate looks steady."""
+    site = access.site
+    assert site is not None
+    return render(
+        request,
+        "em.html",
+        principal=access.who,
+        title=f"Environmental monitoring by room at {site.code}",
+        site=site,
+        data_as_of=site_data_as_of(db, site.code, ["em_sample"]),
+        rooms=em_rooms(db, site=site.code, store=store),
+        breadcrumbs=[("Sites", "/"), (site.code, f"/sites/{site.code}")],
     )
 
 
