@@ -80,7 +80,7 @@ AUDIT_PAGE_SIZE: Final = 50
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon(_access: Public) -> Response:
-    """Browsers ask for /favicon.ico whatever the page links; answer with the SVG icon, not a 404."""
+    """Browsers ask for /favicon.ico whatever a page links: answer with the SVG icon."""
     return Response(
         content=FAVICON.read_bytes(),
         media_type="image/svg+xml",
