@@ -187,6 +187,10 @@ STATISTIC_HINTS: Final[dict[str, str]] = {
         "Intraclass correlation: how much of the spread in scores lies between sites rather than "
         "within a site. From 0 to 1; above 0.75 is good, below 0.5 poor."
     ),
+    "krippendorff_alpha": (
+        "How far the assessors agree beyond chance, from 0 (no better than chance) to 1 (they "
+        "always agree); 0.8 or more is reliable, below 0.667 the team should calibrate."
+    ),
     "cronbach_alpha": (
         "Cronbach's alpha: how consistently the practice areas measure the same underlying "
         "maturity. From 0 to 1; 0.7 or more is acceptable, above 0.9 the areas may overlap."
