@@ -56,6 +56,7 @@ def test_the_assessment_page_names_questions_in_words(
     found = QUESTION_CODE.search(text)
     assert found is None, text[max(0, found.start() - 200) : found.end() + 50]
     assert "Question 1." in text
+    assert "0.8 or more is reliable" in text  # what the agreement statistic means
 
 
 def test_the_audit_history_names_fields_and_site_types_in_words(
