@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from qmm.models import utcnow
+from factories import create_fda_assessment
+from qmm.models import Site, utcnow
 from web.support import World, sign_in
 
 pytestmark = pytest.mark.usefixtures("world_files")
@@ -50,3 +51,35 @@ def test_the_pages_a_lead_and_an_administrator_use_name_no_command(
         page = client.get(url)
         assert page.status_code in (200, 404), url
         assert not COMMAND.search(page.text), f"{url} names a command"
+
+
+def test_the_week_and_search_pages_name_no_command(
+    client: TestClient, db: Session, world: World
+) -> None:
+    site = db.get(Site, world.site_a)
+    assert site is not None
+    visit = create_fda_assessment(db, site)
+    db.commit()
+    sign_in(client, db, world, "lead-a")
+    pages = [
+        "/sites/SITE-A/fda-assessments",
+        "/sites/SITE-A/people",
+        *(
+            f"/fda-assessments/{visit.id}{tail}"
+            for tail in (
+                "",
+                "/agenda",
+                "/examples",
+                "/mock-interviews",
+                "/feedback",
+                "/questionnaire",
+            )
+        ),
+        "/search",
+        "/search?q=management",
+        "/search?q=qmm",
+    ]
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert not COMMAND.search(page.text), f"{url} names a command: {COMMAND.search(page.text)}"

@@ -67,14 +67,25 @@ from qmm.web.security import (
     set_login_csrf_cookie,
     set_session_cookie,
 )
-from qmm.web.templating import render
+from qmm.web.templating import STATIC_DIR, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 Public = Annotated[Access, Depends(public)]
+FAVICON: Final = STATIC_DIR / "favicon.svg"
 MEANINGS: Final = [m.value for m in SignatureMeaning]
 #: Entries a page of a record's audit history shows.
 AUDIT_PAGE_SIZE: Final = 50
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon(_access: Public) -> Response:
+    """Browsers ask for /favicon.ico whatever a page links: answer with the SVG icon."""
+    return Response(
+        content=FAVICON.read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/healthz", response_class=JSONResponse)

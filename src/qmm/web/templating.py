@@ -11,6 +11,15 @@ from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from qmm.presentation.formatting import format_cell, format_kpi_value, format_score, format_utc
+from qmm.presentation.labels import (
+    STATISTIC_HINTS,
+    column_label,
+    question_label,
+    question_number,
+    site_type_label,
+    table_label,
+    value_label,
+)
 from qmm.presentation.partials import PARTIALS_DIR
 from qmm.web.security import CSRF_FIELD, Principal
 
@@ -32,6 +41,13 @@ def _environment() -> jinja2.Environment:
     env.filters["utc"] = format_utc
     env.filters["kpi_value"] = format_kpi_value
     env.filters["cell"] = format_cell
+    env.filters["site_type"] = site_type_label
+    env.filters["question_label"] = question_label
+    env.filters["question_number"] = question_number
+    env.globals["column_label"] = column_label
+    env.globals["value_label"] = value_label
+    env.globals["table_label"] = table_label
+    env.globals["statistic_hints"] = STATISTIC_HINTS
     env.globals["csrf_field"] = CSRF_FIELD
     return env
 
