@@ -195,7 +195,11 @@ def test_site_b_rated_advanced_pqs_too_high_at_its_past_fda_assessment(
     [calibration] = site_calibration(
         session, site=get_site(session, code="SITE-B"), reader=Operator()
     )
-    assert calibration.fda_assessment.ends_on < today
+    visit = calibration.fda_assessment
+    assert calibration.self_assessment is not None
+    assert calibration.self_assessment.started_on < visit.starts_on
+    assert (visit.starts_on, visit.ends_on) == (date(2026, 9, 28), date(2026, 10, 1))
+    assert calibration.feedback.received_on <= today
     assert calibration.fda_assessment.status == "feedback_received"
     gaps = {a.practice_area: a.gap for a in calibration.areas}
     assert gaps["advanced_pqs"] is not None

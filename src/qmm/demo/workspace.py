@@ -1065,11 +1065,20 @@ def _upcoming_fda_week(session: Session, site: Site, assessment: Assessment, tod
 
 
 def _past_fda_week(session: Session, site: Site, assessment: Assessment, today: date) -> None:
-    """SITE-B's past FDA assessment with FDA's feedback: Advanced PQS was rated too high."""
+    """SITE-B's past FDA assessment with FDA's feedback: Advanced PQS was rated too high.
+
+    The visit comes after the self-assessment it is compared with (two weeks after it began at
+    the earliest) when its feedback, 45 days after, can be in by TODAY; else seven months ago."""
     from qmm.assessment_week.feedback_demo import demo_past_feedback
 
+    # demo_past_feedback puts the visit on the Monday seven months (210 days) before its "today".
+    earliest = assessment.started_on + timedelta(days=14)
+    earliest += timedelta(days=-earliest.weekday() % 7)
+    as_of = today
+    if earliest + timedelta(days=3 + 45) <= today and earliest > today - timedelta(days=210):
+        as_of = earliest + timedelta(days=210)
     demo_past_feedback(
-        session, site=site, self_assessment=assessment, owner="Dmitri Volkov", today=today
+        session, site=site, self_assessment=assessment, owner="Dmitri Volkov", today=as_of
     )
 
 
