@@ -296,12 +296,24 @@ class TestDemo:
     def test_demo_loads_three_sites_and_is_idempotent(self, empty_cli_database: str) -> None:
         first = qmm("demo")
         assert "SITE-C" in first
+        assert "SITE-A's FDA assessment" in first
         assessments = json.loads(qmm("assess", "list", "--format", "json"))
         assert len({a["site"] for a in assessments}) == 3
         assert all(a["status"] == "closed" for a in assessments)
         assert all(len(a["team"]) >= 3 for a in assessments)
+        weeks = {
+            code: json.loads(qmm("week", "list", "--site", code, "--format", "json"))
+            for code in ("SITE-A", "SITE-B")
+        }
+        assert [(w["site"], w["status"]) for ws in weeks.values() for w in ws] == [
+            ("SITE-A", "preparing"),
+            ("SITE-B", "feedback_received"),
+        ]
         qmm("demo")
         assert json.loads(qmm("assess", "list", "--format", "json")) == assessments
+        for code, listed in weeks.items():
+            again = json.loads(qmm("week", "list", "--site", code, "--format", "json"))
+            assert again == listed
         placed = json.loads(qmm("benchmark", "--site", "SITE-A", "--format", "json"))
         assert placed["n_cohort"] == 9
         assert "caveat" in placed

@@ -131,3 +131,81 @@ def test_site_a_runs_the_program_with_an_approved_plan(demo_session: Session) ->
     assert [a.title for a in progress.overdue_actions] == [
         "Open the QMM evidence index in the eQMS"
     ]
+
+
+def test_site_a_prepares_its_fda_week_six_weeks_ahead(session: Session) -> None:
+    from datetime import date, timedelta
+
+    from qmm.assessment_week.agenda import agenda_view
+    from qmm.assessment_week.examples import chosen_examples, list_examples
+    from qmm.assessment_week.mock import list_mock_interviews
+    from qmm.assessment_week.questionnaire import get_questionnaire
+    from qmm.assessment_week.service import list_fda_assessments
+    from qmm.auth.scope import Operator
+    from qmm.metrics.service import event_store
+    from qmm.models import FdaAssessment, WeekExample
+    from qmm.sites.service import get_site
+    from qmm.worklist.service import worklist
+
+    today = date(2026, 12, 9)  # a Wednesday, after the demo's data end
+    load_demo(session, today=today)
+    counts = (
+        session.scalar(select(func.count()).select_from(FdaAssessment)),
+        session.scalar(select(func.count()).select_from(WeekExample)),
+    )
+    load_demo(session, today=today + timedelta(days=30))  # again, another day: nothing added
+    assert counts == (
+        session.scalar(select(func.count()).select_from(FdaAssessment)),
+        session.scalar(select(func.count()).select_from(WeekExample)),
+    )
+    site = get_site(session, code="SITE-A")
+    [visit] = list_fda_assessments(session, site=site)
+    assert (visit.starts_on, visit.ends_on) == (date(2027, 1, 18), date(2027, 1, 22))
+    assert visit.status == "preparing"
+    assert visit.self_assessment_id is not None
+    examples = list_examples(session, site=site)
+    assert len(examples) == 8
+    assert sorted(e.status for e in examples).count("draft") == 3
+    assert len(chosen_examples(session, fda_assessment=visit)) == 5
+    questionnaire = get_questionnaire(session, fda_assessment=visit)
+    assert questionnaire.status == "drafting"
+    edited = [a.practice_area for a in questionnaire.answers if a.edited_by is not None]
+    assert len(questionnaire.answers) == 5
+    assert sorted(edited) == ["business_continuity", "management_commitment"]
+    agenda = agenda_view(session, fda_assessment=visit)
+    double_booked = [c for c in agenda.conflicts if c.kind == "double_booking"]
+    assert len(double_booked) == 1
+    assert "Priya Raman" in double_booked[0].message
+    assert [m.held_on for m in list_mock_interviews(session, fda_assessment=visit)] == [
+        today - timedelta(days=3)
+    ]
+    work = worklist(session, reader=Operator(), sites=[site], store=event_store(), today=today)
+    fda_steps = [(i.title.split(":")[0], i.state) for i in work.items if i.kind == "fda_milestone"]
+    assert fda_steps == [("Pre-interview questionnaire returned", "due")]
+
+
+def test_site_b_rated_advanced_pqs_too_high_at_its_past_fda_assessment(
+    session: Session,
+) -> None:
+    from datetime import date
+
+    from qmm.assessment_week.feedback import site_calibration
+    from qmm.auth.scope import Operator
+    from qmm.sites.service import get_site
+
+    today = date(2026, 12, 9)
+    load_demo(session, today=today)
+    [calibration] = site_calibration(
+        session, site=get_site(session, code="SITE-B"), reader=Operator()
+    )
+    visit = calibration.fda_assessment
+    assert calibration.self_assessment is not None
+    assert calibration.self_assessment.started_on < visit.starts_on
+    assert (visit.starts_on, visit.ends_on) == (date(2026, 9, 28), date(2026, 10, 1))
+    assert calibration.feedback.received_on <= today
+    assert calibration.fda_assessment.status == "feedback_received"
+    gaps = {a.practice_area: a.gap for a in calibration.areas}
+    assert gaps["advanced_pqs"] is not None
+    assert gaps["advanced_pqs"] > 1
+    assert calibration.rated_too_high[0].practice_area == "advanced_pqs"
+    assert get_site(session, code="SITE-C") is not None

@@ -1,5 +1,6 @@
 """FDA's week in a real browser: a mock interview scored at SITE-A, FDA's feedback at SITE-B with
-Advanced PQS rated too high, and the calibration view per site and across sites."""
+Advanced PQS rated too high (both planted by `qmm demo`), and the calibration view per site and
+across sites."""
 
 from __future__ import annotations
 
@@ -13,33 +14,23 @@ import pytest
 
 from e2e.conftest import LiveServer, screenshot, sign_in
 
-#: Builds the week's demo through the services the lead's demo will call, in the server's
-#: workspace: SITE-A's coming assessment with one mock interview, SITE-B's and SITE-C's past
-#: assessments with FDA's feedback.
+#: Finds the week `qmm demo` planted in the server's workspace (SITE-A's coming assessment with
+#: one mock interview, SITE-B's past assessment with FDA's feedback) and adds a past assessment
+#: with feedback at SITE-C, so the view across sites has two columns.
 SET_UP = """
 import json
-from datetime import timedelta
 from qmm.assessment.service import latest_assessment
-from qmm.assessment_week.feedback_demo import demo_mock_interview, demo_past_feedback
-from qmm.assessment_week.service import choose_self_assessment, plan_fda_assessment
+from qmm.assessment_week.feedback_demo import demo_past_feedback
+from qmm.assessment_week.mock import list_mock_interviews
+from qmm.assessment_week.service import list_fda_assessments, next_fda_assessment
 from qmm.db import unit_of_work
-from qmm.models import utcnow
 from qmm.sites.service import get_site
 
 with unit_of_work() as s:
-    today = utcnow().date()
-    ahead = today + timedelta(days=42)
-    start = ahead + timedelta(days=(7 - ahead.weekday()) % 7)
     a, b, c = (get_site(s, code=code) for code in ("SITE-A", "SITE-B", "SITE-C"))
-    coming = plan_fda_assessment(
-        s, site=a, title="FDA QMM assessment", starts_on=start,
-        ends_on=start + timedelta(days=4), time_zone="America/New_York", owner="Alice Moreau",
-    )
-    choose_self_assessment(s, fda_assessment=coming, assessment=latest_assessment(s, site=a))
-    mock = demo_mock_interview(s, fda_assessment=coming, held_on=today - timedelta(days=1))
-    past_b = demo_past_feedback(
-        s, site=b, self_assessment=latest_assessment(s, site=b), owner="Dmitri"
-    )
+    coming = next_fda_assessment(s, site=a)
+    [mock] = list_mock_interviews(s, fda_assessment=coming)
+    [past_b] = list_fda_assessments(s, site=b)
     past_c = demo_past_feedback(
         s, site=c, self_assessment=latest_assessment(s, site=c), owner="Farah",
         gaps={"management_commitment": 0.75, "advanced_pqs": 0.5, "technical_excellence": -0.5},

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
+from qmm.assessment_week.service import next_fda_assessment
 from qmm.cli.common import boundary, console, fail, print_table, refuse_link
 from qmm.cli.init import initialise
 from qmm.config import get_settings
@@ -18,6 +19,7 @@ from qmm.demo.workspace import DEMO_PASSWORD, DEMO_USERS, load_demo
 from qmm.events.importer import import_files
 from qmm.events.store import has_import_batches
 from qmm.metrics.service import event_store
+from qmm.sites.service import get_site
 
 
 def demo_data(
@@ -81,11 +83,14 @@ def _load_demo_extracts(session: Session) -> int:
 
 
 def demo() -> None:
-    """Load the demo workspace (three sites, completed self-assessments); safe to run twice."""
+    """Load the demo workspace (three sites, completed self-assessments, the FDA assessment
+    week dated from today); safe to run twice."""
     initialise()
     with boundary() as session:
         assessments = load_demo(session)
         imported = _load_demo_extracts(session)
+        coming = next_fda_assessment(session, site=get_site(session, code="SITE-A"))
+        week = (coming.id, coming.starts_on) if coming is not None else None
         rows = []
         for a in assessments:
             result = compute_scores(session, assessment=a)
@@ -120,6 +125,13 @@ def demo() -> None:
         "* computed by QMM Workbench, not by FDA. Next: `qmm assess scores ID`, "
         "`qmm benchmark --site SITE-A`, `qmm benchmark --workspace`."
     )
+    if week is not None:
+        console.print(
+            f"FDA assessment week: SITE-A's FDA assessment {week[0]} starts {week[1]} "
+            f"(`qmm week show {week[0]}`, `qmm week agenda show {week[0]}`); SITE-B's past "
+            "one has FDA's feedback (`qmm week calibration --site SITE-B`).",
+            highlight=False,
+        )
     if imported:
         console.print(f"Imported {imported:,} demo eQMS records (`qmm metrics --site SITE-A`).")
     console.print(

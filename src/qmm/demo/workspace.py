@@ -37,6 +37,9 @@ class DemoSite:
     team: tuple[str, str, str]
 
 
+# SITE-A's FDA assessment starts on the Monday this many weeks after the demo's "today".
+FDA_WEEK_WEEKS_AHEAD = 6
+
 # A demo workspace only: every demo user signs in with this password, printed by `qmm demo`.
 DEMO_PASSWORD = "qmm-demo-2026!"
 
@@ -1028,13 +1031,79 @@ def _program(session: Session, site: Site, lead: User) -> None:
                 )
 
 
-def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
-    """Load the demo workspace; loading it again changes nothing."""
+def _upcoming_fda_week(session: Session, site: Site, assessment: Assessment, today: date) -> None:
+    """SITE-A's coming FDA assessment, six weeks after TODAY: examples, a half-finished
+    questionnaire, a draft agenda with one double booking and a mock interview held."""
+    from qmm.assessment_week.agenda import demo_agenda
+    from qmm.assessment_week.feedback_demo import demo_mock_interview
+    from qmm.assessment_week.questionnaire import demo_week_preparation
+    from qmm.assessment_week.service import (
+        choose_self_assessment,
+        plan_fda_assessment,
+        update_milestone,
+    )
+
+    monday = today + timedelta(days=FDA_WEEK_WEEKS_AHEAD * 7 - today.weekday())
+    visit = plan_fda_assessment(
+        session,
+        site=site,
+        title=f"FDA QMM assessment {monday:%B %Y}",
+        starts_on=monday,
+        ends_on=monday + timedelta(days=4),
+        time_zone="America/New_York",
+        owner="Alice Moreau",
+    )
+    for step in visit.milestones:
+        if step.due_on <= today:  # FDA's orientation call is behind us
+            update_milestone(session, fda_assessment=visit, kind=step.kind, done_on=step.due_on)
+    choose_self_assessment(session, fda_assessment=visit, assessment=assessment)
+    demo_week_preparation(
+        session, fda_assessment=visit, author="carol", reviewer="bob", approver="alice"
+    )
+    demo_agenda(session, fda_assessment=visit)
+    demo_mock_interview(session, fda_assessment=visit, held_on=today - timedelta(days=3))
+
+
+def _past_fda_week(session: Session, site: Site, assessment: Assessment, today: date) -> None:
+    """SITE-B's past FDA assessment with FDA's feedback: Advanced PQS was rated too high.
+
+    The visit comes after the self-assessment it is compared with (two weeks after it began at
+    the earliest) when its feedback, 45 days after, can be in by TODAY; else seven months ago."""
+    from qmm.assessment_week.feedback_demo import demo_past_feedback
+
+    # demo_past_feedback puts the visit on the Monday seven months (210 days) before its "today".
+    earliest = assessment.started_on + timedelta(days=14)
+    earliest += timedelta(days=-earliest.weekday() % 7)
+    as_of = today
+    if earliest + timedelta(days=3 + 45) <= today and earliest > today - timedelta(days=210):
+        as_of = earliest + timedelta(days=210)
+    demo_past_feedback(
+        session, site=site, self_assessment=assessment, owner="Dmitri Volkov", today=as_of
+    )
+
+
+def _fda_weeks(
+    session: Session, sites: dict[str, Site], current: dict[str, Assessment], today: date
+) -> None:
+    """The FDA assessment week, planned once per site: later runs (any day) add nothing."""
+    from qmm.assessment_week.service import list_fda_assessments
+
+    for code, build in (("SITE-A", _upcoming_fda_week), ("SITE-B", _past_fda_week)):
+        if not list_fda_assessments(session, site=sites[code]):
+            build(session, sites[code], current[code], today)
+
+
+def load_demo(session: Session, *, seed: int = 2026, today: date | None = None) -> list[Assessment]:
+    """Load the demo workspace; loading it again changes nothing.
+
+    The FDA assessment week is dated from TODAY (the real date by default), so its timeline is
+    live, while the records themselves end on 2026-10-31."""
     framework = install_default(session)
     users = _users(session)
     sites = {spec.code: _site(session, spec) for spec in DEMO_SITES}
     _grants(session, users, sites)
     loaded = []
+    self_assessments: dict[str, Assessment] = {}
     for index, spec in enumerate(DEMO_SITES):
         site = sites[spec.code]
         team = [users[u] for u in spec.team]
@@ -1066,9 +1135,11 @@ def load_demo(session: Session, *, seed: int = 2026) -> list[Assessment]:
         )
         _sign(session, current, team[0])
         loaded.append(current)
+        self_assessments[spec.code] = current
         if index == 0:
             _decision_log(session, site, team[0])
             _continuity(session, site)
             _program(session, site, team[0])
             add_vendor_documents(session, site)
+    _fda_weeks(session, sites, self_assessments, today or utcnow().date())
     return loaded
