@@ -1688,6 +1688,30 @@ def validate_file(
         raise RefusedWorkbook(shown_as, exc.reason) from None
 
 
+def stage_file(
+    path: Path,
+    *,
+    scratch: Path,
+    record_type: str | None = None,
+    profile: Profile | None = None,
+    shown_as: str | None = None,
+    extracted_on: date | None = None,
+    only_site: str | None = None,
+) -> ValidatedFile:
+    """Check one file as validate_file does, its checked rows staged in a Parquet file in
+    SCRATCH (the caller removes it), so that storing them later (write_batch) is the only
+    step left: an upload does this slow part before its turn to write."""
+    path = Path(path)
+    checks = replace(ValueChecks.from_settings(extracted_on=extracted_on), only_site=only_site)
+    try:
+        source = _only_source(path, record_type, None)
+        return _validate(source, profile, _Progress(None, source.name), checks, scratch)
+    except RefusedWorkbook as exc:
+        if shown_as is None:
+            raise
+        raise RefusedWorkbook(shown_as, exc.reason) from None
+
+
 def _validate_file(
     path: Path,
     record_type: str | None,
@@ -1697,6 +1721,17 @@ def _validate_file(
     extracted_on: date | None,
     only_site: str | None = None,
 ) -> ValidatedFile:
+    return validate_source(
+        _only_source(path, record_type, sheet),
+        profile=profile,
+        progress=progress,
+        extracted_on=extracted_on,
+        only_site=only_site,
+    )
+
+
+def _only_source(path: Path, record_type: str | None, sheet: str | None) -> Source:
+    """The one source a file (or one sheet of it) holds; a workbook of several types is refused."""
     if sheet is not None:
         if record_type is None:
             raise InvalidInput(f"{path}: give the record type of sheet {sheet!r}")
@@ -1709,13 +1744,7 @@ def _validate_file(
             f"{path}: the workbook has sheets for several record types ({names}); "
             "give the record type, or import the whole workbook"
         )
-    return validate_source(
-        sources[0],
-        profile=profile,
-        progress=progress,
-        extracted_on=extracted_on,
-        only_site=only_site,
-    )
+    return sources[0]
 
 
 def import_files(
