@@ -299,6 +299,42 @@ def test_an_import_whose_database_changed_meanwhile_is_run_again(
         assert "Importing again (attempt 2 of 3)" in output
 
 
+def test_an_import_checks_its_files_holding_no_transaction(
+    cli_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program commits while the import checks its file: the import stores at once.
+
+    The checks (the slow part) run before the import's transaction begins, so a commit made
+    meanwhile neither waits for the import nor makes it start again.
+    """
+    from events.support import CAPA_HEADER, CAPA_ROWS, write_csv
+    from factories import create_site_b
+    from qmm.db import make_engine, unit_of_work
+    from qmm.events import importer
+
+    qmm("init")
+    extract = write_csv(tmp_path / "capa.csv", CAPA_HEADER, CAPA_ROWS)
+    other = make_engine(cli_database)
+    real_validate = importer._validate
+    checks: list[int] = []
+
+    def validate_while_another_commits(*args: Any, **kwargs: Any) -> Any:
+        checks.append(1)
+        if len(checks) == 1:
+            with unit_of_work(other) as session:
+                create_site_b(session)  # would wait, or fail, were the write lock held
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_validate", validate_while_another_commits)
+    output = qmm("import", str(extract), "--create-sites", "--format", "json")
+    imported = json.loads(output[output.index("[") :])
+    other.dispose()
+    assert [b["rows"] for b in imported] == [len(CAPA_ROWS)]
+    assert "SITE-B" in qmm("site", "list")
+    assert "Importing again" not in output
+    assert checks == [1]  # the file was read and checked once
+
+
 def test_records_as_csv_neutralise_text_a_spreadsheet_would_run(
     cli_database: str, tmp_path: Path
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -21,10 +21,11 @@ from qmm.cli.common import (
 )
 from qmm.db import is_lock_timeout
 from qmm.errors import QMMError
-from qmm.events.importer import import_files, plan_sources
+from qmm.events.importer import StagedImport, plan_sources, staged_import, store_staged
 from qmm.events.profiles import list_profiles
 from qmm.events.schemas import ImportBatchOut
 from qmm.events.site_codes import SiteCodes
+from qmm.events.store import EventStore
 from qmm.metrics.service import event_store
 from qmm.sites.service import list_sites
 
@@ -59,26 +60,41 @@ def import_(
     """Import extracts; a file with any invalid row imports nothing and every error is listed."""
     _show_record_types(paths, record_type, fmt)
     extracted = parse_day(extracted_on, option="--extracted-on") if extracted_on else None
-    rows: list[ImportBatchOut] = []
-    for attempt in range(1, IMPORT_ATTEMPTS + 1):
-        try:
-            rows = _import_once(paths, record_type, profile, create_sites, extracted, fmt)
-            break
-        except OperationalError as exc:
-            # On SQLite an import that read before another program's commit cannot write; the
-            # rollback removed its files, so the whole import simply runs again.
-            if not is_lock_timeout(exc):
-                raise
-            if attempt == IMPORT_ATTEMPTS:
-                fail(
-                    f"the database stayed busy: other programs wrote to it during each of "
-                    f"{IMPORT_ATTEMPTS} attempts; nothing was imported. Try again."
-                )
-            err_console.print(
-                f"The database changed while the import was writing; nothing was stored. "
-                f"Importing again (attempt {attempt + 1} of {IMPORT_ATTEMPTS}).",
-                highlight=False,
-            )
+    with boundary() as session:
+        before = frozenset(site.code for site in list_sites(session))
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    store = event_store()
+    try:
+        # Read and checked holding no transaction; only storing asks for the write lock.
+        with (
+            progress,
+            staged_import(
+                paths=paths,
+                record_type=record_type,
+                profile=profile,
+                store=store,
+                progress=progress,
+                extracted_on=extracted,
+                site_codes=SiteCodes.create if create_sites else SiteCodes.known,
+                known_sites=before,
+            ) as staged,
+        ):
+            rows, created = _store_checked(staged, store, before)
+    except QMMError as exc:
+        fail(str(exc), exc.exit_code)
+        return
+    if created and fmt is not OutputFormat.json:
+        console.print(
+            f"Registered {len(created)} new site(s), named by their code: {', '.join(created)}.",
+            highlight=False,
+            markup=False,
+        )
     if fmt is OutputFormat.json:
         print_json(rows)
         return
@@ -129,43 +145,36 @@ def _show_record_types(paths: list[Path], record_type: str | None, fmt: OutputFo
         )
 
 
-def _import_once(
-    paths: list[Path],
-    record_type: str | None,
-    profile: str | None,
-    create_sites: bool,
-    extracted_on: date | None,
-    fmt: OutputFormat,
-) -> list[ImportBatchOut]:
-    """One attempt at the whole import, committed at its end; the rows to print."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    with progress, boundary() as session:
-        before = {site.code for site in list_sites(session)}
-        batches = import_files(
-            session,
-            paths=paths,
-            record_type=record_type,
-            profile=profile,
-            store=event_store(),
-            progress=progress,
-            site_codes=SiteCodes.create if create_sites else SiteCodes.known,
-            extracted_on=extracted_on,
-        )
-        created = sorted({site.code for site in list_sites(session)} - before)
-        rows = [ImportBatchOut.of(b) for b in batches]
-    if created and fmt is not OutputFormat.json:
-        console.print(
-            f"Registered {len(created)} new site(s), named by their code: {', '.join(created)}.",
-            highlight=False,
-            markup=False,
-        )
-    return rows
+def _store_checked(
+    staged: StagedImport, store: EventStore, before: frozenset[str]
+) -> tuple[list[ImportBatchOut], list[str]]:
+    """Store the checked files, committed at the end; the rows to print and the new sites.
+
+    On SQLite, storing that read before another program's commit cannot write; the rollback
+    removed its files, so the storing (not the checks: their staged rows are kept) runs again.
+    """
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        try:
+            with boundary() as session:
+                batches = store_staged(session, staged=staged, store=store)
+                created = sorted({site.code for site in list_sites(session)} - before)
+                rows = [ImportBatchOut.of(b) for b in batches]
+            return rows, created
+        except OperationalError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            if attempt == IMPORT_ATTEMPTS:
+                fail(
+                    f"the database stayed busy: other programs wrote to it during each of "
+                    f"{IMPORT_ATTEMPTS} attempts; nothing was imported. Try again."
+                )
+            err_console.print(
+                f"The database changed while the import was writing; nothing was stored. "
+                f"Importing again (attempt {attempt + 1} of {IMPORT_ATTEMPTS}); the checked "
+                "rows are kept.",
+                highlight=False,
+            )
+    raise AssertionError("unreachable: the last attempt stores or fails")
 
 
 def profiles() -> None:

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -1688,6 +1689,30 @@ def validate_file(
         raise RefusedWorkbook(shown_as, exc.reason) from None
 
 
+def stage_file(
+    path: Path,
+    *,
+    scratch: Path,
+    record_type: str | None = None,
+    profile: Profile | None = None,
+    shown_as: str | None = None,
+    extracted_on: date | None = None,
+    only_site: str | None = None,
+) -> ValidatedFile:
+    """Check one file as validate_file does, its checked rows staged in a Parquet file in
+    SCRATCH (the caller removes it), so that storing them later (write_batch) is the only
+    step left: an upload does this slow part before its turn to write."""
+    path = Path(path)
+    checks = replace(ValueChecks.from_settings(extracted_on=extracted_on), only_site=only_site)
+    try:
+        source = _only_source(path, record_type, None)
+        return _validate(source, profile, _Progress(None, source.name), checks, scratch)
+    except RefusedWorkbook as exc:
+        if shown_as is None:
+            raise
+        raise RefusedWorkbook(shown_as, exc.reason) from None
+
+
 def _validate_file(
     path: Path,
     record_type: str | None,
@@ -1697,6 +1722,17 @@ def _validate_file(
     extracted_on: date | None,
     only_site: str | None = None,
 ) -> ValidatedFile:
+    return validate_source(
+        _only_source(path, record_type, sheet),
+        profile=profile,
+        progress=progress,
+        extracted_on=extracted_on,
+        only_site=only_site,
+    )
+
+
+def _only_source(path: Path, record_type: str | None, sheet: str | None) -> Source:
+    """The one source a file (or one sheet of it) holds; a workbook of several types is refused."""
     if sheet is not None:
         if record_type is None:
             raise InvalidInput(f"{path}: give the record type of sheet {sheet!r}")
@@ -1709,13 +1745,7 @@ def _validate_file(
             f"{path}: the workbook has sheets for several record types ({names}); "
             "give the record type, or import the whole workbook"
         )
-    return validate_source(
-        sources[0],
-        profile=profile,
-        progress=progress,
-        extracted_on=extracted_on,
-        only_site=only_site,
-    )
+    return sources[0]
 
 
 def import_files(
@@ -1737,46 +1767,82 @@ def import_files(
     the horizon after it are refused. `site_codes` says which site codes are accepted (any,
     the app's known ones, or those and new ones registered as sites).
     """
-    extracted_on = check_extract_date(extracted_on)
     sites = SiteCodes(site_codes)
     known = known_site_codes(session) if sites is not SiteCodes.any else None
+    with staged_import(
+        paths=paths,
+        record_type=record_type,
+        profile=profile,
+        store=store,
+        progress=progress,
+        extracted_on=extracted_on,
+        site_codes=sites,
+        known_sites=known,
+    ) as staged:
+        return store_staged(session, staged=staged, store=store)
+
+
+@dataclass(frozen=True)
+class StagedImport:
+    """Files that passed every check, their rows staged: storing them is all that is left."""
+
+    files: list[ValidatedFile]
+    steps: list[_Progress]
+    checks: ValueChecks
+    sites: SiteCodes
+
+
+@contextmanager
+def staged_import(
+    *,
+    paths: Sequence[Path],
+    record_type: str | None = None,
+    profile: str | None = None,
+    store: EventStore,
+    progress: ProgressLike | None = None,
+    extracted_on: date | None = None,
+    site_codes: SiteCodes | str = SiteCodes.any,
+    known_sites: frozenset[str] | None = None,
+) -> Iterator[StagedImport]:
+    """Read and check every file, staging its rows, holding no database session: the slow
+    part of an import, done before any write lock is asked for. KNOWN_SITES are the app's
+    site codes (needed unless any code is accepted). The staged files go when the block ends.
+    """
+    extracted_on = check_extract_date(extracted_on)
+    sites = SiteCodes(site_codes)
+    if sites is not SiteCodes.any and known_sites is None:
+        raise ValueError("the app's site codes are needed to check them")
     checks = ValueChecks.from_settings(
-        extracted_on=extracted_on, known_sites=known, new_sites=sites is SiteCodes.create
+        extracted_on=extracted_on,
+        known_sites=known_sites if sites is not SiteCodes.any else None,
+        new_sites=sites is SiteCodes.create,
     )
     loaded = load_profile(profile) if profile else None
     sources = plan_sources(paths, record_type)
     scratch = store.staging_dir()
     try:
-        return _import_sources(session, sources, loaded, store, progress, checks, scratch, sites)
+        validated: list[ValidatedFile] = []
+        errors: list[InvalidFile] = []
+        steps = [_Progress(progress, source.name) for source in sources]
+        for source, step in zip(sources, steps, strict=True):
+            try:
+                validated.append(_validate(source, loaded, step, checks, scratch))
+            except InvalidFile as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise InvalidFiles(errors)
+        yield StagedImport(files=validated, steps=steps, checks=checks, sites=sites)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _import_sources(
-    session: Session,
-    sources: list[Source],
-    loaded: Profile | None,
-    store: EventStore,
-    progress: ProgressLike | None,
-    checks: ValueChecks,
-    scratch: Path,
-    sites: SiteCodes,
-) -> list[ImportBatch]:
-    """Stage every source, then store each as a batch: nothing is stored unless all pass."""
-    validated: list[ValidatedFile] = []
-    errors: list[InvalidFile] = []
-    steps = [_Progress(progress, source.name) for source in sources]
-    for source, step in zip(sources, steps, strict=True):
-        try:
-            validated.append(_validate(source, loaded, step, checks, scratch))
-        except InvalidFile as exc:
-            errors.append(exc)
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise InvalidFiles(errors)
+def store_staged(session: Session, *, staged: StagedImport, store: EventStore) -> list[ImportBatch]:
+    """Store each staged file as a batch, then the new sites and the after-import hooks
+    (flushed; the caller commits). The staged files stay, so a retry can store them again."""
     batches = []
-    for result, step in zip(validated, steps, strict=True):
+    for result, step in zip(staged.files, staged.steps, strict=True):
         step.step(90, "storing")
         batches.append(
             store.write_batch(
@@ -1788,13 +1854,11 @@ def _import_sources(
                 profile=result.profile,
                 rows=result.rows,
                 keys_checked=True,
-                extracted_on=checks.extracted_on,
+                extracted_on=staged.checks.extracted_on,
             )
         )
-        if result.staged is not None:
-            result.staged.unlink(missing_ok=True)
         step.step(100, "stored")
-    if sites is SiteCodes.create:
-        register_new_sites(session, batches=batches, known=checks.known_sites or frozenset())
+    if staged.sites is SiteCodes.create:
+        register_new_sites(session, batches=batches, known=staged.checks.known_sites or frozenset())
     after_import(session, store, batches)
     return batches

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from qmm.errors import InvalidFile, InvalidInput, RowProblem
 from qmm.events.after_import import after_import
 from qmm.events.extract_dates import check_extract_date
-from qmm.events.importer import FORMATS, validate_file
+from qmm.events.importer import FORMATS, ValidatedFile, stage_file
 from qmm.events.profiles import list_profiles, load_profile
 from qmm.events.record_types import RECORD_TYPES
 from qmm.events.store import EventStore
@@ -51,21 +52,33 @@ def safe_file_name(name: str) -> str:
     return cleaned[:200] or "upload"
 
 
-def import_upload(
-    session: Session,
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An uploaded extract that passed every check, its rows staged under the store's
+    staging folder: storing it (store_upload) is all that is left to do."""
+
+    validated: ValidatedFile
+    extracted_on: date
+    folder: Path  # the staging folder holding the upload and its staged rows
+
+
+@contextmanager
+def checked_upload(
     *,
     store: EventStore,
-    site: Site,
+    site_code: str,
     file_name: str,
     content: BinaryIO,
     record_type: str,
     profile: str | None,
     extracted_on: date | None = None,
-) -> ImportBatch:
-    """Check an uploaded extract whole and store it as one batch (flushed; the caller commits).
+) -> Iterator[CheckedUpload]:
+    """Save, read and check an uploaded extract whole, holding no database session: the slow
+    part of an upload. The staged files are removed when the block ends.
 
-    Any invalid row, or any row of another site, stores nothing and raises InvalidFile naming
-    every problem found. ``extracted_on`` is the day the extract was taken (default: today).
+    Any invalid row, or any row of another site than SITE_CODE, raises InvalidFile naming
+    every problem found, and nothing is kept. ``extracted_on`` is the day the extract was
+    taken (default: today).
     """
     extracted_on = check_extract_date(extracted_on)
     if record_type not in RECORD_TYPES:
@@ -84,29 +97,73 @@ def import_upload(
         if profile not in profile_names():
             raise InvalidInput(f"profile {profile!r} is not one of {', '.join(profile_names())}")
         loaded = load_profile(profile)
-    with tempfile.TemporaryDirectory(prefix="qmm-upload-") as folder:
-        path = Path(folder) / name
+    folder = store.staging_dir()
+    try:
+        path = folder / "upload" / name
+        path.parent.mkdir()
         with path.open("wb") as handle:
             shutil.copyfileobj(content, handle, length=1024 * 1024)
         if path.stat().st_size == 0:
             raise InvalidInput(f"{name}: the file is empty; choose the extract file again")
         # Rows of other sites are named with every other problem, in one pass.
-        validated = validate_file(
-            path, record_type=record_type, profile=loaded, shown_as=name, only_site=site.code
-        )
-        batch = store.write_batch(
-            session,
+        validated = stage_file(
+            path,
+            scratch=folder,
             record_type=record_type,
-            table=validated.table,
-            source_name=validated.source.name,
-            source_sha256=validated.sha256,
-            profile=validated.profile,
-            rows=validated.rows,
-            keys_checked=True,
-            extracted_on=extracted_on,
+            profile=loaded,
+            shown_as=name,
+            only_site=site_code,
         )
+        yield CheckedUpload(validated=validated, extracted_on=extracted_on, folder=folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def store_upload(session: Session, *, store: EventStore, checked: CheckedUpload) -> ImportBatch:
+    """Store a checked upload as one batch, with the after-import hooks (flushed; the caller
+    commits): the only part of an upload that writes, so the only part in a turn to write."""
+    validated = checked.validated
+    batch = store.write_batch(
+        session,
+        record_type=validated.record_type,
+        staged=validated.staged,
+        source_name=validated.source.name,
+        source_sha256=validated.sha256,
+        profile=validated.profile,
+        rows=validated.rows,
+        keys_checked=True,
+        extracted_on=checked.extracted_on,
+    )
     after_import(session, store, [batch])
     return batch
+
+
+def import_upload(
+    session: Session,
+    *,
+    store: EventStore,
+    site: Site,
+    file_name: str,
+    content: BinaryIO,
+    record_type: str,
+    profile: str | None,
+    extracted_on: date | None = None,
+) -> ImportBatch:
+    """Check an uploaded extract whole and store it as one batch (flushed; the caller commits).
+
+    Any invalid row, or any row of another site, stores nothing and raises InvalidFile naming
+    every problem found. ``extracted_on`` is the day the extract was taken (default: today).
+    """
+    with checked_upload(
+        store=store,
+        site_code=site.code,
+        file_name=file_name,
+        content=content,
+        record_type=record_type,
+        profile=profile,
+        extracted_on=extracted_on,
+    ) as checked:
+        return store_upload(session, store=store, checked=checked)
 
 
 def batches_of(session: Session, *, site: Site, limit: int = 50) -> Sequence[ImportBatch]:

@@ -17,7 +17,7 @@ from qmm.audit.signatures import signatures_for
 from qmm.auth.permissions import Permission
 from qmm.errors import InvalidInput, NotFound
 from qmm.events.schemas import ImportBatchOut, ImportRefusedOut
-from qmm.events.uploads import batches_of, import_upload
+from qmm.events.uploads import batches_of
 from qmm.evidence.schemas import CoverageOut, EvidenceIn, EvidenceOut
 from qmm.evidence.service import InvalidEvidence, add_evidence, coverage, list_evidence
 from qmm.metrics.schemas import ControlChartOut, KPIRecordsOut, KPIValueOut
@@ -45,8 +45,9 @@ from qmm.sites.service import create_site, no_such_site, set_two_person_rule
 from qmm.web import api_continuity, api_feedback, api_plans, api_week
 from qmm.web.api_schemas import NOTHING_STORED, ProblemsOut, refused_with
 from qmm.web.decision_pages import find_decision
-from qmm.web.deps import DB, Store
+from qmm.web.deps import DB, Store, reads_first
 from qmm.web.evidence_pages import find_item
+from qmm.web.import_pages import stored_upload
 from qmm.web.security import Access, public, readable_sites, require, route_requirement
 from qmm.web.templating import render
 
@@ -303,7 +304,9 @@ def api_list_imports(
     response_model=ImportBatchOut,
     responses=IMPORT_REFUSED,
 )
-def api_import(
+@reads_first
+async def api_import(
+    request: Request,
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_manage, site="code"))],
     db: DB,
@@ -312,13 +315,17 @@ def api_import(
     record_type: Annotated[str, Form()],
     profile: Annotated[str, Form()] = "",
 ) -> Response:
-    """Import one extract of the site as a batch; any invalid row stores nothing (422 lists all)."""
+    """Import one extract of the site as a batch; any invalid row stores nothing (422 lists all).
+
+    The file is checked before the request's turn to write; only storing it takes the turn.
+    """
     assert access.site is not None
     try:
-        batch = import_upload(
+        batch = await stored_upload(
+            request,
             db,
             store=store,
-            site=access.site,
+            site_code=access.site.code,
             file_name=upload.filename or "upload",
             content=upload.file,
             record_type=record_type,

@@ -201,13 +201,18 @@ async def password_checked_first(
 async def in_writer_turn(request: Request, db: Session, work: Callable[[], Outcome]) -> Outcome:
     """A reads_first route's writing part: in its turn, as a writer, committed before the turn ends.
 
-    When work raises, nothing of it is kept (get_db rolls back).
+    When work raises, nothing of it is kept: it is rolled back before the turn ends, so the
+    route may answer the refusal from a clean session.
     """
 
     def write() -> Outcome:
         begin_writing(db)
-        outcome = work()
-        db.commit()
+        try:
+            outcome = work()
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
         return outcome
 
     async with writer_queue(request).turn():

@@ -4,11 +4,12 @@ through the importer's own pipeline (qmm.events.uploads)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from qmm.auth.permissions import Permission
@@ -19,13 +20,14 @@ from qmm.events.uploads import (
     accepted_suffixes,
     batch_of_site,
     batches_of,
-    import_upload,
+    checked_upload,
     problems_of,
     profile_names,
     record_type_names,
+    store_upload,
 )
 from qmm.models import ImportBatch, Site
-from qmm.web.deps import DB, Store
+from qmm.web.deps import DB, Store, in_writer_turn, reads_first
 from qmm.web.security import (
     Access,
     Principal,
@@ -91,8 +93,46 @@ def imports_page(request: Request, code: str, access: SiteRead, db: DB, store: S
     return _imports_page(request, db, access.who, site, batch=batch, store=store)
 
 
+async def stored_upload(
+    request: Request,
+    db: Session,
+    *,
+    store: EventStore,
+    site_code: str,
+    file_name: str,
+    content: BinaryIO,
+    record_type: str,
+    profile: str | None,
+    extracted_on: date | None = None,
+) -> ImportBatch:
+    """For a reads_first route: the upload is saved, read, checked and staged holding no
+    connection, lock or turn; only storing the staged rows (and the batch row, and the
+    after-import hooks) waits for the request's turn to write. A refused file takes no turn.
+
+    Raises InvalidInput when the file is refused, having stored nothing.
+    """
+    await run_in_threadpool(db.rollback)  # end the request's read before the slow part
+    upload = checked_upload(
+        store=store,
+        site_code=site_code,
+        file_name=file_name,
+        content=content,
+        record_type=record_type,
+        profile=profile,
+        extracted_on=extracted_on,
+    )
+    checked = await run_in_threadpool(upload.__enter__)
+    try:
+        return await in_writer_turn(
+            request, db, lambda: store_upload(db, store=store, checked=checked)
+        )
+    finally:
+        await run_in_threadpool(upload.__exit__, None, None, None)
+
+
 @router.post("/sites/{code}/imports")
-def import_file(
+@reads_first
+async def import_file(
     request: Request,
     code: str,
     access: Annotated[Access, Depends(require(Permission.site_manage, site="code"))],
@@ -103,42 +143,44 @@ def import_file(
     extracted_on: Annotated[str, Form()] = "",
     upload: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """Import one extract for this site; any bad row stores nothing and every error is listed."""
+    """Import one extract for this site; any bad row stores nothing and every error is listed.
+
+    The file is checked before the request's turn to write; only storing it takes the turn.
+    """
     site = access.site
     assert site is not None
     principal = access.who
-    if upload is None or not upload.filename:
+
+    def page(**shown: Any) -> Response:
         return _imports_page(
             request,
             db,
             principal,
             site,
-            error="Choose the extract file to upload.",
             status_code=422,
             record_type=record_type,
             profile=profile,
             extracted_on=extracted_on,
+            **shown,
         )
+
+    if upload is None or not upload.filename:
+        return await run_in_threadpool(page, error="Choose the extract file to upload.")
     try:
         extracted = date.fromisoformat(extracted_on.strip()) if extracted_on.strip() else None
     except ValueError:
-        return _imports_page(
-            request,
-            db,
-            principal,
-            site,
+        return await run_in_threadpool(
+            page,
             error=f"Extract date {extracted_on!r} is not a date: use YYYY-MM-DD, or leave it "
             "empty for today.",
-            status_code=422,
-            record_type=record_type,
-            profile=profile,
-            extracted_on=extracted_on,
         )
+    site_code = site.code
     try:
-        batch = import_upload(
+        batch = await stored_upload(
+            request,
             db,
             store=store,
-            site=site,
+            site_code=site_code,
             file_name=upload.filename,
             content=upload.file,
             record_type=record_type,
@@ -153,17 +195,5 @@ def import_file(
             if problems
             else str(exc)
         )
-        return _imports_page(
-            request,
-            db,
-            principal,
-            site,
-            error=message,
-            problems=problems,
-            problem_total=total,
-            status_code=422,
-            record_type=record_type,
-            profile=profile,
-            extracted_on=extracted_on,
-        )
-    return RedirectResponse(f"/sites/{site.code}/imports?batch={batch.id}", status_code=303)
+        return await run_in_threadpool(page, error=message, problems=problems, problem_total=total)
+    return RedirectResponse(f"/sites/{site_code}/imports?batch={batch.id}", status_code=303)
