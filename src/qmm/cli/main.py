@@ -65,7 +65,8 @@ COMMANDS: Final = {
     ),
     "demo": LazyCommand(
         "qmm.cli.demo:demo",
-        "Load the demo workspace (three sites, completed self-assessments); safe to run twice.",
+        "Load the demo workspace (three sites, completed self-assessments, the FDA assessment "
+        "week dated from today); safe to run twice.",
     ),
     "site": LazyCommand("qmm.cli.sites:app", "Register and list manufacturing sites."),
     "user": LazyCommand("qmm.cli.users:app", "Accounts, passwords and roles per site."),
