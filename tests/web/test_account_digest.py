@@ -32,7 +32,8 @@ def test_opting_in_and_out_from_the_account_page(
     assert saved.status_code == 303
     assert saved.headers["location"] == "/account/digest?saved=1"
     shown = client.get("/account/digest?saved=1").text
-    assert "<strong>on, daily</strong>" in shown and "was saved" in shown
+    assert "<strong>on, daily</strong>" in shown
+    assert "was saved" in shown
     db.expire_all()
     assert digest_choice(db, user=lead).enabled
     assert post(client, csrf, enabled="no", frequency="daily").status_code == 303
