@@ -13,7 +13,9 @@ from qmm.notify.digest import deliver_digest, digest_for, due_digests
 from qmm.notify.mail import MailServer, mail_server
 from qmm.sites.service import list_sites
 
-app = typer.Typer(help="E-mail digests of the worklist.", no_args_is_help=True)
+app = typer.Typer(
+    help="E-mail digests of the worklist, for cron or a systemd timer.", no_args_is_help=True
+)
 
 
 @app.command("send")
