@@ -103,6 +103,39 @@ class Settings(BaseSettings):
         "for every installation; 'cheap' (1 pass, 8 KiB, 1 lane) only for test suites.",
     )
 
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address people open the web app at; links in e-mail digests start here.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The SMTP server that sends e-mail digests; unset: no mail is sent.",
+    )
+    smtp_port: str | None = Field(
+        default=None,
+        description="The SMTP server's port; default 587 (STARTTLS), 465 (SSL), 25 (none).",
+    )
+    smtp_security: str = Field(
+        default="starttls",
+        description="How the SMTP connection is protected: 'starttls' (default), 'ssl' or 'none'.",
+    )
+    smtp_user: str | None = Field(
+        default=None, description="The SMTP login name; unset: the server is not signed in to."
+    )
+    smtp_password: str | None = Field(
+        default=None, description="The SMTP password (else QMM_SMTP_PASSWORD_FILE)."
+    )
+    smtp_password_file: Path | None = Field(
+        default=None, description="A file holding the SMTP password, for secrets mounted as files."
+    )
+    smtp_from: str = Field(
+        default="QMM Workbench <qmm@localhost>",
+        description="The From address of e-mail digests.",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long to wait for the SMTP server before giving up."
+    )
+
     @property
     def evidence_dir(self) -> Path:
         """Where attached evidence files live, named by their SHA-256."""

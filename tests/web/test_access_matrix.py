@@ -386,6 +386,7 @@ def bodies(username: str) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/admin/users/{username}/tokens/revoke"): {"record": "1", "reason": "Retired"},
         ("POST", "/sites/{code}/imports"): extract,
         ("POST", "/api/sites/{code}/imports"): extract,
+        ("POST", "/account/digest"): {"enabled": "no", "frequency": "weekly"},
         ("POST", "/account/password"): {
             "current_password": own,
             "new_password": NEW_PASSWORD,

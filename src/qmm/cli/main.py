@@ -15,6 +15,9 @@ COMMANDS: Final = {
         "qmm.cli.worklist:worklist",
         "Needs attention: reviews, actions, drafts, meetings, drills, FDA steps, threads, KPIs.",
     ),
+    "digest": LazyCommand(
+        "qmm.cli.digest:app", "E-mail digests of the worklist, for cron or a systemd timer."
+    ),
     "search": LazyCommand(
         "qmm.cli.search:app",
         "Search sites, evidence, decisions, plans, objectives, clauses, questions and rationales.",

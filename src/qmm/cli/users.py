@@ -224,3 +224,38 @@ def _hashed(username: str, current_hash: str | None, password: str) -> NewPasswo
     except QMMError as exc:
         fail(str(exc), exc.exit_code)
         raise AssertionError from exc  # fail() exits
+
+
+@app.command("digest")
+def digest(
+    username: str = typer.Argument(..., help="The user."),
+    on: bool | None = typer.Option(
+        None, "--on/--off", help="Opt in to the e-mail digest, or out; omit to show the choice."
+    ),
+    frequency: str | None = typer.Option(
+        None, "--frequency", help="daily or weekly (opting in without one: weekly)."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table or json."),
+) -> None:
+    """Show or change whether a user gets the worklist by e-mail, daily or weekly."""
+    from qmm.notify.digest import choose_digest, digest_choice
+
+    with boundary(writer=on is not None or frequency is not None) as session:
+        user = get_user(session, username=username)
+        if on is None and frequency is None:
+            choice = digest_choice(session, user=user)
+        else:
+            enabled = on if on is not None else digest_choice(session, user=user).enabled
+            choice = choose_digest(session, user=user, enabled=enabled, frequency=frequency)
+    if fmt is OutputFormat.json:
+        print_json(
+            {
+                "username": choice.username,
+                "email": choice.email,
+                "enabled": choice.enabled,
+                "frequency": choice.frequency,
+            }
+        )
+        return
+    state = f"on, {choice.frequency}" if choice.enabled else "off"
+    console.print(f"E-mail digest of {choice.username} ({choice.email or 'no address'}): {state}.")

@@ -34,6 +34,7 @@ from qmm.models.evidence import (
 )
 from qmm.models.framework import Framework, FrameworkStatus, PracticeArea, Question, SubElement
 from qmm.models.metrics import KPIValueSet, StoredKPIValue
+from qmm.models.notify import DigestFrequency, DigestSubscription, SentDigest
 from qmm.models.program import (
     ContinuityScenario,
     Decision,
@@ -107,6 +108,8 @@ __all__ = [
     "ContinuityScenario",
     "Decision",
     "DecisionStatus",
+    "DigestFrequency",
+    "DigestSubscription",
     "Drill",
     "DrillAction",
     "EvidenceFile",
@@ -149,6 +152,7 @@ __all__ = [
     "ReadinessPlanStatus",
     "Role",
     "RoleGrant",
+    "SentDigest",
     "SignInUnlock",
     "Signature",
     "SignatureMeaning",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -38,8 +38,9 @@ from qmm.auth.sessions import (
     start_web_session,
 )
 from qmm.db import begin_writing, database_answers
-from qmm.errors import Conflict, InvalidInput, Unauthenticated
+from qmm.errors import Conflict, InvalidFields, InvalidInput, Unauthenticated
 from qmm.models import SignatureMeaning
+from qmm.notify.digest import FREQUENCIES, choose_digest, digest_choice
 from qmm.presentation.paging import page_of
 from qmm.web.deps import (
     DB,
@@ -51,6 +52,7 @@ from qmm.web.deps import (
     reads_first,
     writer_queue,
 )
+from qmm.web.forms import WebForm, YesNo, on_field, submit
 from qmm.web.history import changes
 from qmm.web.security import (
     CSRF_FIELD,
@@ -350,6 +352,76 @@ def audit_history(
 
 
 # --- account -------------------------------------------------------------------------------
+
+
+class DigestForm(WebForm):
+    """Whether to get the worklist by e-mail (yes or no), and how often."""
+
+    enabled: YesNo = "no"
+    frequency: str = "weekly"
+
+
+def _digest_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    changed: bool = False,
+    status_code: int = 200,
+) -> Response:
+    choice = digest_choice(db, user=principal.user)
+    shown = values or {
+        "enabled": "yes" if choice.enabled else "no",
+        "frequency": choice.frequency,
+    }
+    return render(
+        request,
+        "account_digest.html",
+        principal=principal,
+        title="E-mail digest",
+        choice=choice,
+        frequencies=FREQUENCIES,
+        values=shown,
+        errors=errors or {},
+        changed=changed,
+        status_code=status_code,
+    )
+
+
+@router.get("/account/digest")
+def digest_form(request: Request, access: SignedIn, db: DB, saved: str | None = None) -> Response:
+    """One's own e-mail digest: on or off, daily or weekly."""
+    return _digest_page(request, db, access.who, changed=saved is not None)
+
+
+@router.post("/account/digest")
+def digest_change(
+    request: Request, access: SignedIn, db: DB, form: Annotated[DigestForm, Form()]
+) -> Response:
+    """Opt in to the e-mail digest (daily or weekly) or out."""
+    principal = access.who
+
+    def save(fields: dict[str, Any]) -> object:
+        enabled = fields["enabled"]
+        if not isinstance(enabled, bool):
+            raise InvalidFields({"enabled": "Choose yes or no."})
+        return on_field(
+            "frequency" if fields["frequency"] not in FREQUENCIES else "enabled",
+            lambda: choose_digest(
+                db, user=principal.user, enabled=enabled, frequency=fields["frequency"]
+            ),
+        )
+
+    return submit(
+        form,
+        store=save,
+        then=lambda _: "/account/digest?saved=1",
+        again=lambda values, errors: _digest_page(
+            request, db, principal, values=values, errors=errors, status_code=422
+        ),
+    )
 
 
 @router.get("/account/password")

@@ -94,6 +94,8 @@ class WorkItem:
     state: str
     age_days: int
     path: str
+    #: How many records the item stands for (the "more broken threads" item counts the rest).
+    count: int = 1
 
     @property
     def kind_name(self) -> str:
@@ -372,6 +374,7 @@ def _broken_threads(
                 ATTENTION,
                 (today - newest).days if newest is not None else 0,
                 f"/sites/{site.code}/threads",
+                len(rest),
             )
         )
     return found
