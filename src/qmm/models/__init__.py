@@ -52,6 +52,7 @@ from qmm.models.program import (
     SteeringMeeting,
     SupplierAgreement,
 )
+from qmm.models.reports import ReportBuild
 from qmm.models.site import Site, SiteType
 from qmm.models.user import (
     ApiToken,
@@ -147,6 +148,7 @@ __all__ = [
     "Rating",
     "ReadinessPlan",
     "ReadinessPlanStatus",
+    "ReportBuild",
     "Role",
     "RoleGrant",
     "SignInUnlock",
