@@ -118,6 +118,9 @@ def test_the_request_returns_at_once_and_the_render_runs_elsewhere(
     assert len(renderer.threads) == 1
     assert renderer.threads[0].startswith("qmm-report-")
     assert threading.current_thread().name not in renderer.threads
+    offered = client.get(first.headers["refresh"].split("url=", 1)[1])  # where the page goes
+    assert offered.status_code == 200
+    assert "Download the PDF" in offered.text
 
 
 def test_a_repeat_request_is_served_from_the_cache(

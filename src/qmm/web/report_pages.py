@@ -56,9 +56,11 @@ def site_report(
     as_of: str | None = None,
     since: str | None = None,
     retry: bool = False,
+    progress: bool = False,
 ) -> Response:
     """The site's readiness report (`format=html|pdf`, `part=full|summary`, `assessment=`,
-    `as_of=`, `since=`): built in the background, this page shows its progress until it is."""
+    `as_of=`, `since=`): built in the background, this page shows its progress until it is, then
+    offers the download (`progress=1`) or, asked again, serves the cached bytes."""
     site = access.site
     assert site is not None
     wanted = check_format(fmt)
@@ -84,7 +86,7 @@ def site_report(
         ),
         retry=retry,
     )
-    if state.status != "ready":
+    if state.status != "ready" or progress:
         query = {"assessment": str(chosen.id), "format": wanted, "as_of": day.isoformat()}
         if which != "full":
             query["part"] = which
@@ -95,17 +97,19 @@ def site_report(
             request,
             "report_build.html",
             principal=who,
-            status_code=500 if state.status == "failed" else 202,
+            status_code={"failed": 500, "building": 202}.get(state.status, 200),
             title=f"Readiness report of {site.code}, A-{chosen.id}, as of {day.isoformat()}"
             + (" (one-page summary)" if which == "summary" else "")
             + f", {wanted.upper()}",
             state=state,
+            fmt=wanted,
             href=href,
+            progress_href=href + "&progress=1",
             retry_href=href + "&retry=1",
         )
         page.headers["Cache-Control"] = "no-store"
         if state.status == "building":
-            page.headers["Refresh"] = f"{REFRESH_SECONDS}; url={href}"
+            page.headers["Refresh"] = f"{REFRESH_SECONDS}; url={href}&progress=1"
         return page
     headers = {"Cache-Control": "no-store", "Content-Security-Policy": REPORT_POLICY}
     if wanted == "pdf":
