@@ -60,7 +60,7 @@ def site_report(
 ) -> Response:
     """The site's readiness report (`format=html|pdf`, `part=full|summary`, `assessment=`,
     `as_of=`, `since=`): built in the background, this page shows its progress until it is, then
-    offers the download (`progress=1`) or, asked again, serves the cached bytes."""
+    offers the PDF's download (`progress=1`; the HTML opens in place) or serves the cached bytes."""
     site = access.site
     assert site is not None
     wanted = check_format(fmt)
@@ -86,7 +86,7 @@ def site_report(
         ),
         retry=retry,
     )
-    if state.status != "ready" or progress:
+    if state.status != "ready" or (progress and wanted == "pdf"):
         query = {"assessment": str(chosen.id), "format": wanted, "as_of": day.isoformat()}
         if which != "full":
             query["part"] = which
