@@ -4,6 +4,8 @@ the acting user's rights, and never a partial file."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,20 @@ def test_it_writes_the_pdf_report(assessment_id: int, folder: Path) -> None:
     out = folder / "SITE-A.pdf"
     qmm("report", "--site", "SITE-A", "--out", str(out), "--as-of", "2026-11-01")
     assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_it_writes_the_one_page_summary(assessment_id: int, folder: Path) -> None:
+    out = folder / "SITE-A-summary.pdf"
+    output = qmm("report", "--site", "SITE-A", "--summary", "--out", str(out))
+    assert f"Wrote the readiness summary of SITE-A (assessment A-{assessment_id}" in output
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True)
+    assert re.search(r"^Pages:\s+1$", info.stdout, re.MULTILINE), info.stdout
+    text = subprocess.run(
+        ["pdftotext", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "At a glance: SITE-A" in text
+    assert "Management Commitment to Quality" in text
+    assert "Top gaps" in text
 
 
 @pytest.mark.parametrize(

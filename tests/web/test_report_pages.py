@@ -3,6 +3,8 @@ self-contained document style itself and run nothing, and refusals in words."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,44 @@ class TestReadinessReport:
         assert response.headers["content-disposition"].startswith(
             f'inline; filename="qmm-readiness-SITE-A-A{world.assessment_a}-{today}.pdf"'
         )
+
+    def test_the_one_page_summary_is_one_page(
+        self, client: TestClient, db: Session, world: World, tmp_path: Path
+    ) -> None:
+        sign_in(client, db, world, "viewer-a")
+        response = client.get("/sites/SITE-A/report?format=pdf&part=summary")
+        assert response.status_code == 200
+        assert response.headers["content-disposition"].startswith(
+            'inline; filename="qmm-summary-SITE-A-'
+        )
+        pdf = tmp_path / "summary.pdf"
+        pdf.write_bytes(response.content)
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+        assert re.search(r"^Pages:\s+1$", info.stdout, re.MULTILINE), info.stdout
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "At a glance: SITE-A" in text
+        assert "Maturity against the FDA 2024 cohort" in text
+        assert "data as of" in text
+        assert "KPIs:" in text
+        assert "Top gaps" in text
+        assert "The readiness plan" in text
+
+    def test_the_full_report_opens_with_the_summary(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        sign_in(client, db, world, "viewer-a")
+        text = client.get("/sites/SITE-A/report").text
+        assert text.index("At a glance: SITE-A") < text.index("1. Executive summary</h2>")
+
+    def test_an_unknown_part_is_refused_in_words(
+        self, client: TestClient, db: Session, world: World
+    ) -> None:
+        sign_in(client, db, world, "viewer-a")
+        response = client.get("/sites/SITE-A/report?part=annex")
+        assert response.status_code == 422
+        assert "part &#39;annex&#39; is not one of full, summary" in response.text
 
     def test_a_reader_of_another_site_is_refused(
         self, client: TestClient, db: Session, world: World

@@ -28,7 +28,14 @@ CHAIN_LOCK_KEY: Final = 0x514D4D4155444954
 # stored KPI values (derived: recomputed from the audited import batches at any time).
 # Sign-in attempts are audited: deleting one behind the application's back shows.
 NOT_AUDITED: Final = frozenset(
-    {"audit_entries", "audit_checkpoints", "web_sessions", "kpi_values", "kpi_value_sets"}
+    {
+        "audit_entries",
+        "audit_checkpoints",
+        "web_sessions",
+        "kpi_values",
+        "kpi_value_sets",
+        "report_builds",
+    }
 )
 # Columns that change on every sign-in or use: kept in login_attempts, not in the trail.
 VOLATILE: Final[dict[str, frozenset[str]]] = {

@@ -23,7 +23,7 @@ from qmm.metrics.engine import today
 from qmm.metrics.service import event_store
 from qmm.reports.exports import write_file
 from qmm.reports.readiness import build_report, choose_assessment
-from qmm.reports.render import report_html, report_pdf
+from qmm.reports.render import report_html, report_pdf, summary_html
 from qmm.sites.service import get_site
 
 
@@ -46,6 +46,9 @@ def report(
         None,
         "--since",
         help="First day of the period for decisions, steering and drills; default a year back.",
+    ),
+    summary: bool = typer.Option(
+        False, "--summary", help="Only the one-page summary (at a glance), not the whole report."
     ),
 ) -> None:
     """The readiness report: scores against the FDA cohort, KPIs, evidence, program, signatures."""
@@ -86,7 +89,7 @@ def report(
             reader=acting_reader(session),
         )
         progress.update(task, advance=1, description="Writing the HTML")
-        html = report_html(built)
+        html = summary_html(built) if summary else report_html(built)
         progress.update(task, advance=1)
         content = html.encode("utf-8")
         if fmt is ReportFormat.pdf:
@@ -95,7 +98,8 @@ def report(
             progress.update(task, advance=1)
         write_file(out, content)
     console.print(
-        f"Wrote the readiness report of {site_code} (assessment A-{assessment.id}, as of {day}) "
+        f"Wrote the readiness {'summary' if summary else 'report'} of {site_code} "
+        f"(assessment A-{assessment.id}, as of {day}) "
         f"to {out} ({len(content):,} bytes)",
         highlight=False,
         soft_wrap=True,

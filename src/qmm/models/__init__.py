@@ -53,6 +53,7 @@ from qmm.models.program import (
     SteeringMeeting,
     SupplierAgreement,
 )
+from qmm.models.reports import ReportBuild
 from qmm.models.site import Site, SiteType
 from qmm.models.user import (
     ApiToken,
@@ -150,6 +151,7 @@ __all__ = [
     "Rating",
     "ReadinessPlan",
     "ReadinessPlanStatus",
+    "ReportBuild",
     "Role",
     "RoleGrant",
     "SentDigest",

@@ -97,6 +97,17 @@ def report_pdf(html: str) -> bytes:
     return bytes(pdf)
 
 
+def summary_html(report: ReadinessReport) -> str:
+    """The one-page summary as its own HTML document, styled as the report."""
+    return _ENV.get_template("summary.html").render(report=report)
+
+
+def render_summary(report: ReadinessReport, fmt: ReportFormat) -> bytes:
+    """The one-page summary's bytes in the format asked for."""
+    html = summary_html(report)
+    return report_pdf(html) if fmt == "pdf" else html.encode("utf-8")
+
+
 def render_report(report: ReadinessReport, fmt: ReportFormat) -> bytes:
     """The report's bytes in the format asked for."""
     html = report_html(report)
