@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, update
 
 from e2e.conftest import LiveServer, screenshot, sign_in
 from qmm.models import User, WebSession, utcnow
+from qmm.presentation.labels import question_label
 
 NOT_RELOADED = "() => window.__stillTheSamePage === true"
 
@@ -187,7 +188,7 @@ def test_without_javascript_a_rating_sent_after_the_session_ended_is_kept(
         page.wait_for_load_state("networkidle")
         assert f"?rated={code}" in page.url
         article = page.locator(f'[id="q-{code}"]')
-        assert f"Your rating of {code} was saved" in article.inner_text()
+        assert f"Your rating of {question_label(code)} was saved" in article.inner_text()
         assert typed in article.inner_text()
     finally:
         context.close()

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from e2e.conftest import screenshot, sign_in
+from qmm.presentation.labels import question_label
 
 
 def test_a_new_assessment_is_created_its_team_added_and_questions_rated(page: Any) -> None:
@@ -53,7 +54,9 @@ def test_a_new_assessment_is_created_its_team_added_and_questions_rated(page: An
         article.get_by_label("Rationale").fill(f"Seen in the browser journey for {code}")
         article.get_by_role("button", name="Save rating").click()
         article.get_by_role("status").filter(has_text="was saved").wait_for()  # in place
-        assert f"Your rating of {code} was saved" in page.locator("main").inner_text()
+        assert (
+            f"Your rating of {question_label(code)} was saved" in page.locator("main").inner_text()
+        )
         assert page.evaluate("() => window.__stillTheSamePage === true"), "the page reloaded"
     summary = page.locator("section.summary").inner_text()
     assert re.search(r"Questions with a score\s+5 of \d+", summary), summary

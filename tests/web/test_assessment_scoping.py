@@ -197,6 +197,7 @@ def _route_values(world: World, scoped: Scoped) -> dict[str, list[str]]:
         "record_key": ["CAPA-M1", world.decision_ref],
         **{name: [value] for name, value in scoped.fda.items()},
         "fmt": ["docx", "pdf"],
+        "clause_code": ["joint_drills"],
         "q": ["unannounced mock inspection"],
     }
 
