@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from qmm.assessment.service import compute_scores
 from qmm.assessment_week.mock import check_practice_area, practice_areas_of, self_assessment_of
+from qmm.assessment_week.service import self_assessment_readable
 from qmm.auth.permissions import Permission
-from qmm.auth.scope import Reader, may_read_assessment
+from qmm.auth.scope import Reader
 from qmm.errors import Conflict, InvalidFields, NotFound
 from qmm.events.store import EventStore
 from qmm.evidence.service import add_evidence, get_evidence
@@ -269,12 +270,11 @@ class Calibration:
 def _self_assessment_read(
     session: Session, fda_assessment: FdaAssessment, reader: Reader
 ) -> Assessment | None:
-    if fda_assessment.self_assessment_id is None:
+    if fda_assessment.self_assessment_id is None or not self_assessment_readable(
+        session, fda_assessment=fda_assessment, reader=reader
+    ):
         return None
-    chosen = session.get(Assessment, fda_assessment.self_assessment_id)
-    if chosen is None or not may_read_assessment(session, reader=reader, assessment=chosen):
-        return None
-    return chosen
+    return session.get(Assessment, fda_assessment.self_assessment_id)
 
 
 def calibration_of(
